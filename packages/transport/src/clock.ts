@@ -1,0 +1,28 @@
+/**
+ * Time, as the rest of troupe sees it. Nothing in `transport` or `core` reads the wall clock
+ * or arms a timer except through a `Clock`, so a simulator can substitute virtual time.
+ *
+ * The shape is a superset of XState's clock, so the same object is passed to
+ * `createActor(machine, { clock })` and delayed transitions run on it too.
+ */
+export type TimerId = unknown;
+
+export interface Clock {
+  /** Milliseconds on a monotonic scale; only differences are meaningful. */
+  now(): number;
+  setTimeout(callback: () => void, ms: number): TimerId;
+  clearTimeout(id: TimerId): void;
+}
+
+/** The real clock: `performance.now()` and the host's timers. The one place troupe touches them. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    // A pending troupe timeout (a handshake deadline, a back-off) must not keep a process
+    // alive on its own: whatever owns the timer also owns a socket or a promise that does.
+    timer.unref?.();
+    return timer;
+  },
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};

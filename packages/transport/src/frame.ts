@@ -1,0 +1,137 @@
+import { FrameTooLargeError, FrameTruncatedError, type ProtocolError } from './errors.js';
+
+/**
+ * A frame on the wire: `[type: u8][length: u32 little-endian][body: length bytes]`.
+ * See docs/protocol.md.
+ */
+export const FRAME_HEADER_LENGTH = 5;
+
+/** The largest body a link accepts unless told otherwise. Large enough for real payloads,
+ * small enough that a hostile length cannot make a node allocate gigabytes. */
+export const DEFAULT_MAX_FRAME_LENGTH = 64 * 1024 * 1024;
+
+/** Writes larger than this are split, so one huge frame cannot monopolise a socket's buffer. */
+export const MAX_WRITE_CHUNK = 1024 * 1024;
+
+export function writeFrameHeader(target: Uint8Array, offset: number, type: number, length: number): void {
+  target[offset] = type;
+  target[offset + 1] = length & 0xff;
+  target[offset + 2] = (length >>> 8) & 0xff;
+  target[offset + 3] = (length >>> 16) & 0xff;
+  target[offset + 4] = (length >>> 24) & 0xff;
+}
+
+export function encodeFrame(type: number, body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + body.length);
+  writeFrameHeader(frame, 0, type, body.length);
+  frame.set(body, FRAME_HEADER_LENGTH);
+  return frame;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+type DecoderState = 'header' | 'body' | 'failed';
+
+/**
+ * A streaming frame parser with explicit states. Chunks may split a header, hold many frames,
+ * or arrive one byte at a time. The announced length is checked against the maximum before a
+ * single byte of body is buffered, so memory stays bounded by `maxFrameLength` plus one chunk.
+ *
+ * After a protocol error the decoder is `failed` and rethrows that error on any further input:
+ * a byte stream has no way to resynchronise, and the owner closes the link.
+ */
+export class FrameDecoder {
+  #state: DecoderState = 'header';
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #type = 0;
+  #length = 0;
+  #error: ProtocolError | undefined;
+
+  constructor(
+    private readonly onFrame: (type: number, body: Buffer) => void,
+    readonly maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH,
+  ) {}
+
+  get state(): DecoderState {
+    return this.#state;
+  }
+
+  /** Bytes held that do not yet form a whole frame. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.#error) throw this.#error;
+    if (chunk.length === 0) return;
+    this.#chunks.push(
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
+    );
+    this.#buffered += chunk.length;
+    for (;;) {
+      if (this.#state === 'header') {
+        if (this.#buffered < FRAME_HEADER_LENGTH) return;
+        const header = this.#consume(FRAME_HEADER_LENGTH);
+        this.#type = header[0]!;
+        this.#length = header.readUInt32LE(1);
+        if (this.#length > this.maxFrameLength) {
+          this.#fail(new FrameTooLargeError(this.#type, this.#length, this.maxFrameLength));
+        }
+        this.#state = 'body';
+      }
+      if (this.#buffered < this.#length) return;
+      const body = this.#consume(this.#length);
+      this.#state = 'header';
+      this.onFrame(this.#type, body);
+      // A handler may have ended the stream from inside onFrame.
+      if (this.#error) throw this.#error;
+    }
+  }
+
+  /** The stream ended: anything buffered is a truncated frame. */
+  end(): void {
+    if (this.#error) throw this.#error;
+    if (this.#state === 'body') {
+      this.#fail(
+        new FrameTruncatedError(FRAME_HEADER_LENGTH + this.#length, FRAME_HEADER_LENGTH + this.#buffered),
+      );
+    }
+    if (this.#buffered > 0) {
+      this.#fail(new FrameTruncatedError(FRAME_HEADER_LENGTH, this.#buffered));
+    }
+  }
+
+  #fail(error: ProtocolError): never {
+    this.#state = 'failed';
+    this.#error = error;
+    this.#chunks = [];
+    this.#buffered = 0;
+    throw error;
+  }
+
+  #consume(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    this.#buffered -= n;
+    const first = this.#chunks[0]!;
+    if (first.length > n) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    if (first.length === n) {
+      this.#chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0]!;
+      const take = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, take);
+      filled += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,523 @@
+import { EventEmitter } from 'eventemitter3';
+import { Packr, Unpackr } from 'msgpackr';
+import { type Actor, createActor, fromPromise } from 'xstate';
+import type { ByteChannel } from './channel.js';
+import { type Clock, systemClock } from './clock.js';
+import {
+  ConnectionFailedError,
+  InvalidOptionError,
+  LinkClosedError,
+  PacketDecodeError,
+  PacketEncodeError,
+  PacketTooLargeError,
+  ProtocolError,
+  reportUnhandledError,
+} from './errors.js';
+import {
+  DEFAULT_MAX_FRAME_LENGTH,
+  FRAME_HEADER_LENGTH,
+  FrameDecoder,
+  MAX_WRITE_CHUNK,
+  writeFrameHeader,
+} from './frame.js';
+import {
+  createHandshake,
+  exchangeHandshake,
+  type Handshake,
+  type HandshakeOptions,
+  type Role,
+} from './handshake.js';
+import { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
+import { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
+import { type RandomSource, systemRandom } from './random.js';
+
+export interface LinkOptions {
+  /** Settings both ends must share; a difference fails the handshake naming the component. */
+  handshake?: HandshakeOptions;
+  /** Shared secret: both ends prove they know it (challenge + HMAC) before any packet flows. */
+  secret?: string | Uint8Array;
+  /** Largest frame body accepted or sent, in bytes. Default 64 MiB. */
+  maxFrameLength?: number;
+  /** Bytes queued in the writer above which `send` returns false. Default 1 MiB. */
+  highWaterMark?: number;
+  /** Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** How long an orderly close may wait for the peer before the channel is destroyed. Default 2 s. */
+  closeTimeoutMs?: number;
+  clock?: Clock;
+  random?: RandomSource;
+}
+
+export interface LinkCloseInfo {
+  readonly reason: LinkCloseReason;
+  readonly error?: Error;
+}
+
+export type LinkState = 'handshaking' | 'open' | 'closing' | 'closed';
+
+export interface LinkEvents {
+  open: [];
+  packet: [type: number, body: unknown];
+  drain: [];
+  close: [info: LinkCloseInfo];
+}
+
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** Below this, a frame is copied into one buffer with its header; above, header and body go
+ * out as separate pieces so a large body is never copied. */
+const COPY_LIMIT = 64 * 1024;
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(name, 'a positive integer', value);
+  return value;
+}
+
+/**
+ * One connection carrying packets. Created by a transport around a byte channel; it runs the
+ * handshake at once and is usable (`opened`) when both ends agreed.
+ *
+ * Lifecycle lives in two machines: the link machine (handshaking → open → closing → closed) and
+ * the writer queue machine. Nothing a peer sends can throw out of this class: bad bytes close
+ * the link with a `ProtocolError`, and errors from user handlers go to `reportUnhandledError`.
+ */
+export class Link extends EventEmitter<LinkEvents> {
+  readonly id: string;
+  readonly peer: string;
+  readonly role: Role;
+  readonly handshake: Handshake;
+  readonly maxFrameLength: number;
+  readonly highWaterMark: number;
+  /** Resolves when the handshake succeeded; rejects with the reason it did not. */
+  readonly opened: Promise<void>;
+  /** Resolves once, when the link is closed, with why. Never rejects. */
+  readonly closed: Promise<LinkCloseInfo>;
+
+  readonly #channel: ByteChannel;
+  readonly #packr = new Packr({ sequential: true });
+  readonly #unpackr = new Unpackr({ sequential: true });
+  readonly #decoder: FrameDecoder;
+  readonly #link: Actor<typeof linkMachine>;
+  readonly #writer: Actor<typeof writerQueueMachine>;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #needDrain = false;
+  /**
+   * Where inbound bytes go. Not lifecycle (the link machine owns that): during the handshake bytes
+   * are read as a preamble; between the handshake's last read and the machine entering `open` they
+   * are held so that no packet is delivered before `open` is announced.
+   */
+  #inbound: 'preamble' | 'held' | 'frames' = 'preamble';
+  #preamble: Buffer[] = [];
+  #preambleBytes = 0;
+  #reader: { length: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  #resolveOpened!: () => void;
+  #rejectOpened!: (error: Error) => void;
+  #resolveClosed!: (info: LinkCloseInfo) => void;
+
+  constructor(channel: ByteChannel, role: Role, options: LinkOptions = {}) {
+    super();
+    const random = options.random ?? systemRandom;
+    const clock = options.clock ?? systemClock;
+    this.id = random.id(10);
+    this.peer = channel.peer;
+    this.role = role;
+    this.#channel = channel;
+    this.maxFrameLength = positiveInteger('maxFrameLength', options.maxFrameLength, DEFAULT_MAX_FRAME_LENGTH);
+    if (this.maxFrameLength > 0xffff_ffff) {
+      throw new InvalidOptionError('maxFrameLength', 'at most 4294967295 (a u32)', this.maxFrameLength);
+    }
+    this.highWaterMark = positiveInteger('highWaterMark', options.highWaterMark, DEFAULT_HIGH_WATER_MARK);
+    this.handshake = createHandshake(options.handshake, options.secret !== undefined);
+    this.#decoder = new FrameDecoder((type, body) => this.#onFrame(type, body), this.maxFrameLength);
+    this.opened = new Promise((resolve, reject) => {
+      this.#resolveOpened = resolve;
+      this.#rejectOpened = reject;
+    });
+    // Callers that only await `closed` must not see an unhandled rejection from `opened`.
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+
+    const secret = options.secret;
+    const preamble = {
+      write: (bytes: Uint8Array) => {
+        channel.write(bytes, () => {});
+      },
+      read: (length: number) => this.#readPreamble(length),
+    };
+    this.#writer = createActor(
+      writerQueueMachine.provide({
+        actions: {
+          writeBatch: ({ context }) => this.#writeBatch(context.batches),
+          endChannel: () => channel.end(),
+          discardQueue: () => {
+            this.#queue = [];
+            this.#queuedBytes = 0;
+          },
+        },
+        guards: { hasQueued: () => this.#queue.length > 0 },
+      }),
+      { clock },
+    );
+    this.#link = createActor(
+      linkMachine.provide({
+        actors: {
+          handshake: fromPromise(async () => {
+            await exchangeHandshake(preamble, this.handshake, role, secret, random);
+            this.#inbound = 'held';
+          }),
+        },
+        actions: {
+          announceOpen: () => this.#announceOpen(),
+          endWriter: () => this.#writer.send({ type: 'queue.ending' }),
+          destroyChannel: () => this.#teardown(),
+          announceClose: ({ context }) => this.#announceClose(context.reason ?? 'closed', context.error),
+        },
+      }),
+      {
+        clock,
+        input: {
+          handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
+          closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 2_000),
+        },
+      },
+    );
+    this.#writer.subscribe({
+      next: (snapshot) => {
+        if (snapshot.value === 'aborted' && snapshot.context.error) {
+          this.#link.send({ type: 'writer.failed', error: snapshot.context.error });
+        }
+      },
+      error: reportUnhandledError,
+    });
+    this.#link.subscribe({ error: reportUnhandledError });
+    this.#writer.start();
+    channel.attach({
+      data: (chunk) => this.#onData(chunk),
+      drain: () => this.#writer.send({ type: 'channel.drained' }),
+      end: () => this.#onEnd(),
+      close: (error) =>
+        this.#link.send({
+          type: 'channel.closed',
+          ...(error && {
+            error: new ConnectionFailedError(`connection to ${this.peer} failed: ${error.message}`, {
+              cause: error,
+            }),
+          }),
+        }),
+    });
+    this.#link.start();
+  }
+
+  get state(): LinkState {
+    return this.#link.getSnapshot().value as LinkState;
+  }
+
+  /** The writer queue's state, for diagnostics and tests. */
+  get writerState(): WriterQueueState {
+    return this.#writer.getSnapshot().value as WriterQueueState;
+  }
+
+  /** Bytes queued in this link's writer, not yet handed to the channel. */
+  get writableLength(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Bytes received but not yet forming a whole frame. */
+  get readableLength(): number {
+    return this.#decoder.bufferedBytes + this.#preambleBytes;
+  }
+
+  /**
+   * Queues one packet. Returns false when the writer holds `highWaterMark` bytes or more: the
+   * caller should wait for `drain` (or `await link.writable()`) before sending more.
+   * Throws `LinkClosedError` once the link is closing or closed, `PacketTooLargeError` for a
+   * packet over the maximum frame length.
+   */
+  send(type: number, body?: unknown): boolean {
+    if (!Number.isInteger(type) || type < 0 || type > 255) {
+      throw new InvalidOptionError('packet type', 'an integer from 0 to 255', type);
+    }
+    const state = this.state;
+    if (state === 'closing' || state === 'closed') {
+      throw new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
+    }
+    let encoded: Buffer;
+    try {
+      encoded = this.#packr.pack(body);
+    } catch (error) {
+      this.#resetStructures();
+      throw new PacketEncodeError(type, error);
+    }
+    if (encoded.length > this.maxFrameLength) {
+      this.#resetStructures();
+      throw new PacketTooLargeError(type, encoded.length, this.maxFrameLength);
+    }
+    if (encoded.length <= COPY_LIMIT) {
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + encoded.length);
+      writeFrameHeader(frame, 0, type, encoded.length);
+      frame.set(encoded, FRAME_HEADER_LENGTH);
+      this.#queue.push(frame);
+    } else {
+      const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
+      writeFrameHeader(header, 0, type, encoded.length);
+      this.#queue.push(header, encoded);
+    }
+    this.#queuedBytes += FRAME_HEADER_LENGTH + encoded.length;
+    if (state === 'open' && this.#writer.getSnapshot().value === 'idle') {
+      this.#writer.send({ type: 'packet.queued' });
+    }
+    if (this.#queuedBytes >= this.highWaterMark) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Resolves when `send` would return true again; rejects with `LinkClosedError` if the link closes first. */
+  writable(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') {
+      return Promise.reject(
+        new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed'),
+      );
+    }
+    if (this.#queuedBytes < this.highWaterMark) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        this.off('close', onClose);
+        resolve();
+      };
+      const onClose = (info: LinkCloseInfo) => {
+        this.off('drain', onDrain);
+        reject(new LinkClosedError(this.id, info.reason));
+      };
+      this.once('drain', onDrain);
+      this.once('close', onClose);
+    });
+  }
+
+  /** Stop reading (the peer's writes back up to it); `resume()` to continue. */
+  pause(): void {
+    this.#channel.pause();
+  }
+
+  resume(): void {
+    this.#channel.resume();
+  }
+
+  /** Flushes what is queued, ends the stream, and resolves when the link is closed. Idempotent. */
+  close(): Promise<LinkCloseInfo> {
+    this.#link.send({ type: 'link.close' });
+    return this.closed;
+  }
+
+  /** Closes now: queued packets are discarded. Idempotent. */
+  destroy(error?: Error): Promise<LinkCloseInfo> {
+    this.#link.send({ type: 'link.destroy', ...(error && { error }) });
+    return this.closed;
+  }
+
+  /** For `await using link = ...`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #resetStructures(): void {
+    // The packer may have assigned a record structure for a packet that is never sent; the peer
+    // would not know it. Forgetting all structures makes the next packets define them again.
+    (this.#packr as unknown as { structures: unknown[] }).structures = [];
+  }
+
+  #readPreamble(length: number): Promise<Buffer> {
+    if (this.#reader) return Promise.reject(new Error('concurrent preamble reads'));
+    return new Promise((resolve, reject) => {
+      this.#reader = { length, resolve, reject };
+      this.#servePreamble();
+    });
+  }
+
+  #servePreamble(): void {
+    const reader = this.#reader;
+    if (!reader || this.#preambleBytes < reader.length) return;
+    const all = Buffer.concat(this.#preamble, this.#preambleBytes);
+    const out = all.subarray(0, reader.length);
+    const rest = all.subarray(reader.length);
+    this.#preamble = rest.length ? [rest] : [];
+    this.#preambleBytes = rest.length;
+    this.#reader = undefined;
+    reader.resolve(out);
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#inbound === 'frames') {
+      this.#pushFrames(chunk);
+      return;
+    }
+    this.#preamble.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    this.#preambleBytes += chunk.length;
+    if (this.#inbound === 'preamble') this.#servePreamble();
+  }
+
+  #pushFrames(chunk: Uint8Array): void {
+    try {
+      this.#decoder.push(chunk);
+    } catch (error) {
+      if (error instanceof ProtocolError) this.#link.send({ type: 'protocol.violated', error });
+      else reportUnhandledError(error);
+    }
+  }
+
+  #onFrame(type: number, body: Buffer): void {
+    if (this.state === 'closed') return;
+    let value: unknown;
+    try {
+      value = this.#unpackr.unpack(body);
+    } catch (error) {
+      this.#link.send({ type: 'protocol.violated', error: new PacketDecodeError(type, error) });
+      return;
+    }
+    try {
+      this.emit('packet', type, value);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  }
+
+  #onEnd(): void {
+    if (this.#inbound === 'frames') {
+      try {
+        this.#decoder.end();
+      } catch (error) {
+        this.#link.send({ type: 'protocol.violated', error: error as Error });
+        return;
+      }
+    }
+    this.#link.send({ type: 'channel.ended' });
+  }
+
+  #announceOpen(): void {
+    if (this.#queue.length > 0) this.#writer.send({ type: 'packet.queued' });
+    this.#resolveOpened();
+    this.#safeEmit('open');
+    // Like a readable stream's 'data', packets flow once someone listens for them: whoever
+    // receives this link from `connect` or a listener gets every packet, however early it came.
+    if (this.listenerCount('packet') > 0) this.#startFlowing();
+    else this.#channel.pause();
+  }
+
+  #startFlowing(): void {
+    if (this.#inbound !== 'held' || this.state !== 'open') return;
+    this.#inbound = 'frames';
+    const held = this.#preamble;
+    this.#preamble = [];
+    this.#preambleBytes = 0;
+    for (const chunk of held) this.#pushFrames(chunk);
+    this.#channel.resume();
+  }
+
+  override on<E extends keyof LinkEvents>(
+    event: E,
+    fn: (...args: LinkEvents[E]) => void,
+    context?: unknown,
+  ): this {
+    super.on(event, fn as never, context);
+    if (event === 'packet' && this.#inbound === 'held') queueMicrotask(() => this.#startFlowing());
+    return this;
+  }
+
+  override once<E extends keyof LinkEvents>(
+    event: E,
+    fn: (...args: LinkEvents[E]) => void,
+    context?: unknown,
+  ): this {
+    super.once(event, fn as never, context);
+    if (event === 'packet' && this.#inbound === 'held') queueMicrotask(() => this.#startFlowing());
+    return this;
+  }
+
+  override addListener<E extends keyof LinkEvents>(
+    event: E,
+    fn: (...args: LinkEvents[E]) => void,
+    context?: unknown,
+  ): this {
+    return this.on(event, fn, context);
+  }
+
+  #writeBatch(batch: number): void {
+    let chunk: Buffer;
+    const first = this.#queue[0]!;
+    if (first.length >= MAX_WRITE_CHUNK) {
+      chunk = first.subarray(0, MAX_WRITE_CHUNK);
+      if (first.length > MAX_WRITE_CHUNK) this.#queue[0] = first.subarray(MAX_WRITE_CHUNK);
+      else this.#queue.shift();
+    } else {
+      let size = 0;
+      let count = 0;
+      while (count < this.#queue.length && size + this.#queue[count]!.length <= MAX_WRITE_CHUNK) {
+        size += this.#queue[count]!.length;
+        count++;
+      }
+      if (count === 1) {
+        chunk = first;
+        this.#queue.shift();
+      } else {
+        chunk = Buffer.concat(this.#queue.splice(0, count), size);
+      }
+    }
+    this.#queuedBytes -= chunk.length;
+    const accepted = this.#channel.write(chunk, (error) => {
+      if (error)
+        this.#writer.send({
+          type: 'write.failed',
+          error: new ConnectionFailedError(`write to ${this.peer} failed: ${error.message}`, {
+            cause: error,
+          }),
+        });
+      else this.#writer.send({ type: 'write.flushed', batch });
+      this.#maybeDrain();
+    });
+    if (!accepted) this.#writer.send({ type: 'write.refused' });
+  }
+
+  #maybeDrain(): void {
+    if (this.#needDrain && this.#queuedBytes < this.highWaterMark && this.state === 'open') {
+      this.#needDrain = false;
+      this.#safeEmit('drain');
+    }
+  }
+
+  #teardown(): void {
+    const writerState = this.#writer.getSnapshot().value;
+    if (writerState !== 'ended' && writerState !== 'aborted') this.#writer.send({ type: 'queue.aborted' });
+    this.#writer.stop();
+    this.#channel.destroy();
+    if (this.#reader) {
+      this.#reader.reject(new ConnectionFailedError('link closed during the handshake'));
+      this.#reader = undefined;
+    }
+  }
+
+  #announceClose(reason: LinkCloseReason, error: Error | undefined): void {
+    const cause =
+      error ??
+      (reason === 'handshake-failed'
+        ? new ConnectionFailedError(`${this.peer} closed the connection during the handshake`)
+        : reason === 'connection-failed'
+          ? new ConnectionFailedError(`connection to ${this.peer} failed`)
+          : undefined);
+    const info: LinkCloseInfo = cause ? { reason, error: cause } : { reason };
+    this.#rejectOpened(cause ?? new LinkClosedError(this.id, reason));
+    this.#resolveClosed(info);
+    this.#safeEmit('close', info);
+  }
+
+  #safeEmit<E extends keyof LinkEvents>(event: E, ...args: LinkEvents[E]): void {
+    try {
+      (this.emit as (e: E, ...a: LinkEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  }
+}

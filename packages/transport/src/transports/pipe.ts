@@ -1,0 +1,113 @@
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { AddressInUseError, ListenError, UnsafeDirectoryError } from '../errors.js';
+import type { Link } from '../link.js';
+import { type RandomSource, systemRandom } from '../random.js';
+import { type ConnectOptions, Listener, type ListenOptions, type Transport } from '../transport.js';
+import { acceptSockets, closeServer, connectSocket, listening } from './socket.js';
+
+export interface PipeTransportOptions {
+  /** Where Unix sockets live. Default: `$TROUPE_SOCKET_DIR`, else `<tmpdir>/troupe-<uid>`. */
+  directory?: string;
+  random?: RandomSource;
+}
+
+const isWindows = process.platform === 'win32';
+
+/** The per-user socket directory; only its owner may enter it. */
+export function defaultSocketDirectory(): string {
+  return process.env.TROUPE_SOCKET_DIR ?? join(tmpdir(), `troupe-${userInfo().uid}`);
+}
+
+/**
+ * Creates the directory 0700, or checks an existing one: a real directory (not a link), owned by
+ * this user, closed to everyone else. A directory another user could enter or replace would let
+ * them connect to, or impersonate, this user's nodes.
+ */
+export async function ensurePrivateDirectory(directory: string): Promise<void> {
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  const stats = await lstat(directory);
+  if (!stats.isDirectory())
+    throw new UnsafeDirectoryError(directory, 'it is not a directory (or is a symbolic link)');
+  const uid = process.getuid?.();
+  if (uid !== undefined && stats.uid !== uid) {
+    throw new UnsafeDirectoryError(directory, `it belongs to uid ${stats.uid}, not ${uid}`);
+  }
+  if ((stats.mode & 0o077) !== 0) await chmod(directory, 0o700);
+}
+
+/**
+ * Unix domain sockets in a private directory (named pipes on Windows). The fastest link between
+ * processes of one machine, and the default for process nodes.
+ */
+export class PipeTransport implements Transport {
+  readonly kind = 'pipe' as const;
+  readonly directory: string;
+  readonly #random: RandomSource;
+
+  constructor(options: PipeTransportOptions = {}) {
+    this.directory = options.directory ?? defaultSocketDirectory();
+    this.#random = options.random ?? systemRandom;
+  }
+
+  /** The path for a bare name: inside the private directory, or a named pipe on Windows. */
+  pathFor(name: string): string {
+    if (isWindows) return `\\\\.\\pipe\\troupe-${userInfo().username}-${name}`;
+    return join(this.directory, `${name}.sock`);
+  }
+
+  async listen(options: ListenOptions = {}): Promise<Listener> {
+    const requested = options.address ?? `troupe-${process.pid}-${this.#random.id(8)}`;
+    const path = isWindows || isAbsolute(requested) ? requested : this.pathFor(requested);
+    if (!isWindows) {
+      if (!isAbsolute(requested)) await ensurePrivateDirectory(this.directory);
+      await removeStaleSocket(path);
+    }
+    const server = createServer({ allowHalfOpen: true });
+    await listening(server, () => server.listen(path), path);
+    // The directory already keeps other users out; the mode on the socket is a second lock.
+    if (!isWindows) await chmod(path, 0o600);
+    const listener = new Listener('pipe', path, { random: this.#random, ...options }, async () => {
+      await closeServer(server);
+      if (!isWindows) await unlink(path).catch(() => {});
+    });
+    acceptSockets(server, listener, 'connection');
+    return listener;
+  }
+
+  connect(address: string, options: ConnectOptions = {}): Promise<Link> {
+    const path = isWindows || isAbsolute(address) ? address : this.pathFor(address);
+    return connectSocket(
+      path,
+      { random: this.#random, ...options },
+      () => netConnect({ path, allowHalfOpen: true }),
+      'connect',
+    );
+  }
+}
+
+/**
+ * A socket file left by a process that died is removed; one with a live listener behind it is
+ * not (that is `AddressInUseError`), and neither is anything that is not a socket.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stats: Awaited<ReturnType<typeof lstat>>;
+  try {
+    stats = await lstat(path);
+  } catch {
+    return;
+  }
+  if (!stats.isSocket()) throw new ListenError(`${path} exists and is not a socket; not touching it`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = netConnect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new AddressInUseError(path);
+  await unlink(path).catch(() => {});
+}

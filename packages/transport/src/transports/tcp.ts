@@ -1,0 +1,85 @@
+import { createServer as createNetServer, connect as netConnect, type Server } from 'node:net';
+import {
+  type ConnectionOptions,
+  createServer as createTlsServer,
+  type TlsOptions,
+  connect as tlsConnect,
+} from 'node:tls';
+import { InvalidOptionError } from '../errors.js';
+import type { Link } from '../link.js';
+import { type RandomSource, systemRandom } from '../random.js';
+import { type ConnectOptions, Listener, type ListenOptions, type Transport } from '../transport.js';
+import { acceptSockets, closeServer, connectSocket, listening } from './socket.js';
+
+export interface TcpListenOptions extends ListenOptions {
+  /** Wrap accepted sockets in TLS with these server options (key, cert, ca, requestCert...). */
+  tls?: TlsOptions;
+}
+
+export interface TcpConnectOptions extends ConnectOptions {
+  /** Connect over TLS with these options (ca, servername, cert/key for client auth...). */
+  tls?: ConnectionOptions;
+}
+
+export function parseTcpAddress(address: string): { host: string; port: number } {
+  const match = /^(?:tcp:\/\/)?(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(address);
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port > 65535) throw new InvalidOptionError('address', 'tcp://host:port', address);
+  const host = match[1]!.startsWith('[') ? match[1]!.slice(1, -1) : match[1]!;
+  return { host, port };
+}
+
+function formatTcpAddress(host: string, port: number): string {
+  return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
+}
+
+/**
+ * TCP, for nodes on other machines. Pair it with a shared `secret` (mutual challenge/HMAC
+ * authentication) and, across untrusted networks, `tls`.
+ */
+export class TcpTransport implements Transport {
+  readonly kind = 'tcp' as const;
+  readonly #random: RandomSource;
+
+  constructor(options: { random?: RandomSource } = {}) {
+    this.#random = options.random ?? systemRandom;
+  }
+
+  async listen(options: TcpListenOptions = {}): Promise<Listener> {
+    const { host, port } = parseTcpAddress(options.address ?? 'tcp://127.0.0.1:0');
+    const server: Server = options.tls
+      ? createTlsServer({ ...options.tls, allowHalfOpen: true })
+      : createNetServer({ allowHalfOpen: true });
+    await listening(server, () => server.listen(port, host), formatTcpAddress(host, port));
+    const bound = server.address();
+    const address =
+      bound && typeof bound === 'object'
+        ? formatTcpAddress(bound.address, bound.port)
+        : formatTcpAddress(host, port);
+    // Connections are emitted from I/O callbacks, never before this continuation runs.
+    const listener = new Listener('tcp', address, { random: this.#random, ...options }, () =>
+      closeServer(server),
+    );
+    acceptSockets(server, listener, options.tls ? 'secureConnection' : 'connection');
+    return listener;
+  }
+
+  connect(address: string, options: TcpConnectOptions = {}): Promise<Link> {
+    const { host, port } = parseTcpAddress(address);
+    const tls = options.tls;
+    return connectSocket(
+      formatTcpAddress(host, port),
+      { random: this.#random, ...options },
+      () =>
+        tls
+          ? tlsConnect({
+              servername: host === '127.0.0.1' || host === '::1' ? 'localhost' : host,
+              ...tls,
+              host,
+              port,
+            })
+          : netConnect({ host, port, allowHalfOpen: true }),
+      tls ? 'secureConnect' : 'connect',
+    );
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
+    // Tests that open sockets or start processes clean up in afterEach hooks;
+    // a generous hook timeout keeps a slow CI machine from leaving them half-done.
+    hookTimeout: 30_000,
+    testTimeout: 60_000,
+    pool: 'forks',
+  },
+});
