@@ -1,2 +1,60 @@
 export { type Clock, systemClock, type TimerId } from './clock.js';
+export {
+  MalformedPacketError,
+  NodeClosedError,
+  NodeConnectionFailedError,
+  type NodeExit,
+  NodeLaunchError,
+  RequestCancelledError,
+  TaskFailedError,
+  TroupeError,
+  UnknownPacketError,
+} from './errors.js';
 export { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
+export { type NodeContextEvent, nodeContextMachine } from './machines/node-context.machine.js';
+export {
+  type NodeEndpointEvent,
+  type NodeEndpointState,
+  nodeEndpointMachine,
+} from './machines/node-endpoint.machine.js';
+export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './node/endpoint.js';
+export {
+  NodeContext,
+  type NodeContextEvents,
+  type NodeContextOptions,
+  type NodeKind,
+} from './nodes/context.js';
+export {
+  isPidAlive,
+  type Launcher,
+  type LaunchSpec,
+  type NodeProcess,
+  processLauncher,
+} from './nodes/launcher.js';
+export {
+  ProcessNodeProvider,
+  type ProcessNodeProviderEvents,
+  type ProcessNodeProviderOptions,
+  type ShutdownTimeouts,
+} from './nodes/process.js';
+export type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './nodes/provider.js';
+export { type ListedNode, type NodeRecord, NodeRegistry, nodeName } from './nodes/registry.js';
+export {
+  listNodes,
+  type ShutdownAllOptions,
+  type ShutdownAllResult,
+  shutdownAll,
+} from './nodes/shutdown-all.js';
+export {
+  FIRST_USER_PACKET,
+  type NodeShutdownReason,
+  type Packet,
+  type PacketBodies,
+  PacketRegistry,
+  PacketType,
+  type PacketTypeName,
+  type SerializedError,
+  serializeError,
+  type UserPacket,
+} from './packets.js';
+export { type TaskContext, type TaskFunction, TaskResolver } from './tasks/resolve.js';

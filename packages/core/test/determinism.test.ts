@@ -33,6 +33,9 @@ describe('the real implementations of the injected interfaces', () => {
   it('an id source over a fixed random source is repeatable', () => {
     let n = 0;
     const fixed = { id: () => `id${n++}`, bytes: (k: number) => new Uint8Array(k), float: () => 0.5 };
-    expect([createIdSource(fixed).next('job'), createIdSource(fixed).next('job')]).toEqual(['job-id0', 'job-id1']);
+    expect([createIdSource(fixed).next('job'), createIdSource(fixed).next('job')]).toEqual([
+      'job-id0',
+      'job-id1',
+    ]);
   });
 });

@@ -17,12 +17,8 @@ export interface Clock {
 /** The real clock: `performance.now()` and the host's timers. The one place troupe touches them. */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    // A pending troupe timeout (a handshake deadline, a back-off) must not keep a process
-    // alive on its own: whatever owns the timer also owns a socket or a promise that does.
-    timer.unref?.();
-    return timer;
-  },
+  // Timers keep the process alive, as ordinary timers do: a host awaiting a shutdown back-off
+  // must not exit halfway and orphan its nodes. Every troupe timer is cleared when its wait ends.
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };

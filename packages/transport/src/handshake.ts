@@ -109,6 +109,27 @@ export function encodeHandshake(handshake: Handshake): Buffer {
   return block;
 }
 
+/**
+ * Reads a handshake block back (for example a registry record's), so a tool can speak to a node
+ * with exactly the handshake it expects. Throws `InvalidOptionError` for a block that is not one.
+ */
+export function decodeHandshake(block: Uint8Array): Handshake {
+  const bytes = Buffer.from(block.buffer, block.byteOffset, block.length);
+  if (bytes.length !== HANDSHAKE_LENGTH || !bytes.subarray(0, 4).equals(MAGIC) || !bytes.subarray(32, 36).equals(END_MARKER)) {
+    throw new InvalidOptionError('handshake block', `${HANDSHAKE_LENGTH} bytes starting TRPE and ending HSOK`, `${bytes.length} bytes`);
+  }
+  const bits = bytes.readUInt32LE(12);
+  const flags = Object.fromEntries(
+    Object.entries(FLAG_BITS).map(([name, bit]) => [name, (bits & bit) !== 0]),
+  ) as Record<HandshakeFlag, boolean>;
+  return {
+    protocolVersion: bytes.readUInt16LE(4),
+    runtimeVersion: `${bytes.readUInt16LE(6)}.${bytes.readUInt16LE(8)}.${bytes.readUInt16LE(10)}`,
+    flags,
+    salt: new Uint8Array(bytes.subarray(16, 32)),
+  };
+}
+
 function describeFlags(bits: number): string {
   const names = Object.entries(FLAG_BITS)
     .filter(([, bit]) => bits & bit)

@@ -33,6 +33,7 @@ export {
 } from './frame.js';
 export {
   createHandshake,
+  decodeHandshake,
   describeHandshake,
   encodeHandshake,
   HANDSHAKE_LENGTH,
@@ -50,6 +51,7 @@ export { type RandomSource, systemRandom } from './random.js';
 export {
   type ConnectOptions,
   Listener,
+  openLink,
   type ListenerEvents,
   type ListenOptions,
   type Transport,

@@ -298,6 +298,29 @@ export class Link extends EventEmitter<LinkEvents> {
     });
   }
 
+  /**
+   * Resolves when every packet sent so far has been handed to the channel (the socket), or
+   * rejects with `LinkClosedError` if the link closes with packets still queued.
+   */
+  flushed(): Promise<void> {
+    const settled = () => {
+      const writer = this.#writer.getSnapshot().value;
+      return this.#queuedBytes === 0 && (writer === 'idle' || writer === 'ended');
+    };
+    if (settled()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const subscription = this.#writer.subscribe((snapshot) => {
+        if (settled()) {
+          subscription.unsubscribe();
+          resolve();
+        } else if (snapshot.value === 'aborted') {
+          subscription.unsubscribe();
+          reject(new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed'));
+        }
+      });
+    });
+  }
+
   /** Stop reading (the peer's writes back up to it); `resume()` to continue. */
   pause(): void {
     this.#channel.pause();

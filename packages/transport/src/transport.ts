@@ -17,6 +17,8 @@ export interface ConnectOptions extends LinkOptions {
   /** Give up connecting (not the handshake, which has its own timeout) after this long. Default 5 s. */
   connectTimeoutMs?: number;
   signal?: AbortSignal;
+  /** Called with the link as soon as it exists, while its handshake is still running. */
+  onLink?: (link: Link) => void;
 }
 
 export interface ListenerEvents {
@@ -97,8 +99,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
 }
 
 /** Connects a channel as the connecting side and waits for the handshake. */
-export async function openLink(channel: ByteChannel, options: LinkOptions): Promise<Link> {
+export async function openLink(channel: ByteChannel, options: ConnectOptions): Promise<Link> {
   const link = new Link(channel, 'connector', options);
+  options.onLink?.(link);
   try {
     await link.opened;
   } catch (error) {

@@ -1,0 +1,91 @@
+import { ProtocolError, TroupeError } from '@troupe/transport';
+
+export { TroupeError };
+
+/** A packet type no handler is registered for: a protocol error for that link only. */
+export class UnknownPacketError extends ProtocolError {
+  static override readonly code = 'TROUPE_UNKNOWN_PACKET';
+  constructor(readonly packetType: number) {
+    super(`unknown packet type ${packetType}`);
+  }
+}
+
+/** A packet of a known type whose body does not have the expected shape. */
+export class MalformedPacketError extends ProtocolError {
+  static override readonly code = 'TROUPE_MALFORMED_PACKET';
+  constructor(
+    readonly packetName: string,
+    detail: string,
+  ) {
+    super(`malformed ${packetName} packet: ${detail}`);
+  }
+}
+
+export interface NodeExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+/**
+ * A node's connection failed: the process died, the pipe broke, the peer sent garbage. Work the
+ * node held fails with this error; it says which node, and how it ended where that is known.
+ */
+export class NodeConnectionFailedError extends TroupeError {
+  static override readonly code = 'TROUPE_NODE_CONNECTION_FAILED';
+  constructor(
+    readonly nodeId: string,
+    readonly pid: number | undefined,
+    readonly exit: NodeExit | undefined,
+    readonly stderrTail: string,
+    options?: { cause?: unknown },
+  ) {
+    const who = pid === undefined ? `node ${nodeId}` : `node ${nodeId} (pid ${pid})`;
+    const how = exit ? (exit.signal ? `, killed by ${exit.signal}` : `, exited with code ${exit.code}`) : '';
+    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    const tail = stderrTail.trim() ? `\n--- stderr (tail) ---\n${stderrTail.trimEnd()}` : '';
+    super(`connection to ${who} failed${how}${cause}${tail}`, options);
+  }
+}
+
+export class NodeLaunchError extends TroupeError {
+  static override readonly code = 'TROUPE_NODE_LAUNCH_FAILED';
+  constructor(
+    message: string,
+    readonly attempts: number,
+    readonly exit: NodeExit | undefined,
+    readonly stderrTail: string,
+    options?: { cause?: unknown },
+  ) {
+    const tail = stderrTail.trim() ? `\n--- stderr (tail) ---\n${stderrTail.trimEnd()}` : '';
+    super(`${message}${tail}`, options);
+  }
+}
+
+/** The node is shutting down or gone; nothing more can be sent to it. */
+export class NodeClosedError extends TroupeError {
+  static override readonly code = 'TROUPE_NODE_CLOSED';
+  constructor(
+    readonly nodeId: string,
+    detail: string,
+  ) {
+    super(`node ${nodeId} is closed: ${detail}`);
+  }
+}
+
+/** A task failed on its node; `remoteStack` is the stack as the node saw it. */
+export class TaskFailedError extends TroupeError {
+  static override readonly code = 'TROUPE_TASK_FAILED';
+  constructor(
+    readonly task: string,
+    readonly nodeId: string,
+    message: string,
+    readonly remoteCode: string | undefined,
+    readonly remoteStack: string | undefined,
+  ) {
+    super(`task ${task} failed on node ${nodeId}: ${message}`);
+  }
+}
+
+export class RequestCancelledError extends TroupeError {
+  static override readonly code = 'TROUPE_REQUEST_CANCELLED';
+}

@@ -1,0 +1,99 @@
+import { assign, setup } from 'xstate';
+
+export type NodeEndpointEvent =
+  | { type: 'host.offered'; linkId: string; reuse: boolean }
+  | { type: 'host.lost'; linkId: string }
+  | { type: 'build.completed'; linkId: string; prepareForReuse: boolean }
+  | { type: 'endpoint.exit' };
+
+/**
+ * The child side of a node: waiting for a host, serving one, idle for reuse, exiting.
+ *
+ * The machine is the arbiter of who the host is. A link becomes the host only through
+ * `host.offered`, taken in `waiting` or `idle`; in `active` the offer is refused. So two hosts
+ * racing for one idle node cannot both get it, whatever order their packets arrive in.
+ *
+ * The idle timer is a delayed transition: a connection that fails the handshake never reaches
+ * the machine, so strangers cannot keep a node alive by knocking (MSBuild does the same).
+ */
+export const nodeEndpointMachine = setup({
+  types: {
+    context: {} as { idleTimeoutMs: number; host: string | undefined; reuse: boolean; builds: number },
+    events: {} as NodeEndpointEvent,
+    input: {} as { idleTimeoutMs: number },
+  },
+  actions: {
+    // Provided by the endpoint.
+    acceptHost: (_, _params: { linkId: string }) => {},
+    refuseHost: (_, _params: { linkId: string }) => {},
+    releaseHost: (_, _params: { linkId: string | undefined }) => {},
+    resetBuildState: () => {},
+    exit: () => {},
+    takeHost: assign({
+      host: ({ event }) => (event.type === 'host.offered' ? event.linkId : undefined),
+      reuse: ({ event }) => event.type === 'host.offered' && event.reuse,
+    }),
+  },
+  guards: {
+    fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
+    hostDoneForReuse: ({ context, event }) =>
+      event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
+    hostLostReusable: ({ context, event }) =>
+      event.type === 'host.lost' && event.linkId === context.host && context.reuse,
+  },
+  delays: {
+    idleTimeout: ({ context }) => context.idleTimeoutMs,
+  },
+}).createMachine({
+  id: 'nodeEndpoint',
+  context: ({ input }) => ({ idleTimeoutMs: input.idleTimeoutMs, host: undefined, reuse: false, builds: 0 }),
+  initial: 'waiting',
+  states: {
+    /** Freshly started: no host yet. A node nobody claims goes away after the idle timeout. */
+    waiting: {
+      after: { idleTimeout: 'exiting' },
+      on: {
+        'host.offered': {
+          target: 'active',
+          actions: ['takeHost', { type: 'acceptHost', params: ({ event }) => ({ linkId: event.linkId }) }],
+        },
+      },
+    },
+    active: {
+      on: {
+        'host.offered': {
+          actions: { type: 'refuseHost', params: ({ event }) => ({ linkId: event.linkId }) },
+        },
+        'build.completed': [
+          { guard: 'hostDoneForReuse', target: 'idle' },
+          { guard: 'fromHost', target: 'exiting' },
+        ],
+        'host.lost': [
+          { guard: 'hostLostReusable', target: 'idle' },
+          { guard: 'fromHost', target: 'exiting' },
+        ],
+      },
+      exit: [
+        { type: 'releaseHost', params: ({ context }) => ({ linkId: context.host }) },
+        'resetBuildState',
+        assign({ host: undefined, builds: ({ context }) => context.builds + 1 }),
+      ],
+    },
+    /** Prepared for reuse: per-build state reset, waiting for the next host with a matching handshake. */
+    idle: {
+      after: { idleTimeout: 'exiting' },
+      on: {
+        'host.offered': {
+          target: 'active',
+          actions: ['takeHost', { type: 'acceptHost', params: ({ event }) => ({ linkId: event.linkId }) }],
+        },
+      },
+    },
+    exiting: { type: 'final', entry: 'exit' },
+  },
+  on: {
+    'endpoint.exit': { target: '.exiting' },
+  },
+});
+
+export type NodeEndpointState = 'waiting' | 'active' | 'idle' | 'exiting';

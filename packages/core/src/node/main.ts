@@ -1,0 +1,122 @@
+import { unlink } from 'node:fs/promises';
+import { setPriority } from 'node:os';
+import { parseArgs } from 'node:util';
+import {
+  createHandshake,
+  describeHandshake,
+  encodeHandshake,
+  type HandshakeOptions,
+  PipeTransport,
+  TcpTransport,
+  type Transport,
+} from '@troupe/transport';
+import { NodeRegistry, nodeName } from '../nodes/registry.js';
+import { NodeEndpoint } from './endpoint.js';
+
+export const NODE_USAGE = `usage: troupe node [options]
+  --listen pipe|tcp://host:port   where to listen (default: pipe, a socket named after the pid
+                                  in the per-user directory)
+  --reuse                         stay idle for the next host after a build, and register for reuse
+  --low-priority                  lower this process's OS priority
+  --task-host                     run as a sidecar task host
+  --session NAME                  only hosts of this session match (salt)
+  --idle-timeout MS               exit after this long without a host (default 900000)
+  --runtime-version X.Y.Z         present another runtime version (testing)
+  --output-file PATH              this node's stdout/stderr file; removed on a clean exit
+  --secret-env NAME               read a shared secret (TCP authentication) from this variable`;
+
+/**
+ * `troupe node`: the process a launcher starts (or a person, by hand). Prints one JSON line
+ * `{"event":"listening","address":...}` on stdout when it can be connected to, then serves hosts
+ * until it is told to exit or its idle timeout passes.
+ */
+export async function runNode(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string', default: 'pipe' },
+      reuse: { type: 'boolean', default: false },
+      'low-priority': { type: 'boolean', default: false },
+      'task-host': { type: 'boolean', default: false },
+      session: { type: 'string' },
+      'idle-timeout': { type: 'string', default: String(15 * 60_000) },
+      'runtime-version': { type: 'string' },
+      'output-file': { type: 'string' },
+      'secret-env': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${NODE_USAGE}\n`);
+    return 0;
+  }
+  const idleTimeoutMs = Number(values['idle-timeout']);
+  if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) {
+    process.stderr.write(`troupe node: --idle-timeout must be a positive number of milliseconds\n`);
+    return 2;
+  }
+  if (values['low-priority']) {
+    try {
+      setPriority(10);
+    } catch (error) {
+      log(`could not lower priority: ${(error as Error).message}`);
+    }
+  }
+  const handshake: HandshakeOptions = {
+    nodeReuse: values.reuse,
+    lowPriority: values['low-priority'],
+    taskHost: values['task-host'],
+    ...(values.session !== undefined && { session: values.session }),
+    ...(values['runtime-version'] !== undefined && { runtimeVersion: values['runtime-version'] }),
+  };
+  const secret = values['secret-env'] ? process.env[values['secret-env']] : undefined;
+  const pipe = new PipeTransport();
+  let transport: Transport;
+  let address: string;
+  if (values.listen === 'pipe') {
+    transport = pipe;
+    address = nodeName(process.pid);
+  } else if (values.listen.startsWith('tcp://')) {
+    transport = new TcpTransport();
+    address = values.listen;
+  } else {
+    process.stderr.write(`troupe node: --listen must be pipe or tcp://host:port, not ${values.listen}\n`);
+    return 2;
+  }
+
+  const endpoint = await NodeEndpoint.start({
+    transport,
+    idleTimeoutMs,
+    listen: { address, handshake, ...(secret !== undefined && { secret }) },
+  });
+  endpoint.on('log', log);
+  endpoint.on('state', (state) => log(`state: ${state}`));
+
+  const registry = new NodeRegistry(pipe.directory);
+  const local = createHandshake(handshake, secret !== undefined);
+  if (values.reuse && transport === pipe) {
+    await registry.register({
+      pid: process.pid,
+      address: endpoint.address,
+      handshake: encodeHandshake(local).toString('hex'),
+      summary: describeHandshake(local),
+      ...(values['output-file'] && { outputFile: values['output-file'] }),
+    });
+  }
+  process.stdout.write(
+    `${JSON.stringify({ event: 'listening', address: endpoint.address, pid: process.pid })}\n`,
+  );
+
+  const stop = () => void endpoint.exit();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await endpoint.exited;
+  await registry.unregister(process.pid);
+  if (values['output-file']) await unlink(values['output-file']).catch(() => {});
+  return 0;
+}
+
+function log(message: string): void {
+  process.stderr.write(`[troupe node ${process.pid}] ${message}\n`);
+}

@@ -1,0 +1,392 @@
+import {
+  type Clock,
+  type Link,
+  type LinkCloseInfo,
+  reportUnhandledError,
+  systemClock,
+} from '@troupe/transport';
+import { EventEmitter } from 'eventemitter3';
+import { type Actor, createActor } from 'xstate';
+import {
+  NodeClosedError,
+  NodeConnectionFailedError,
+  type NodeExit,
+  RequestCancelledError,
+  TaskFailedError,
+} from '../errors.js';
+import { createIdSource, type IdSource } from '../ids.js';
+import {
+  type ExitPacketState,
+  type NodeConnectionState,
+  nodeContextMachine,
+} from '../machines/node-context.machine.js';
+import {
+  type Packet,
+  type PacketBodies,
+  PacketRegistry,
+  PacketType,
+  type PacketTypeName,
+} from '../packets.js';
+import type { NodeProcess } from './launcher.js';
+
+export type NodeKind = 'inproc' | 'thread' | 'process' | 'remote';
+
+export interface NodeContextOptions {
+  id: string;
+  kind: NodeKind;
+  /** Opens the link; must call `onLink` as soon as the link exists (before its handshake ends). */
+  connect: (onLink: (link: Link) => void) => Promise<Link>;
+  /** The node's process, when it has one: its exit and output tail go into failure reports. */
+  process?: NodeProcess;
+  nodeReuse?: boolean;
+  clock?: Clock;
+  ids?: IdSource;
+  /** How long to wait for the process to report its exit after the link dies, so the error can
+   * say how the node ended. Default 250 ms. */
+  exitGraceMs?: number;
+  /** How long to wait for the node to accept this host (NodeReady) after the handshake. Default 30 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface NodeContextEvents {
+  /** The node is going away: it said so, or the connection failed (reason ConnectionFailed). */
+  shutdown: [body: PacketBodies['NodeShutdown'], error: Error | undefined];
+  log: [body: PacketBodies['Log']];
+  /** The node accepted this host. */
+  ready: [body: PacketBodies['NodeReady']];
+  closed: [];
+}
+
+type Handler = (body: never) => void;
+
+/**
+ * The host's side of one node: its link, a read loop that routes each packet to the handlers
+ * registered for its kind, the requests in flight, and the lifecycle machine.
+ *
+ * A connection that dies for any reason becomes a `NodeShutdown { reason: 'ConnectionFailed' }`
+ * routed to the same handlers, and every request the node held fails with a
+ * `NodeConnectionFailedError` naming the node and how it ended. Nothing is lost silently.
+ */
+export class NodeContext extends EventEmitter<NodeContextEvents> {
+  readonly id: string;
+  readonly kind: NodeKind;
+  readonly process: NodeProcess | undefined;
+  /** Set once the node accepted this host. */
+  pid: number | undefined;
+  readonly #machine: Actor<typeof nodeContextMachine>;
+  readonly #packets = new PacketRegistry();
+  readonly #handlers = new Map<string, Set<Handler>>();
+  readonly #pending = new Map<
+    string,
+    { task: string; resolve: (value: unknown) => void; reject: (error: Error) => void; cleanup: () => void }
+  >();
+  readonly #clock: Clock;
+  readonly #ids: IdSource;
+  readonly #options: NodeContextOptions;
+  #link: Link | undefined;
+  #failure: Error | undefined;
+  #closed!: Promise<void>;
+
+  constructor(options: NodeContextOptions) {
+    super();
+    this.id = options.id;
+    this.kind = options.kind;
+    this.process = options.process;
+    this.pid = options.process?.pid;
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = options.ids ?? createIdSource();
+    this.#machine = createActor(nodeContextMachine, { clock: this.#clock });
+    this.#machine.subscribe({ error: reportUnhandledError });
+    this.#machine.start();
+    this.#closed = new Promise((resolve) => {
+      this.#machine.subscribe({
+        complete: () => resolve(),
+        next: (snapshot) => {
+          const connection = (snapshot.value as { connection: NodeConnectionState }).connection;
+          if (connection === 'closed' || connection === 'failed') resolve();
+        },
+      });
+    });
+  }
+
+  get state(): NodeConnectionState {
+    return (this.#machine.getSnapshot().value as { connection: NodeConnectionState }).connection;
+  }
+
+  get exitPacket(): ExitPacketState {
+    return (this.#machine.getSnapshot().value as { exitPacket: ExitPacketState }).exitPacket;
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Why the connection failed, once it has. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Resolves when the context is closed or failed. */
+  get whenClosed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /**
+   * Connects, handshakes, and presents this host (NodeConfiguration); resolves when the node has
+   * accepted (NodeReady). Rejects if the node refuses (busy) or the connection fails first.
+   */
+  async start(hostPid: number): Promise<void> {
+    let link: Link;
+    try {
+      link = await this.#options.connect((created) => {
+        this.#link = created;
+        this.#machine.send({ type: 'link.created' });
+      });
+    } catch (error) {
+      this.#failure = error as Error;
+      this.#machine.send({ type: 'connect.failed' });
+      throw error;
+    }
+    this.#link = link;
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(
+        () => finish(new NodeClosedError(this.id, 'the node did not accept this host in time')),
+        this.#options.readyTimeoutMs ?? 30_000,
+      );
+      const finish = (error?: Error) => {
+        this.#clock.clearTimeout(timer);
+        this.off('ready', onReady);
+        this.off('shutdown', onShutdown);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = () => finish();
+      const onShutdown = (body: PacketBodies['NodeShutdown'], error: Error | undefined) =>
+        finish(error ?? new NodeClosedError(this.id, `the node refused this host (${body.reason})`));
+      this.once('ready', onReady);
+      this.once('shutdown', onShutdown);
+    });
+    link.on('packet', (type, body) => this.#onPacket(type, body));
+    link.on('close', (info) => this.#onLinkClosed(info));
+    this.#machine.send({ type: 'link.opened' });
+    link.send(PacketType.NodeConfiguration, {
+      nodeId: this.id,
+      hostPid,
+      nodeReuse: this.#options.nodeReuse ?? false,
+    } satisfies PacketBodies['NodeConfiguration']);
+    try {
+      await ready;
+    } catch (error) {
+      await link.destroy();
+      throw error;
+    }
+  }
+
+  /** Registers a handler for one packet kind; returns a function that removes it. */
+  handle<K extends PacketTypeName>(kind: K, handler: (body: PacketBodies[K]) => void): () => void {
+    let set = this.#handlers.get(kind);
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(kind, set);
+    }
+    set.add(handler as Handler);
+    return () => set.delete(handler as Handler);
+  }
+
+  /** Sends one packet. Throws `NodeClosedError` once the exit packet was sent or the link is gone. */
+  send<K extends PacketTypeName>(kind: K, body: PacketBodies[K]): boolean {
+    const link = this.#link;
+    if (this.exitPacket !== 'none') throw new NodeClosedError(this.id, 'the exit packet was already sent');
+    if (!link || this.state !== 'active')
+      throw new NodeClosedError(this.id, `the connection is ${this.state}`);
+    return link.send(PacketType[kind], body);
+  }
+
+  /** Runs a task on the node and resolves with its result. */
+  request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
+    const signal = options.signal;
+    if (signal?.aborted)
+      return Promise.reject(signal.reason ?? new RequestCancelledError('aborted before it started'));
+    const id = this.#ids.next('req');
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#pending.delete(id);
+        try {
+          this.send('Cancel', { id, reason: String(signal?.reason ?? 'aborted') });
+        } catch {
+          // The node is gone; there is nothing to cancel.
+        }
+        reject(signal?.reason ?? new RequestCancelledError(`request ${id} (${task}) was cancelled`));
+      };
+      const cleanup = () => signal?.removeEventListener('abort', onAbort);
+      this.#pending.set(id, { task, resolve, reject, cleanup });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.send('BuildRequest', { id, task, input });
+      } catch (error) {
+        this.#pending.delete(id);
+        cleanup();
+        reject(error);
+      }
+    });
+  }
+
+  /**
+   * Ends the build on this node: NodeBuildComplete with or without reuse. Without reuse, waits
+   * up to `drainTimeoutMs` for the exit packet to reach the socket. Resolves when the link is
+   * closed. Process exit and the kill that may follow are the provider's business.
+   */
+  async close(options: { reuse: boolean; drainTimeoutMs?: number }): Promise<void> {
+    const link = this.#link;
+    if (!link || this.state !== 'active') {
+      if (link && this.state !== 'closed' && this.state !== 'failed') await link.destroy();
+      return this.#closed;
+    }
+    link.send(PacketType.NodeBuildComplete, {
+      prepareForReuse: options.reuse,
+    } satisfies PacketBodies['NodeBuildComplete']);
+    this.#machine.send({ type: 'context.closing' });
+    if (!options.reuse) {
+      this.#machine.send({ type: 'exit.queued' });
+      const flushed = await raceTimeout(this.#clock, link.flushed(), options.drainTimeoutMs ?? 100);
+      if (flushed) this.#machine.send({ type: 'exit.sent' });
+    }
+    await link.close();
+    return this.#closed;
+  }
+
+  #onPacket(type: number, body: unknown): void {
+    let packet: ReturnType<PacketRegistry['decode']>;
+    try {
+      packet = this.#packets.decode(type, body);
+    } catch (error) {
+      // Bad input from the node: close this one link with the protocol error.
+      void this.#link?.destroy(error as Error);
+      return;
+    }
+    if (packet.type === 'user') {
+      this.#dispatch(packet.name, packet.body);
+      return;
+    }
+    this.#route(packet);
+  }
+
+  #route(packet: Packet): void {
+    switch (packet.type) {
+      case 'BuildResult': {
+        const pending = this.#pending.get(packet.body.id);
+        if (pending) {
+          this.#pending.delete(packet.body.id);
+          pending.cleanup();
+          if (packet.body.ok) pending.resolve(packet.body.value);
+          else {
+            const error = packet.body.error;
+            pending.reject(
+              new TaskFailedError(pending.task, this.id, error.message, error.code, error.stack),
+            );
+          }
+        }
+        break;
+      }
+      case 'Log':
+        this.#emit('log', packet.body);
+        break;
+      case 'NodeShutdown':
+        this.#emit('shutdown', packet.body, undefined);
+        break;
+      case 'NodeReady':
+        this.pid ??= packet.body.pid;
+        this.#emit('ready', packet.body);
+        break;
+      default:
+        break;
+    }
+    this.#dispatch(packet.type, packet.body);
+  }
+
+  #dispatch(kind: string, body: unknown): void {
+    const handlers = this.#handlers.get(kind);
+    if (!handlers) return;
+    for (const handler of handlers) {
+      try {
+        (handler as (body: unknown) => void)(body);
+      } catch (error) {
+        reportUnhandledError(error);
+      }
+    }
+  }
+
+  #onLinkClosed(info: LinkCloseInfo): void {
+    const orderly =
+      this.state === 'closing' && (info.reason === 'closed' || info.reason === 'closed-by-peer');
+    if (orderly && this.#pending.size === 0) {
+      this.#machine.send({ type: 'link.closed' });
+      this.#emit('closed');
+      return;
+    }
+    void this.#fail(info);
+  }
+
+  async #fail(info: LinkCloseInfo): Promise<void> {
+    // Give the process a moment to report how it ended, so the error can say "killed by SIGKILL".
+    const process = this.process;
+    if (process && !process.exit()) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#clock.setTimeout(resolve, this.#options.exitGraceMs ?? 250);
+        process.onExit(() => {
+          this.#clock.clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    const error = new NodeConnectionFailedError(
+      this.id,
+      this.pid,
+      process?.exit(),
+      process?.outputTail(2048) ?? '',
+      { cause: info.error ?? new Error(`link ${info.reason}`) },
+    );
+    this.#failure = error;
+    const body: PacketBodies['NodeShutdown'] = {
+      reason: 'ConnectionFailed',
+      error: { message: error.message },
+    };
+    this.#emit('shutdown', body, error);
+    this.#dispatch('NodeShutdown', body);
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
+      pending.cleanup();
+      pending.reject(error);
+    }
+    this.#machine.send({ type: 'link.closed' });
+    this.#emit('closed');
+  }
+
+  #emit<E extends keyof NodeContextEvents>(event: E, ...args: NodeContextEvents[E]): void {
+    try {
+      (this.emit as (e: E, ...a: NodeContextEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  }
+}
+
+export type { NodeExit };
+
+function raceTimeout(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(() => resolve(false), ms);
+    promise.then(
+      () => {
+        clock.clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clock.clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}

@@ -1,0 +1,348 @@
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type Clock,
+  ConnectError,
+  createHandshake,
+  encodeHandshake,
+  type HandshakeOptions,
+  type Link,
+  PipeTransport,
+  type RandomSource,
+  systemClock,
+  systemRandom,
+} from '@troupe/transport';
+import { EventEmitter } from 'eventemitter3';
+import { type NodeExit, NodeLaunchError } from '../errors.js';
+import { createIdSource, type IdSource } from '../ids.js';
+import { NodeContext } from './context.js';
+import { type Launcher, type NodeProcess, processLauncher } from './launcher.js';
+import type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './provider.js';
+import { NodeRegistry, nodeName } from './registry.js';
+
+export interface ShutdownTimeouts {
+  /** How long the exit packet may wait in the writer before the host stops waiting. Default 100 ms. */
+  drainTimeoutMs?: number;
+  /** First pause between checks that the node exited; doubles each time. Default 5 ms. */
+  exitPollStartMs?: number;
+  /** Longest pause between checks. Default 500 ms. */
+  exitPollMaxMs?: number;
+  /** How long a node may take to exit after the exit packet before its tree is killed. Default 30 s. */
+  exitTimeoutMs?: number;
+  /** How long to wait for a killed tree to disappear. Default 5 s. */
+  killTimeoutMs?: number;
+}
+
+export interface ProcessNodeProviderOptions {
+  /** Nodes stay idle after the build for later hosts, and idle nodes of this user are reused. */
+  reuse?: boolean;
+  lowPriority?: boolean;
+  /** Pair only with nodes of this session (mixed into the handshake salt). */
+  session?: string;
+  /** Present another runtime version in the handshake (for tests of version mismatch). */
+  runtimeVersion?: string;
+  /** Exit after this long without a host. Default 15 minutes for reusable nodes, 60 s otherwise. */
+  idleTimeoutMs?: number;
+  /** Per launch: how long the new node has to accept a connection. Default 30 s. */
+  connectTimeoutMs?: number;
+  /** Launches tried per node before giving up. Default 10. */
+  launchAttempts?: number;
+  shutdown?: ShutdownTimeouts;
+  /** How to start `troupe node`; default: this Node.js running @troupe/core's bin. */
+  nodeCommand?: { command: string; args: readonly string[] };
+  env?: NodeJS.ProcessEnv;
+  launcher?: Launcher;
+  transport?: PipeTransport;
+  clock?: Clock;
+  random?: RandomSource;
+}
+
+export interface ProcessNodeProviderEvents {
+  /** Something went wrong that did not fail the caller, e.g. a node that had to be killed. */
+  warning: [warning: NodeWarning];
+  /** A node was launched or reused and accepted this host. */
+  node: [node: NodeContext, how: 'launched' | 'reused'];
+}
+
+const binPath = fileURLToPath(new URL('../bin/troupe.js', import.meta.url));
+
+/**
+ * Process nodes, MSBuild style: reuse idle nodes of this user whose handshake matches, launch the
+ * rest, connect over a per-user Unix socket, and at the end ask politely (exit packet), wait with
+ * back-off, then kill the process tree.
+ */
+export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents> implements NodeProvider {
+  readonly kind = 'process' as const;
+  readonly reuse: boolean;
+  readonly #options: ProcessNodeProviderOptions;
+  readonly #launcher: Launcher;
+  readonly #transport: PipeTransport;
+  readonly #registry: NodeRegistry;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #ids: IdSource;
+  readonly #handshake: HandshakeOptions;
+  readonly #handshakeKey: string;
+  /** MSBuild's rule: a pid tried once for a handshake is not tried again by this host. */
+  readonly #tried = new Set<string>();
+  readonly #nodes = new Set<NodeContext>();
+  readonly #outputFiles = new Map<NodeContext, string>();
+
+  constructor(options: ProcessNodeProviderOptions = {}) {
+    super();
+    this.#options = options;
+    this.reuse = options.reuse ?? false;
+    this.#launcher = options.launcher ?? processLauncher;
+    this.#random = options.random ?? systemRandom;
+    this.#transport = options.transport ?? new PipeTransport({ random: this.#random });
+    this.#registry = new NodeRegistry(this.#transport.directory);
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = createIdSource(this.#random);
+    this.#handshake = {
+      nodeReuse: this.reuse,
+      lowPriority: options.lowPriority ?? false,
+      ...(options.session !== undefined && { session: options.session }),
+      ...(options.runtimeVersion !== undefined && { runtimeVersion: options.runtimeVersion }),
+    };
+    this.#handshakeKey = encodeHandshake(createHandshake(this.#handshake)).toString('hex');
+  }
+
+  /** The nodes this provider holds now. */
+  get nodes(): readonly NodeContext[] {
+    return [...this.#nodes];
+  }
+
+  async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
+    options.signal?.throwIfAborted();
+    const nodes: NodeContext[] = this.reuse ? await this.#reuseIdle(count) : [];
+    const launches = await Promise.allSettled(
+      Array.from({ length: count - nodes.length }, () => this.#launch(options)),
+    );
+    for (const launch of launches) if (launch.status === 'fulfilled') nodes.push(launch.value);
+    const failure = launches.find((launch) => launch.status === 'rejected');
+    if (failure) {
+      // All or nothing: the caller asked for `count` nodes and gets an error, not a partial set
+      // it might forget to shut down.
+      await this.shutdown(nodes, { reuse: this.reuse });
+      throw (failure as PromiseRejectedResult).reason;
+    }
+    return nodes;
+  }
+
+  async shutdown(nodes: readonly NodeContext[] = this.nodes, options: ReleaseOptions = {}): Promise<void> {
+    const reuse = options.reuse ?? this.reuse;
+    await Promise.all(nodes.map((node) => this.#shutdownOne(node, reuse)));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  async #reuseIdle(count: number): Promise<NodeContext[]> {
+    const candidates = (await this.#registry.list(0)).filter((record) => {
+      const key = `${record.handshake}|${record.pid}`;
+      if (record.handshake !== this.#handshakeKey || record.pid === process.pid || this.#tried.has(key))
+        return false;
+      this.#tried.add(key);
+      return true;
+    });
+    // Connect to every candidate at once; a busy one refuses, and the first `count` to accept win.
+    const attempts = await Promise.allSettled(
+      candidates.map(async (record) => {
+        const node = new NodeContext({
+          id: this.#ids.next('node'),
+          kind: 'process',
+          process: this.#launcher.attach(record.pid, record.outputFile),
+          nodeReuse: true,
+          clock: this.#clock,
+          ids: this.#ids,
+          connect: (onLink) =>
+            this.#transport.connect(record.address, {
+              handshake: this.#handshake,
+              clock: this.#clock,
+              connectTimeoutMs: 2_000,
+              onLink,
+            }),
+        });
+        await node.start(process.pid);
+        return node;
+      }),
+    );
+    const reused: NodeContext[] = [];
+    for (const attempt of attempts) {
+      if (attempt.status !== 'fulfilled') continue;
+      if (reused.length < count) {
+        reused.push(attempt.value);
+        this.#adopt(attempt.value, 'reused');
+      } else {
+        await attempt.value.close({ reuse: true });
+      }
+    }
+    return reused;
+  }
+
+  async #launch(options: AcquireOptions): Promise<NodeContext> {
+    const attempts = this.#options.launchAttempts ?? 10;
+    let last: { error: Error; exit: NodeExit | undefined; tail: string } | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      options.signal?.throwIfAborted();
+      const outputFile = join(this.#transport.directory, `troupe-launch-${this.#random.id(10)}.log`);
+      const process = this.#spawn(outputFile);
+      const node = new NodeContext({
+        id: this.#ids.next('node'),
+        kind: 'process',
+        process,
+        nodeReuse: this.reuse,
+        clock: this.#clock,
+        ids: this.#ids,
+        connect: (onLink) => this.#connectLaunched(process, onLink),
+      });
+      try {
+        await node.start(globalThis.process.pid);
+        this.#outputFiles.set(node, outputFile);
+        this.#adopt(node, 'launched');
+        return node;
+      } catch (error) {
+        process.killTree();
+        await this.#waitForExit(process, this.#options.shutdown?.killTimeoutMs ?? 5_000);
+        last = { error: error as Error, exit: process.exit(), tail: process.outputTail(2048) };
+        await unlink(outputFile).catch(() => {});
+      }
+    }
+    const how = last?.exit
+      ? last.exit.signal
+        ? `the last one was killed by ${last.exit.signal}`
+        : `the last one exited with code ${last.exit.code}`
+      : `the last one: ${last?.error.message}`;
+    throw new NodeLaunchError(
+      `could not start a node after ${attempts} attempts; ${how}`,
+      attempts,
+      last?.exit,
+      last?.tail ?? '',
+      {
+        cause: last?.error,
+      },
+    );
+  }
+
+  #spawn(outputFile: string): NodeProcess {
+    const command = this.#options.nodeCommand ?? { command: globalThis.process.execPath, args: [binPath] };
+    const args = [...command.args, 'node', '--listen', 'pipe', '--output-file', outputFile];
+    args.push('--idle-timeout', String(this.#options.idleTimeoutMs ?? (this.reuse ? 15 * 60_000 : 60_000)));
+    if (this.reuse) args.push('--reuse');
+    if (this.#options.lowPriority) args.push('--low-priority');
+    if (this.#options.session !== undefined) args.push('--session', this.#options.session);
+    if (this.#options.runtimeVersion !== undefined)
+      args.push('--runtime-version', this.#options.runtimeVersion);
+    return this.#launcher.launch({
+      command: command.command,
+      args,
+      env: {
+        ...(this.#options.env ?? globalThis.process.env),
+        TROUPE_SOCKET_DIR: this.#transport.directory,
+      },
+      outputFile,
+    });
+  }
+
+  /** Connects to a node that is starting: retried with back-off until it listens, exits, or time runs out. */
+  async #connectLaunched(process: NodeProcess, onLink: (link: Link) => void): Promise<Link> {
+    const address = this.#transport.pathFor(nodeName(process.pid));
+    const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
+    const deadline = this.#clock.now() + timeoutMs;
+    let pause = 5;
+    for (;;) {
+      const exit = process.exit();
+      if (exit || process.pid <= 0) {
+        throw new NodeLaunchError(
+          `node process ${process.pid} ${exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${exit?.code}`} before it accepted a connection`,
+          1,
+          exit,
+          process.outputTail(2048),
+        );
+      }
+      try {
+        return await this.#transport.connect(address, {
+          handshake: this.#handshake,
+          clock: this.#clock,
+          connectTimeoutMs: Math.max(1, deadline - this.#clock.now()),
+          onLink,
+        });
+      } catch (error) {
+        if (!(error instanceof ConnectError)) throw error;
+        if (this.#clock.now() + pause > deadline) {
+          throw new NodeLaunchError(
+            `node process ${process.pid} did not accept a connection within ${timeoutMs} ms`,
+            1,
+            undefined,
+            process.outputTail(2048),
+            { cause: error },
+          );
+        }
+        await sleep(this.#clock, pause);
+        pause = Math.min(pause * 2, 100);
+      }
+    }
+  }
+
+  #adopt(node: NodeContext, how: 'launched' | 'reused'): void {
+    this.#nodes.add(node);
+    void node.whenClosed.then(() => {
+      if (node.state === 'failed') this.#forget(node);
+    });
+    this.emit('node', node, how);
+  }
+
+  #forget(node: NodeContext): void {
+    this.#nodes.delete(node);
+    const outputFile = this.#outputFiles.get(node);
+    this.#outputFiles.delete(node);
+    if (outputFile && !node.process?.isAlive()) void unlink(outputFile).catch(() => {});
+  }
+
+  async #shutdownOne(node: NodeContext, reuse: boolean): Promise<void> {
+    const timeouts = this.#options.shutdown ?? {};
+    await node.close({ reuse, drainTimeoutMs: timeouts.drainTimeoutMs ?? 100 });
+    const process = node.process;
+    if (!process || (reuse && node.state === 'closed')) {
+      this.#nodes.delete(node);
+      this.#outputFiles.delete(node);
+      return;
+    }
+    const exited = await this.#waitForExit(process, timeouts.exitTimeoutMs ?? 30_000, timeouts);
+    if (!exited) {
+      process.killTree();
+      const killed = await this.#waitForExit(process, timeouts.killTimeoutMs ?? 5_000);
+      this.emit('warning', {
+        nodeId: node.id,
+        pid: process.pid,
+        message: `node ${node.id} (pid ${process.pid}) did not exit within ${timeouts.exitTimeoutMs ?? 30_000} ms of the exit packet; its process tree was killed${killed ? '' : ' but it is still there'}`,
+      });
+    }
+    this.#forget(node);
+  }
+
+  /** Polls with back-off (5 ms doubling to 500 ms by default) until the process is gone. */
+  async #waitForExit(
+    process: NodeProcess,
+    timeoutMs: number,
+    timeouts: ShutdownTimeouts = {},
+  ): Promise<boolean> {
+    let pause = timeouts.exitPollStartMs ?? 5;
+    const longest = timeouts.exitPollMaxMs ?? 500;
+    let waited = 0;
+    while (process.isAlive()) {
+      if (waited >= timeoutMs) return false;
+      const step = Math.min(pause, timeoutMs - waited);
+      await sleep(this.#clock, step);
+      waited += step;
+      pause = Math.min(pause * 2, longest);
+    }
+    return true;
+  }
+}
+
+function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}

@@ -1,0 +1,171 @@
+import { MalformedPacketError, UnknownPacketError } from './errors.js';
+
+/**
+ * The packet kinds of the node protocol, with stable numbers (docs/protocol.md). Numbers 1–127
+ * belong to troupe; 128–255 are free for users (`PacketRegistry.define`).
+ */
+export const PacketType = {
+  NodeConfiguration: 1,
+  BuildRequest: 2,
+  BuildResult: 3,
+  Log: 4,
+  Yield: 5,
+  Reacquire: 6,
+  Cancel: 7,
+  MetadataUpdate: 8,
+  NodeBuildComplete: 9,
+  NodeShutdown: 10,
+  NodeReady: 11,
+} as const;
+export type PacketTypeName = keyof typeof PacketType;
+
+export const FIRST_USER_PACKET = 128;
+
+export interface SerializedError {
+  message: string;
+  name?: string;
+  code?: string;
+  stack?: string;
+}
+
+export type NodeShutdownReason =
+  /** The node finished and exits. */
+  | 'BuildComplete'
+  /** The node finished and stays, idle, for the next host. */
+  | 'BuildCompleteReuse'
+  /** The connection failed: never sent, synthesized by the side that saw it fail. */
+  | 'ConnectionFailed'
+  /** The node hit an error it cannot recover from. */
+  | 'Error'
+  /** The node already serves another host. */
+  | 'Busy';
+
+export interface PacketBodies {
+  /** Host → node, first packet on a link: makes the sender the node's host. */
+  NodeConfiguration: { nodeId: string; hostPid: number; nodeReuse: boolean };
+  /** Host → node: run a task. */
+  BuildRequest: { id: string; task: string; input: unknown };
+  /** Node → host: how a request ended. */
+  BuildResult: { id: string; ok: true; value: unknown } | { id: string; ok: false; error: SerializedError };
+  Log: { requestId?: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string };
+  Yield: { requestId: string };
+  Reacquire: { requestId: string };
+  /** Host → node: stop a running request. */
+  Cancel: { id: string; reason?: string };
+  MetadataUpdate: { requestId?: string; metadata: Record<string, unknown> };
+  /** Host → node: the build is over; stay for reuse, or exit. */
+  NodeBuildComplete: { prepareForReuse: boolean };
+  /** Node → host (or synthesized on a failed connection): the node is going away. */
+  NodeShutdown: { reason: NodeShutdownReason; error?: SerializedError };
+  /** Node → host, answering NodeConfiguration: this host is now the node's host. */
+  NodeReady: { pid: number; threadId: number };
+}
+
+export type Packet = { [K in PacketTypeName]: { type: K; body: PacketBodies[K] } }[PacketTypeName];
+
+type Check = (body: Record<string, unknown>) => string | undefined;
+
+const isString = (v: unknown) => typeof v === 'string';
+const field =
+  (name: string, test: (v: unknown) => boolean, what: string, optional = false): Check =>
+  (body) =>
+    (optional && body[name] === undefined) || test(body[name]) ? undefined : `${name} must be ${what}`;
+
+const checks: Record<PacketTypeName, Check[]> = {
+  NodeConfiguration: [
+    field('nodeId', isString, 'a string'),
+    field('hostPid', Number.isInteger, 'an integer'),
+    field('nodeReuse', (v) => typeof v === 'boolean', 'a boolean'),
+  ],
+  BuildRequest: [field('id', isString, 'a string'), field('task', isString, 'a string')],
+  BuildResult: [
+    field('id', isString, 'a string'),
+    field('ok', (v) => typeof v === 'boolean', 'a boolean'),
+    (b) =>
+      b.ok === false && (typeof b.error !== 'object' || b.error === null)
+        ? 'error must be an object'
+        : undefined,
+  ],
+  Log: [
+    field(
+      'level',
+      (v) => v === 'debug' || v === 'info' || v === 'warn' || v === 'error',
+      'debug|info|warn|error',
+    ),
+    field('message', isString, 'a string'),
+    field('requestId', isString, 'a string', true),
+  ],
+  Yield: [field('requestId', isString, 'a string')],
+  Reacquire: [field('requestId', isString, 'a string')],
+  Cancel: [field('id', isString, 'a string'), field('reason', isString, 'a string', true)],
+  MetadataUpdate: [field('metadata', (v) => typeof v === 'object' && v !== null, 'an object')],
+  NodeBuildComplete: [field('prepareForReuse', (v) => typeof v === 'boolean', 'a boolean')],
+  NodeShutdown: [field('reason', isString, 'a string')],
+  NodeReady: [
+    field('pid', Number.isInteger, 'an integer'),
+    field('threadId', Number.isInteger, 'an integer'),
+  ],
+};
+
+const names = new Map<number, PacketTypeName>(
+  Object.entries(PacketType).map(([name, type]) => [type, name as PacketTypeName]),
+);
+
+export interface UserPacket<T> {
+  readonly type: number;
+  readonly name: string;
+  validate(body: unknown): T;
+}
+
+/**
+ * The packet factory of one side of a connection: turns a (type, body) pair read off a link into
+ * a typed packet, or a `ProtocolError` (unknown type, malformed body) that closes that link only.
+ */
+export class PacketRegistry {
+  readonly #user = new Map<number, UserPacket<unknown>>();
+
+  /** Adds a user packet kind (type 128–255) with a validator for its body. */
+  define<T>(packet: UserPacket<T>): UserPacket<T> {
+    if (!Number.isInteger(packet.type) || packet.type < FIRST_USER_PACKET || packet.type > 255) {
+      throw new RangeError(`user packet types are ${FIRST_USER_PACKET}–255; got ${packet.type}`);
+    }
+    if (this.#user.has(packet.type)) throw new RangeError(`packet type ${packet.type} is already defined`);
+    this.#user.set(packet.type, packet);
+    return packet;
+  }
+
+  /** Throws `UnknownPacketError` or `MalformedPacketError`. */
+  decode(
+    type: number,
+    body: unknown,
+  ): Packet | { type: 'user'; packetType: number; name: string; body: unknown } {
+    const name = names.get(type);
+    if (name) {
+      if (typeof body !== 'object' || body === null)
+        throw new MalformedPacketError(name, 'body must be an object');
+      for (const check of checks[name]) {
+        const problem = check(body as Record<string, unknown>);
+        if (problem) throw new MalformedPacketError(name, problem);
+      }
+      return { type: name, body } as Packet;
+    }
+    const user = this.#user.get(type);
+    if (!user) throw new UnknownPacketError(type);
+    try {
+      return { type: 'user', packetType: type, name: user.name, body: user.validate(body) };
+    } catch (error) {
+      throw new MalformedPacketError(user.name, error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const out: SerializedError = { message: error.message, name: error.name };
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string') out.code = code;
+    if (error.stack) out.stack = error.stack;
+    return out;
+  }
+  return { message: String(error) };
+}
