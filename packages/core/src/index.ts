@@ -24,6 +24,7 @@ export {
   type NodeContextOptions,
   type NodeKind,
 } from './nodes/context.js';
+export { InProcessNodeProvider, type InProcessNodeProviderOptions } from './nodes/inproc.js';
 export {
   isPidAlive,
   type Launcher,
@@ -45,6 +46,7 @@ export {
   type ShutdownAllResult,
   shutdownAll,
 } from './nodes/shutdown-all.js';
+export { ThreadNodeProvider, type ThreadNodeProviderOptions } from './nodes/thread.js';
 export {
   FIRST_USER_PACKET,
   type NodeShutdownReason,

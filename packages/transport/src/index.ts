@@ -72,3 +72,4 @@ export {
   TcpTransport,
 } from './transports/tcp.js';
 export { PROTOCOL_VERSION, RUNTIME_VERSION } from './version.js';
+export { messagePortChannel } from './transports/port.js';

@@ -3,7 +3,7 @@ import type { ByteChannel } from './channel.js';
 import { reportUnhandledError } from './errors.js';
 import { Link, type LinkOptions } from './link.js';
 
-export type TransportKind = 'memory' | 'pipe' | 'tcp';
+export type TransportKind = 'memory' | 'pipe' | 'tcp' | 'port';
 
 export interface ListenOptions extends LinkOptions {
   /**

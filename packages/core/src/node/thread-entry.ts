@@ -1,0 +1,45 @@
+import { type MessagePort, workerData } from 'node:worker_threads';
+import { type HandshakeOptions, Listener, messagePortChannel, type Transport } from '@troupe/transport';
+import { NodeEndpoint } from './endpoint.js';
+
+/**
+ * What runs inside a thread node's worker: the same endpoint as a process node, listening on the
+ * one message port its host handed it.
+ */
+export interface ThreadNodeData {
+  port: MessagePort;
+  nodeId: string;
+  idleTimeoutMs: number;
+  handshake: HandshakeOptions;
+}
+
+const data = workerData as ThreadNodeData;
+
+const transport: Transport = {
+  kind: 'port',
+  async listen(options = {}) {
+    const listener = new Listener('port', `thread://${data.nodeId}`, options, async () => {});
+    // The endpoint subscribes to 'link' right after listen resolves; the handshake that precedes
+    // the event cannot finish before that.
+    listener.accept(messagePortChannel(data.port, 'host'));
+    return listener;
+  },
+  connect() {
+    return Promise.reject(new Error('a thread node does not connect out'));
+  },
+};
+
+const endpoint = await NodeEndpoint.start({
+  transport,
+  idleTimeoutMs: data.idleTimeoutMs,
+  listen: { handshake: data.handshake },
+});
+endpoint.on('log', (message) => process.stderr.write(`[troupe thread node ${data.nodeId}] ${message}\n`));
+// A thread node serves exactly one host, over its one port: when that host is gone, so is the node.
+endpoint.on('state', (state) => {
+  if (state === 'idle' || state === 'waiting') {
+    if (endpoint.running === 0) void endpoint.exit();
+  }
+});
+await endpoint.exited;
+data.port.close();

@@ -1,0 +1,131 @@
+import { MessageChannel, Worker } from 'node:worker_threads';
+import {
+  type Clock,
+  type HandshakeOptions,
+  messagePortChannel,
+  openLink,
+  type RandomSource,
+  systemClock,
+  systemRandom,
+} from '@troupe/transport';
+import type { NodeExit } from '../errors.js';
+import { createIdSource, type IdSource } from '../ids.js';
+import type { ThreadNodeData } from '../node/thread-entry.js';
+import { NodeContext } from './context.js';
+import type { NodeProcess } from './launcher.js';
+import type { AcquireOptions, NodeProvider } from './provider.js';
+
+export interface ThreadNodeProviderOptions {
+  clock?: Clock;
+  random?: RandomSource;
+  handshake?: HandshakeOptions;
+  /** How long a thread may take to end after its exit packet before it is terminated. Default 5 s. */
+  exitTimeoutMs?: number;
+}
+
+const entry = new URL('../node/thread-entry.js', import.meta.url);
+
+/** A worker thread seen as a node process: exit code, output tail, and terminate as the kill. */
+function threadProcess(worker: Worker): NodeProcess {
+  let exit: NodeExit | undefined;
+  const listeners: Array<(exit: NodeExit) => void> = [];
+  let tail = '';
+  worker.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-8192);
+  });
+  worker.on('exit', (code) => {
+    exit = { code, signal: null };
+    for (const listener of listeners.splice(0)) listener(exit);
+  });
+  worker.on('error', (error) => {
+    tail = `${tail}${error.stack ?? error.message}\n`.slice(-8192);
+  });
+  return {
+    pid: process.pid,
+    exit: () => exit,
+    isAlive: () => exit === undefined,
+    onExit: (listener) => {
+      if (exit) listener(exit);
+      else listeners.push(listener);
+    },
+    outputTail: (bytes = 4096) => tail.slice(-bytes),
+    killTree: () => {
+      void worker.terminate();
+    },
+  };
+}
+
+/**
+ * Nodes in worker threads of the host process, over message-port links: isolation of globals
+ * and a separate event loop, at a fraction of a process's start-up cost.
+ */
+export class ThreadNodeProvider implements NodeProvider {
+  readonly kind = 'thread' as const;
+  readonly #options: ThreadNodeProviderOptions;
+  readonly #clock: Clock;
+  readonly #ids: IdSource;
+  readonly #nodes = new Map<NodeContext, Worker>();
+
+  constructor(options: ThreadNodeProviderOptions = {}) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = createIdSource(options.random ?? systemRandom);
+  }
+
+  get nodes(): readonly NodeContext[] {
+    return [...this.#nodes.keys()];
+  }
+
+  async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
+    options.signal?.throwIfAborted();
+    return Promise.all(Array.from({ length: count }, () => this.#start()));
+  }
+
+  async #start(): Promise<NodeContext> {
+    const id = this.#ids.next('node');
+    const handshake = this.#options.handshake ?? {};
+    const { port1, port2 } = new MessageChannel();
+    const data: ThreadNodeData = { port: port2, nodeId: id, idleTimeoutMs: 15 * 60_000, handshake };
+    const worker = new Worker(entry, { workerData: data, transferList: [port2], stderr: true });
+    const node = new NodeContext({
+      id,
+      kind: 'thread',
+      process: threadProcess(worker),
+      ids: this.#ids,
+      clock: this.#clock,
+      connect: (onLink) =>
+        openLink(messagePortChannel(port1, `thread ${id}`), { handshake, onLink, clock: this.#clock }),
+    });
+    try {
+      await node.start(process.pid);
+    } catch (error) {
+      await worker.terminate();
+      throw error;
+    }
+    this.#nodes.set(node, worker);
+    return node;
+  }
+
+  async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
+    await Promise.all(
+      nodes.map(async (node) => {
+        const worker = this.#nodes.get(node);
+        this.#nodes.delete(node);
+        await node.close({ reuse: false });
+        if (!worker || !node.process?.isAlive()) return;
+        const exited = new Promise<boolean>((resolve) => {
+          const timer = this.#clock.setTimeout(() => resolve(false), this.#options.exitTimeoutMs ?? 5_000);
+          node.process?.onExit(() => {
+            this.#clock.clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        if (!(await exited)) await worker.terminate();
+      }),
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}

@@ -1,0 +1,102 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { ByteChannel, ChannelSink } from '../channel.js';
+
+type PortMessage = { t: 'data'; bytes: Uint8Array } | { t: 'ack'; n: number } | { t: 'end' } | { t: 'reset' };
+
+/**
+ * A byte channel over a worker_threads MessagePort, for thread nodes. Each write is copied once
+ * into a fresh buffer that is transferred (not cloned again); the receiver acknowledges what it
+ * consumed, and a writer with `highWaterMark` unacknowledged bytes is told to wait for drain.
+ * That window is what makes a paused reader push back on the sender, as a socket would.
+ */
+export function messagePortChannel(port: MessagePort, peer: string, highWaterMark = 256 * 1024): ByteChannel {
+  let sink: ChannelSink | undefined;
+  let inFlight = 0;
+  let needDrain = false;
+  let paused = false;
+  const inbox: PortMessage[] = [];
+  let ended = false;
+  let peerEnded = false;
+  let closed = false;
+
+  const close = (error?: Error) => {
+    if (closed) return;
+    closed = true;
+    port.close();
+    queueMicrotask(() => sink?.close(error));
+  };
+  const consume = (message: PortMessage) => {
+    if (message.t === 'data') {
+      post({ t: 'ack', n: message.bytes.length });
+      sink?.data(message.bytes);
+    } else if (message.t === 'end') {
+      peerEnded = true;
+      sink?.end();
+      if (ended) close();
+    }
+  };
+  const post = (message: PortMessage, transfer?: ArrayBuffer[]) => {
+    if (closed) return;
+    port.postMessage(message, transfer);
+  };
+  port.on('message', (message: PortMessage) => {
+    if (closed) return;
+    switch (message.t) {
+      case 'ack':
+        inFlight -= message.n;
+        if (needDrain && inFlight < highWaterMark) {
+          needDrain = false;
+          sink?.drain();
+        }
+        break;
+      case 'reset':
+        close(new Error('connection reset by peer'));
+        break;
+      default:
+        if (paused || inbox.length > 0) inbox.push(message);
+        else consume(message);
+    }
+  });
+  port.on('close', () => close(ended && peerEnded ? undefined : new Error('message port closed')));
+
+  return {
+    peer,
+    attach(next) {
+      sink = next;
+    },
+    write(chunk, done) {
+      if (closed || ended) {
+        queueMicrotask(() => done(new Error(closed ? 'write after close' : 'write after end')));
+        return false;
+      }
+      const copy = new Uint8Array(chunk.length);
+      copy.set(chunk);
+      inFlight += copy.length;
+      post({ t: 'data', bytes: copy }, [copy.buffer]);
+      queueMicrotask(() => done(null));
+      if (inFlight >= highWaterMark) {
+        needDrain = true;
+        return false;
+      }
+      return true;
+    },
+    end() {
+      if (ended || closed) return;
+      ended = true;
+      post({ t: 'end' });
+      if (peerEnded) close();
+    },
+    destroy(error) {
+      if (closed) return;
+      post({ t: 'reset' });
+      close(error);
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      while (!paused && inbox.length > 0 && !closed) consume(inbox.shift()!);
+    },
+  };
+}
