@@ -1,0 +1,294 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  InProcessNodeProvider,
+  NodeClosedError,
+  NodeConnectionFailedError,
+  NodeContext,
+  NodeEndpoint,
+  PacketType,
+  TaskFailedError,
+  ThreadNodeProvider,
+} from '@troupe/core';
+import {
+  createHandshake,
+  encodeHandshake,
+  HandshakeMismatchError,
+  type Link,
+  MemoryTransport,
+  PipeTransport,
+  type Transport,
+} from '@troupe/transport';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const tasks = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function startEndpoint(transport: Transport = new MemoryTransport(), idleTimeoutMs = 60_000) {
+  const endpoint = await NodeEndpoint.start({ transport, idleTimeoutMs });
+  const logs: string[] = [];
+  endpoint.on('log', (line) => logs.push(line));
+  cleanups.push(() => endpoint.exit());
+  return { endpoint, logs, transport };
+}
+
+let ids = 0;
+function host(transport: Transport, address: string, handshake = {}) {
+  const node = new NodeContext({
+    id: `node-test${++ids}`,
+    kind: 'inproc',
+    connect: (onLink) => transport.connect(address, { handshake, onLink }),
+  });
+  cleanups.push(() => node.close({ reuse: false }));
+  return node;
+}
+
+function until(predicate: () => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let tries = 0;
+    const check = () => {
+      if (predicate()) resolve();
+      else if (++tries > 2_000) reject(new Error(`gave up waiting for ${what}`));
+      else setImmediate(check);
+    };
+    check();
+  });
+}
+
+describe('node endpoint', () => {
+  it('runs requests for its host and answers a ping', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    expect(endpoint.state).toBe('active');
+    expect(await node.request('troupe:ping', null)).toEqual({ pid: process.pid, threadId: 0 });
+    expect(await node.request(`${tasks}#echo`, { a: 1 })).toEqual({ a: 1 });
+  });
+
+  it('reports a failing task with its message and code, and keeps serving', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    const error = await node.request(`${tasks}#fail`, 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect((error as TaskFailedError).message).toContain('failed on purpose: x');
+    expect((error as TaskFailedError).remoteCode).toBe('E_ON_PURPOSE');
+    expect(await node.request('troupe:ping', null)).toBeTruthy();
+  });
+
+  it('forwards task logs to the host', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const node = host(transport, endpoint.address);
+    const logs: string[] = [];
+    node.on('log', (log) => logs.push(log.message));
+    await node.start(process.pid);
+    await node.request(`${tasks}#echo`, 7);
+    expect(logs).toEqual(['echo 7']);
+  });
+
+  it('cancels a running request when its signal aborts', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    const controller = new AbortController();
+    const pending = node.request(`${tasks}#waitForCancel`, null, { signal: controller.signal });
+    await until(() => endpoint.running === 1, 'the request to start');
+    controller.abort(new Error('stop'));
+    await expect(pending).rejects.toThrow('stop');
+    await until(() => endpoint.running === 0, 'the node to drop the request');
+  });
+
+  it('refuses a stranger with another handshake and goes on waiting for its host', async () => {
+    const { endpoint, transport, logs } = await startEndpoint();
+    const stranger = await transport
+      .connect(endpoint.address, { handshake: { runtimeVersion: '9.9.9' } })
+      .catch((error: unknown) => error);
+    expect(stranger).toBeInstanceOf(HandshakeMismatchError);
+    await until(() => logs.some((line) => line.includes('runtime version')), 'the refusal to be logged');
+    expect(endpoint.state).toBe('waiting');
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    expect(await node.request('troupe:ping', null)).toBeTruthy();
+  });
+
+  it('closes a link whose first packet is not NodeConfiguration, and keeps waiting', async () => {
+    const { endpoint, transport, logs } = await startEndpoint();
+    const link: Link = await transport.connect(endpoint.address);
+    link.send(PacketType.BuildRequest, { id: 'r1', task: 'troupe:ping', input: null });
+    const info = await link.closed;
+    expect(info.reason).not.toBe('closed');
+    expect(logs.join('\n')).toMatch(/NodeConfiguration first/);
+    expect(endpoint.state).toBe('waiting');
+  });
+
+  it('closes a link that sends an unknown packet type, and keeps waiting', async () => {
+    const { endpoint, transport, logs } = await startEndpoint();
+    const link = await transport.connect(endpoint.address);
+    link.send(99, { what: 'ever' });
+    await link.closed;
+    expect(logs.join('\n')).toMatch(/unknown packet type 99/);
+    expect(endpoint.state).toBe('waiting');
+  });
+
+  it('survives garbage, an absurd length and a truncated frame from strangers on a socket', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'troupe-endpoint-'));
+    cleanups.push(() => rm(directory, { recursive: true, force: true }));
+    const transport = new PipeTransport({ directory });
+    const { endpoint, logs } = await startEndpoint(transport);
+    const block = encodeHandshake(createHandshake());
+    const absurd = Buffer.from([PacketType.BuildRequest, 0xff, 0xff, 0xff, 0x7f]);
+    const truncated = Buffer.from([PacketType.NodeConfiguration, 100, 0, 0, 0, 1, 2, 3]);
+    for (const payload of [
+      Buffer.from('GET / HTTP/1.1\r\nHost: localhost:1234\r\nAccept: */*\r\n\r\n'),
+      Buffer.concat([block, absurd]),
+      Buffer.concat([block, truncated]),
+    ]) {
+      await new Promise<void>((resolve) => {
+        const socket = netConnect(endpoint.address);
+        socket.on('error', () => {});
+        socket.on('close', () => resolve());
+        socket.on('connect', () => {
+          socket.end(payload);
+          socket.resume();
+        });
+      });
+    }
+    await until(() => logs.length >= 3, 'three refusals to be logged');
+    expect(logs.join('\n')).toMatch(/magic/);
+    expect(logs.join('\n')).toMatch(/TROUPE_FRAME_TOO_LARGE|over this link's maximum/);
+    expect(logs.join('\n')).toMatch(/inside a frame/);
+    expect(endpoint.state).toBe('waiting');
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    expect(await node.request('troupe:ping', null)).toBeTruthy();
+  });
+
+  it('gives an idle node to exactly one of two racing hosts; the other hears Busy', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const a = host(transport, endpoint.address);
+    const b = host(transport, endpoint.address);
+    const outcomes = await Promise.allSettled([a.start(process.pid), b.start(process.pid)]);
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    const lost = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(NodeClosedError);
+    expect(String(lost[0]!.reason.message)).toMatch(/Busy/);
+    expect(endpoint.state).toBe('active');
+  });
+
+  it('after NodeBuildComplete with reuse it goes idle and serves the next host', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const first = host(transport, endpoint.address);
+    await first.start(process.pid);
+    await first.close({ reuse: true });
+    await until(() => endpoint.state === 'idle', 'the node to go idle');
+    const second = host(transport, endpoint.address);
+    await second.start(process.pid);
+    expect(endpoint.state).toBe('active');
+    expect(await second.request('troupe:ping', null)).toBeTruthy();
+  });
+
+  it('after NodeBuildComplete without reuse it finishes writing and exits', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    await node.close({ reuse: false });
+    expect(node.exitPacket).toBe('sent');
+    expect(node.state).toBe('closed');
+    await endpoint.exited;
+    expect(endpoint.state).toBe('exiting');
+    expect(() => node.send('Cancel', { id: 'x' })).toThrow(NodeClosedError);
+  });
+
+  it('an idle node exits after its idle timeout, and failed handshakes do not reset the timer', async () => {
+    const { endpoint, transport } = await startEndpoint(new MemoryTransport(), 200);
+    let knocking = true;
+    const knock = async () => {
+      while (knocking) {
+        await transport.connect(endpoint.address, { handshake: { session: 'stranger' } }).catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const knocks = knock();
+    await endpoint.exited;
+    knocking = false;
+    await knocks;
+    expect(endpoint.state).toBe('exiting');
+  });
+});
+
+describe('node context', () => {
+  it('turns a lost connection into NodeShutdown(ConnectionFailed) and fails the requests it held', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const node = host(transport, endpoint.address);
+    const shutdowns: string[] = [];
+    node.handle('NodeShutdown', (body) => shutdowns.push(body.reason));
+    await node.start(process.pid);
+    const pending = node.request(`${tasks}#waitForCancel`, null);
+    await until(() => endpoint.running === 1, 'the request to start');
+    await endpoint.exit();
+    const error = await pending.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NodeConnectionFailedError);
+    expect((error as Error).message).toContain(node.id);
+    expect(shutdowns).toEqual(['ConnectionFailed']);
+    expect(node.state).toBe('failed');
+  });
+
+  it('closes the link on an unknown packet type from the node, failing only that node', async () => {
+    const transport = new MemoryTransport();
+    const listener = await transport.listen();
+    cleanups.push(() => listener.close());
+    listener.on('link', (link) => {
+      link.on('packet', (type) => {
+        if (type === PacketType.NodeConfiguration) {
+          link.send(PacketType.NodeReady, { pid: 1, threadId: 0 });
+          link.send(200, 'surprise');
+        }
+      });
+    });
+    const { endpoint } = await startEndpoint(transport);
+    const bad = host(transport, listener.address);
+    const good = host(transport, endpoint.address);
+    await Promise.all([bad.start(process.pid), good.start(process.pid)]);
+    await bad.whenClosed;
+    expect(bad.state).toBe('failed');
+    expect(bad.failure?.message).toMatch(/unknown packet type 200/);
+    expect(await good.request('troupe:ping', null)).toBeTruthy();
+  });
+});
+
+describe.each([
+  ['in-process', () => new InProcessNodeProvider()],
+  ['thread', () => new ThreadNodeProvider()],
+])('%s nodes', (_kind, create) => {
+  it('acquire, ping each, shut down: nothing left running', async () => {
+    const provider = create();
+    cleanups.push(() => provider.shutdown());
+    const nodes = await provider.acquire(3);
+    const pings = (await Promise.all(nodes.map((node) => node.request('troupe:ping', null)))) as Array<{
+      threadId: number;
+    }>;
+    expect(pings).toHaveLength(3);
+    await provider.shutdown();
+    for (const node of nodes) {
+      expect(node.state).toBe('closed');
+      expect(node.exitPacket).toBe('sent');
+      expect(node.process?.isAlive() ?? false).toBe(false);
+    }
+    expect(provider.nodes).toHaveLength(0);
+  });
+
+  it('runs module tasks, and a task failure does not take the node down', async () => {
+    const provider = create();
+    cleanups.push(() => provider.shutdown());
+    const [node] = await provider.acquire(1);
+    await expect(node!.request(`${tasks}#fail`, 1)).rejects.toBeInstanceOf(TaskFailedError);
+    expect(await node!.request(`${tasks}#echo`, 'still here')).toBe('still here');
+  });
+});
