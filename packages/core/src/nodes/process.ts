@@ -239,6 +239,9 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       command: command.command,
       args,
       env: {
+        // msgpackr's native string accelerator costs a node ~12 ms of start-up and buys little on
+        // node packets, which are small; a caller's env may turn it back on.
+        MSGPACKR_NATIVE_ACCELERATION_DISABLED: 'true',
         ...(this.#options.env ?? globalThis.process.env),
         TROUPE_SOCKET_DIR: this.#transport.directory,
       },
