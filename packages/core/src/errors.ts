@@ -89,3 +89,57 @@ export class TaskFailedError extends TroupeError {
 export class RequestCancelledError extends TroupeError {
   static override readonly code = 'TROUPE_REQUEST_CANCELLED';
 }
+
+/** Requests that wait on themselves, through any chain. Every request in the cycle fails with it. */
+export class RequestCycleError extends TroupeError {
+  static override readonly code = 'TROUPE_REQUEST_CYCLE';
+  constructor(readonly cycle: readonly string[]) {
+    super(`requests wait on each other in a cycle: ${cycle.join(' → ')}`);
+  }
+}
+
+export interface StallHolder {
+  request: string;
+  task: string;
+  node: string;
+  heldMs: number;
+}
+
+/**
+ * Every node is held by a request that neither finished nor yielded, work is waiting, and nothing
+ * moved for too long: the pool deadlocked on its own waits.
+ */
+export class StallError extends TroupeError {
+  static override readonly code = 'TROUPE_STALL';
+  constructor(
+    readonly holders: readonly StallHolder[],
+    readonly waiting: number,
+  ) {
+    const lines = holders.map(
+      (h) => `  ${h.request} (${h.task}) on ${h.node}, for ${Math.round(h.heldMs)} ms`,
+    );
+    super(
+      `no progress: all ${holders.length} nodes are held by requests that neither finished nor yielded, ` +
+        `while ${waiting} request(s) wait for a node:\n${lines.join('\n')}\n` +
+        'A task that waits on work outside itself should yield its node: ' +
+        'wrap the wait in ctx.yielding(() => ...) or use ctx.build(...) for other requests.',
+    );
+  }
+}
+
+/** A request this one waited on failed; `chain` lists the requests from this one down to the root cause. */
+export class DependencyFailedError extends TroupeError {
+  static override readonly code = 'TROUPE_DEPENDENCY_FAILED';
+  constructor(
+    readonly request: string,
+    readonly chain: readonly string[],
+    cause: Error,
+  ) {
+    super(`${request} failed because ${chain.join(' ← ')} failed: ${cause.message}`, { cause });
+  }
+}
+
+/** yield/reacquire used out of order, e.g. reacquire without yield. */
+export class YieldMisuseError extends TroupeError {
+  static override readonly code = 'TROUPE_YIELD_MISUSE';
+}

@@ -1,14 +1,19 @@
 export { type Clock, systemClock, type TimerId } from './clock.js';
 export {
+  DependencyFailedError,
   MalformedPacketError,
   NodeClosedError,
   NodeConnectionFailedError,
   type NodeExit,
   NodeLaunchError,
   RequestCancelledError,
+  RequestCycleError,
+  StallError,
+  type StallHolder,
   TaskFailedError,
   TroupeError,
   UnknownPacketError,
+  YieldMisuseError,
 } from './errors.js';
 export { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
 export { type NodeContextEvent, nodeContextMachine } from './machines/node-context.machine.js';
@@ -17,6 +22,7 @@ export {
   type NodeEndpointState,
   nodeEndpointMachine,
 } from './machines/node-endpoint.machine.js';
+export { type SchedulerState, schedulerMachine } from './machines/scheduler.machine.js';
 export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './node/endpoint.js';
 export {
   NodeContext,
@@ -59,4 +65,20 @@ export {
   serializeError,
   type UserPacket,
 } from './packets.js';
+export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
+export {
+  advance,
+  REQUEST_TRANSITIONS,
+  type RequestSpec,
+  type RequestState,
+  requestKey,
+  type ScheduledRequest,
+} from './scheduler/request.js';
+export {
+  Scheduler,
+  type SchedulerEvents,
+  type SchedulerHost,
+  type SchedulerOptions,
+  type StallReport,
+} from './scheduler/scheduler.js';
 export { type TaskContext, type TaskFunction, TaskResolver } from './tasks/resolve.js';

@@ -1,0 +1,54 @@
+import { setup } from 'xstate';
+
+/**
+ * The scheduler's own lifecycle: flowing, a suspected stall (every node held by a request that
+ * neither finished nor yielded, work waiting, no progress), a reported stall, and the stall
+ * error. Request states live in the request table (scheduler/request.ts); this machine decides
+ * when silence becomes a report and a report becomes an error, on the injected clock.
+ *
+ * The scheduler only talks to it when something changes for the stall question, so the hot
+ * path of scheduling costs no transition.
+ */
+export const schedulerMachine = setup({
+  types: {
+    context: {} as { stallTimeoutMs: number; stallErrorMs: number },
+    events: {} as
+      | { type: 'stall.suspected' }
+      | { type: 'stall.cleared' }
+      | { type: 'progress' }
+      | { type: 'scheduler.stop' },
+    input: {} as { stallTimeoutMs: number; stallErrorMs: number },
+  },
+  actions: {
+    // Provided by the scheduler.
+    reportStall: () => {},
+    failStall: () => {},
+  },
+  delays: {
+    stallTimeout: ({ context }) => context.stallTimeoutMs,
+    stallError: ({ context }) => context.stallErrorMs,
+  },
+}).createMachine({
+  id: 'scheduler',
+  context: ({ input }) => input,
+  initial: 'flowing',
+  states: {
+    flowing: {
+      on: { 'stall.suspected': 'suspected' },
+    },
+    suspected: {
+      after: { stallTimeout: 'stalled' },
+      on: { progress: 'flowing', 'stall.cleared': 'flowing' },
+    },
+    stalled: {
+      entry: 'reportStall',
+      after: { stallError: 'failed' },
+      on: { progress: 'flowing', 'stall.cleared': 'flowing' },
+    },
+    failed: { entry: 'failStall', type: 'final' },
+    stopped: { type: 'final' },
+  },
+  on: { 'scheduler.stop': '.stopped' },
+});
+
+export type SchedulerState = 'flowing' | 'suspected' | 'stalled' | 'failed' | 'stopped';

@@ -1,0 +1,87 @@
+/**
+ * The life of one request, as a statechart table: each state lists the states it may move to.
+ * The scheduler moves requests only through `advance`, which refuses any other move, so an
+ * illegal transition is a loud bug instead of a silent corruption.
+ *
+ * (One XState actor per request was measured at ~29 µs per request's lifetime, over the 20 µs
+ * budget for the whole scheduler; the scheduler machine owns the scheduler's own lifecycle and
+ * this table owns each request's.)
+ */
+export const REQUEST_TRANSITIONS = {
+  /** Submitted; waiting for a node. */
+  waiting: ['executing', 'failed', 'cancelled'],
+  /** Running on its node; the node's one active request. */
+  executing: ['blocked', 'yielded', 'completed', 'failed', 'cancelled'],
+  /** Waiting on other requests; its node is free meanwhile. */
+  blocked: ['ready', 'failed', 'cancelled'],
+  /** Its dependencies are done; continues on its own node as soon as that node is free. */
+  ready: ['executing', 'failed', 'cancelled'],
+  /** Waiting on something outside the runtime; its node is free meanwhile. */
+  yielded: ['reacquiring', 'failed', 'cancelled'],
+  /** Wants its node back; gets it when no other request is active there. */
+  reacquiring: ['executing', 'failed', 'cancelled'],
+  completed: [],
+  failed: [],
+  cancelled: [],
+} as const satisfies Record<string, readonly string[]>;
+
+export type RequestState = keyof typeof REQUEST_TRANSITIONS;
+
+export const FINISHED: ReadonlySet<RequestState> = new Set(['completed', 'failed', 'cancelled']);
+
+export interface RequestSpec {
+  /** Task id: a built-in, or `moduleSpecifier#exportName`. */
+  task: string;
+  input: unknown;
+  /** Estimated cost (any unit, used relative to other requests). Default 1. */
+  cost?: number;
+  /** Run in an isolated process even if the task is thread-safe. */
+  outOfProcess?: boolean;
+}
+
+export interface ScheduledRequest {
+  readonly id: string;
+  /** Identity for the result cache: the same task and input are built once. */
+  readonly key: string;
+  readonly spec: RequestSpec;
+  readonly seq: number;
+  state: RequestState;
+  /** The node its continuation lives on, from its first start. */
+  node: string | undefined;
+  /** Critical-path priority: its cost plus the longest chain of requests waiting on it. */
+  priority: number;
+  /** Unfinished requests this one is blocked on. */
+  readonly waitingOn: Set<ScheduledRequest>;
+  /** Requests blocked on this one. */
+  readonly waiters: Set<ScheduledRequest>;
+  /** When it last became active on its node (for stall reports). */
+  activeSince: number;
+  value?: unknown;
+  error?: Error;
+}
+
+export function advance(request: ScheduledRequest, to: RequestState): RequestState {
+  const from = request.state;
+  if (!(REQUEST_TRANSITIONS[from] as readonly string[]).includes(to)) {
+    throw new Error(`request ${request.id} cannot go from ${from} to ${to}`);
+  }
+  request.state = to;
+  return from;
+}
+
+/**
+ * The result-cache key of a request: task plus input, with object keys in sorted order so that
+ * `{a, b}` and `{b, a}` are the same request.
+ */
+export function requestKey(spec: RequestSpec): string {
+  return `${spec.outOfProcess ? 'oop:' : ''}${spec.task}\u0000${stableStringify(spec.input)}`;
+}
+
+function stableStringify(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? String(value);
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value instanceof Uint8Array) return `bin:${Buffer.from(value).toString('base64')}`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}

@@ -1,0 +1,522 @@
+import { type Clock, reportUnhandledError, systemClock } from '@troupe/transport';
+import { EventEmitter } from 'eventemitter3';
+import { type Actor, createActor } from 'xstate';
+import {
+  DependencyFailedError,
+  RequestCancelledError,
+  RequestCycleError,
+  StallError,
+  type StallHolder,
+} from '../errors.js';
+import { createIdSource, type IdSource } from '../ids.js';
+import { type SchedulerState, schedulerMachine } from '../machines/scheduler.machine.js';
+import { Heap } from './heap.js';
+import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
+import {
+  advance,
+  FINISHED,
+  type RequestSpec,
+  type RequestState,
+  requestKey,
+  type ScheduledRequest,
+} from './request.js';
+
+/** What the scheduler asks of the runtime that carries its decisions to the nodes. */
+export interface SchedulerHost {
+  /** Start a request on a node. */
+  start(request: ScheduledRequest, node: string): void;
+  /** A blocked request may continue on its node: the requests it waited for have finished. */
+  unblock(request: ScheduledRequest, node: string): void;
+  /** A yielded request has its node back. */
+  grant(request: ScheduledRequest, node: string): void;
+  /** Stop a request that is running (or parked) on a node. */
+  cancel(request: ScheduledRequest, node: string, reason: Error): void;
+  /** More nodes would help; call `addNode` when one is up. Optional: a fixed pool never grows. */
+  grow?(count: number): void;
+}
+
+export interface SchedulerOptions {
+  host: SchedulerHost;
+  policy?: SchedulingPolicy;
+  /** Largest pool size to grow to. Default: the nodes added. */
+  maxNodes?: number;
+  /** No progress for this long with every node held and work waiting: a `stall` event. Default 5 s. */
+  stallTimeoutMs?: number;
+  /** A stall that lasts this much longer fails the run with `StallError`. Default 10 s. */
+  stallErrorMs?: number;
+  clock?: Clock;
+  ids?: IdSource;
+}
+
+export interface StallReport {
+  holders: StallHolder[];
+  waiting: number;
+}
+
+export interface SchedulerEvents {
+  /** Every request state change, for traces, progress and monitors. */
+  transition: [request: ScheduledRequest, from: RequestState | 'new', to: RequestState];
+  stall: [report: StallReport];
+  /** The stall persisted; every unfinished request failed with this error. */
+  'stall.failed': [error: StallError];
+  settled: [request: ScheduledRequest];
+}
+
+interface NodeSlot {
+  readonly id: string;
+  active: ScheduledRequest | undefined;
+  /** Requests whose continuation lives here and that could run now (ready or reacquiring). */
+  readonly runnable: Set<ScheduledRequest>;
+}
+
+/**
+ * MSBuild's scheduler, as a library: requests that depend on each other, on N nodes, where a
+ * request that waits (on other requests: `block`; on the world: `yield`) frees its node, and
+ * comes back to the same node (its continuation lives there) when that node is free.
+ *
+ * Pure decision-making: the host carries out `start`, `unblock`, `grant` and `cancel`, and
+ * reports back what the nodes did. Time enters only through the clock (stall detection).
+ */
+export class Scheduler extends EventEmitter<SchedulerEvents> {
+  readonly policy: SchedulingPolicy;
+  readonly #host: SchedulerHost;
+  readonly #clock: Clock;
+  readonly #ids: IdSource;
+  readonly #requests = new Map<string, ScheduledRequest>();
+  readonly #byKey = new Map<string, ScheduledRequest>();
+  readonly #settle = new Map<ScheduledRequest, Array<(request: ScheduledRequest) => void>>();
+  readonly #waiting: Heap<ScheduledRequest>;
+  readonly #nodes = new Map<string, NodeSlot>();
+  readonly #machine: Actor<typeof schedulerMachine>;
+  #maxNodes: number | undefined;
+  #growing = 0;
+  #seq = 0;
+  #unfinished = 0;
+  #dispatching = false;
+
+  constructor(options: SchedulerOptions) {
+    super();
+    this.#host = options.host;
+    this.policy = options.policy ?? criticalPathFirst;
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = options.ids ?? createIdSource();
+    this.#maxNodes = options.maxNodes;
+    this.#waiting = new Heap((a, b) => this.policy.compare(a, b));
+    this.#machine = createActor(
+      schedulerMachine.provide({
+        actions: {
+          reportStall: () => this.#emit('stall', this.#stallReport()),
+          failStall: () => this.#failStall(),
+        },
+      }),
+      {
+        clock: this.#clock,
+        input: {
+          stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
+          stallErrorMs: options.stallErrorMs ?? 10_000,
+        },
+      },
+    );
+    this.#machine.subscribe({ error: reportUnhandledError });
+    this.#machine.start();
+  }
+
+  get state(): SchedulerState {
+    return this.#machine.getSnapshot().value as SchedulerState;
+  }
+
+  /** Requests submitted and not yet completed, failed or cancelled. */
+  get unfinished(): number {
+    return this.#unfinished;
+  }
+
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  request(id: string): ScheduledRequest | undefined {
+    return this.#requests.get(id);
+  }
+
+  /** The request active on each node, for monitors: never more than one per node. */
+  activeOn(node: string): ScheduledRequest | undefined {
+    return this.#nodes.get(node)?.active;
+  }
+
+  get nodes(): readonly string[] {
+    return [...this.#nodes.keys()];
+  }
+
+  /** The host could not start `count` of the nodes it was asked to grow by. */
+  growthFailed(count: number): void {
+    this.#growing = Math.max(0, this.#growing - count);
+    this.#dispatch();
+  }
+
+  addNode(id: string): void {
+    if (this.#nodes.has(id)) throw new Error(`node ${id} is already in the pool`);
+    if (this.#growing > 0) this.#growing--;
+    this.#nodes.set(id, { id, active: undefined, runnable: new Set() });
+    this.#dispatch();
+  }
+
+  /**
+   * A node is gone. Every unfinished request whose continuation lived there fails with `error`
+   * (their state died with the node); requests merely waiting for a node are unaffected.
+   */
+  removeNode(id: string, error: Error): void {
+    const slot = this.#nodes.get(id);
+    if (!slot) return;
+    this.#nodes.delete(id);
+    for (const request of this.#requests.values()) {
+      if (request.node === id && !FINISHED.has(request.state))
+        this.#finish(request, 'failed', undefined, error);
+    }
+    this.#dispatch();
+  }
+
+  /**
+   * Submits a request; the same task and input submitted again (while cached) is the same
+   * request, built once. Returns the request and a promise of its end.
+   */
+  submit(spec: RequestSpec): { request: ScheduledRequest; settled: Promise<ScheduledRequest> } {
+    const key = requestKey(spec);
+    let request = this.#byKey.get(key);
+    if (!request) {
+      request = {
+        id: this.#ids.next('req'),
+        key,
+        spec,
+        seq: this.#seq++,
+        state: 'waiting',
+        node: undefined,
+        priority: spec.cost ?? 1,
+        waitingOn: new Set(),
+        waiters: new Set(),
+        activeSince: 0,
+      };
+      this.#requests.set(request.id, request);
+      this.#byKey.set(key, request);
+      this.#unfinished++;
+      this.#emit('transition', request, 'new', 'waiting');
+      this.#waiting.push(request);
+      this.#dispatch();
+    }
+    return { request, settled: this.#whenSettled(request) };
+  }
+
+  /**
+   * `parent`, executing, waits on `children` (submitted as needed). Its node is free meanwhile.
+   * Children that would close a cycle fail, with every request in the cycle.
+   */
+  block(
+    parentId: string,
+    specs: readonly RequestSpec[],
+  ): { children: ScheduledRequest[]; settled: Promise<ScheduledRequest[]> } {
+    const parent = this.#mustBe(parentId, 'executing');
+    const children = specs.map((spec) => this.submit(spec).request);
+    const cycle = this.#findCycle(parent, children);
+    this.#releaseNode(parent, 'blocked');
+    if (cycle) {
+      // The edge that would close the cycle is never added: the graph stays acyclic.
+      const error = new RequestCycleError(cycle.map((r) => `${r.id} (${r.spec.task})`));
+      for (const request of cycle)
+        if (!FINISHED.has(request.state)) this.#finish(request, 'failed', undefined, error);
+    } else {
+      for (const child of children) {
+        if (FINISHED.has(child.state)) continue;
+        parent.waitingOn.add(child);
+        child.waiters.add(parent);
+        this.#raisePriority(child, (child.spec.cost ?? 1) + parent.priority);
+      }
+      if (parent.waitingOn.size === 0) this.#makeRunnable(parent, 'ready');
+    }
+    this.#dispatch();
+    return { children, settled: Promise.all(children.map((child) => this.#whenSettled(child))) };
+  }
+
+  /** `id`, executing, waits on something outside the runtime; its node is free meanwhile. */
+  yield(id: string): void {
+    const request = this.#mustBe(id, 'executing');
+    this.#releaseNode(request, 'yielded');
+    this.#dispatch();
+  }
+
+  /** `id`, yielded, wants its node back; `host.grant` is called when it has it. */
+  reacquire(id: string): void {
+    const request = this.#mustBe(id, 'yielded');
+    this.#makeRunnable(request, 'reacquiring');
+    this.#dispatch();
+  }
+
+  complete(id: string, value: unknown): void {
+    this.#finish(this.#mustBe(id, 'executing'), 'completed', value, undefined);
+    this.#dispatch();
+  }
+
+  fail(id: string, error: Error): void {
+    const request = this.#requests.get(id);
+    if (!request || FINISHED.has(request.state)) return;
+    this.#finish(request, 'failed', undefined, error);
+    this.#dispatch();
+  }
+
+  /**
+   * Cancels a request and, with it, every request it waits on that nothing else still needs.
+   * Running ones are cancelled on their nodes through the host.
+   */
+  cancel(id: string, reason: Error = new RequestCancelledError(`request ${id} was cancelled`)): void {
+    const request = this.#requests.get(id);
+    if (!request || FINISHED.has(request.state)) return;
+    const dependencies = [...request.waitingOn];
+    if (request.node !== undefined && request.state !== 'waiting')
+      this.#host.cancel(request, request.node, reason);
+    this.#finish(request, 'cancelled', undefined, reason);
+    for (const dependency of dependencies) {
+      if (dependency.waiters.size === 0) this.cancel(dependency.id, reason);
+    }
+    this.#dispatch();
+  }
+
+  /** Stops stall detection; call when the run is over. */
+  stop(): void {
+    this.#machine.send({ type: 'scheduler.stop' });
+  }
+
+  #mustBe(id: string, state: RequestState): ScheduledRequest {
+    const request = this.#requests.get(id);
+    if (!request) throw new Error(`unknown request ${id}`);
+    if (request.state !== state) throw new Error(`request ${id} is ${request.state}, not ${state}`);
+    return request;
+  }
+
+  #whenSettled(request: ScheduledRequest): Promise<ScheduledRequest> {
+    if (FINISHED.has(request.state)) return Promise.resolve(request);
+    return new Promise((resolve) => {
+      let list = this.#settle.get(request);
+      if (!list) {
+        list = [];
+        this.#settle.set(request, list);
+      }
+      list.push(resolve);
+    });
+  }
+
+  #move(request: ScheduledRequest, to: RequestState): void {
+    const from = advance(request, to);
+    this.#emit('transition', request, from, to);
+  }
+
+  #releaseNode(request: ScheduledRequest, to: 'blocked' | 'yielded'): void {
+    const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
+    if (slot?.active === request) slot.active = undefined;
+    this.#move(request, to);
+    this.#progress();
+  }
+
+  #makeRunnable(request: ScheduledRequest, to: 'ready' | 'reacquiring'): void {
+    this.#move(request, to);
+    const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
+    slot?.runnable.add(request);
+  }
+
+  #finish(
+    request: ScheduledRequest,
+    to: 'completed' | 'failed' | 'cancelled',
+    value: unknown,
+    error: Error | undefined,
+  ): void {
+    const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
+    if (slot) {
+      if (slot.active === request) slot.active = undefined;
+      slot.runnable.delete(request);
+    }
+    this.#waiting.delete(request);
+    if (to === 'completed') request.value = value;
+    else request.error = error;
+    this.#move(request, to);
+    this.#unfinished--;
+    // A failed or cancelled request leaves the cache, so asking again builds again.
+    if (to !== 'completed' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
+    for (const dependency of request.waitingOn) dependency.waiters.delete(request);
+    request.waitingOn.clear();
+    this.#progress();
+    for (const waiter of [...request.waiters]) {
+      request.waiters.delete(waiter);
+      waiter.waitingOn.delete(request);
+      if (waiter.state === 'blocked' && waiter.waitingOn.size === 0) this.#makeRunnable(waiter, 'ready');
+    }
+    const settle = this.#settle.get(request);
+    this.#settle.delete(request);
+    if (settle) for (const resolve of settle) resolve(request);
+    this.#emit('settled', request);
+  }
+
+  /** A request's priority is its cost plus the longest chain waiting on it; it only rises. */
+  #raisePriority(request: ScheduledRequest, priority: number): void {
+    if (priority <= request.priority || FINISHED.has(request.state)) return;
+    request.priority = priority;
+    this.#waiting.improved(request);
+    for (const dependency of request.waitingOn)
+      this.#raisePriority(dependency, (dependency.spec.cost ?? 1) + priority);
+  }
+
+  /** Would `parent` waiting on `children` close a cycle? Returns the cycle, parent first. */
+  #findCycle(
+    parent: ScheduledRequest,
+    children: readonly ScheduledRequest[],
+  ): ScheduledRequest[] | undefined {
+    const seen = new Set<ScheduledRequest>();
+    const path: ScheduledRequest[] = [];
+    const visit = (request: ScheduledRequest): boolean => {
+      if (request === parent) return true;
+      if (seen.has(request) || FINISHED.has(request.state)) return false;
+      seen.add(request);
+      path.push(request);
+      for (const next of request.waitingOn) if (visit(next)) return true;
+      path.pop();
+      return false;
+    };
+    for (const child of children) {
+      if (visit(child)) return [parent, ...path, parent];
+    }
+    return undefined;
+  }
+
+  #dispatch(): void {
+    // Host callbacks may report back synchronously; one loop at a time keeps decisions ordered.
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    try {
+      let moved = true;
+      while (moved) {
+        moved = false;
+        for (const slot of this.#nodes.values()) {
+          if (slot.active) continue;
+          const next = this.#pickFor(slot);
+          if (!next) continue;
+          moved = true;
+          this.#run(next, slot);
+        }
+      }
+      this.#considerGrowth();
+      this.#checkStall();
+    } finally {
+      this.#dispatching = false;
+    }
+  }
+
+  #pickFor(slot: NodeSlot): ScheduledRequest | undefined {
+    // A continuation waiting for this node beats new work: it holds resources and is nearer done.
+    let best: ScheduledRequest | undefined;
+    for (const request of slot.runnable) {
+      if (!best || this.policy.compare(request, best) < 0) best = request;
+    }
+    if (best) return best;
+    return this.#waiting.pop();
+  }
+
+  #run(request: ScheduledRequest, slot: NodeSlot): void {
+    slot.active = request;
+    slot.runnable.delete(request);
+    request.activeSince = this.#clock.now();
+    const from = request.state;
+    request.node = slot.id;
+    this.#move(request, 'executing');
+    this.#progress();
+    try {
+      if (from === 'waiting') this.#host.start(request, slot.id);
+      else if (from === 'ready') this.#host.unblock(request, slot.id);
+      else this.#host.grant(request, slot.id);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  }
+
+  #considerGrowth(): void {
+    const grow = this.#host.grow;
+    if (!grow || this.#waiting.size === 0) return;
+    const max = this.#maxNodes ?? this.#nodes.size;
+    const room = max - this.#nodes.size - this.#growing;
+    const wanted = Math.min(room, this.#waiting.size - this.#growing);
+    if (wanted <= 0) return;
+    this.#growing += wanted;
+    grow.call(this.#host, wanted);
+  }
+
+  /** The stall question: every node held by an active request, work waiting, no room to grow. */
+  #stalled(): boolean {
+    if (this.#nodes.size === 0 || this.#growing > 0) return false;
+    let waiting = this.#waiting.size;
+    for (const slot of this.#nodes.values()) {
+      if (!slot.active) return false;
+      waiting += slot.runnable.size;
+    }
+    return waiting > 0;
+  }
+
+  #checkStall(): void {
+    const state = this.state;
+    if (state === 'failed' || state === 'stopped') return;
+    const stalled = this.#stalled();
+    if (state === 'flowing') {
+      if (stalled) this.#machine.send({ type: 'stall.suspected' });
+    } else if (!stalled) {
+      this.#machine.send({ type: 'stall.cleared' });
+    }
+  }
+
+  #progress(): void {
+    const state = this.state;
+    if (state === 'suspected' || state === 'stalled') this.#machine.send({ type: 'progress' });
+  }
+
+  #stallReport(): StallReport {
+    const now = this.#clock.now();
+    const holders: StallHolder[] = [];
+    let waiting = this.#waiting.size;
+    for (const slot of this.#nodes.values()) {
+      waiting += slot.runnable.size;
+      if (slot.active) {
+        holders.push({
+          request: slot.active.id,
+          task: slot.active.spec.task,
+          node: slot.id,
+          heldMs: now - slot.active.activeSince,
+        });
+      }
+    }
+    return { holders, waiting };
+  }
+
+  #failStall(): void {
+    const report = this.#stallReport();
+    const error = new StallError(report.holders, report.waiting);
+    this.#emit('stall.failed', error);
+    for (const request of [...this.#requests.values()]) {
+      if (FINISHED.has(request.state)) continue;
+      if (request.node !== undefined && request.state !== 'waiting')
+        this.#host.cancel(request, request.node, error);
+      this.#finish(request, 'failed', undefined, error);
+    }
+  }
+
+  #emit<E extends keyof SchedulerEvents>(event: E, ...args: SchedulerEvents[E]): void {
+    try {
+      (this.emit as (e: E, ...a: SchedulerEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  }
+}
+
+/** Walks `waitingOn`-style failure causes into a chain for `DependencyFailedError`. */
+export function dependencyFailure(
+  request: ScheduledRequest,
+  failed: ScheduledRequest,
+): DependencyFailedError {
+  const cause = failed.error ?? new Error('unknown failure');
+  const chain = cause instanceof DependencyFailedError ? [failed.id, ...cause.chain] : [failed.id];
+  const root = cause instanceof DependencyFailedError ? ((cause.cause as Error) ?? cause) : cause;
+  return new DependencyFailedError(request.id, chain, root);
+}
