@@ -62,7 +62,7 @@ function setup(nodes: number, options: { clock?: Clock } = {}) {
   });
   for (let i = 1; i <= nodes; i++) scheduler.addNode(`n${i}`);
   const submit = (task: string, cost?: number) =>
-    scheduler.submit({ task, input: null, ...(cost && { cost }) }).request;
+    scheduler.submit({ task, input: null, ...(cost && { cost }) });
   return { scheduler, host, submit };
 }
 
@@ -81,7 +81,7 @@ describe('scheduler', () => {
   it('a blocked request frees its node for another request and resumes on the same node', () => {
     const { scheduler, host, submit } = setup(1);
     const parent = submit('parent');
-    const { children } = scheduler.block(parent.id, [{ task: 'child', input: 1 }]);
+    const children = scheduler.block(parent.id, [{ task: 'child', input: 1 }]);
     expect(parent.state).toBe('blocked');
     expect(host.log).toEqual(['start parent on n1', 'start child on n1']);
     scheduler.complete(children[0]!.id, 'done');
@@ -120,11 +120,12 @@ describe('scheduler', () => {
     const { scheduler, submit } = setup(1);
     const first = scheduler.submit({ task: 't', input: { x: 1, y: 2 } });
     const second = scheduler.submit({ task: 't', input: { y: 2, x: 1 } });
-    expect(second.request).toBe(first.request);
-    scheduler.complete(first.request.id, 42);
-    expect((await second.settled).value).toBe(42);
-    expect(scheduler.submit({ task: 't', input: { x: 1, y: 2 } }).request).toBe(first.request);
-    expect(submit('other').id).not.toBe(first.request.id);
+    expect(second).toBe(first);
+    const settled = scheduler.whenSettled(second);
+    scheduler.complete(first.id, 42);
+    expect((await settled).value).toBe(42);
+    expect(scheduler.submit({ task: 't', input: { x: 1, y: 2 } })).toBe(first);
+    expect(submit('other').id).not.toBe(first.id);
   });
 
   it('takes the longest remaining path first, then submission order', () => {
@@ -141,7 +142,7 @@ describe('scheduler', () => {
   it('fails every request in a cycle with an error that prints the cycle', async () => {
     const { scheduler, submit } = setup(2);
     const a = submit('a');
-    const { children } = scheduler.block(a.id, [{ task: 'b', input: null }]);
+    const children = scheduler.block(a.id, [{ task: 'b', input: null }]);
     const b = children[0]!;
     expect(b.state).toBe('executing');
     scheduler.block(b.id, [{ task: 'a', input: null }]);
@@ -161,7 +162,7 @@ describe('scheduler', () => {
   it('unblocks a parent whose dependency failed, so its task sees the failure', () => {
     const { scheduler, host, submit } = setup(1);
     const parent = submit('parent');
-    const { children } = scheduler.block(parent.id, [{ task: 'child', input: null }]);
+    const children = scheduler.block(parent.id, [{ task: 'child', input: null }]);
     scheduler.fail(children[0]!.id, new Error('boom'));
     expect(parent.state).toBe('executing');
     expect(host.log.at(-1)).toBe('unblock parent on n1');
@@ -171,7 +172,7 @@ describe('scheduler', () => {
   it('cancelling a request cancels what only it was waiting for, on the nodes running them', () => {
     const { scheduler, host, submit } = setup(2);
     const parent = submit('parent');
-    const { children } = scheduler.block(parent.id, [
+    const children = scheduler.block(parent.id, [
       { task: 'c1', input: null },
       { task: 'c2', input: null },
     ]);
@@ -272,7 +273,7 @@ describe('scheduler', () => {
       const dice = random();
       if (r.state === 'yielded') scheduler.reacquire(r.id);
       else if (dice < 0.2) scheduler.yield(r.id);
-      else if (dice < 0.35) live.push(...scheduler.block(r.id, [{ task: `d${step}`, input: null }]).children);
+      else if (dice < 0.35) live.push(...scheduler.block(r.id, [{ task: `d${step}`, input: null }]));
       else scheduler.complete(r.id, null);
     }
     expect(scheduler.unfinished).toBe(0);

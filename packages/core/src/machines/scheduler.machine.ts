@@ -24,8 +24,14 @@ export const schedulerMachine = setup({
     reportStall: () => {},
     failStall: () => {},
   },
+  guards: {
+    // Provided by the scheduler: has there been no progress for the whole stall timeout?
+    quietLongEnough: () => false,
+  },
   delays: {
-    stallTimeout: ({ context }) => context.stallTimeoutMs,
+    // Provided by the scheduler: what is left of the stall timeout since the last progress.
+    // Progress only moves a timestamp, so a busy pool costs no transition per request.
+    stallCheck: ({ context }) => context.stallTimeoutMs,
     stallError: ({ context }) => context.stallErrorMs,
   },
 }).createMachine({
@@ -37,8 +43,13 @@ export const schedulerMachine = setup({
       on: { 'stall.suspected': 'suspected' },
     },
     suspected: {
-      after: { stallTimeout: 'stalled' },
-      on: { progress: 'flowing', 'stall.cleared': 'flowing' },
+      after: {
+        stallCheck: [
+          { guard: 'quietLongEnough', target: 'stalled' },
+          { target: 'suspected', reenter: true },
+        ],
+      },
+      on: { 'stall.cleared': 'flowing' },
     },
     stalled: {
       entry: 'reportStall',

@@ -93,6 +93,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #seq = 0;
   #unfinished = 0;
   #dispatching = false;
+  #lastProgress = 0;
+  readonly #stallTimeoutMs: number;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -102,19 +104,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#ids = options.ids ?? createIdSource();
     this.#maxNodes = options.maxNodes;
     this.#waiting = new Heap((a, b) => this.policy.compare(a, b));
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
     this.#machine = createActor(
       schedulerMachine.provide({
         actions: {
           reportStall: () => this.#emit('stall', this.#stallReport()),
           failStall: () => this.#failStall(),
         },
+        guards: {
+          quietLongEnough: () => this.#clock.now() - this.#lastProgress >= this.#stallTimeoutMs,
+        },
+        delays: {
+          stallCheck: () => Math.max(0, this.#stallTimeoutMs - (this.#clock.now() - this.#lastProgress)),
+        },
       }),
       {
         clock: this.#clock,
-        input: {
-          stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
-          stallErrorMs: options.stallErrorMs ?? 10_000,
-        },
+        input: { stallTimeoutMs: this.#stallTimeoutMs, stallErrorMs: options.stallErrorMs ?? 10_000 },
       },
     );
     this.#machine.subscribe({ error: reportUnhandledError });
@@ -179,7 +185,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * Submits a request; the same task and input submitted again (while cached) is the same
    * request, built once. Returns the request and a promise of its end.
    */
-  submit(spec: RequestSpec): { request: ScheduledRequest; settled: Promise<ScheduledRequest> } {
+  submit(spec: RequestSpec): ScheduledRequest {
     const key = requestKey(spec);
     let request = this.#byKey.get(key);
     if (!request) {
@@ -202,19 +208,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.#waiting.push(request);
       this.#dispatch();
     }
-    return { request, settled: this.#whenSettled(request) };
+    return request;
   }
 
   /**
    * `parent`, executing, waits on `children` (submitted as needed). Its node is free meanwhile.
    * Children that would close a cycle fail, with every request in the cycle.
    */
-  block(
-    parentId: string,
-    specs: readonly RequestSpec[],
-  ): { children: ScheduledRequest[]; settled: Promise<ScheduledRequest[]> } {
+  block(parentId: string, specs: readonly RequestSpec[]): ScheduledRequest[] {
     const parent = this.#mustBe(parentId, 'executing');
-    const children = specs.map((spec) => this.submit(spec).request);
+    const children = specs.map((spec) => this.submit(spec));
     const cycle = this.#findCycle(parent, children);
     this.#releaseNode(parent, 'blocked');
     if (cycle) {
@@ -232,7 +235,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (parent.waitingOn.size === 0) this.#makeRunnable(parent, 'ready');
     }
     this.#dispatch();
-    return { children, settled: Promise.all(children.map((child) => this.#whenSettled(child))) };
+    return children;
   }
 
   /** `id`, executing, waits on something outside the runtime; its node is free meanwhile. */
@@ -290,7 +293,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return request;
   }
 
-  #whenSettled(request: ScheduledRequest): Promise<ScheduledRequest> {
+  /** Resolves when the request completed, failed or was cancelled. */
+  whenSettled(request: ScheduledRequest): Promise<ScheduledRequest> {
     if (FINISHED.has(request.state)) return Promise.resolve(request);
     return new Promise((resolve) => {
       let list = this.#settle.get(request);
@@ -460,15 +464,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (state === 'failed' || state === 'stopped') return;
     const stalled = this.#stalled();
     if (state === 'flowing') {
-      if (stalled) this.#machine.send({ type: 'stall.suspected' });
+      if (stalled) {
+        this.#lastProgress = this.#clock.now();
+        this.#machine.send({ type: 'stall.suspected' });
+      }
     } else if (!stalled) {
       this.#machine.send({ type: 'stall.cleared' });
     }
   }
 
   #progress(): void {
-    const state = this.state;
-    if (state === 'suspected' || state === 'stalled') this.#machine.send({ type: 'progress' });
+    this.#lastProgress = this.#clock.now();
+    if (this.state === 'stalled') this.#machine.send({ type: 'progress' });
   }
 
   #stallReport(): StallReport {
