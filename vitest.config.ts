@@ -8,5 +8,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     testTimeout: 60_000,
     pool: 'forks',
+    // troupe's packages run as Node loads them (their built dist/), not through Vitest's module
+    // runner: nodes import task modules with Node's own loader, and so must the tests.
+    server: { deps: { external: [/\/packages\/(core|transport|testing)\/dist\//] } },
   },
 });

@@ -61,10 +61,13 @@ export {
   PacketRegistry,
   PacketType,
   type PacketTypeName,
+  type RequestOutcome,
+  type RequestSpecBody,
   type SerializedError,
   serializeError,
   type UserPacket,
 } from './packets.js';
+export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime.js';
 export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
 export {
   advance,
@@ -81,4 +84,6 @@ export {
   type SchedulerOptions,
   type StallReport,
 } from './scheduler/scheduler.js';
+export { createTaskContext, type RequestLike, type TaskContextPort } from './tasks/context.js';
+export { defineTask, isMultiThreadable, isTask, type Task, type TaskDefinition } from './tasks/define.js';
 export { type TaskContext, type TaskFunction, TaskResolver } from './tasks/resolve.js';

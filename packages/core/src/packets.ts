@@ -16,6 +16,9 @@ export const PacketType = {
   NodeBuildComplete: 9,
   NodeShutdown: 10,
   NodeReady: 11,
+  BuildBlocked: 12,
+  BuildUnblocked: 13,
+  ReacquireGranted: 14,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 
@@ -26,6 +29,8 @@ export interface SerializedError {
   name?: string;
   code?: string;
   stack?: string;
+  /** For a failed dependency: the requests from the one that waited down to the root cause. */
+  chain?: string[];
 }
 
 export type NodeShutdownReason =
@@ -48,7 +53,9 @@ export interface PacketBodies {
   /** Node → host: how a request ended. */
   BuildResult: { id: string; ok: true; value: unknown } | { id: string; ok: false; error: SerializedError };
   Log: { requestId?: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string };
+  /** Node → host: a running request waits on something outside the runtime; its node is free meanwhile. */
   Yield: { requestId: string };
+  /** Node → host: a yielded request wants its node back; it waits for ReacquireGranted. */
   Reacquire: { requestId: string };
   /** Host → node: stop a running request. */
   Cancel: { id: string; reason?: string };
@@ -59,7 +66,24 @@ export interface PacketBodies {
   NodeShutdown: { reason: NodeShutdownReason; error?: SerializedError };
   /** Node → host, answering NodeConfiguration: this host is now the node's host. */
   NodeReady: { pid: number; threadId: number };
+  /** Node → host: a running request waits on other requests (`ctx.build`); its node is free meanwhile. */
+  BuildBlocked: { requestId: string; requests: RequestSpecBody[] };
+  /** Host → node: what a blocked request waited on has finished; it continues now, on this node. */
+  BuildUnblocked: { requestId: string; results: RequestOutcome[] };
+  /** Host → node: a yielded request has its node back (the answer to Reacquire). */
+  ReacquireGranted: { requestId: string };
 }
+
+export interface RequestSpecBody {
+  task: string;
+  input: unknown;
+  cost?: number;
+  outOfProcess?: boolean;
+}
+
+export type RequestOutcome =
+  | { id: string; ok: true; value: unknown }
+  | { id: string; ok: false; error: SerializedError };
 
 export type Packet = { [K in PacketTypeName]: { type: K; body: PacketBodies[K] } }[PacketTypeName];
 
@@ -105,6 +129,20 @@ const checks: Record<PacketTypeName, Check[]> = {
     field('pid', Number.isInteger, 'an integer'),
     field('threadId', Number.isInteger, 'an integer'),
   ],
+  BuildBlocked: [
+    field('requestId', isString, 'a string'),
+    field(
+      'requests',
+      (v) =>
+        Array.isArray(v) &&
+        v.every(
+          (r) => typeof r === 'object' && r !== null && typeof (r as { task?: unknown }).task === 'string',
+        ),
+      'a list of {task, input}',
+    ),
+  ],
+  BuildUnblocked: [field('requestId', isString, 'a string'), field('results', Array.isArray, 'a list')],
+  ReacquireGranted: [field('requestId', isString, 'a string')],
 };
 
 const names = new Map<number, PacketTypeName>(
@@ -164,6 +202,8 @@ export function serializeError(error: unknown): SerializedError {
     const out: SerializedError = { message: error.message, name: error.name };
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string') out.code = code;
+    const chain = (error as { chain?: unknown }).chain;
+    if (Array.isArray(chain) && chain.every((c) => typeof c === 'string')) out.chain = chain;
     if (error.stack) out.stack = error.stack;
     return out;
   }

@@ -12,8 +12,27 @@ import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';
 import { type NodeEndpointState, nodeEndpointMachine } from '../machines/node-endpoint.machine.js';
-import { type PacketBodies, PacketRegistry, PacketType, serializeError } from '../packets.js';
+import {
+  type PacketBodies,
+  PacketRegistry,
+  PacketType,
+  type RequestOutcome,
+  serializeError,
+} from '../packets.js';
+import { createTaskContext, type TaskContextPort } from '../tasks/context.js';
 import { TaskResolver } from '../tasks/resolve.js';
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** A request this node runs: its abort switch and, while it waits on the host, how to wake it. */
+interface RunningRequest {
+  readonly controller: AbortController;
+  unblock?: Pending<RequestOutcome[]>;
+  grant?: Pending<void>;
+}
 
 export interface NodeEndpointOptions {
   transport: Transport;
@@ -49,7 +68,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   readonly #packets = new PacketRegistry();
   readonly #tasks = new TaskResolver();
   readonly #links = new Set<Link>();
-  readonly #running = new Map<string, AbortController>();
+  readonly #running = new Map<string, RunningRequest>();
   #host: Link | undefined;
   #resolveExited!: () => void;
 
@@ -147,8 +166,22 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         void this.#run(link, packet.body);
         break;
       case 'Cancel':
-        this.#running.get(packet.body.id)?.abort(packet.body.reason ?? 'cancelled by the host');
+        this.#abort(packet.body.id, packet.body.reason ?? 'cancelled by the host');
         break;
+      case 'BuildUnblocked': {
+        const running = this.#running.get(packet.body.requestId);
+        const pending = running?.unblock;
+        if (running) running.unblock = undefined;
+        pending?.resolve(packet.body.results);
+        break;
+      }
+      case 'ReacquireGranted': {
+        const running = this.#running.get(packet.body.requestId);
+        const pending = running?.grant;
+        if (running) running.grant = undefined;
+        pending?.resolve();
+        break;
+      }
       case 'NodeBuildComplete':
         this.#machine.send({
           type: 'build.completed',
@@ -182,31 +215,58 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     void link.close();
   }
 
+  #abort(id: string, reason: string): void {
+    const running = this.#running.get(id);
+    if (!running) return;
+    const error = new Error(reason);
+    running.controller.abort(error);
+    // A task parked in ctx.build or ctx.reacquire wakes up to its cancellation.
+    running.unblock?.reject(error);
+    running.grant?.reject(error);
+    running.unblock = undefined;
+    running.grant = undefined;
+  }
+
   #releaseHost(): void {
-    for (const controller of this.#running.values()) controller.abort('the host released the node');
+    for (const id of [...this.#running.keys()]) this.#abort(id, 'the host released the node');
     const host = this.#host;
     this.#host = undefined;
     if (host) void host.close();
   }
 
   async #run(link: Link, request: PacketBodies['BuildRequest']): Promise<void> {
-    const controller = new AbortController();
-    this.#running.set(request.id, controller);
+    const running: RunningRequest = { controller: new AbortController() };
+    this.#running.set(request.id, running);
+    const send = <K extends keyof PacketBodies>(kind: K, body: PacketBodies[K]) => {
+      if (link.state !== 'open') throw new Error('the host link is closed');
+      link.send(PacketType[kind], body);
+    };
+    const port: TaskContextPort = {
+      block: (requestId, requests) =>
+        new Promise((resolve, reject) => {
+          running.unblock = { resolve, reject };
+          send('BuildBlocked', { requestId, requests });
+        }),
+      yield: (requestId) => send('Yield', { requestId }),
+      reacquire: (requestId) =>
+        new Promise((resolve, reject) => {
+          running.grant = { resolve, reject };
+          send('Reacquire', { requestId });
+        }),
+      log: (requestId, message, level) => {
+        if (link.state === 'open') link.send(PacketType.Log, { requestId, level, message });
+      },
+    };
+    const controller = running.controller;
     let result: PacketBodies['BuildResult'];
     try {
       const task = await this.#tasks.resolve(request.task);
-      const value = await task(request.input, {
-        requestId: request.id,
-        signal: controller.signal,
-        log: (message, level = 'info') => {
-          if (link.state === 'open') link.send(PacketType.Log, { requestId: request.id, level, message });
-        },
-      });
+      const value = await task(request.input, createTaskContext(request.id, controller.signal, port));
       result = { id: request.id, ok: true, value };
     } catch (error) {
       result = { id: request.id, ok: false, error: serializeError(error) };
     }
-    if (this.#running.get(request.id) !== controller) return;
+    if (this.#running.get(request.id) !== running) return;
     this.#running.delete(request.id);
     if (link.state === 'open') {
       try {

@@ -281,6 +281,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#dispatch();
   }
 
+  /** Cancels every unfinished request. */
+  cancelAll(reason: Error): void {
+    for (const request of [...this.#requests.values()]) this.cancel(request.id, reason);
+  }
+
   /** Stops stall detection; call when the run is over. */
   stop(): void {
     this.#machine.send({ type: 'scheduler.stop' });

@@ -1,10 +1,8 @@
 import { threadId } from 'node:worker_threads';
+import type { TaskContext } from './context.js';
+import { isTask } from './define.js';
 
-export interface TaskContext {
-  readonly requestId: string;
-  readonly signal: AbortSignal;
-  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error'): void;
-}
+export type { TaskContext };
 
 export type TaskFunction = (input: unknown, ctx: TaskContext) => unknown;
 
@@ -33,7 +31,10 @@ export class TaskResolver {
       this.#modules.set(specifier, loading);
       loading.catch(() => this.#modules.delete(specifier));
     }
-    const exported = (await loading)[name];
+    const module = await loading;
+    // A task is found under its export name, or, failing that, as any exported task of that name.
+    const exported =
+      module[name] ?? Object.values(module).find((value) => isTask(value) && value.name === name);
     if (typeof exported === 'function') return exported as TaskFunction;
     if (exported && typeof (exported as { run?: unknown }).run === 'function') {
       const run = (exported as { run: TaskFunction }).run;

@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createRuntime,
+  DependencyFailedError,
+  isPidAlive,
+  type Runtime,
+  StallError,
+  TaskFailedError,
+} from '@troupe/core';
+import { PipeTransport } from '@troupe/transport';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const tasks = new URL('./fixtures/graph-tasks.mjs', import.meta.url).href;
+const task = (name: string) => `${tasks}#${name}`;
+type Shared = { built: Map<unknown, number>; gates: Map<string, unknown>; events: string[] };
+const shared = () => (globalThis as unknown as { __troupeTest: Shared }).__troupeTest;
+
+let runtime: Runtime | undefined;
+beforeEach(() => {
+  (globalThis as { __troupeTest?: Shared }).__troupeTest = { built: new Map(), gates: new Map(), events: [] };
+});
+afterEach(async () => {
+  await runtime?.shutdown();
+  runtime = undefined;
+});
+
+describe('runtime', () => {
+  it('builds a request that waits on others, each identical request once', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 2 } });
+    const total = await runtime.build({ task: task('outer'), input: [1, 2, 3, 2, 1] });
+    expect(total).toBe(18);
+    expect(shared().built.get(1)).toBe(1);
+    expect(shared().built.get(2)).toBe(1);
+    const again = await runtime.build([
+      { task: task('leaf'), input: 3 },
+      { task: task('leaf'), input: 4 },
+    ]);
+    expect(again).toEqual([6, 8]);
+    expect(shared().built.get(3)).toBe(1);
+  });
+
+  it('a blocked request frees its node: a chain of waits runs on one node', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 } });
+    expect(await runtime.build({ task: task('outer'), input: [5, 6] })).toBe(22);
+    expect(runtime.nodes).toHaveLength(1);
+  });
+
+  it('a yielded request lets another run on its node, then reacquires it', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 } });
+    const patient = runtime.build({ task: task('patient'), input: 'p' });
+    await runtime.build({ task: task('opener'), input: 'p' });
+    expect(await patient).toBe('p');
+    expect(shared().events).toEqual(['p waiting', 'open p', 'p resumed']);
+  });
+
+  it('without yielding, a wait that needs a node reports a stall and then fails naming the holder', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 }, stallTimeoutMs: 50, stallErrorMs: 100 });
+    const stalls: number[] = [];
+    runtime.on('stall', (report) => stalls.push(report.holders.length));
+    const stubborn = runtime.build({ task: task('stubborn'), input: 's' });
+    const opener = runtime.build({ task: task('opener'), input: 's' });
+    const [a, b] = await Promise.allSettled([stubborn, opener]);
+    expect(stalls).toEqual([1]);
+    expect(a.status).toBe('rejected');
+    expect(b.status).toBe('rejected');
+    const error = (a as PromiseRejectedResult).reason as StallError;
+    expect(error).toBeInstanceOf(StallError);
+    expect(error.message).toContain('stubborn');
+    expect(error.message).toMatch(/yield/);
+  });
+
+  it('a failed dependency fails its dependents with the chain of causes', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 2 } });
+    const error = await runtime.build({ task: task('outer'), input: [1, 'bad'] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect((error as Error).message).toContain('leaf bad broke');
+    expect((error as { chain?: string[] }).chain?.length).toBe(2);
+    const direct = await runtime.build({ task: task('sum'), input: ['bad'] }).catch((e: unknown) => e);
+    expect((direct as Error).message).toMatch(/DependencyFailed|failed because/);
+    expect(DependencyFailedError.code).toBe('TROUPE_DEPENDENCY_FAILED');
+  });
+
+  it('reacquire without yield is a clear error', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 } });
+    await expect(runtime.build({ task: task('misuse'), input: null })).rejects.toThrow(
+      /reacquire\(\) without ctx.yield\(\)/,
+    );
+  });
+
+  it('aborting a build cancels the running task on its node', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 } });
+    const controller = new AbortController();
+    const pending = runtime.build({ task: task('longRunning'), input: null }, { signal: controller.signal });
+    while (!shared().events.includes('long started')) await new Promise((resolve) => setImmediate(resolve));
+    controller.abort(new Error('user gave up'));
+    await expect(pending).rejects.toThrow('user gave up');
+    while (!shared().events.includes('long aborted')) await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  it('grows the pool on demand up to max', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 3 } });
+    await runtime.build(Array.from({ length: 10 }, (_, i) => ({ task: task('leaf'), input: i })));
+    expect(runtime.nodes.length).toBeGreaterThan(0);
+    expect(runtime.nodes.length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('runtime on process nodes', () => {
+  let directory: string;
+  beforeEach(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'troupe-runtime-'));
+  });
+  afterEach(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('runs dependent requests across processes, and leaves no process behind', async () => {
+    runtime = createRuntime({
+      nodes: { kind: 'process', max: 2, process: { transport: new PipeTransport({ directory }) } },
+    });
+    expect(await runtime.build({ task: task('outer'), input: [1, 2, 3] })).toBe(12);
+    const pids = (await runtime.build([
+      { task: task('whereAmI'), input: 1 },
+      { task: task('whereAmI'), input: 2 },
+    ])) as number[];
+    for (const pid of pids) expect(pid).not.toBe(process.pid);
+    await runtime.shutdown();
+    for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
+  });
+});
