@@ -115,8 +115,16 @@ export function encodeHandshake(handshake: Handshake): Buffer {
  */
 export function decodeHandshake(block: Uint8Array): Handshake {
   const bytes = Buffer.from(block.buffer, block.byteOffset, block.length);
-  if (bytes.length !== HANDSHAKE_LENGTH || !bytes.subarray(0, 4).equals(MAGIC) || !bytes.subarray(32, 36).equals(END_MARKER)) {
-    throw new InvalidOptionError('handshake block', `${HANDSHAKE_LENGTH} bytes starting TRPE and ending HSOK`, `${bytes.length} bytes`);
+  if (
+    bytes.length !== HANDSHAKE_LENGTH ||
+    !bytes.subarray(0, 4).equals(MAGIC) ||
+    !bytes.subarray(32, 36).equals(END_MARKER)
+  ) {
+    throw new InvalidOptionError(
+      'handshake block',
+      `${HANDSHAKE_LENGTH} bytes starting TRPE and ending HSOK`,
+      `${bytes.length} bytes`,
+    );
   }
   const bits = bytes.readUInt32LE(12);
   const flags = Object.fromEntries(

@@ -51,9 +51,9 @@ export { type RandomSource, systemRandom } from './random.js';
 export {
   type ConnectOptions,
   Listener,
-  openLink,
   type ListenerEvents,
   type ListenOptions,
+  openLink,
   type Transport,
   type TransportKind,
 } from './transport.js';
@@ -65,6 +65,7 @@ export {
   type MemoryTransportOptions,
 } from './transports/memory.js';
 export { defaultSocketDirectory, PipeTransport, type PipeTransportOptions } from './transports/pipe.js';
+export { messagePortChannel } from './transports/port.js';
 export {
   parseTcpAddress,
   type TcpConnectOptions,
@@ -72,4 +73,3 @@ export {
   TcpTransport,
 } from './transports/tcp.js';
 export { PROTOCOL_VERSION, RUNTIME_VERSION } from './version.js';
-export { messagePortChannel } from './transports/port.js';

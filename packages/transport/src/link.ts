@@ -171,7 +171,12 @@ export class Link extends EventEmitter<LinkEvents> {
         },
         actions: {
           announceOpen: () => this.#announceOpen(),
-          endWriter: () => this.#writer.send({ type: 'queue.ending' }),
+          endWriter: () => {
+            // A closing link must see the peer's end of stream, so a link nobody read from
+            // starts reading now (there is no one to give its packets to).
+            if (this.#inbound === 'held') this.#startFlowing(true);
+            this.#toWriter({ type: 'queue.ending' });
+          },
           destroyChannel: () => this.#teardown(),
           announceClose: ({ context }) => this.#announceClose(context.reason ?? 'closed', context.error),
         },
@@ -187,7 +192,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#writer.subscribe({
       next: (snapshot) => {
         if (snapshot.value === 'aborted' && snapshot.context.error) {
-          this.#link.send({ type: 'writer.failed', error: snapshot.context.error });
+          this.#toLink({ type: 'writer.failed', error: snapshot.context.error });
         }
       },
       error: reportUnhandledError,
@@ -196,10 +201,10 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#writer.start();
     channel.attach({
       data: (chunk) => this.#onData(chunk),
-      drain: () => this.#writer.send({ type: 'channel.drained' }),
+      drain: () => this.#toWriter({ type: 'channel.drained' }),
       end: () => this.#onEnd(),
       close: (error) =>
-        this.#link.send({
+        this.#toLink({
           type: 'channel.closed',
           ...(error && {
             error: new ConnectionFailedError(`connection to ${this.peer} failed: ${error.message}`, {
@@ -267,7 +272,7 @@ export class Link extends EventEmitter<LinkEvents> {
     }
     this.#queuedBytes += FRAME_HEADER_LENGTH + encoded.length;
     if (state === 'open' && this.#writer.getSnapshot().value === 'idle') {
-      this.#writer.send({ type: 'packet.queued' });
+      this.#toWriter({ type: 'packet.queued' });
     }
     if (this.#queuedBytes >= this.highWaterMark) {
       this.#needDrain = true;
@@ -332,19 +337,28 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /** Flushes what is queued, ends the stream, and resolves when the link is closed. Idempotent. */
   close(): Promise<LinkCloseInfo> {
-    this.#link.send({ type: 'link.close' });
+    this.#toLink({ type: 'link.close' });
     return this.closed;
   }
 
   /** Closes now: queued packets are discarded. Idempotent. */
   destroy(error?: Error): Promise<LinkCloseInfo> {
-    this.#link.send({ type: 'link.destroy', ...(error && { error }) });
+    this.#toLink({ type: 'link.destroy', ...(error && { error }) });
     return this.closed;
   }
 
   /** For `await using link = ...`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
+  #toLink(event: Parameters<Actor<typeof linkMachine>['send']>[0]): void {
+    if (this.#link.getSnapshot().status === 'active') this.#link.send(event);
+  }
+
+  #toWriter(event: Parameters<Actor<typeof writerQueueMachine>['send']>[0]): void {
+    if (this.#writer.getSnapshot().status === 'active') this.#writer.send(event);
   }
 
   #resetStructures(): void {
@@ -387,7 +401,7 @@ export class Link extends EventEmitter<LinkEvents> {
     try {
       this.#decoder.push(chunk);
     } catch (error) {
-      if (error instanceof ProtocolError) this.#link.send({ type: 'protocol.violated', error });
+      if (error instanceof ProtocolError) this.#toLink({ type: 'protocol.violated', error });
       else reportUnhandledError(error);
     }
   }
@@ -398,7 +412,7 @@ export class Link extends EventEmitter<LinkEvents> {
     try {
       value = this.#unpackr.unpack(body);
     } catch (error) {
-      this.#link.send({ type: 'protocol.violated', error: new PacketDecodeError(type, error) });
+      this.#toLink({ type: 'protocol.violated', error: new PacketDecodeError(type, error) });
       return;
     }
     try {
@@ -413,15 +427,15 @@ export class Link extends EventEmitter<LinkEvents> {
       try {
         this.#decoder.end();
       } catch (error) {
-        this.#link.send({ type: 'protocol.violated', error: error as Error });
+        this.#toLink({ type: 'protocol.violated', error: error as Error });
         return;
       }
     }
-    this.#link.send({ type: 'channel.ended' });
+    this.#toLink({ type: 'channel.ended' });
   }
 
   #announceOpen(): void {
-    if (this.#queue.length > 0) this.#writer.send({ type: 'packet.queued' });
+    if (this.#queue.length > 0) this.#toWriter({ type: 'packet.queued' });
     this.#resolveOpened();
     this.#safeEmit('open');
     // Like a readable stream's 'data', packets flow once someone listens for them: whoever
@@ -430,8 +444,8 @@ export class Link extends EventEmitter<LinkEvents> {
     else this.#channel.pause();
   }
 
-  #startFlowing(): void {
-    if (this.#inbound !== 'held' || this.state !== 'open') return;
+  #startFlowing(closing = false): void {
+    if (this.#inbound !== 'held' || (this.state !== 'open' && !closing)) return;
     this.#inbound = 'frames';
     const held = this.#preamble;
     this.#preamble = [];
@@ -492,16 +506,16 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#queuedBytes -= chunk.length;
     const accepted = this.#channel.write(chunk, (error) => {
       if (error)
-        this.#writer.send({
+        this.#toWriter({
           type: 'write.failed',
           error: new ConnectionFailedError(`write to ${this.peer} failed: ${error.message}`, {
             cause: error,
           }),
         });
-      else this.#writer.send({ type: 'write.flushed', batch });
+      else this.#toWriter({ type: 'write.flushed', batch });
       this.#maybeDrain();
     });
-    if (!accepted) this.#writer.send({ type: 'write.refused' });
+    if (!accepted) this.#toWriter({ type: 'write.refused' });
   }
 
   #maybeDrain(): void {
@@ -513,7 +527,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   #teardown(): void {
     const writerState = this.#writer.getSnapshot().value;
-    if (writerState !== 'ended' && writerState !== 'aborted') this.#writer.send({ type: 'queue.aborted' });
+    if (writerState !== 'ended' && writerState !== 'aborted') this.#toWriter({ type: 'queue.aborted' });
     this.#writer.stop();
     this.#channel.destroy();
     if (this.#reader) {
