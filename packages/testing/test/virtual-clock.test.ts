@@ -75,7 +75,8 @@ describe('VirtualClock', () => {
   });
 
   it('has the same shape as the real clock', () => {
-    const keys = (o: object) => ['now', 'setTimeout', 'clearTimeout'].filter((k) => typeof (o as never)[k] === 'function');
+    const keys = (o: object) =>
+      ['now', 'setTimeout', 'clearTimeout'].filter((k) => typeof (o as never)[k] === 'function');
     expect(keys(new VirtualClock())).toEqual(keys(systemClock));
   });
 });

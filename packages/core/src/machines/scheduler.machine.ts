@@ -1,5 +1,11 @@
 import { setup } from 'xstate';
 
+export type SchedulerMachineEvent =
+  | { type: 'stall.suspected' }
+  | { type: 'stall.cleared' }
+  | { type: 'progress' }
+  | { type: 'scheduler.stop' };
+
 /**
  * The scheduler's own lifecycle: flowing, a suspected stall (every node held by a request that
  * neither finished nor yielded, work waiting, no progress), a reported stall, and the stall
@@ -12,11 +18,7 @@ import { setup } from 'xstate';
 export const schedulerMachine = setup({
   types: {
     context: {} as { stallTimeoutMs: number; stallErrorMs: number },
-    events: {} as
-      | { type: 'stall.suspected' }
-      | { type: 'stall.cleared' }
-      | { type: 'progress' }
-      | { type: 'scheduler.stop' },
+    events: {} as SchedulerMachineEvent,
     input: {} as { stallTimeoutMs: number; stallErrorMs: number },
   },
   actions: {

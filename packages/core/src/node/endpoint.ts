@@ -11,7 +11,11 @@ import {
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';
-import { type NodeEndpointState, nodeEndpointMachine } from '../machines/node-endpoint.machine.js';
+import {
+  type NodeEndpointEvent,
+  type NodeEndpointState,
+  nodeEndpointMachine,
+} from '../machines/node-endpoint.machine.js';
 import {
   type PacketBodies,
   PacketRegistry,
@@ -110,6 +114,11 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     queueMicrotask(() => this.#emit('listening', this.address));
   }
 
+  /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
+  #toMachine(event: NodeEndpointEvent): void {
+    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
+  }
+
   get state(): NodeEndpointState {
     return this.#machine.getSnapshot().value as NodeEndpointState;
   }
@@ -121,7 +130,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
 
   /** Exit now: running requests are cancelled, the host link is flushed and closed. */
   exit(): Promise<void> {
-    this.#machine.send({ type: 'endpoint.exit' });
+    this.#toMachine({ type: 'endpoint.exit' });
     return this.exited;
   }
 
@@ -132,7 +141,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       this.#links.delete(link);
       if (link === this.#host) {
         this.#log(`host link closed (${reason}${error ? `: ${error.message}` : ''})`);
-        this.#machine.send({ type: 'host.lost', linkId: link.id });
+        this.#toMachine({ type: 'host.lost', linkId: link.id });
       } else if (reason !== 'closed' && reason !== 'closed-by-peer') {
         this.#log(`closed a connection from ${link.peer} (${reason}${error ? `: ${error.message}` : ''})`);
       }
@@ -158,7 +167,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         void link.destroy(error);
         return;
       }
-      this.#machine.send({ type: 'host.offered', linkId: link.id, reuse: packet.body.nodeReuse });
+      this.#toMachine({ type: 'host.offered', linkId: link.id, reuse: packet.body.nodeReuse });
       return;
     }
     switch (packet.type) {
@@ -183,7 +192,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         break;
       }
       case 'NodeBuildComplete':
-        this.#machine.send({
+        this.#toMachine({
           type: 'build.completed',
           linkId: link.id,
           prepareForReuse: packet.body.prepareForReuse,

@@ -18,6 +18,7 @@ import { createIdSource, type IdSource } from '../ids.js';
 import {
   type ExitPacketState,
   type NodeConnectionState,
+  type NodeContextEvent,
   nodeContextMachine,
 } from '../machines/node-context.machine.js';
 import {
@@ -110,6 +111,11 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     });
   }
 
+  /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
+  #toMachine(event: NodeContextEvent): void {
+    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
+  }
+
   get state(): NodeConnectionState {
     return (this.#machine.getSnapshot().value as { connection: NodeConnectionState }).connection;
   }
@@ -142,11 +148,11 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     try {
       link = await this.#options.connect((created) => {
         this.#link = created;
-        this.#machine.send({ type: 'link.created' });
+        this.#toMachine({ type: 'link.created' });
       });
     } catch (error) {
       this.#failure = error as Error;
-      this.#machine.send({ type: 'connect.failed' });
+      this.#toMachine({ type: 'connect.failed' });
       throw error;
     }
     this.#link = link;
@@ -170,7 +176,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     });
     link.on('packet', (type, body) => this.#onPacket(type, body));
     link.on('close', (info) => this.#onLinkClosed(info));
-    this.#machine.send({ type: 'link.opened' });
+    this.#toMachine({ type: 'link.opened' });
     link.send(PacketType.NodeConfiguration, {
       nodeId: this.id,
       hostPid,
@@ -247,11 +253,11 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     link.send(PacketType.NodeBuildComplete, {
       prepareForReuse: options.reuse,
     } satisfies PacketBodies['NodeBuildComplete']);
-    this.#machine.send({ type: 'context.closing' });
+    this.#toMachine({ type: 'context.closing' });
     if (!options.reuse) {
-      this.#machine.send({ type: 'exit.queued' });
+      this.#toMachine({ type: 'exit.queued' });
       const flushed = await raceTimeout(this.#clock, link.flushed(), options.drainTimeoutMs ?? 100);
-      if (flushed) this.#machine.send({ type: 'exit.sent' });
+      if (flushed) this.#toMachine({ type: 'exit.sent' });
     }
     await link.close();
     return this.#closed;
@@ -322,7 +328,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     const orderly =
       this.state === 'closing' && (info.reason === 'closed' || info.reason === 'closed-by-peer');
     if (orderly && this.#pending.size === 0) {
-      this.#machine.send({ type: 'link.closed' });
+      this.#toMachine({ type: 'link.closed' });
       this.#emit('closed');
       return;
     }
@@ -360,7 +366,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
       pending.cleanup();
       pending.reject(error);
     }
-    this.#machine.send({ type: 'link.closed' });
+    this.#toMachine({ type: 'link.closed' });
     this.#emit('closed');
   }
 

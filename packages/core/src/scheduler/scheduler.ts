@@ -9,7 +9,11 @@ import {
   type StallHolder,
 } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
-import { type SchedulerState, schedulerMachine } from '../machines/scheduler.machine.js';
+import {
+  type SchedulerMachineEvent,
+  type SchedulerState,
+  schedulerMachine,
+} from '../machines/scheduler.machine.js';
 import { Heap } from './heap.js';
 import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
 import {
@@ -125,6 +129,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     );
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
+  }
+
+  /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
+  #toMachine(event: SchedulerMachineEvent): void {
+    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
   }
 
   get state(): SchedulerState {
@@ -288,7 +297,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** Stops stall detection; call when the run is over. */
   stop(): void {
-    this.#machine.send({ type: 'scheduler.stop' });
+    this.#toMachine({ type: 'scheduler.stop' });
   }
 
   #mustBe(id: string, state: RequestState): ScheduledRequest {
@@ -471,16 +480,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (state === 'flowing') {
       if (stalled) {
         this.#lastProgress = this.#clock.now();
-        this.#machine.send({ type: 'stall.suspected' });
+        this.#toMachine({ type: 'stall.suspected' });
       }
     } else if (!stalled) {
-      this.#machine.send({ type: 'stall.cleared' });
+      this.#toMachine({ type: 'stall.cleared' });
     }
   }
 
   #progress(): void {
     this.#lastProgress = this.#clock.now();
-    if (this.state === 'stalled') this.#machine.send({ type: 'progress' });
+    if (this.state === 'stalled') this.#toMachine({ type: 'progress' });
   }
 
   #stallReport(): StallReport {
