@@ -19,6 +19,15 @@ export function acceptSockets(
       : `${listener.address} (peer)`;
     listener.accept(socketChannel(socket, peer));
   });
+  // A TLS handshake that fails never becomes a connection; with allowHalfOpen nobody would end it.
+  server.on('tlsClientError', (error: Error, socket: Socket) => {
+    socket.destroy();
+    listener.emit(
+      'rejected',
+      error,
+      socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : listener.address,
+    );
+  });
   // An accepted socket that errors before the handshake is handled by its link; errors on the
   // listening socket itself after it started are reported through the listener.
   server.on('error', (error) => listener.emit('rejected', error, listener.address));
@@ -42,8 +51,13 @@ export function listening(server: Server, listen: () => void, address: string): 
   });
 }
 
+/**
+ * Stops accepting. Links already accepted are their owners' to close, so this does not wait for
+ * them (net.Server's own close callback would, and hang a listener's close on a live link).
+ */
 export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+  server.close();
+  return Promise.resolve();
 }
 
 /**
