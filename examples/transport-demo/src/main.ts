@@ -72,10 +72,15 @@ async function tour(name: string, transport: Transport, listenOptions: object, c
     console.log(`  round trip: ${(((performance.now() - start) / rounds) * 1000).toFixed(1)} µs on average`);
 
     try {
-      await transport.connect(listener.address, { ...connectOptions, handshake: { runtimeVersion: '9.9.9' } });
+      await transport.connect(listener.address, {
+        ...connectOptions,
+        handshake: { runtimeVersion: '9.9.9' },
+      });
     } catch (error) {
       if (!(error instanceof HandshakeMismatchError)) throw error;
-      console.log(`  a stranger with runtime 9.9.9 was refused (${error.code}, component: ${error.component})`);
+      console.log(
+        `  a stranger with runtime 9.9.9 was refused (${error.code}, component: ${error.component})`,
+      );
     }
   } finally {
     const info = await link.close();

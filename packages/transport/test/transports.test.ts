@@ -84,7 +84,7 @@ describe.each<Kind>(['memory', 'pipe', 'tcp'])('%s transport', (kind) => {
     payload[payload.length - 1] = 0xab;
     const received = collect(server, 1);
     client.send(3, payload);
-    const [[type, body]] = await received;
+    const [type, body] = (await received)[0]!;
     expect(type).toBe(3);
     expect(Buffer.compare(body as Buffer, payload)).toBe(0);
   });

@@ -1,0 +1,186 @@
+import {
+  type Delivery,
+  type Link,
+  LinkClosedError,
+  MAX_WRITE_CHUNK,
+  MemoryTransport,
+  PacketTooLargeError,
+  writerQueueMachine,
+} from '@troupe/transport';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+
+function writer() {
+  const writes: number[] = [];
+  let queued = 0;
+  let ended = false;
+  const actor = createActor(
+    writerQueueMachine.provide({
+      actions: {
+        writeBatch: ({ context }) => {
+          writes.push(queued);
+          queued = 0;
+          void context;
+        },
+        endChannel: () => {
+          ended = true;
+        },
+        discardQueue: () => {
+          queued = 0;
+        },
+      },
+      guards: { hasQueued: () => queued > 0 },
+    }),
+  ).start();
+  return {
+    actor,
+    writes,
+    queue(n = 1) {
+      queued += n;
+      if (actor.getSnapshot().value === 'idle') actor.send({ type: 'packet.queued' });
+    },
+    batch: () => actor.getSnapshot().context.batches,
+    get ended() {
+      return ended;
+    },
+    get state() {
+      return actor.getSnapshot().value;
+    },
+  };
+}
+
+describe('writer queue machine', () => {
+  it('writes the first packet at once and batches what is queued meanwhile, strictly in turn', () => {
+    const w = writer();
+    w.queue();
+    expect(w.writes).toEqual([1]);
+    expect(w.state).toBe('writing');
+    w.queue();
+    w.queue();
+    w.queue();
+    expect(w.writes).toEqual([1]);
+    w.actor.send({ type: 'write.flushed', batch: w.batch() });
+    expect(w.writes).toEqual([1, 3]);
+    w.actor.send({ type: 'write.flushed', batch: w.batch() });
+    expect(w.state).toBe('idle');
+  });
+
+  it('waits for drain after the channel refuses more, and ignores a stale flush', () => {
+    const w = writer();
+    w.queue();
+    const first = w.batch();
+    w.actor.send({ type: 'write.refused' });
+    expect(w.state).toBe('awaitingDrain');
+    w.queue(5);
+    w.actor.send({ type: 'write.flushed', batch: first });
+    expect(w.writes).toEqual([1]);
+    w.actor.send({ type: 'channel.drained' });
+    expect(w.writes).toEqual([1, 5]);
+    w.actor.send({ type: 'write.flushed', batch: first });
+    expect(w.state).toBe('writing');
+  });
+
+  it('ending while writing finishes the queue, then ends the channel', () => {
+    const w = writer();
+    w.queue();
+    w.queue(2);
+    w.actor.send({ type: 'queue.ending' });
+    expect(w.ended).toBe(false);
+    w.actor.send({ type: 'write.flushed', batch: w.batch() });
+    expect(w.writes).toEqual([1, 2]);
+    w.actor.send({ type: 'write.flushed', batch: w.batch() });
+    expect(w.state).toBe('ended');
+    expect(w.ended).toBe(true);
+  });
+
+  it('a failed write aborts the queue with the error', () => {
+    const w = writer();
+    w.queue();
+    const error = new Error('EPIPE');
+    w.actor.send({ type: 'write.failed', error });
+    expect(w.state).toBe('aborted');
+    expect(w.actor.getSnapshot().context.error).toBe(error);
+  });
+});
+
+describe('writer queue in a link', () => {
+  const links: Link[] = [];
+  afterEach(async () => {
+    await Promise.all(links.splice(0).map((link) => link.destroy()));
+  });
+
+  async function pair(onDelivery: (delivery: Delivery) => void) {
+    const transport = new MemoryTransport({
+      network: {
+        submit(delivery) {
+          onDelivery(delivery);
+          queueMicrotask(() => delivery.deliver());
+        },
+      },
+    });
+    const listener = await transport.listen();
+    const accepted = new Promise<Link>((resolve) => listener.once('link', resolve));
+    const client = await transport.connect(listener.address, { maxFrameLength: 8 * 1024 * 1024 });
+    const server = await accepted;
+    await listener.close();
+    links.push(client, server);
+    return { client, server };
+  }
+
+  it('a burst of 1,000 packets in one tick goes out in far fewer writes', async () => {
+    let writes = 0;
+    const { client, server } = await pair((d) => {
+      if (d.kind === 'data') writes++;
+    });
+    writes = 0;
+    const received = new Promise<number>((resolve) => {
+      let n = 0;
+      server.on('packet', () => {
+        if (++n === 1_000) resolve(n);
+      });
+    });
+    for (let i = 0; i < 1_000; i++) client.send(1, i);
+    expect(await received).toBe(1_000);
+    expect(writes).toBeLessThan(50);
+  });
+
+  it('writes a large frame in chunks of at most 1 MiB', async () => {
+    const sizes: number[] = [];
+    const { client, server } = await pair((d) => {
+      if (d.kind === 'data') sizes.push(d.bytes);
+    });
+    const received = new Promise<unknown>((resolve) => server.once('packet', (_t, body) => resolve(body)));
+    client.send(1, Buffer.alloc(3 * 1024 * 1024 + 17, 3));
+    expect(((await received) as Buffer).length).toBe(3 * 1024 * 1024 + 17);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(MAX_WRITE_CHUNK);
+    expect(sizes.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses a packet over the maximum frame and keeps working (record structures stay in step)', async () => {
+    const { client, server } = await pair(() => {});
+    const got: unknown[] = [];
+    const both = new Promise<void>((resolve) =>
+      server.on('packet', (_t, body) => {
+        got.push(body);
+        if (got.length === 2) resolve();
+      }),
+    );
+    client.send(1, { shape: 'a', n: 1 });
+    expect(() => client.send(1, { huge: Buffer.alloc(9 * 1024 * 1024), fresh: 1 })).toThrow(
+      PacketTooLargeError,
+    );
+    client.send(1, { huge: 'small now', fresh: 2 });
+    await both;
+    expect(got).toEqual([
+      { shape: 'a', n: 1 },
+      { huge: 'small now', fresh: 2 },
+    ]);
+  });
+
+  it('a packet sent after close fails with LinkClosedError instead of vanishing', async () => {
+    const { client } = await pair(() => {});
+    await client.close();
+    expect(() => client.send(1, 'late')).toThrow(LinkClosedError);
+    await expect(client.writable()).rejects.toBeInstanceOf(LinkClosedError);
+  });
+});
