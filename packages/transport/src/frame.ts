@@ -42,7 +42,9 @@ type DecoderState = 'header' | 'body' | 'failed';
  */
 export class FrameDecoder {
   #state: DecoderState = 'header';
+  /** Unconsumed input: `#chunks[0]` from `#offset` on, then the rest whole. */
   #chunks: Buffer[] = [];
+  #offset = 0;
   #buffered = 0;
   #type = 0;
   #length = 0;
@@ -72,9 +74,7 @@ export class FrameDecoder {
     for (;;) {
       if (this.#state === 'header') {
         if (this.#buffered < FRAME_HEADER_LENGTH) return;
-        const header = this.#consume(FRAME_HEADER_LENGTH);
-        this.#type = header[0]!;
-        this.#length = header.readUInt32LE(1);
+        this.#readHeader();
         if (this.#length > this.maxFrameLength) {
           this.#fail(new FrameTooLargeError(this.#type, this.#length, this.maxFrameLength));
         }
@@ -106,31 +106,60 @@ export class FrameDecoder {
     this.#state = 'failed';
     this.#error = error;
     this.#chunks = [];
+    this.#offset = 0;
     this.#buffered = 0;
     throw error;
+  }
+
+  /** Reads the 5-byte header in place when one chunk holds it (the common case), without a copy. */
+  #readHeader(): void {
+    const first = this.#chunks[0]!;
+    const at = this.#offset;
+    if (first.length - at >= FRAME_HEADER_LENGTH) {
+      this.#type = first[at]!;
+      this.#length = first.readUInt32LE(at + 1);
+      this.#offset += FRAME_HEADER_LENGTH;
+      this.#buffered -= FRAME_HEADER_LENGTH;
+      if (this.#offset === first.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+      return;
+    }
+    const header = this.#consume(FRAME_HEADER_LENGTH);
+    this.#type = header[0]!;
+    this.#length = header.readUInt32LE(1);
   }
 
   #consume(n: number): Buffer {
     if (n === 0) return EMPTY;
     this.#buffered -= n;
     const first = this.#chunks[0]!;
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    const available = first.length - this.#offset;
+    if (available > n) {
+      const out = first.subarray(this.#offset, this.#offset + n);
+      this.#offset += n;
+      return out;
     }
-    if (first.length === n) {
+    if (available === n) {
       this.#chunks.shift();
-      return first;
+      const out = this.#offset === 0 ? first : first.subarray(this.#offset);
+      this.#offset = 0;
+      return out;
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.#chunks[0]!;
-      const take = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, take);
+      const take = Math.min(chunk.length - this.#offset, n - filled);
+      chunk.copy(out, filled, this.#offset, this.#offset + take);
       filled += take;
-      if (take === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(take);
+      if (this.#offset + take === chunk.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      } else {
+        this.#offset += take;
+      }
     }
     return out;
   }

@@ -99,9 +99,19 @@ export class Link extends EventEmitter<LinkEvents> {
   readonly #decoder: FrameDecoder;
   readonly #link: Actor<typeof linkMachine>;
   readonly #writer: Actor<typeof writerQueueMachine>;
-  #queue: Buffer[] = [];
+  /** Packets waiting for the next flush: their types and encoded bodies, side by side. Framing
+   * happens at flush time, straight into the write buffer, so a packet costs no allocation of
+   * its own. (msgpackr's encoded buffers stay valid until then: it never rewinds its target.) */
+  #types: number[] = [];
+  #bodies: Buffer[] = [];
   #queuedBytes = 0;
   #needDrain = false;
+  #flushScheduled = false;
+  #flushWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  readonly #scheduledFlush = () => {
+    this.#flushScheduled = false;
+    if (this.#writer.getSnapshot().value === 'flowing') this.#flush();
+  };
   /**
    * Where inbound bytes go. Not lifecycle (the link machine owns that): during the handshake bytes
    * are read as a preamble; between the handshake's last read and the machine entering `open` they
@@ -150,14 +160,16 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#writer = createActor(
       writerQueueMachine.provide({
         actions: {
-          writeBatch: ({ context }) => this.#writeBatch(context.batches),
+          flush: () => this.#flush(),
           endChannel: () => channel.end(),
           discardQueue: () => {
-            this.#queue = [];
+            this.#types = [];
+            this.#bodies = [];
             this.#queuedBytes = 0;
+            const error = new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
+            for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(error);
           },
         },
-        guards: { hasQueued: () => this.#queue.length > 0 },
       }),
       { clock },
     );
@@ -198,10 +210,12 @@ export class Link extends EventEmitter<LinkEvents> {
       error: reportUnhandledError,
     });
     this.#link.subscribe({ error: reportUnhandledError });
-    this.#writer.start();
     channel.attach({
       data: (chunk) => this.#onData(chunk),
-      drain: () => this.#toWriter({ type: 'channel.drained' }),
+      drain: () => {
+        this.#toWriter({ type: 'channel.drained' });
+        this.#maybeDrain();
+      },
       end: () => this.#onEnd(),
       close: (error) =>
         this.#toLink({
@@ -260,19 +274,13 @@ export class Link extends EventEmitter<LinkEvents> {
       this.#resetStructures();
       throw new PacketTooLargeError(type, encoded.length, this.maxFrameLength);
     }
-    if (encoded.length <= COPY_LIMIT) {
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + encoded.length);
-      writeFrameHeader(frame, 0, type, encoded.length);
-      frame.set(encoded, FRAME_HEADER_LENGTH);
-      this.#queue.push(frame);
-    } else {
-      const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
-      writeFrameHeader(header, 0, type, encoded.length);
-      this.#queue.push(header, encoded);
-    }
+    this.#types.push(type);
+    this.#bodies.push(encoded);
     this.#queuedBytes += FRAME_HEADER_LENGTH + encoded.length;
-    if (state === 'open' && this.#writer.getSnapshot().value === 'idle') {
-      this.#toWriter({ type: 'packet.queued' });
+    if (!this.#flushScheduled && state === 'open') {
+      // Everything sent before this microtask runs goes out in one write.
+      this.#flushScheduled = true;
+      queueMicrotask(this.#scheduledFlush);
     }
     if (this.#queuedBytes >= this.highWaterMark) {
       this.#needDrain = true;
@@ -308,22 +316,14 @@ export class Link extends EventEmitter<LinkEvents> {
    * rejects with `LinkClosedError` if the link closes with packets still queued.
    */
   flushed(): Promise<void> {
-    const settled = () => {
-      const writer = this.#writer.getSnapshot().value;
-      return this.#queuedBytes === 0 && (writer === 'idle' || writer === 'ended');
-    };
-    if (settled()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const subscription = this.#writer.subscribe((snapshot) => {
-        if (settled()) {
-          subscription.unsubscribe();
-          resolve();
-        } else if (snapshot.value === 'aborted') {
-          subscription.unsubscribe();
-          reject(new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed'));
-        }
-      });
-    });
+    const writer = this.#writer.getSnapshot();
+    if (this.#queuedBytes === 0 && !this.#flushScheduled) return Promise.resolve();
+    if (writer.status === 'done' && writer.value === 'aborted') {
+      return Promise.reject(
+        new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed'),
+      );
+    }
+    return new Promise((resolve, reject) => this.#flushWaiters.push({ resolve, reject }));
   }
 
   /** Stop reading (the peer's writes back up to it); `resume()` to continue. */
@@ -435,7 +435,8 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   #announceOpen(): void {
-    if (this.#queue.length > 0) this.#toWriter({ type: 'packet.queued' });
+    // The writer starts only now: nothing may be written before the handshake is done.
+    this.#writer.start();
     this.#resolveOpened();
     this.#safeEmit('open');
     // Like a readable stream's 'data', packets flow once someone listens for them: whoever
@@ -482,40 +483,73 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.on(event, fn, context);
   }
 
-  #writeBatch(batch: number): void {
-    let chunk: Buffer;
-    const first = this.#queue[0]!;
-    if (first.length >= MAX_WRITE_CHUNK) {
-      chunk = first.subarray(0, MAX_WRITE_CHUNK);
-      if (first.length > MAX_WRITE_CHUNK) this.#queue[0] = first.subarray(MAX_WRITE_CHUNK);
-      else this.#queue.shift();
-    } else {
-      let size = 0;
-      let count = 0;
-      while (count < this.#queue.length && size + this.#queue[count]!.length <= MAX_WRITE_CHUNK) {
-        size += this.#queue[count]!.length;
-        count++;
+  /** Hands the whole queue to the channel, in order, in writes of at most 1 MiB. */
+  #flush(): void {
+    const types = this.#types;
+    const bodies = this.#bodies;
+    const count = types.length;
+    if (count > 0) {
+      this.#types = [];
+      this.#bodies = [];
+      this.#queuedBytes = 0;
+      let accepted = true;
+      const onWritten = (error?: Error | null) => {
+        if (error) {
+          this.#toWriter({
+            type: 'write.failed',
+            error: new ConnectionFailedError(`write to ${this.peer} failed: ${error.message}`, {
+              cause: error,
+            }),
+          });
+        }
+      };
+      const write = (chunk: Buffer) => {
+        accepted = this.#channel.write(chunk, onWritten) && accepted;
+      };
+      let i = 0;
+      while (i < count) {
+        // A run of small packets, framed into one buffer of at most 1 MiB.
+        let size = 0;
+        let end = i;
+        while (end < count) {
+          const length = bodies[end]!.length;
+          if (length > COPY_LIMIT || (size > 0 && size + FRAME_HEADER_LENGTH + length > MAX_WRITE_CHUNK))
+            break;
+          size += FRAME_HEADER_LENGTH + length;
+          end++;
+        }
+        if (end > i) {
+          const batch = Buffer.allocUnsafe(size);
+          let offset = 0;
+          for (let k = i; k < end; k++) {
+            const body = bodies[k]!;
+            writeFrameHeader(batch, offset, types[k]!, body.length);
+            batch.set(body, offset + FRAME_HEADER_LENGTH);
+            offset += FRAME_HEADER_LENGTH + body.length;
+          }
+          write(batch);
+          i = end;
+          continue;
+        }
+        // A large body goes out as it is (sliced to 1 MiB), never copied.
+        const body = bodies[i]!;
+        const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
+        writeFrameHeader(header, 0, types[i]!, body.length);
+        write(header);
+        for (let offset = 0; offset < body.length; offset += MAX_WRITE_CHUNK) {
+          write(body.subarray(offset, offset + MAX_WRITE_CHUNK));
+        }
+        i++;
       }
-      if (count === 1) {
-        chunk = first;
-        this.#queue.shift();
-      } else {
-        chunk = Buffer.concat(this.#queue.splice(0, count), size);
+      if (!accepted) {
+        // Callers hear `drain` only when the channel has room too, not merely when our queue emptied.
+        for (const waiter of this.#flushWaiters.splice(0)) waiter.resolve();
+        this.#toWriter({ type: 'write.refused' });
+        return;
       }
     }
-    this.#queuedBytes -= chunk.length;
-    const accepted = this.#channel.write(chunk, (error) => {
-      if (error)
-        this.#toWriter({
-          type: 'write.failed',
-          error: new ConnectionFailedError(`write to ${this.peer} failed: ${error.message}`, {
-            cause: error,
-          }),
-        });
-      else this.#toWriter({ type: 'write.flushed', batch });
-      this.#maybeDrain();
-    });
-    if (!accepted) this.#toWriter({ type: 'write.refused' });
+    for (const waiter of this.#flushWaiters.splice(0)) waiter.resolve();
+    this.#maybeDrain();
   }
 
   #maybeDrain(): void {
@@ -526,8 +560,7 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   #teardown(): void {
-    const writerState = this.#writer.getSnapshot().value;
-    if (writerState !== 'ended' && writerState !== 'aborted') this.#toWriter({ type: 'queue.aborted' });
+    this.#toWriter({ type: 'queue.aborted' });
     this.#writer.stop();
     this.#channel.destroy();
     if (this.#reader) {

@@ -11,38 +11,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 
 function writer() {
-  const writes: number[] = [];
-  let queued = 0;
-  let ended = false;
+  const calls: string[] = [];
   const actor = createActor(
     writerQueueMachine.provide({
       actions: {
-        writeBatch: ({ context }) => {
-          writes.push(queued);
-          queued = 0;
-          void context;
-        },
-        endChannel: () => {
-          ended = true;
-        },
-        discardQueue: () => {
-          queued = 0;
-        },
+        flush: () => calls.push('flush'),
+        endChannel: () => calls.push('end'),
+        discardQueue: () => calls.push('discard'),
       },
-      guards: { hasQueued: () => queued > 0 },
     }),
   ).start();
   return {
     actor,
-    writes,
-    queue(n = 1) {
-      queued += n;
-      if (actor.getSnapshot().value === 'idle') actor.send({ type: 'packet.queued' });
-    },
-    batch: () => actor.getSnapshot().context.batches,
-    get ended() {
-      return ended;
-    },
+    calls,
     get state() {
       return actor.getSnapshot().value;
     },
@@ -50,56 +31,42 @@ function writer() {
 }
 
 describe('writer queue machine', () => {
-  it('writes the first packet at once and batches what is queued meanwhile, strictly in turn', () => {
+  it('starts flowing and flushes what was queued before it started', () => {
     const w = writer();
-    w.queue();
-    expect(w.writes).toEqual([1]);
-    expect(w.state).toBe('writing');
-    w.queue();
-    w.queue();
-    w.queue();
-    expect(w.writes).toEqual([1]);
-    w.actor.send({ type: 'write.flushed', batch: w.batch() });
-    expect(w.writes).toEqual([1, 3]);
-    w.actor.send({ type: 'write.flushed', batch: w.batch() });
-    expect(w.state).toBe('idle');
+    expect(w.state).toBe('flowing');
+    expect(w.calls).toEqual(['flush']);
   });
 
-  it('waits for drain after the channel refuses more, and ignores a stale flush', () => {
+  it('writes nothing while the channel is full, and flushes on drain', () => {
     const w = writer();
-    w.queue();
-    const first = w.batch();
     w.actor.send({ type: 'write.refused' });
     expect(w.state).toBe('awaitingDrain');
-    w.queue(5);
-    w.actor.send({ type: 'write.flushed', batch: first });
-    expect(w.writes).toEqual([1]);
+    w.actor.send({ type: 'write.refused' });
+    expect(w.calls).toEqual(['flush']);
     w.actor.send({ type: 'channel.drained' });
-    expect(w.writes).toEqual([1, 5]);
-    w.actor.send({ type: 'write.flushed', batch: first });
-    expect(w.state).toBe('writing');
+    expect(w.state).toBe('flowing');
+    expect(w.calls).toEqual(['flush', 'flush']);
   });
 
-  it('ending while writing finishes the queue, then ends the channel', () => {
-    const w = writer();
-    w.queue();
-    w.queue(2);
-    w.actor.send({ type: 'queue.ending' });
-    expect(w.ended).toBe(false);
-    w.actor.send({ type: 'write.flushed', batch: w.batch() });
-    expect(w.writes).toEqual([1, 2]);
-    w.actor.send({ type: 'write.flushed', batch: w.batch() });
-    expect(w.state).toBe('ended');
-    expect(w.ended).toBe(true);
+  it('ending flushes the rest before it ends the channel, full or not', () => {
+    for (const full of [false, true]) {
+      const w = writer();
+      if (full) w.actor.send({ type: 'write.refused' });
+      w.actor.send({ type: 'queue.ending' });
+      expect(w.state).toBe('ended');
+      expect(w.calls.slice(-2)).toEqual(['flush', 'end']);
+      w.actor.send({ type: 'channel.drained' });
+      expect(w.calls.at(-1)).toBe('end');
+    }
   });
 
-  it('a failed write aborts the queue with the error', () => {
+  it('a failed write aborts the queue with the error, discarding what was queued', () => {
     const w = writer();
-    w.queue();
     const error = new Error('EPIPE');
     w.actor.send({ type: 'write.failed', error });
     expect(w.state).toBe('aborted');
     expect(w.actor.getSnapshot().context.error).toBe(error);
+    expect(w.calls.at(-1)).toBe('discard');
   });
 });
 

@@ -1,82 +1,61 @@
-import { and, assign, setup } from 'xstate';
+import { assign, setup } from 'xstate';
+
+export type WriterQueueEvent =
+  | { type: 'write.refused' }
+  | { type: 'write.failed'; error: Error }
+  | { type: 'channel.drained' }
+  | { type: 'queue.ending' }
+  | { type: 'queue.aborted'; error?: Error };
 
 /**
- * The serial writer of one link. Packets are queued by the link outside the machine (so the hot
- * path costs an array push, not a transition); the machine decides when a batch is written.
+ * The serial writer of one link. The link queues encoded packets and flushes the queue once per
+ * turn of the event loop (a microtask), so every packet sent while a flush is pending goes out in
+ * the same write; writes are strictly in order. This machine owns the states in which the
+ * writer behaves differently:
  *
- * - `idle`: nothing in flight. The first queued packet starts a write at once (low latency).
- * - `writing`: one batch is in the channel. Packets sent meanwhile wait and go out together in
- *   the next batch, which is what makes many small packets cheaper than one write each.
- * - `awaitingDrain`: the channel refused more (its buffer is full); nothing is written until it
- *   drains. This is where backpressure from a slow reader reaches the sender.
- * - `ended`: the queue was flushed and the channel ended; nothing more can be sent.
- * - `aborted`: the channel failed or the link was destroyed; queued packets are discarded.
+ * - `flowing`: the channel takes writes; a flush writes the whole queue, small packets
+ *   coalesced into one buffer, large ones as they are, no write over 1 MiB.
+ * - `awaitingDrain`: the channel said it is full (a slow reader pushes back); nothing is written
+ *   until it drains, packets wait in the queue and `send` tells callers to slow down.
+ * - `ended`: everything queued was written and the channel ended; nothing more can be sent.
+ * - `aborted`: the channel failed or the link was destroyed; what was queued is discarded.
  *
- * `endRequested` lives in context rather than as extra states: "finish what is queued, then
- * end" applies equally to writing and awaitingDrain.
+ * Per-packet bookkeeping stays out of the machine on purpose: one XState transition costs about
+ * 5 µs, more than a whole round trip over a Unix socket, so the machine moves when the writer's
+ * behaviour changes, not on every packet.
  */
 export const writerQueueMachine = setup({
   types: {
-    context: {} as { endRequested: boolean; batches: number; error: Error | undefined },
-    events: {} as
-      | { type: 'packet.queued' }
-      | { type: 'write.flushed'; batch: number }
-      | { type: 'write.refused' }
-      | { type: 'write.failed'; error: Error }
-      | { type: 'channel.drained' }
-      | { type: 'queue.ending' }
-      | { type: 'queue.aborted'; error?: Error },
+    context: {} as { error: Error | undefined },
+    events: {} as WriterQueueEvent,
   },
   actions: {
-    // Provided by the link: take up to one write's worth of the queue and hand it to the channel.
-    writeBatch: () => {},
+    // Provided by the link.
+    flush: () => {},
     endChannel: () => {},
     discardQueue: () => {},
-    requestEnd: assign({ endRequested: true }),
-    countBatch: assign({ batches: ({ context }) => context.batches + 1 }),
     recordError: assign({
       error: ({ event }) => ('error' in event ? event.error : undefined),
     }),
   },
-  guards: {
-    // Provided by the link: is anything waiting in the queue?
-    hasQueued: () => false,
-    endRequested: ({ context }) => context.endRequested,
-    // A write callback that arrives after its batch was superseded (refused, then drained) is stale.
-    currentBatch: ({ context, event }) => event.type === 'write.flushed' && event.batch === context.batches,
-  },
 }).createMachine({
   id: 'writerQueue',
-  context: { endRequested: false, batches: 0, error: undefined },
-  initial: 'idle',
+  context: { error: undefined },
+  initial: 'flowing',
   states: {
-    idle: {
-      on: {
-        'packet.queued': { target: 'writing' },
-        'queue.ending': { target: 'ended', actions: 'requestEnd' },
-      },
-    },
-    writing: {
-      entry: ['countBatch', 'writeBatch'],
+    flowing: {
+      entry: 'flush',
       on: {
         'write.refused': { target: 'awaitingDrain' },
-        'write.flushed': [
-          { guard: and(['currentBatch', 'hasQueued']), target: 'writing', reenter: true },
-          { guard: and(['currentBatch', 'endRequested']), target: 'ended' },
-          { guard: 'currentBatch', target: 'idle' },
-        ],
-        'queue.ending': { actions: 'requestEnd' },
+        'queue.ending': { target: 'ended', actions: 'flush' },
       },
     },
     awaitingDrain: {
       on: {
-        // The batch that was refused was still accepted by the channel; a drain means it left.
-        'channel.drained': [
-          { guard: 'hasQueued', target: 'writing' },
-          { guard: 'endRequested', target: 'ended' },
-          { target: 'idle' },
-        ],
-        'queue.ending': { actions: 'requestEnd' },
+        'channel.drained': { target: 'flowing' },
+        // Closing hands the rest to the channel at once: it buffers what it cannot send yet, and
+        // the queue behind it is bounded by the high-water mark the sender already honoured.
+        'queue.ending': { target: 'ended', actions: 'flush' },
       },
     },
     ended: { entry: 'endChannel', type: 'final' },
@@ -88,4 +67,4 @@ export const writerQueueMachine = setup({
   },
 });
 
-export type WriterQueueState = 'idle' | 'writing' | 'awaitingDrain' | 'ended' | 'aborted';
+export type WriterQueueState = 'flowing' | 'awaitingDrain' | 'ended' | 'aborted';
