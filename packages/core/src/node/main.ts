@@ -85,25 +85,33 @@ export async function runNode(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const endpoint = await NodeEndpoint.start({
-    transport,
-    idleTimeoutMs,
-    listen: { address, handshake, ...(secret !== undefined && { secret }) },
-  });
-  endpoint.on('log', log);
-  endpoint.on('state', (state) => log(`state: ${state}`));
-
   const registry = new NodeRegistry(pipe.directory);
   const local = createHandshake(handshake, secret !== undefined);
-  if (values.reuse && transport === pipe) {
+  const reusable = values.reuse && transport === pipe;
+  // The record goes down before the socket listens: a host may connect, use this node and
+  // release it for reuse within milliseconds, and the next host must already be able to find it.
+  if (reusable) {
     await registry.register({
       pid: process.pid,
-      address: endpoint.address,
+      address: pipe.pathFor(address),
       handshake: encodeHandshake(local).toString('hex'),
       summary: describeHandshake(local),
       ...(values['output-file'] && { outputFile: values['output-file'] }),
     });
   }
+  let endpoint: NodeEndpoint;
+  try {
+    endpoint = await NodeEndpoint.start({
+      transport,
+      idleTimeoutMs,
+      listen: { address, handshake, ...(secret !== undefined && { secret }) },
+    });
+  } catch (error) {
+    if (reusable) await registry.unregister(process.pid);
+    throw error;
+  }
+  endpoint.on('log', log);
+  endpoint.on('state', (state) => log(`state: ${state}`));
   process.stdout.write(
     `${JSON.stringify({ event: 'listening', address: endpoint.address, pid: process.pid })}\n`,
   );

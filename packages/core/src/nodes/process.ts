@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +50,8 @@ export interface ProcessNodeProviderOptions {
   /** Launches tried per node before giving up. Default 10. */
   launchAttempts?: number;
   shutdown?: ShutdownTimeouts;
-  /** How to start `troupe node`; default: this Node.js running @troupe/core's bin. */
+  /** How to start a node: a command and the arguments before the node options (`troupe node`'s).
+   * Default: this Node.js running @troupe/core's bundled node entry. */
   nodeCommand?: { command: string; args: readonly string[] };
   env?: NodeJS.ProcessEnv;
   launcher?: Launcher;
@@ -65,7 +67,15 @@ export interface ProcessNodeProviderEvents {
   node: [node: NodeContext, how: 'launched' | 'reused'];
 }
 
+const bundlePath = fileURLToPath(new URL('../troupe-node.mjs', import.meta.url));
 const binPath = fileURLToPath(new URL('../bin/troupe.js', import.meta.url));
+
+/** How a node process is started: the bundled node entry when the build made one, else the CLI. */
+function defaultNodeCommand(): { command: string; args: readonly string[] } {
+  return existsSync(bundlePath)
+    ? { command: process.execPath, args: [bundlePath] }
+    : { command: process.execPath, args: [binPath, 'node'] };
+}
 
 /**
  * Process nodes, MSBuild style: reuse idle nodes of this user whose handshake matches, launch the
@@ -227,8 +237,8 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
   }
 
   #spawn(outputFile: string): NodeProcess {
-    const command = this.#options.nodeCommand ?? { command: globalThis.process.execPath, args: [binPath] };
-    const args = [...command.args, 'node', '--listen', 'pipe', '--output-file', outputFile];
+    const command = this.#options.nodeCommand ?? defaultNodeCommand();
+    const args = [...command.args, '--listen', 'pipe', '--output-file', outputFile];
     args.push('--idle-timeout', String(this.#options.idleTimeoutMs ?? (this.reuse ? 15 * 60_000 : 60_000)));
     if (this.reuse) args.push('--reuse');
     if (this.#options.lowPriority) args.push('--low-priority');
@@ -254,7 +264,9 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     const address = this.#transport.pathFor(nodeName(process.pid));
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     const deadline = this.#clock.now() + timeoutMs;
-    let pause = 5;
+    // A failed connect to a socket that does not exist yet costs microseconds, and every
+    // millisecond between the node listening and us noticing is start-up time: poll briskly.
+    let pause = 2;
     for (;;) {
       const exit = process.exit();
       if (exit || process.pid <= 0) {
@@ -284,7 +296,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
           );
         }
         await sleep(this.#clock, pause);
-        pause = Math.min(pause * 2, 100);
+        pause = Math.min(pause * 2, 10);
       }
     }
   }

@@ -1,10 +1,5 @@
 import { createServer as createNetServer, connect as netConnect, type Server } from 'node:net';
-import {
-  type ConnectionOptions,
-  createServer as createTlsServer,
-  type TlsOptions,
-  connect as tlsConnect,
-} from 'node:tls';
+import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { InvalidOptionError } from '../errors.js';
 import type { Link } from '../link.js';
 import { type RandomSource, systemRandom } from '../random.js';
@@ -47,8 +42,9 @@ export class TcpTransport implements Transport {
 
   async listen(options: TcpListenOptions = {}): Promise<Listener> {
     const { host, port } = parseTcpAddress(options.address ?? 'tcp://127.0.0.1:0');
+    // node:tls is loaded only when TLS is asked for: a node process should not pay for it.
     const server: Server = options.tls
-      ? createTlsServer({ ...options.tls, allowHalfOpen: true })
+      ? (await import('node:tls')).createServer({ ...options.tls, allowHalfOpen: true })
       : createNetServer({ allowHalfOpen: true });
     await listening(server, () => server.listen(port, host), formatTcpAddress(host, port));
     const bound = server.address();
@@ -64,14 +60,15 @@ export class TcpTransport implements Transport {
     return listener;
   }
 
-  connect(address: string, options: TcpConnectOptions = {}): Promise<Link> {
+  async connect(address: string, options: TcpConnectOptions = {}): Promise<Link> {
     const { host, port } = parseTcpAddress(address);
     const tls = options.tls;
+    const tlsConnect = tls ? (await import('node:tls')).connect : undefined;
     return connectSocket(
       formatTcpAddress(host, port),
       { random: this.#random, ...options },
       () =>
-        tls
+        tls && tlsConnect
           ? tlsConnect({
               servername: host === '127.0.0.1' || host === '::1' ? 'localhost' : host,
               ...tls,

@@ -1,0 +1,18 @@
+import { runNode } from './main.js';
+
+/**
+ * The entry a launcher starts for a process node: `troupe node` and nothing else, so a node
+ * loads only what it runs. The build bundles it into one file (dist/troupe-node.mjs) because a
+ * node's start-up time is spent mostly resolving and reading modules.
+ */
+runNode(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `troupe node: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);
