@@ -395,6 +395,8 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#preamble.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
     this.#preambleBytes += chunk.length;
     if (this.#inbound === 'preamble') this.#servePreamble();
+    // Packets nobody listens for yet are held; past the high-water mark the peer is made to wait.
+    else if (this.#preambleBytes >= this.highWaterMark) this.#channel.pause();
   }
 
   #pushFrames(chunk: Uint8Array): void {
@@ -442,7 +444,6 @@ export class Link extends EventEmitter<LinkEvents> {
     // Like a readable stream's 'data', packets flow once someone listens for them: whoever
     // receives this link from `connect` or a listener gets every packet, however early it came.
     if (this.listenerCount('packet') > 0) this.#startFlowing();
-    else this.#channel.pause();
   }
 
   #startFlowing(closing = false): void {
