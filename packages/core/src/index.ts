@@ -87,3 +87,4 @@ export {
 export { createTaskContext, type RequestLike, type TaskContextPort } from './tasks/context.js';
 export { defineTask, isMultiThreadable, isTask, type Task, type TaskDefinition } from './tasks/define.js';
 export { type TaskContext, type TaskFunction, TaskResolver } from './tasks/resolve.js';
+export { type Placement, TaskRouter } from './tasks/router.js';

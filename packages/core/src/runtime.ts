@@ -8,16 +8,24 @@ import { InProcessNodeProvider } from './nodes/inproc.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions } from './nodes/process.js';
 import type { NodeProvider } from './nodes/provider.js';
 import { ThreadNodeProvider } from './nodes/thread.js';
-import { type PacketBodies, type RequestOutcome, serializeError } from './packets.js';
+import { type PacketBodies, type RequestOutcome, type RequestSpecBody, serializeError } from './packets.js';
 import type { SchedulingPolicy } from './scheduler/policy.js';
-import type { RequestState, ScheduledRequest } from './scheduler/request.js';
+import type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
 import { Scheduler, type SchedulerHost, type StallReport } from './scheduler/scheduler.js';
 import { type RequestLike, toSpec } from './tasks/context.js';
+import { TaskRouter } from './tasks/router.js';
+
+const DEFAULT_POOL = 'default';
 
 export interface RuntimeOptions {
   nodes?: {
-    /** Default 'inproc'. */
-    kind?: Exclude<NodeKind, 'remote'>;
+    /**
+     * Default 'inproc'. 'multi-threaded' routes each task: thread-safe ones to thread nodes, the
+     * rest (and requests that ask for it) to sidecar task-host processes.
+     */
+    kind?: Exclude<NodeKind, 'remote'> | 'multi-threaded';
+    /** Multi-threaded mode: how many task-host processes at most. Default 1. */
+    taskHosts?: number;
     /** Largest pool; it grows on demand up to here. Default: the machine's available parallelism. */
     max?: number;
     /** Process nodes: leave them idle for the next run, and reuse idle ones. */
@@ -53,7 +61,10 @@ export interface RuntimeEvents {
  */
 export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly scheduler: Scheduler;
-  readonly provider: NodeProvider;
+  /** The providers nodes come from, by pool: 'default', or 'thread' and 'task-host'. */
+  readonly providers: ReadonlyMap<string, NodeProvider>;
+  /** Multi-threaded mode's router; undefined otherwise. */
+  readonly router: TaskRouter | undefined;
   readonly #nodes = new Map<string, NodeContext>();
   readonly #children = new Map<string, ScheduledRequest[]>();
   readonly #clock: Clock;
@@ -66,18 +77,25 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);
     const kind = options.nodes?.kind ?? 'inproc';
-    this.provider =
-      options.nodes?.provider ??
-      (kind === 'process'
-        ? new ProcessNodeProvider({
-            ...options.nodes?.process,
-            reuse: options.nodes?.reuse ?? false,
-            clock: this.#clock,
-            random,
-          })
-        : kind === 'thread'
-          ? new ThreadNodeProvider({ clock: this.#clock, random })
-          : new InProcessNodeProvider({ clock: this.#clock, random }));
+    const processOptions = { ...options.nodes?.process, clock: this.#clock, random };
+    const providers = new Map<string, NodeProvider>();
+    if (options.nodes?.provider) providers.set(DEFAULT_POOL, options.nodes.provider);
+    else if (kind === 'multi-threaded') {
+      providers.set('thread', new ThreadNodeProvider({ clock: this.#clock, random }));
+      providers.set('task-host', new ProcessNodeProvider({ ...processOptions, taskHost: true }));
+    } else if (kind === 'process') {
+      providers.set(
+        DEFAULT_POOL,
+        new ProcessNodeProvider({ ...processOptions, reuse: options.nodes?.reuse ?? false }),
+      );
+    } else if (kind === 'thread') {
+      providers.set(DEFAULT_POOL, new ThreadNodeProvider({ clock: this.#clock, random }));
+    } else {
+      providers.set(DEFAULT_POOL, new InProcessNodeProvider({ clock: this.#clock, random }));
+    }
+    this.providers = providers;
+    this.router = kind === 'multi-threaded' && !options.nodes?.provider ? new TaskRouter() : undefined;
+    const max = options.nodes?.max ?? availableParallelism();
     const host: SchedulerHost = {
       start: (request, node) =>
         this.#send(node, 'BuildRequest', {
@@ -95,11 +113,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
           // The node is gone; the request is already lost with it.
         }
       },
-      grow: (count) => void this.#grow(count),
+      grow: (count, pool) => void this.#grow(count, pool),
     };
     this.scheduler = new Scheduler({
       host,
-      maxNodes: options.nodes?.max ?? availableParallelism(),
+      maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
       ...(options.policy && { policy: options.policy }),
       ...(options.stallTimeoutMs !== undefined && { stallTimeoutMs: options.stallTimeoutMs }),
       ...(options.stallErrorMs !== undefined && { stallErrorMs: options.stallErrorMs }),
@@ -135,7 +153,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     signal?.throwIfAborted();
     if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
     const list = Array.isArray(requests) ? (requests as readonly RequestLike[]) : [requests as RequestLike];
-    const scheduled = list.map((request) => this.scheduler.submit(toSpec(request)));
+    const specs = await Promise.all(list.map((request) => this.#place(toSpec(request))));
+    const scheduled = specs.map((spec) => this.scheduler.submit(spec));
     const onAbort = () => {
       const reason =
         signal?.reason instanceof Error ? signal.reason : new RequestCancelledError('the build was aborted');
@@ -159,7 +178,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#closing ??= (async () => {
       this.scheduler.cancelAll(new RequestCancelledError('the runtime shut down'));
       this.scheduler.stop();
-      await this.provider.shutdown(undefined, options);
+      await Promise.all(
+        [...this.providers.values()].map((provider) => provider.shutdown(undefined, options)),
+      );
       this.#nodes.clear();
     })();
     return this.#closing;
@@ -169,25 +190,40 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     await this.shutdown();
   }
 
-  async #grow(count: number): Promise<void> {
+  /** Which pool a request runs in: the router's decision in multi-threaded mode. */
+  #place(spec: RequestSpecBody): RequestSpec | Promise<RequestSpec> {
+    if (!this.router) return spec;
+    const placement = this.router.route(spec);
+    return placement instanceof Promise
+      ? placement.then((pool) => ({ ...spec, pool }))
+      : { ...spec, pool: placement };
+  }
+
+  async #grow(count: number, pool: string): Promise<void> {
+    const provider = this.providers.get(pool);
+    if (!provider) {
+      this.scheduler.growthFailed(count, pool);
+      reportUnhandledError(new TroupeError(`no node provider for pool ${pool}`));
+      return;
+    }
     let nodes: NodeContext[];
     try {
-      nodes = await this.provider.acquire(count);
+      nodes = await provider.acquire(count);
     } catch (error) {
-      this.scheduler.growthFailed(count);
+      this.scheduler.growthFailed(count, pool);
       reportUnhandledError(error);
       return;
     }
     for (const node of nodes) {
       if (this.#closing) {
-        void this.provider.shutdown([node]);
+        void provider.shutdown([node]);
         continue;
       }
-      this.#adopt(node);
+      this.#adopt(node, pool);
     }
   }
 
-  #adopt(node: NodeContext): void {
+  #adopt(node: NodeContext, pool: string): void {
     this.#nodes.set(node.id, node);
     const scheduler = this.scheduler;
     const ifRunning = (id: string, action: () => void) => {
@@ -214,8 +250,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     );
     node.handle('BuildBlocked', (body) =>
       ifRunning(body.requestId, () => {
-        const children = scheduler.block(body.requestId, body.requests);
-        this.#children.set(body.requestId, children);
+        const block = (specs: RequestSpec[]) => {
+          // Routing may have waited on a module import; the request may have been cancelled meanwhile.
+          if (scheduler.request(body.requestId)?.state !== 'executing') return;
+          this.#children.set(body.requestId, scheduler.block(body.requestId, specs));
+        };
+        const placed = body.requests.map((spec) => this.#place(spec));
+        if (placed.some((spec) => spec instanceof Promise)) void Promise.all(placed).then(block);
+        else block(placed as RequestSpec[]);
       }),
     );
     node.handle('Yield', (body) => ifRunning(body.requestId, () => scheduler.yield(body.requestId)));
@@ -229,7 +271,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       scheduler.removeNode(node.id, failure);
     });
     this.emit('node', node);
-    scheduler.addNode(node.id);
+    scheduler.addNode(node.id, pool);
   }
 
   #outcomes(request: ScheduledRequest): RequestOutcome[] {

@@ -39,6 +39,8 @@ export interface ProcessNodeProviderOptions {
   /** Nodes stay idle after the build for later hosts, and idle nodes of this user are reused. */
   reuse?: boolean;
   lowPriority?: boolean;
+  /** Nodes are sidecar task hosts (a handshake flag: they never pair with ordinary hosts' nodes). */
+  taskHost?: boolean;
   /** Pair only with nodes of this session (mixed into the handshake salt). */
   session?: string;
   /** Present another runtime version in the handshake (for tests of version mismatch). */
@@ -112,6 +114,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     this.#handshake = {
       nodeReuse: this.reuse,
       lowPriority: options.lowPriority ?? false,
+      taskHost: options.taskHost ?? false,
       ...(options.session !== undefined && { session: options.session }),
       ...(options.runtimeVersion !== undefined && { runtimeVersion: options.runtimeVersion }),
     };
@@ -242,6 +245,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     args.push('--idle-timeout', String(this.#options.idleTimeoutMs ?? (this.reuse ? 15 * 60_000 : 60_000)));
     if (this.reuse) args.push('--reuse');
     if (this.#options.lowPriority) args.push('--low-priority');
+    if (this.#options.taskHost) args.push('--task-host');
     if (this.#options.session !== undefined) args.push('--session', this.#options.session);
     if (this.#options.runtimeVersion !== undefined)
       args.push('--runtime-version', this.#options.runtimeVersion);

@@ -37,6 +37,8 @@ export interface RequestSpec {
   cost?: number;
   /** Run in an isolated process even if the task is thread-safe. */
   outOfProcess?: boolean;
+  /** Which pool of nodes runs it (decided by the task router); default 'default'. */
+  pool?: string;
 }
 
 export interface ScheduledRequest {
@@ -45,6 +47,8 @@ export interface ScheduledRequest {
   readonly key: string;
   readonly spec: RequestSpec;
   readonly seq: number;
+  /** The pool of nodes it runs on. */
+  readonly pool: string;
   state: RequestState;
   /** The node its continuation lives on, from its first start. */
   node: string | undefined;

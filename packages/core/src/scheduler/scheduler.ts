@@ -35,21 +35,32 @@ export interface SchedulerHost {
   grant(request: ScheduledRequest, node: string): void;
   /** Stop a request that is running (or parked) on a node. */
   cancel(request: ScheduledRequest, node: string, reason: Error): void;
-  /** More nodes would help; call `addNode` when one is up. Optional: a fixed pool never grows. */
-  grow?(count: number): void;
+  /** More nodes of `pool` would help; call `addNode` when one is up. Optional: a fixed pool never grows. */
+  grow?(count: number, pool: string): void;
 }
 
 export interface SchedulerOptions {
   host: SchedulerHost;
   policy?: SchedulingPolicy;
-  /** Largest pool size to grow to. Default: the nodes added. */
-  maxNodes?: number;
+  /** Largest pool size to grow to, for every pool or per pool name. Default: the nodes added. */
+  maxNodes?: number | Readonly<Record<string, number>>;
   /** No progress for this long with every node held and work waiting: a `stall` event. Default 5 s. */
   stallTimeoutMs?: number;
   /** A stall that lasts this much longer fails the run with `StallError`. Default 10 s. */
   stallErrorMs?: number;
   clock?: Clock;
   ids?: IdSource;
+}
+
+const DEFAULT_POOL = 'default';
+
+interface Pool {
+  readonly name: string;
+  readonly waiting: Heap<ScheduledRequest>;
+  readonly nodes: Set<NodeSlot>;
+  /** Nodes asked of the host and not yet added. */
+  growing: number;
+  readonly max: number | undefined;
 }
 
 export interface StallReport {
@@ -68,6 +79,7 @@ export interface SchedulerEvents {
 
 interface NodeSlot {
   readonly id: string;
+  readonly pool: Pool;
   active: ScheduledRequest | undefined;
   /** Requests whose continuation lives here and that could run now (ready or reacquiring). */
   readonly runnable: Set<ScheduledRequest>;
@@ -89,11 +101,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #requests = new Map<string, ScheduledRequest>();
   readonly #byKey = new Map<string, ScheduledRequest>();
   readonly #settle = new Map<ScheduledRequest, Array<(request: ScheduledRequest) => void>>();
-  readonly #waiting: Heap<ScheduledRequest>;
+  /** Nodes come in pools (thread nodes, task hosts...); a request runs only on nodes of its pool. */
+  readonly #pools = new Map<string, Pool>();
   readonly #nodes = new Map<string, NodeSlot>();
   readonly #machine: Actor<typeof schedulerMachine>;
-  #maxNodes: number | undefined;
-  #growing = 0;
+  readonly #maxNodes: number | Readonly<Record<string, number>> | undefined;
   #seq = 0;
   #unfinished = 0;
   #dispatching = false;
@@ -107,7 +119,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createIdSource();
     this.#maxNodes = options.maxNodes;
-    this.#waiting = new Heap((a, b) => this.policy.compare(a, b));
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
     this.#machine = createActor(
       schedulerMachine.provide({
@@ -146,7 +157,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   get waiting(): number {
-    return this.#waiting.size;
+    let waiting = 0;
+    for (const pool of this.#pools.values()) waiting += pool.waiting.size;
+    return waiting;
   }
 
   request(id: string): ScheduledRequest | undefined {
@@ -163,16 +176,36 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** The host could not start `count` of the nodes it was asked to grow by. */
-  growthFailed(count: number): void {
-    this.#growing = Math.max(0, this.#growing - count);
+  growthFailed(count: number, poolName = DEFAULT_POOL): void {
+    const pool = this.#pool(poolName);
+    pool.growing = Math.max(0, pool.growing - count);
     this.#dispatch();
   }
 
-  addNode(id: string): void {
+  addNode(id: string, poolName = DEFAULT_POOL): void {
     if (this.#nodes.has(id)) throw new Error(`node ${id} is already in the pool`);
-    if (this.#growing > 0) this.#growing--;
-    this.#nodes.set(id, { id, active: undefined, runnable: new Set() });
+    const pool = this.#pool(poolName);
+    if (pool.growing > 0) pool.growing--;
+    const slot: NodeSlot = { id, pool, active: undefined, runnable: new Set() };
+    pool.nodes.add(slot);
+    this.#nodes.set(id, slot);
     this.#dispatch();
+  }
+
+  #pool(name: string): Pool {
+    let pool = this.#pools.get(name);
+    if (!pool) {
+      const max = typeof this.#maxNodes === 'number' ? this.#maxNodes : this.#maxNodes?.[name];
+      pool = {
+        name,
+        waiting: new Heap((a, b) => this.policy.compare(a, b)),
+        nodes: new Set(),
+        growing: 0,
+        max,
+      };
+      this.#pools.set(name, pool);
+    }
+    return pool;
   }
 
   /**
@@ -183,6 +216,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const slot = this.#nodes.get(id);
     if (!slot) return;
     this.#nodes.delete(id);
+    slot.pool.nodes.delete(slot);
     for (const request of this.#requests.values()) {
       if (request.node === id && !FINISHED.has(request.state))
         this.#finish(request, 'failed', undefined, error);
@@ -203,6 +237,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         key,
         spec,
         seq: this.#seq++,
+        pool: spec.pool ?? DEFAULT_POOL,
         state: 'waiting',
         node: undefined,
         priority: spec.cost ?? 1,
@@ -214,7 +249,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.#byKey.set(key, request);
       this.#unfinished++;
       this.#emit('transition', request, 'new', 'waiting');
-      this.#waiting.push(request);
+      this.#pool(request.pool).waiting.push(request);
       this.#dispatch();
     }
     return request;
@@ -349,7 +384,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (slot.active === request) slot.active = undefined;
       slot.runnable.delete(request);
     }
-    this.#waiting.delete(request);
+    this.#pools.get(request.pool)?.waiting.delete(request);
     if (to === 'completed') request.value = value;
     else request.error = error;
     this.#move(request, to);
@@ -374,7 +409,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #raisePriority(request: ScheduledRequest, priority: number): void {
     if (priority <= request.priority || FINISHED.has(request.state)) return;
     request.priority = priority;
-    this.#waiting.improved(request);
+    this.#pools.get(request.pool)?.waiting.improved(request);
     for (const dependency of request.waitingOn)
       this.#raisePriority(dependency, (dependency.spec.cost ?? 1) + priority);
   }
@@ -431,7 +466,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!best || this.policy.compare(request, best) < 0) best = request;
     }
     if (best) return best;
-    return this.#waiting.pop();
+    return slot.pool.waiting.pop();
   }
 
   #run(request: ScheduledRequest, slot: NodeSlot): void {
@@ -453,24 +488,37 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   #considerGrowth(): void {
     const grow = this.#host.grow;
-    if (!grow || this.#waiting.size === 0) return;
-    const max = this.#maxNodes ?? this.#nodes.size;
-    const room = max - this.#nodes.size - this.#growing;
-    const wanted = Math.min(room, this.#waiting.size - this.#growing);
-    if (wanted <= 0) return;
-    this.#growing += wanted;
-    grow.call(this.#host, wanted);
+    if (!grow) return;
+    for (const pool of this.#pools.values()) {
+      if (pool.waiting.size === 0) continue;
+      const max = pool.max ?? pool.nodes.size;
+      const room = max - pool.nodes.size - pool.growing;
+      const wanted = Math.min(room, pool.waiting.size - pool.growing);
+      if (wanted <= 0) continue;
+      pool.growing += wanted;
+      grow.call(this.#host, wanted, pool.name);
+    }
   }
 
-  /** The stall question: every node held by an active request, work waiting, no room to grow. */
+  /**
+   * The stall question, per pool: work waits for the pool's nodes, every one of them is held by
+   * an active request, and the pool cannot grow.
+   */
   #stalled(): boolean {
-    if (this.#nodes.size === 0 || this.#growing > 0) return false;
-    let waiting = this.#waiting.size;
-    for (const slot of this.#nodes.values()) {
-      if (!slot.active) return false;
-      waiting += slot.runnable.size;
+    for (const pool of this.#pools.values()) {
+      if (pool.nodes.size === 0 || pool.growing > 0) continue;
+      let waiting = pool.waiting.size;
+      let allHeld = true;
+      for (const slot of pool.nodes) {
+        if (!slot.active) {
+          allHeld = false;
+          break;
+        }
+        waiting += slot.runnable.size;
+      }
+      if (allHeld && waiting > 0) return true;
     }
-    return waiting > 0;
+    return false;
   }
 
   #checkStall(): void {
@@ -495,7 +543,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #stallReport(): StallReport {
     const now = this.#clock.now();
     const holders: StallHolder[] = [];
-    let waiting = this.#waiting.size;
+    let waiting = this.waiting;
     for (const slot of this.#nodes.values()) {
       waiting += slot.runnable.size;
       if (slot.active) {

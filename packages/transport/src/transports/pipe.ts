@@ -66,6 +66,7 @@ export class PipeTransport implements Transport {
       await removeStaleSocket(path);
     }
     const server = createServer({ allowHalfOpen: true });
+    const accepting = acceptSockets(server, 'connection');
     await listening(server, () => server.listen(path), path);
     // The directory already keeps other users out; the mode on the socket is a second lock.
     if (!isWindows) await chmod(path, 0o600);
@@ -73,7 +74,7 @@ export class PipeTransport implements Transport {
       await closeServer(server);
       if (!isWindows) await unlink(path).catch(() => {});
     });
-    acceptSockets(server, listener, 'connection');
+    accepting.start(listener);
     return listener;
   }
 

@@ -6,31 +6,46 @@ import { ConnectError, ListenError } from '../errors.js';
 import type { Link } from '../link.js';
 import { type ConnectOptions, type Listener, openLink } from '../transport.js';
 
-/** Hands every socket a server accepts to the listener as a channel. */
+/**
+ * Takes the server's connections from before it listens, holding any that arrive until the
+ * listener exists: between `listen` and the listener being ready there can be awaits (the pipe
+ * transport's chmod), and a connection accepted with nobody to handle it would sit there until
+ * its peer's handshake timed out.
+ */
 export function acceptSockets(
   server: Server,
-  listener: Listener,
   event: 'connection' | 'secureConnection',
-): void {
-  server.on(event, (socket: Socket) => {
+): { start(listener: Listener): void } {
+  const pending: Socket[] = [];
+  let target: Listener | undefined;
+  const hand = (listener: Listener, socket: Socket) => {
     socket.setNoDelay?.(true);
     const peer = socket.remoteAddress
       ? `${socket.remoteAddress}:${socket.remotePort}`
       : `${listener.address} (peer)`;
     listener.accept(socketChannel(socket, peer));
+  };
+  server.on(event, (socket: Socket) => {
+    if (target) hand(target, socket);
+    else pending.push(socket);
   });
-  // A TLS handshake that fails never becomes a connection; with allowHalfOpen nobody would end it.
-  server.on('tlsClientError', (error: Error, socket: Socket) => {
-    socket.destroy();
-    listener.emit(
-      'rejected',
-      error,
-      socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : listener.address,
-    );
-  });
-  // An accepted socket that errors before the handshake is handled by its link; errors on the
-  // listening socket itself after it started are reported through the listener.
-  server.on('error', (error) => listener.emit('rejected', error, listener.address));
+  return {
+    start(listener) {
+      target = listener;
+      for (const socket of pending.splice(0)) hand(listener, socket);
+      // A TLS handshake that fails never becomes a connection; with allowHalfOpen nobody would end it.
+      server.on('tlsClientError', (error: Error, socket: Socket) => {
+        socket.destroy();
+        listener.emit(
+          'rejected',
+          error,
+          socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : listener.address,
+        );
+      });
+      // Errors on the listening socket itself after it started are reported through the listener.
+      server.on('error', (error) => listener.emit('rejected', error, listener.address));
+    },
+  };
 }
 
 export function listening(server: Server, listen: () => void, address: string): Promise<void> {

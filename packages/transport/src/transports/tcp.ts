@@ -46,17 +46,17 @@ export class TcpTransport implements Transport {
     const server: Server = options.tls
       ? (await import('node:tls')).createServer({ ...options.tls, allowHalfOpen: true })
       : createNetServer({ allowHalfOpen: true });
+    const accepting = acceptSockets(server, options.tls ? 'secureConnection' : 'connection');
     await listening(server, () => server.listen(port, host), formatTcpAddress(host, port));
     const bound = server.address();
     const address =
       bound && typeof bound === 'object'
         ? formatTcpAddress(bound.address, bound.port)
         : formatTcpAddress(host, port);
-    // Connections are emitted from I/O callbacks, never before this continuation runs.
     const listener = new Listener('tcp', address, { random: this.#random, ...options }, () =>
       closeServer(server),
     );
-    acceptSockets(server, listener, options.tls ? 'secureConnection' : 'connection');
+    accepting.start(listener);
     return listener;
   }
 
