@@ -10,6 +10,6 @@ export default defineConfig({
     pool: 'forks',
     // troupe's packages run as Node loads them (their built dist/), not through Vitest's module
     // runner: nodes import task modules with Node's own loader, and so must the tests.
-    server: { deps: { external: [/\/packages\/(core|transport|testing)\/dist\//] } },
+    server: { deps: { external: [/\/(packages\/(core|transport|testing)|examples\/[^/]+|bench)\/dist\//] } },
   },
 });

@@ -1,209 +1,251 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { getPriority, tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Process nodes with real processes: every check that a process is gone reads the process table
+// (kill(pid, 0) and /proc), not the host's handles. Each test has its own socket directory, so it
+// never meets the user's real nodes or another test's, and its processes are killed afterwards
+// even when it fails.
+import { readdir } from 'node:fs/promises';
+import { getPriority } from 'node:os';
 import {
-  isPidAlive,
   listNodes,
   NodeConnectionFailedError,
   type NodeContext,
   NodeLaunchError,
+  NodeRegistry,
   type NodeWarning,
   ProcessNodeProvider,
   type ProcessNodeProviderOptions,
+  type ShutdownAllResult,
   shutdownAll,
 } from '@troupe/core';
-import { PipeTransport } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  cleanupSandbox,
+  createSandbox,
+  isRunning,
+  processesUsing,
+  processState,
+  type Sandbox,
+  waitFor,
+  waitUntilGone,
+} from './support/processes.js';
 
 const tasks = new URL('./fixtures/process-tasks.mjs', import.meta.url).href;
 const crashNode = new URL('./fixtures/crash-node.mjs', import.meta.url).pathname;
-const bin = new URL('../bin/troupe.js', import.meta.url).pathname;
 
-let directory: string;
-let transport: PipeTransport;
-const pids = new Set<number>();
-const providers: ProcessNodeProvider[] = [];
-
-function provider(options: ProcessNodeProviderOptions = {}): ProcessNodeProvider {
-  const created = new ProcessNodeProvider({ transport, ...options });
-  created.on('node', (node) => {
-    if (node.pid) pids.add(node.pid);
-  });
-  providers.push(created);
-  return created;
-}
-
-/** Waits (bounded) until the process table no longer has `pid`. */
-async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 500 && isPidAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  return !isPidAlive(pid);
-}
+let sandbox: Sandbox;
 
 beforeEach(async () => {
-  directory = await mkdtemp(join(tmpdir(), 'troupe-nodes-'));
-  transport = new PipeTransport({ directory });
+  sandbox = await createSandbox();
 });
 
 afterEach(async () => {
-  // Whatever a failed test left behind: ask politely, then kill every process group we saw.
-  await Promise.all(providers.splice(0).map((p) => p.shutdown(undefined, { reuse: false }).catch(() => {})));
-  await shutdownAll({ transport }).catch(() => {});
-  for (const pid of pids) {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-  pids.clear();
-  await rm(directory, { recursive: true, force: true });
+  await cleanupSandbox(sandbox);
 });
 
-describe('process nodes', () => {
-  it('acquires 4 nodes, pings each, and leaves no process or file behind after shutdown', async () => {
-    const nodes = await provider().acquire(4);
+/** A provider in this test's sandbox, recording every node it hands out and how. */
+function provider(options: ProcessNodeProviderOptions = {}) {
+  const created = new ProcessNodeProvider({
+    transport: sandbox.transport,
+    launcher: sandbox.launcher,
+    ...options,
+  });
+  const events: Array<{ pid: number | undefined; how: 'launched' | 'reused' }> = [];
+  created.on('node', (node, how) => {
+    if (node.pid) sandbox.pids.add(node.pid);
+    events.push({ pid: node.pid, how });
+  });
+  return { provider: created, events };
+}
+
+const pidsOf = (nodes: readonly NodeContext[]) => nodes.map((node) => node.pid!).sort((a, b) => a - b);
+
+/** Resolves with the first log line a node sends with this message. */
+function logged(node: NodeContext, message: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onLog = (body: { message: string }) => {
+      if (body.message !== message) return;
+      node.off('log', onLog);
+      resolve();
+    };
+    node.on('log', onLog);
+  });
+}
+
+describe('process nodes (real processes)', () => {
+  it('acquires 4 nodes, pings each, and after shutdown leaves no process and no file', async () => {
+    const { provider: host, events } = provider();
+    const nodes = await host.acquire(4);
+    expect(nodes).toHaveLength(4);
+    expect(events.map((e) => e.how)).toEqual(['launched', 'launched', 'launched', 'launched']);
+
     const pongs = (await Promise.all(nodes.map((node) => node.request('troupe:ping', null)))) as Array<{
       pid: number;
     }>;
-    expect(new Set(pongs.map((p) => p.pid)).size).toBe(4);
-    expect(pongs.map((p) => p.pid)).toEqual(nodes.map((node) => node.pid));
-    expect(pongs.every((p) => p.pid !== process.pid)).toBe(true);
-    await providers[0]!.shutdown();
+    const pids = pongs.map((pong) => pong.pid);
+    expect(new Set(pids).size).toBe(4);
+    expect(pids).toEqual(nodes.map((node) => node.pid));
+    expect(pids).not.toContain(process.pid);
+    expect(pidsOf(nodes)).toEqual([...sandbox.launched].sort((a, b) => a - b));
+    for (const pid of pids) expect(isRunning(pid)).toBe(true);
+
+    await host.shutdown();
+
     for (const node of nodes) {
       expect(node.state).toBe('closed');
       expect(node.exitPacket).toBe('sent');
-      expect(await gone(node.pid!)).toBe(true);
+      // shutdown() resolves once the processes have exited: no waiting here.
+      expect(isRunning(node.pid!)).toBe(false);
     }
-    expect(await readdir(directory)).toEqual([]);
+    expect(processesUsing(sandbox.directory)).toEqual([]);
+    expect(host.nodes).toEqual([]);
+    expect(await readdir(sandbox.directory)).toEqual([]);
   });
 
-  it('with reuse, a second host gets the same processes back; another version or salt does not', async () => {
-    const first = provider({ reuse: true });
-    const launched = await first.acquire(2);
-    const launchedPids = launched.map((node) => node.pid).sort();
-    await first.shutdown();
-    expect((await listNodes({ transport, now: 0 })).map((n) => n.pid).sort()).toEqual(launchedPids);
+  it('with reuse a second host gets the same processes; another runtime version or session does not', async () => {
+    // Host A launches two reusable nodes and leaves them idle.
+    const a = provider({ reuse: true });
+    const first = await a.provider.acquire(2);
+    const idlePids = pidsOf(first);
+    expect(a.events.map((e) => e.how)).toEqual(['launched', 'launched']);
+    await a.provider.shutdown();
+    for (const node of first) {
+      expect(node.state).toBe('closed');
+      expect(node.exitPacket).toBe('none');
+      expect(isRunning(node.pid!)).toBe(true);
+    }
+    expect((await listNodes({ transport: sandbox.transport, now: Date.now() })).map((n) => n.pid)).toEqual(
+      idlePids,
+    );
+    expect((await new NodeRegistry(sandbox.directory).list(0)).map((n) => n.pid)).toEqual(idlePids);
 
-    const second = provider({ reuse: true });
-    const how: string[] = [];
-    second.on('node', (_node, h) => how.push(h));
-    const reused = await second.acquire(2);
-    expect(how).toEqual(['reused', 'reused']);
-    expect(reused.map((node) => node.pid).sort()).toEqual(launchedPids);
-    expect(await reused[0]!.request('troupe:ping', null)).toEqual({ pid: reused[0]!.pid, threadId: 0 });
-    await second.shutdown();
+    // Host B, same handshake: gets those very processes back.
+    const b = provider({ reuse: true });
+    const second = await b.provider.acquire(2);
+    expect(b.events.map((e) => e.how)).toEqual(['reused', 'reused']);
+    expect(pidsOf(second)).toEqual(idlePids);
+    for (const node of second) {
+      expect(await node.request('troupe:ping', null)).toEqual({ pid: node.pid, threadId: 0 });
+    }
+    await b.provider.shutdown();
+    expect(sandbox.launched).toHaveLength(2);
 
+    // Hosts whose handshake differs (runtime version, session salt) launch their own nodes.
     for (const options of [{ runtimeVersion: '0.0.9' }, { session: 'another session' }]) {
       const other = provider({ reuse: true, ...options });
-      const fresh = await other.acquire(1);
-      expect(launchedPids).not.toContain(fresh[0]!.pid);
-      await other.shutdown(fresh, { reuse: false });
+      const [fresh] = await other.provider.acquire(1);
+      expect(other.events.map((e) => e.how)).toEqual(['launched']);
+      expect(idlePids).not.toContain(fresh!.pid);
+      expect(await fresh!.request('troupe:ping', null)).toMatchObject({ pid: fresh!.pid });
+      await other.provider.shutdown([fresh!], { reuse: false });
+      expect(isRunning(fresh!.pid!)).toBe(false);
     }
-    const results = await shutdownAll({ transport });
-    expect(results.map((r) => r.outcome)).toEqual(['exited', 'exited']);
-    for (const pid of launchedPids) expect(await gone(pid!)).toBe(true);
+    expect(sandbox.launched).toHaveLength(4);
+    // The mismatched hosts left the idle nodes alone.
+    for (const pid of idlePids) expect(isRunning(pid)).toBe(true);
+
+    const results = await shutdownAll({ transport: sandbox.transport });
+    expect(results.sort((x, y) => x.pid - y.pid)).toEqual(
+      idlePids.map((pid): ShutdownAllResult => ({ pid, outcome: 'exited' })),
+    );
+    for (const pid of idlePids) expect(await waitUntilGone(pid)).toBe(true);
+    expect(processesUsing(sandbox.directory)).toEqual([]);
+    expect(await listNodes({ transport: sandbox.transport, now: Date.now() })).toEqual([]);
+    expect(await readdir(sandbox.directory)).toEqual([]);
   });
 
-  it('a node killed with SIGKILL mid-request fails that request, naming the node and the signal; the others finish', async () => {
-    const nodes = await provider().acquire(3);
-    const [victim, ...others] = nodes as [NodeContext, ...NodeContext[]];
-    const doomed = victim.request(`${tasks}#sleep`, 0);
-    const fine = others.map((node) => node.request(`${tasks}#sleep`, 50));
-    await victim.request('troupe:ping', null);
+  it('kill -9 of a node mid-request fails that request naming the node, its pid and the signal; the others finish', async () => {
+    const { provider: host } = provider();
+    const [victim, ...others] = (await host.acquire(3)) as [NodeContext, NodeContext, NodeContext];
+    const shutdowns: string[] = [];
+    victim.handle('NodeShutdown', (body) => shutdowns.push(body.reason));
+
+    // Every node is running a request when the victim dies: the victim's waits until cancelled.
+    const running = [victim, ...others].map((node) => logged(node, 'sleeping'));
+    const doomed = victim.request(`${tasks}#sleep`, 0).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const fine = others.map((node) => node.request(`${tasks}#sleep`, 300));
+    await Promise.all(running);
+
     process.kill(victim.pid!, 'SIGKILL');
-    const error = await doomed.catch((e: unknown) => e);
+
+    const error = await doomed;
     expect(error).toBeInstanceOf(NodeConnectionFailedError);
-    expect((error as Error).message).toContain(victim.id);
-    expect((error as Error).message).toContain(`pid ${victim.pid}`);
-    expect((error as Error).message).toContain('SIGKILL');
-    expect(await Promise.all(fine)).toEqual(['slept', 'slept']);
+    const failed = error as NodeConnectionFailedError;
+    expect(failed.message).toContain(victim.id);
+    expect(failed.message).toContain(`pid ${victim.pid}`);
+    expect(failed.message).toContain('killed by SIGKILL');
+    expect(failed.nodeId).toBe(victim.id);
+    expect(failed.pid).toBe(victim.pid);
+    expect(failed.exit?.signal).toBe('SIGKILL');
     expect(victim.state).toBe('failed');
+    expect(shutdowns).toEqual(['ConnectionFailed']);
+    expect(isRunning(victim.pid!)).toBe(false);
+
+    expect(await Promise.all(fine)).toEqual(['slept', 'slept']);
+    for (const node of others)
+      expect(await node.request('troupe:ping', null)).toMatchObject({ pid: node.pid });
+    expect(host.nodes).not.toContain(victim);
+
+    await host.shutdown();
+    for (const node of others) expect(isRunning(node.pid!)).toBe(false);
+    expect(processesUsing(sandbox.directory)).toEqual([]);
   });
 
-  it('a node that ignores the exit packet is killed with its children after the timeout, with a warning', async () => {
-    const stubborn = provider({ shutdown: { exitTimeoutMs: 300, killTimeoutMs: 5_000 } });
+  it('a node that ignores the exit packet (SIGSTOP) is killed with its child after the timeout, with a warning', async () => {
+    const { provider: host } = provider({ shutdown: { exitTimeoutMs: 300, killTimeoutMs: 2_000 } });
     const warnings: NodeWarning[] = [];
-    stubborn.on('warning', (warning) => warnings.push(warning));
-    const [node] = await stubborn.acquire(1);
-    const grandchild = (await node!.request(`${tasks}#spawnGrandchild`, null)) as number;
-    pids.add(grandchild);
-    expect(isPidAlive(grandchild)).toBe(true);
-    process.kill(node!.pid!, 'SIGSTOP');
-    await stubborn.shutdown();
-    expect(await gone(node!.pid!)).toBe(true);
-    expect(await gone(grandchild)).toBe(true);
+    host.on('warning', (warning) => warnings.push(warning));
+    const [node] = (await host.acquire(1)) as [NodeContext];
+    const grandchild = (await node.request(`${tasks}#spawnGrandchild`, null)) as number;
+    sandbox.pids.add(grandchild);
+    expect(isRunning(grandchild)).toBe(true);
+
+    process.kill(node.pid!, 'SIGSTOP');
+    if (processState(node.pid!) !== undefined) {
+      expect(await waitFor(() => processState(node.pid!) === 'T')).toBe(true);
+    }
+
+    await host.shutdown();
+
+    expect(node.exitPacket).toBe('sent');
+    expect(isRunning(node.pid!)).toBe(false);
+    // The grandchild is killed with the node's process group; it may take a moment to be reaped.
+    expect(await waitUntilGone(grandchild)).toBe(true);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.pid).toBe(node!.pid);
-    expect(warnings[0]!.message).toContain(`pid ${node!.pid}`);
+    expect(warnings[0]!.pid).toBe(node.pid);
+    expect(warnings[0]!.nodeId).toBe(node.id);
+    expect(warnings[0]!.message).toContain(`pid ${node.pid}`);
+    expect(processesUsing(sandbox.directory)).toEqual([]);
   });
 
-  it('a launch that crashes at start-up fails after the retries with the exit code and stderr', async () => {
-    const broken = provider({
+  it('a launch that crashes at start-up fails after the retries with its exit code and stderr', async () => {
+    const { provider: host, events } = provider({
       nodeCommand: { command: process.execPath, args: [crashNode] },
       launchAttempts: 3,
     });
-    const error = await broken.acquire(1).catch((e: unknown) => e);
+    const error = await host.acquire(1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(NodeLaunchError);
-    expect((error as NodeLaunchError).attempts).toBe(3);
-    expect((error as Error).message).toContain('exited with code 3');
-    expect((error as Error).message).toContain('missing native module xyz');
-    expect(await readdir(directory)).toEqual([]);
+    const failed = error as NodeLaunchError;
+    expect(failed.attempts).toBe(3);
+    expect(failed.message).toContain('exited with code 3');
+    expect(failed.message).toContain('troupe-test: cannot start, missing native module xyz');
+    expect(failed.exit?.code).toBe(3);
+    expect(failed.stderrTail).toContain('missing native module xyz');
+    expect(sandbox.launched).toHaveLength(3);
+    expect(events).toEqual([]);
+    for (const pid of sandbox.launched) expect(isRunning(pid)).toBe(false);
+    expect(await readdir(sandbox.directory)).toEqual([]);
   });
 
-  it('runs at lowered OS priority when asked', async () => {
-    const [node] = await provider({ lowPriority: true }).acquire(1);
-    expect(getPriority(node!.pid!)).toBeGreaterThan(getPriority(process.pid));
-  });
-});
-
-describe('troupe command', () => {
-  function run(args: string[], until: 'exit' | 'line') {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, TROUPE_SOCKET_DIR: directory },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    if (child.pid) pids.add(child.pid);
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    return new Promise<{ out: string; code: number | null; child: typeof child }>((resolve) => {
-      if (until === 'line') {
-        child.stdout.on('data', () => {
-          if (out.includes('\n')) resolve({ out, code: null, child });
-        });
-      }
-      child.on('exit', (code) => resolve({ out, code, child }));
-    });
-  }
-
-  it('troupe node prints one JSON line with its address, for pipes and for TCP', async () => {
-    const pipe = await run(['node', '--listen', 'pipe', '--idle-timeout', '60000'], 'line');
-    const line = JSON.parse(pipe.out.trim()) as { event: string; address: string };
-    expect(line.event).toBe('listening');
-    expect(line.address).toBe(join(directory, `troupe-node-${pipe.child.pid}.sock`));
-    const tcp = await run(['node', '--listen', 'tcp://127.0.0.1:0', '--idle-timeout', '60000'], 'line');
-    expect((JSON.parse(tcp.out.trim()) as { address: string }).address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
-    for (const { child } of [pipe, tcp]) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-  });
-
-  it('troupe nodes list shows idle reusable nodes by pid, and troupe nodes shutdown ends them', async () => {
-    const nodes = await provider({ reuse: true }).acquire(2);
-    await providers[0]!.shutdown();
-    const listed = await run(['nodes', 'list'], 'exit');
-    const lines = listed.out.trim().split('\n');
-    expect(lines).toHaveLength(2);
-    expect(lines.map((l) => Number(l.split('\t')[0])).sort()).toEqual(nodes.map((n) => n.pid).sort());
-    expect(lines[0]).toMatch(/runtime 0\.1\.0/);
-    const shutdown = await run(['nodes', 'shutdown'], 'exit');
-    expect(shutdown.code).toBe(0);
-    for (const node of nodes) expect(await gone(node.pid!)).toBe(true);
+  it('runs at a lowered OS priority when asked', async () => {
+    const { provider: host } = provider({ lowPriority: true });
+    const [node] = (await host.acquire(1)) as [NodeContext];
+    expect(getPriority(node.pid!)).toBeGreaterThan(getPriority(process.pid));
+    await host.shutdown();
+    expect(isRunning(node.pid!)).toBe(false);
   });
 });

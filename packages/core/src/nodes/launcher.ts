@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { NodeExit } from '../errors.js';
 
 export interface LaunchSpec {
@@ -52,13 +52,30 @@ function readTail(file: string | undefined, bytes: number): string {
   }
 }
 
+/**
+ * Whether `pid` is a process that has not ended. A zombie has ended: it only waits for its parent
+ * to collect its exit status, and a node whose host is gone is an orphan that only PID 1 collects,
+ * late (a second or two) or, in a container whose PID 1 does not reap, never. Counting zombies as
+ * alive made `troupe nodes shutdown` wait on nodes that had already exited, and list dead ones.
+ */
 export function isPidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists but belongs to someone else; it is alive, and not ours to reuse anyway.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    // "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false;
   }
 }
 
