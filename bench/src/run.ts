@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import type { Row, Suite } from './measure.js';
 import { nodesSuite } from './suites/nodes.js';
 import { schedulerSuite } from './suites/scheduler.js';
+import { tasksSuite } from './suites/tasks.js';
 import { transportSuite } from './suites/transport.js';
 
 export const suites: Record<string, Suite> = {
   transport: transportSuite,
   nodes: nodesSuite,
   scheduler: schedulerSuite,
+  tasks: tasksSuite,
 };
 
 function format(rows: readonly Row[]): string {

@@ -56,6 +56,18 @@ export async function runNode(argv: string[]): Promise<number> {
     process.stderr.write(`troupe node: --idle-timeout must be a positive number of milliseconds\n`);
     return 2;
   }
+  // SIGTERM/SIGINT mean "exit cleanly" from the first moment, not only once the node listens: a
+  // script that reads the listening line and at once sends SIGTERM used to find the node killed by
+  // the signal's default action (its socket and registry record left behind) when the signal
+  // arrived between the line and the handlers.
+  let stopRequested = false;
+  let stopEndpoint: (() => void) | undefined;
+  const stop = () => {
+    stopRequested = true;
+    stopEndpoint?.();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   if (values['low-priority']) {
     try {
       setPriority(10);
@@ -112,13 +124,13 @@ export async function runNode(argv: string[]): Promise<number> {
   }
   endpoint.on('log', log);
   endpoint.on('state', (state) => log(`state: ${state}`));
-  process.stdout.write(
-    `${JSON.stringify({ event: 'listening', address: endpoint.address, pid: process.pid })}\n`,
-  );
-
-  const stop = () => void endpoint.exit();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopEndpoint = () => void endpoint.exit();
+  if (stopRequested) stopEndpoint();
+  else {
+    process.stdout.write(
+      `${JSON.stringify({ event: 'listening', address: endpoint.address, pid: process.pid })}\n`,
+    );
+  }
   await endpoint.exited;
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
