@@ -7,6 +7,7 @@ type PortMessage = { t: 'data'; bytes: Uint8Array } | { t: 'ack'; n: number } | 
  * A byte channel over a worker_threads MessagePort, for thread nodes. Each write is copied once
  * into a fresh buffer that is transferred (not cloned again); the receiver acknowledges what it
  * consumed, and a writer with `highWaterMark` unacknowledged bytes is told to wait for drain.
+ * Both ends must use the same `highWaterMark`.
  * That window is what makes a paused reader push back on the sender, as a socket would.
  */
 export function messagePortChannel(port: MessagePort, peer: string, highWaterMark = 256 * 1024): ByteChannel {
@@ -25,9 +26,17 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
     port.close();
     queueMicrotask(() => sink?.close(error));
   };
+  // Acknowledgements are batched: one per quarter window consumed, not one per message, which
+  // halves the postMessage calls of small-packet traffic. The sender's window is four times
+  // that, so it can never wait on an acknowledgement that is not coming.
+  let unacknowledged = 0;
   const consume = (message: PortMessage) => {
     if (message.t === 'data') {
-      post({ t: 'ack', n: message.bytes.length });
+      unacknowledged += message.bytes.length;
+      if (unacknowledged >= highWaterMark / 4) {
+        post({ t: 'ack', n: unacknowledged });
+        unacknowledged = 0;
+      }
       sink?.data(message.bytes);
     } else if (message.t === 'end') {
       peerEnded = true;
