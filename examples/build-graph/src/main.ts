@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type BuildOptions, buildGraph } from './build.js';
 
@@ -88,6 +89,13 @@ async function main(): Promise<number> {
   if (!values.json) {
     console.log(
       `building ${options.graph ?? `${options.projects} generated projects`} on ${options.nodes} ${options.simulate ? 'simulated in-process' : options.kind} nodes, ${options.mode} mode${options.yield ? '' : ', workers NOT yielding'}`,
+    );
+  }
+  const cores = availableParallelism();
+  if (!values.json && !options.simulate && options.kind !== 'inproc' && options.nodes > cores) {
+    console.log(
+      `note: ${options.nodes} nodes share this machine's ${cores} cores, so CPU work waits for a core; ` +
+        'the lower bound assumes a core per node (try --simulate, or --nodes to match)',
     );
   }
   const summary = await buildGraph(options);
