@@ -70,6 +70,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #clock: Clock;
   readonly #ids: IdSource;
   #closing: Promise<void> | undefined;
+  /** Node launches in flight: shutdown waits for them, so no node outlives the runtime. */
+  readonly #growth = new Set<Promise<void>>();
 
   constructor(options: RuntimeOptions = {}) {
     super();
@@ -113,7 +115,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
           // The node is gone; the request is already lost with it.
         }
       },
-      grow: (count, pool) => void this.#grow(count, pool),
+      grow: (count, pool) => {
+        const growing = this.#grow(count, pool);
+        this.#growth.add(growing);
+        void growing.finally(() => this.#growth.delete(growing));
+      },
     };
     this.scheduler = new Scheduler({
       host,
@@ -178,6 +184,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#closing ??= (async () => {
       this.scheduler.cancelAll(new RequestCancelledError('the runtime shut down'));
       this.scheduler.stop();
+      // A node still starting is shut down by #grow when it arrives; wait for those first.
+      while (this.#growth.size > 0) await Promise.all([...this.#growth]);
       await Promise.all(
         [...this.providers.values()].map((provider) => provider.shutdown(undefined, options)),
       );
@@ -214,13 +222,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       reportUnhandledError(error);
       return;
     }
-    for (const node of nodes) {
-      if (this.#closing) {
-        void provider.shutdown([node]);
-        continue;
-      }
-      this.#adopt(node, pool);
+    if (this.#closing) {
+      await provider.shutdown(nodes);
+      return;
     }
+    for (const node of nodes) this.#adopt(node, pool);
   }
 
   #adopt(node: NodeContext, pool: string): void {

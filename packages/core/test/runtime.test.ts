@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -128,5 +128,8 @@ describe('runtime on process nodes', () => {
     for (const pid of pids) expect(pid).not.toBe(process.pid);
     await runtime.shutdown();
     for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
+    // A node still being launched when shutdown began is waited for and shut down too: nothing of
+    // it (socket, output file) may remain.
+    expect(await readdir(directory)).toEqual([]);
   });
 });

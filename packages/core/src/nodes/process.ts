@@ -96,7 +96,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
   readonly #ids: IdSource;
   readonly #handshake: HandshakeOptions;
   readonly #handshakeKey: string;
-  /** MSBuild's rule: a pid tried once for a handshake is not tried again by this host. */
+  /** Pids that refused or could not be reached, per handshake: not tried again by this host. */
   readonly #tried = new Set<string>();
   readonly #nodes = new Set<NodeContext>();
   readonly #outputFiles = new Map<NodeContext, string>();
@@ -153,13 +153,14 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
   }
 
   async #reuseIdle(count: number): Promise<NodeContext[]> {
-    const candidates = (await this.#registry.list(0)).filter((record) => {
-      const key = `${record.handshake}|${record.pid}`;
-      if (record.handshake !== this.#handshakeKey || record.pid === process.pid || this.#tried.has(key))
-        return false;
-      this.#tried.add(key);
-      return true;
-    });
+    const ours = new Set([...this.#nodes].map((node) => node.pid));
+    const candidates = (await this.#registry.list(0)).filter(
+      (record) =>
+        record.handshake === this.#handshakeKey &&
+        record.pid !== process.pid &&
+        !ours.has(record.pid) &&
+        !this.#tried.has(`${record.handshake}|${record.pid}`),
+    );
     // Connect to every candidate at once; a busy one refuses, and the first `count` to accept win.
     const attempts = await Promise.allSettled(
       candidates.map(async (record) => {
@@ -183,8 +184,14 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       }),
     );
     const reused: NodeContext[] = [];
-    for (const attempt of attempts) {
-      if (attempt.status !== 'fulfilled') continue;
+    for (const [index, attempt] of attempts.entries()) {
+      if (attempt.status !== 'fulfilled') {
+        // MSBuild's rule: a node that refused (busy) or could not be reached is not tried again
+        // for this handshake by this host. One we connected to and let go stays a candidate.
+        const record = candidates[index]!;
+        this.#tried.add(`${record.handshake}|${record.pid}`);
+        continue;
+      }
       if (reused.length < count) {
         reused.push(attempt.value);
         this.#adopt(attempt.value, 'reused');
