@@ -12,8 +12,8 @@ import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import type { ThreadNodeData } from '../node/thread-entry.js';
 import { NodeContext } from './context.js';
+import { HostedNodeProvider } from './hosted.js';
 import type { NodeProcess } from './launcher.js';
-import type { AcquireOptions, NodeProvider } from './provider.js';
 
 export interface ThreadNodeProviderOptions {
   clock?: Clock;
@@ -59,29 +59,20 @@ function threadProcess(worker: Worker): NodeProcess {
  * Nodes in worker threads of the host process, over message-port links: isolation of globals
  * and a separate event loop, at a fraction of a process's start-up cost.
  */
-export class ThreadNodeProvider implements NodeProvider {
+export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
   readonly kind = 'thread' as const;
   readonly #options: ThreadNodeProviderOptions;
   readonly #clock: Clock;
   readonly #ids: IdSource;
-  readonly #nodes = new Map<NodeContext, Worker>();
 
   constructor(options: ThreadNodeProviderOptions = {}) {
+    super();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = createIdSource(options.random ?? systemRandom);
   }
 
-  get nodes(): readonly NodeContext[] {
-    return [...this.#nodes.keys()];
-  }
-
-  async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
-    options.signal?.throwIfAborted();
-    return Promise.all(Array.from({ length: count }, () => this.#start()));
-  }
-
-  async #start(): Promise<NodeContext> {
+  protected async create(): Promise<{ node: NodeContext; resource: Worker }> {
     const id = this.#ids.next('node');
     const handshake = this.#options.handshake ?? {};
     const { port1, port2 } = new MessageChannel();
@@ -96,36 +87,24 @@ export class ThreadNodeProvider implements NodeProvider {
       connect: (onLink) =>
         openLink(messagePortChannel(port1, `thread ${id}`), { handshake, onLink, clock: this.#clock }),
     });
-    try {
-      await node.start(process.pid);
-    } catch (error) {
+    return { node, resource: worker };
+  }
+
+  /** The thread ends by itself after the exit packet; one that does not is terminated. */
+  protected async end(node: NodeContext, worker: Worker): Promise<void> {
+    if (!node.process?.isAlive()) return;
+    if (node.exitPacket !== 'sent') {
+      // It never started, or its link died: there is nothing to wait for.
       await worker.terminate();
-      throw error;
+      return;
     }
-    this.#nodes.set(node, worker);
-    return node;
-  }
-
-  async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
-    await Promise.all(
-      nodes.map(async (node) => {
-        const worker = this.#nodes.get(node);
-        this.#nodes.delete(node);
-        await node.close({ reuse: false });
-        if (!worker || !node.process?.isAlive()) return;
-        const exited = new Promise<boolean>((resolve) => {
-          const timer = this.#clock.setTimeout(() => resolve(false), this.#options.exitTimeoutMs ?? 5_000);
-          node.process?.onExit(() => {
-            this.#clock.clearTimeout(timer);
-            resolve(true);
-          });
-        });
-        if (!(await exited)) await worker.terminate();
-      }),
-    );
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.shutdown();
+    const exited = await new Promise<boolean>((resolve) => {
+      const timer = this.#clock.setTimeout(() => resolve(false), this.#options.exitTimeoutMs ?? 5_000);
+      node.process?.onExit(() => {
+        this.#clock.clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!exited) await worker.terminate();
   }
 }

@@ -1,0 +1,53 @@
+import type { NodeContext, NodeKind } from './context.js';
+import type { AcquireOptions, NodeProvider } from './provider.js';
+
+/**
+ * What in-process and thread providers share: each node comes with something of the host's that
+ * runs it (an endpoint, a worker), started together, and ended after the node's exit packet.
+ */
+export abstract class HostedNodeProvider<Resource> implements NodeProvider {
+  abstract readonly kind: NodeKind;
+  readonly #nodes = new Map<NodeContext, Resource>();
+
+  get nodes(): readonly NodeContext[] {
+    return [...this.#nodes.keys()];
+  }
+
+  async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
+    options.signal?.throwIfAborted();
+    return Promise.all(Array.from({ length: count }, () => this.#start()));
+  }
+
+  async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
+    await Promise.all(
+      nodes.map(async (node) => {
+        const resource = this.#nodes.get(node);
+        this.#nodes.delete(node);
+        await node.close({ reuse: false });
+        if (resource !== undefined) await this.end(node, resource);
+      }),
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  /** Creates the node and what runs it; the node is not started yet. */
+  protected abstract create(): Promise<{ node: NodeContext; resource: Resource }>;
+
+  /** Ends what ran the node, after its exit packet (or after it failed to start). */
+  protected abstract end(node: NodeContext, resource: Resource): Promise<void>;
+
+  async #start(): Promise<NodeContext> {
+    const { node, resource } = await this.create();
+    try {
+      await node.start(process.pid);
+    } catch (error) {
+      await this.end(node, resource);
+      throw error;
+    }
+    this.#nodes.set(node, resource);
+    return node;
+  }
+}
