@@ -69,6 +69,12 @@ function start(args: string[]): Run {
   return { child, stdout: () => out, stderr: () => err, firstLine, exited };
 }
 
+/** Waits for the run to end and expects exit code 0, showing its stderr if not. */
+async function succeeded(run: Run): Promise<void> {
+  const exit = await run.exited;
+  expect(exit, `${JSON.stringify(exit)}, stderr:\n${run.stderr()}`).toEqual({ code: 0, signal: null });
+}
+
 /** A host connection to a node started by hand: handshake, NodeConfiguration, NodeReady. */
 async function connectTo(connect: (onLink: (link: Link) => void) => Promise<Link>): Promise<NodeContext> {
   const node = new NodeContext({ id: 'node-by-hand', kind: 'process', connect });
@@ -97,7 +103,7 @@ describe('troupe node', () => {
     expect(node.exitPacket).toBe('sent');
 
     // The exit packet ends it, cleanly, and it said nothing more on stdout.
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    await succeeded(run);
     expect(run.stdout()).toBe(`${first}\n`);
     expect(isRunning(pid)).toBe(false);
     expect(await readdir(sandbox.directory)).toEqual([]);
@@ -117,7 +123,7 @@ describe('troupe node', () => {
     expect(await node.request('troupe:ping', null)).toEqual({ pid: run.child.pid, threadId: 0 });
     await node.close({ reuse: false });
 
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    await succeeded(run);
     expect(run.stdout().trimEnd().split('\n')).toHaveLength(1);
     expect(isRunning(run.child.pid!)).toBe(false);
   });
@@ -126,7 +132,7 @@ describe('troupe node', () => {
     const run = troupe(['node', '--listen', 'pipe', '--idle-timeout', '60000']);
     const line = JSON.parse(await run.firstLine) as { address: string };
     run.child.kill('SIGTERM');
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    await succeeded(run);
     expect(run.stdout().trimEnd().split('\n')).toHaveLength(1);
     await expect(lstat(line.address)).rejects.toMatchObject({ code: 'ENOENT' });
   });
@@ -149,12 +155,12 @@ describe('troupe nodes', () => {
 
   it('list shows each idle reusable node on one line starting with its pid', async () => {
     const empty = troupe(['nodes', 'list']);
-    expect(await empty.exited).toEqual({ code: 0, signal: null });
+    await succeeded(empty);
     expect(empty.stdout()).toBe('');
 
     const pids = await idleNodes();
     const run = troupe(['nodes', 'list']);
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    await succeeded(run);
     const lines = run.stdout().trimEnd().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines.map((line) => Number(/^(\d+)\s/.exec(line)?.[1])).sort((a, b) => a - b)).toEqual(pids);
@@ -166,12 +172,12 @@ describe('troupe nodes', () => {
   it('shutdown makes every idle reusable node exit', async () => {
     const pids = await idleNodes();
     const run = troupe(['nodes', 'shutdown']);
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    await succeeded(run);
     expect(run.stdout().trimEnd().split('\n').sort()).toEqual(pids.map((pid) => `${pid}\texited`).sort());
     for (const pid of pids) expect(isRunning(pid)).toBe(false);
 
     const after = troupe(['nodes', 'list']);
-    expect(await after.exited).toEqual({ code: 0, signal: null });
+    await succeeded(after);
     expect(after.stdout()).toBe('');
     expect(await readdir(sandbox.directory)).toEqual([]);
   });
@@ -186,11 +192,11 @@ describe('troupe nodes', () => {
       earlier.exited,
       new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), 20_000).unref()),
     ]);
-    expect(ended).toEqual({ code: 0, signal: null });
+    expect(ended, `stderr:\n${earlier.stderr()}`).toEqual({ code: 0, signal: null });
     for (const pid of pids) expect(isRunning(pid)).toBe(true);
 
     const list = troupe(['nodes', 'list']);
-    expect(await list.exited).toEqual({ code: 0, signal: null });
+    await succeeded(list);
     expect(
       list
         .stdout()
@@ -200,7 +206,7 @@ describe('troupe nodes', () => {
     ).toEqual(pids);
 
     const run = troupe(['nodes', 'shutdown']);
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    await succeeded(run);
     expect(run.stdout().trimEnd().split('\n').sort()).toEqual(pids.map((pid) => `${pid}\texited`).sort());
     // Orphans are collected by PID 1, whenever it gets round to it; they have ended all the same.
     for (const pid of pids) expect(isRunning(pid)).toBe(false);

@@ -43,7 +43,7 @@ export interface NodeContextOptions {
   clock?: Clock;
   ids?: IdSource;
   /** How long to wait for the process to report its exit after the link dies, so the error can
-   * say how the node ended. Default 250 ms. */
+   * say how the node ended. Default 1 s (a loaded machine can be slow to deliver the exit). */
   exitGraceMs?: number;
   /** How long to wait for the node to accept this host (NodeReady) after the handshake. Default 30 s. */
   readyTimeoutMs?: number;
@@ -340,7 +340,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     const process = this.process;
     if (process && !process.exit()) {
       await new Promise<void>((resolve) => {
-        const timer = this.#clock.setTimeout(resolve, this.#options.exitGraceMs ?? 250);
+        const timer = this.#clock.setTimeout(resolve, this.#options.exitGraceMs ?? 1_000);
         process.onExit(() => {
           this.#clock.clearTimeout(timer);
           resolve();

@@ -329,13 +329,18 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
 
   async #shutdownOne(node: NodeContext, reuse: boolean): Promise<void> {
     const timeouts = this.#options.shutdown ?? {};
-    await node.close({ reuse, drainTimeoutMs: timeouts.drainTimeoutMs ?? 100 });
+    const closing = node.close({ reuse, drainTimeoutMs: timeouts.drainTimeoutMs ?? 100 });
     const process = node.process;
-    if (!process || (reuse && node.state === 'closed')) {
-      this.#nodes.delete(node);
-      this.#outputFiles.delete(node);
-      return;
+    if (reuse || !process) {
+      await closing;
+      if (!process || node.state === 'closed') {
+        this.#nodes.delete(node);
+        this.#outputFiles.delete(node);
+        return;
+      }
     }
+    // The exit clock runs alongside the orderly close: a node that ignores the exit packet (hung,
+    // stopped) would otherwise also cost the link's close timeout before the wait even began.
     const exited = await this.#waitForExit(process, timeouts.exitTimeoutMs ?? 30_000, timeouts);
     if (!exited) {
       process.killTree();
@@ -346,6 +351,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
         message: `node ${node.id} (pid ${process.pid}) did not exit within ${timeouts.exitTimeoutMs ?? 30_000} ms of the exit packet; its process tree was killed${killed ? '' : ' but it is still there'}`,
       });
     }
+    await closing;
     this.#forget(node);
   }
 
