@@ -158,6 +158,11 @@ export async function transportSuite({ quick }: SuiteOptions): Promise<Row[]> {
   const scale = quick ? 0.05 : 1;
   const n = (count: number) => Math.max(10, Math.round(count * scale));
   try {
+    // Warm both paths (JIT, socket buffers) before anything is measured.
+    await rawThroughput(rawPath, 64, 20_000);
+    await troupeThroughput(pipe, 64, 20_000);
+    await rawRoundTrip(rawPath, 500);
+    await troupeRoundTrip(pipe, 500);
     const rows: Row[] = [];
     for (const [name, size, count] of [
       ['64 B messages', 64, n(200_000)],
