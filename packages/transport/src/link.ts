@@ -63,6 +63,30 @@ export interface LinkEvents {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** Size of the buffers small packets are framed into. */
+const ARENA_SIZE = 256 * 1024;
+
+/** Bytes of a msgpack `bin` header for a body of `length` bytes (bin 8, bin 16, bin 32). */
+function binHeaderLength(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes a msgpack `bin` header (big-endian length, as msgpack is); returns where the bytes go. */
+function writeBinHeader(target: Buffer, at: number, length: number): number {
+  if (length < 0x100) {
+    target[at] = 0xc4;
+    target[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    target[at] = 0xc5;
+    target.writeUInt16BE(length, at + 1);
+    return at + 3;
+  }
+  target[at] = 0xc6;
+  target.writeUInt32BE(length, at + 1);
+  return at + 5;
+}
 /** Below this, a frame is copied into one buffer with its header; above, header and body go
  * out as separate pieces so a large body is never copied. */
 const COPY_LIMIT = 64 * 1024;
@@ -99,11 +123,16 @@ export class Link extends EventEmitter<LinkEvents> {
   readonly #decoder: FrameDecoder;
   readonly #link: Actor<typeof linkMachine>;
   readonly #writer: Actor<typeof writerQueueMachine>;
-  /** Packets waiting for the next flush: their types and encoded bodies, side by side. Framing
-   * happens at flush time, straight into the write buffer, so a packet costs no allocation of
-   * its own. (msgpackr's encoded buffers stay valid until then: it never rewinds its target.) */
-  #types: number[] = [];
-  #bodies: Buffer[] = [];
+  /** Framed bytes ready to write, in order. */
+  #chunks: Buffer[] = [];
+  /**
+   * Small packets are framed at send time straight into an arena, a bump-allocated buffer whose
+   * unwritten tail (`#arenaStart`..`#arenaEnd`) goes out as one slice at the next flush. A small
+   * packet costs one copy and no allocation of its own.
+   */
+  #arena: Buffer | undefined;
+  #arenaStart = 0;
+  #arenaEnd = 0;
   #queuedBytes = 0;
   #needDrain = false;
   #flushScheduled = false;
@@ -163,8 +192,9 @@ export class Link extends EventEmitter<LinkEvents> {
           flush: () => this.#flush(),
           endChannel: () => channel.end(),
           discardQueue: () => {
-            this.#types = [];
-            this.#bodies = [];
+            this.#chunks = [];
+            this.#arena = undefined;
+            this.#arenaStart = this.#arenaEnd = 0;
             this.#queuedBytes = 0;
             const error = new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
             for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(error);
@@ -263,20 +293,52 @@ export class Link extends EventEmitter<LinkEvents> {
     if (state === 'closing' || state === 'closed') {
       throw new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
     }
-    let encoded: Buffer;
-    try {
-      encoded = this.#packr.pack(body);
-    } catch (error) {
-      this.#resetStructures();
-      throw new PacketEncodeError(type, error);
+    // A Buffer body is written as a msgpack `bin` directly, without msgpackr's intermediate copy.
+    const binary = Buffer.isBuffer(body) ? body : undefined;
+    let encoded: Buffer | undefined;
+    let length: number;
+    if (binary) {
+      length = binHeaderLength(binary.length) + binary.length;
+    } else {
+      try {
+        encoded = this.#packr.pack(body);
+      } catch (error) {
+        this.#resetStructures();
+        throw new PacketEncodeError(type, error);
+      }
+      length = encoded.length;
     }
-    if (encoded.length > this.maxFrameLength) {
-      this.#resetStructures();
-      throw new PacketTooLargeError(type, encoded.length, this.maxFrameLength);
+    if (length > this.maxFrameLength) {
+      if (encoded) this.#resetStructures();
+      throw new PacketTooLargeError(type, length, this.maxFrameLength);
     }
-    this.#types.push(type);
-    this.#bodies.push(encoded);
-    this.#queuedBytes += FRAME_HEADER_LENGTH + encoded.length;
+    const total = FRAME_HEADER_LENGTH + length;
+    let target: Buffer;
+    let at: number;
+    if (length <= COPY_LIMIT) {
+      if (!this.#arena || this.#arena.length - this.#arenaEnd < total) {
+        this.#sealArena();
+        this.#arena = Buffer.allocUnsafe(Math.max(ARENA_SIZE, total));
+        this.#arenaStart = this.#arenaEnd = 0;
+      }
+      target = this.#arena;
+      at = this.#arenaEnd;
+      this.#arenaEnd += total;
+    } else {
+      // A large packet gets a buffer of its own (one copy, so the caller may reuse its Buffer).
+      this.#sealArena();
+      target = Buffer.allocUnsafe(total);
+      at = 0;
+      this.#chunks.push(target);
+    }
+    writeFrameHeader(target, at, type, length);
+    if (binary) {
+      const offset = writeBinHeader(target, at + FRAME_HEADER_LENGTH, binary.length);
+      target.set(binary, offset);
+    } else {
+      target.set(encoded!, at + FRAME_HEADER_LENGTH);
+    }
+    this.#queuedBytes += total;
     if (!this.#flushScheduled && state === 'open') {
       // Everything sent before this microtask runs goes out in one write.
       this.#flushScheduled = true;
@@ -484,14 +546,20 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.on(event, fn, context);
   }
 
+  /** Moves the arena's unwritten tail into the chunks to write. */
+  #sealArena(): void {
+    if (this.#arena && this.#arenaEnd > this.#arenaStart) {
+      this.#chunks.push(this.#arena.subarray(this.#arenaStart, this.#arenaEnd));
+      this.#arenaStart = this.#arenaEnd;
+    }
+  }
+
   /** Hands the whole queue to the channel, in order, in writes of at most 1 MiB. */
   #flush(): void {
-    const types = this.#types;
-    const bodies = this.#bodies;
-    const count = types.length;
-    if (count > 0) {
-      this.#types = [];
-      this.#bodies = [];
+    this.#sealArena();
+    const chunks = this.#chunks;
+    if (chunks.length > 0) {
+      this.#chunks = [];
       this.#queuedBytes = 0;
       let accepted = true;
       const onWritten = (error?: Error | null) => {
@@ -504,43 +572,14 @@ export class Link extends EventEmitter<LinkEvents> {
           });
         }
       };
-      const write = (chunk: Buffer) => {
-        accepted = this.#channel.write(chunk, onWritten) && accepted;
-      };
-      let i = 0;
-      while (i < count) {
-        // A run of small packets, framed into one buffer of at most 1 MiB.
-        let size = 0;
-        let end = i;
-        while (end < count) {
-          const length = bodies[end]!.length;
-          if (length > COPY_LIMIT || (size > 0 && size + FRAME_HEADER_LENGTH + length > MAX_WRITE_CHUNK))
-            break;
-          size += FRAME_HEADER_LENGTH + length;
-          end++;
+      for (const chunk of chunks) {
+        for (let offset = 0; offset < chunk.length; offset += MAX_WRITE_CHUNK) {
+          const piece =
+            offset === 0 && chunk.length <= MAX_WRITE_CHUNK
+              ? chunk
+              : chunk.subarray(offset, offset + MAX_WRITE_CHUNK);
+          accepted = this.#channel.write(piece, onWritten) && accepted;
         }
-        if (end > i) {
-          const batch = Buffer.allocUnsafe(size);
-          let offset = 0;
-          for (let k = i; k < end; k++) {
-            const body = bodies[k]!;
-            writeFrameHeader(batch, offset, types[k]!, body.length);
-            batch.set(body, offset + FRAME_HEADER_LENGTH);
-            offset += FRAME_HEADER_LENGTH + body.length;
-          }
-          write(batch);
-          i = end;
-          continue;
-        }
-        // A large body goes out as it is (sliced to 1 MiB), never copied.
-        const body = bodies[i]!;
-        const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
-        writeFrameHeader(header, 0, types[i]!, body.length);
-        write(header);
-        for (let offset = 0; offset < body.length; offset += MAX_WRITE_CHUNK) {
-          write(body.subarray(offset, offset + MAX_WRITE_CHUNK));
-        }
-        i++;
       }
       if (!accepted) {
         // Callers hear `drain` only when the channel has room too, not merely when our queue emptied.

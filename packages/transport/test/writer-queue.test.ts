@@ -144,6 +144,27 @@ describe('writer queue in a link', () => {
     ]);
   });
 
+  it('Buffer bodies of every msgpack bin size arrive whole, and the sender may reuse its Buffer at once', async () => {
+    const { client, server } = await pair(() => {});
+    const sizes = [0, 1, 255, 256, 65_535, 65_536, 70_000];
+    const got: Buffer[] = [];
+    const all = new Promise<void>((resolve) =>
+      server.on('packet', (_t, body) => {
+        got.push(body as Buffer);
+        if (got.length === sizes.length) resolve();
+      }),
+    );
+    const scratch = Buffer.alloc(70_000);
+    for (const size of sizes) {
+      scratch.fill(size & 0xff, 0, size);
+      client.send(2, scratch.subarray(0, size));
+      scratch.fill(0xee); // reused before the flush: what was sent must not change
+    }
+    await all;
+    expect(got.map((b) => b.length)).toEqual(sizes);
+    got.forEach((body, i) => expect(body.every((byte) => byte === (sizes[i]! & 0xff))).toBe(true));
+  });
+
   it('a packet sent after close fails with LinkClosedError instead of vanishing', async () => {
     const { client } = await pair(() => {});
     await client.close();
