@@ -264,3 +264,15 @@ describe('errors', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('versions', () => {
+  it('the runtime version in the handshake is the published package version', async () => {
+    const { RUNTIME_VERSION, PROTOCOL_VERSION } = await import('@troupe/transport');
+    const { readFile } = await import('node:fs/promises');
+    const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(RUNTIME_VERSION).toBe(manifest.version);
+    expect(PROTOCOL_VERSION).toBe(1);
+  });
+});

@@ -307,7 +307,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
           );
         }
         await sleep(this.#clock, pause);
-        pause = Math.min(pause * 2, 10);
+        pause = Math.min(pause * 2, 5);
       }
     }
   }
