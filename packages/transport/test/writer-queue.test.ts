@@ -162,7 +162,8 @@ describe('writer queue in a link', () => {
     }
     await all;
     expect(got.map((b) => b.length)).toEqual(sizes);
-    for (const [i, body] of got.entries()) expect(body.every((byte) => byte === (sizes[i]! & 0xff))).toBe(true);
+    for (const [i, body] of got.entries())
+      expect(body.every((byte) => byte === (sizes[i]! & 0xff))).toBe(true);
   });
 
   it('a packet sent after close fails with LinkClosedError instead of vanishing', async () => {
