@@ -143,3 +143,48 @@ export class DependencyFailedError extends TroupeError {
 export class YieldMisuseError extends TroupeError {
   static override readonly code = 'TROUPE_YIELD_MISUSE';
 }
+
+/** Why a job is asked to stop: the kind travels in the cancel message, the text says more. */
+export type JobCancelKind = 'CancelRequest' | 'RuntimeShutdown' | 'OperatingSystemShutdown';
+
+/** The reason on a job's `ctx.signal` when its host asks it to stop. */
+export class JobCancelledError extends TroupeError {
+  static override readonly code = 'TROUPE_JOB_CANCELLED';
+  constructor(
+    readonly kind: JobCancelKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A job's lease could not be renewed: the source refused or could not be reached. */
+export class LeaseRenewalError extends TroupeError {
+  static override readonly code = 'TROUPE_LEASE_RENEWAL_FAILED';
+}
+
+/** A job source was asked to complete a job it already has a result for. */
+export class JobAlreadyCompletedError extends TroupeError {
+  static override readonly code = 'TROUPE_JOB_ALREADY_COMPLETED';
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} already has a result`);
+  }
+}
+
+/**
+ * A job's worker exited with a code outside the result table (a crash, a kill): its captured
+ * output is attached.
+ */
+export class JobWorkerCrashedError extends TroupeError {
+  static override readonly code = 'TROUPE_JOB_WORKER_CRASHED';
+  constructor(
+    readonly jobId: string,
+    readonly pid: number | undefined,
+    readonly exit: NodeExit,
+    readonly output: string,
+  ) {
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const tail = output.trim() ? `\n--- worker output (tail) ---\n${output.trimEnd()}` : '';
+    super(`the worker of job ${jobId}${pid === undefined ? '' : ` (pid ${pid})`} ${how}${tail}`);
+  }
+}

@@ -1,6 +1,11 @@
 export { type Clock, systemClock, type TimerId } from './clock.js';
 export {
   DependencyFailedError,
+  JobAlreadyCompletedError,
+  type JobCancelKind,
+  JobCancelledError,
+  JobWorkerCrashedError,
+  LeaseRenewalError,
   MalformedPacketError,
   NodeClosedError,
   NodeConnectionFailedError,
@@ -16,6 +21,41 @@ export {
   YieldMisuseError,
 } from './errors.js';
 export { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
+export { defineJob, isJob, type Job, type JobContext, type JobFunction } from './jobs/define.js';
+export {
+  type JobCompletedEvent,
+  JobDispatcher,
+  type JobDispatcherEvents,
+  type JobDispatcherOptions,
+  type JobStartedEvent,
+  type LeaseOptions,
+} from './jobs/dispatcher.js';
+export { isJobResult, JOB_EXIT_CODES, JobResult, resultForExitCode } from './jobs/result.js';
+export {
+  type JobCompletion,
+  type JobRequest,
+  type JobSource,
+  type Lease,
+  type MemoryJob,
+  MemoryJobServer,
+  type MemoryJobServerOptions,
+  type MemoryJobStatus,
+} from './jobs/source.js';
+export {
+  InProcessJobWorkers,
+  type JobPacket,
+  type JobWorker,
+  type JobWorkerFactory,
+  ProcessJobWorkers,
+  type ProcessJobWorkersOptions,
+} from './jobs/worker.js';
+export {
+  completionForExit,
+  type JobDispatcherEvent,
+  type JobDispatcherState,
+  type JobStop,
+  jobDispatcherMachine,
+} from './machines/job-dispatcher.machine.js';
 export { type NodeContextEvent, nodeContextMachine } from './machines/node-context.machine.js';
 export {
   type NodeEndpointEvent,

@@ -1,4 +1,4 @@
-import { MalformedPacketError, UnknownPacketError } from './errors.js';
+import { type JobCancelKind, MalformedPacketError, UnknownPacketError } from './errors.js';
 
 /**
  * The packet kinds of the node protocol, with stable numbers (docs/protocol.md). Numbers 1–127
@@ -19,6 +19,8 @@ export const PacketType = {
   BuildBlocked: 12,
   BuildUnblocked: 13,
   ReacquireGranted: 14,
+  JobRequest: 15,
+  JobCancel: 16,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 
@@ -59,6 +61,7 @@ export interface PacketBodies {
   Reacquire: { requestId: string };
   /** Host → node: stop a running request. */
   Cancel: { id: string; reason?: string };
+  /** Host → node: new metadata for a running job (`requestId` is the job's id). */
   MetadataUpdate: { requestId?: string; metadata: Record<string, unknown> };
   /** Host → node: the build is over; stay for reuse, or exit. */
   NodeBuildComplete: { prepareForReuse: boolean };
@@ -72,6 +75,10 @@ export interface PacketBodies {
   BuildUnblocked: { requestId: string; results: RequestOutcome[] };
   /** Host → node: a yielded request has its node back (the answer to Reacquire). */
   ReacquireGranted: { requestId: string };
+  /** Host → worker node: run this job; the worker exits when it ends, its exit code says how. */
+  JobRequest: { jobId: string; job: string; message: unknown; metadata?: Record<string, unknown> };
+  /** Host → worker node: stop the job; `kind` says why. */
+  JobCancel: { jobId: string; kind: JobCancelKind; reason: string };
 }
 
 export interface RequestSpecBody {
@@ -143,6 +150,20 @@ const checks: Record<PacketTypeName, Check[]> = {
   ],
   BuildUnblocked: [field('requestId', isString, 'a string'), field('results', Array.isArray, 'a list')],
   ReacquireGranted: [field('requestId', isString, 'a string')],
+  JobRequest: [
+    field('jobId', isString, 'a string'),
+    field('job', isString, 'a string'),
+    field('metadata', (v) => typeof v === 'object' && v !== null, 'an object', true),
+  ],
+  JobCancel: [
+    field('jobId', isString, 'a string'),
+    field(
+      'kind',
+      (v) => v === 'CancelRequest' || v === 'RuntimeShutdown' || v === 'OperatingSystemShutdown',
+      'CancelRequest|RuntimeShutdown|OperatingSystemShutdown',
+    ),
+    field('reason', isString, 'a string'),
+  ],
 };
 
 const names = new Map<number, PacketTypeName>(

@@ -7,37 +7,7 @@ import {
   StallError,
 } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
-
-/** A manual clock: timers fire only when the test advances time. */
-function manualClock() {
-  let now = 0;
-  let timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  let next = 1;
-  const clock: Clock & { advance(ms: number): void } = {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      const id = next++;
-      timers.push({ at: now + ms, fn, id });
-      return id;
-    },
-    clearTimeout: (id) => {
-      timers = timers.filter((t) => t.id !== id);
-    },
-    advance(ms) {
-      const target = now + ms;
-      for (;;) {
-        timers.sort((a, b) => a.at - b.at || a.id - b.id);
-        const due = timers[0];
-        if (!due || due.at > target) break;
-        timers.shift();
-        now = due.at;
-        due.fn();
-      }
-      now = target;
-    },
-  };
-  return clock;
-}
+import { manualClock } from './support/manual-clock.js';
 
 /** A host that records what the scheduler decided, one line per decision. */
 function recordingHost() {

@@ -19,6 +19,7 @@ import {
   PacketDecodeError,
   PacketEncodeError,
   PacketTooLargeError,
+  PROTOCOL_VERSION,
   ProtocolError,
   reportUnhandledError,
   setUnhandledErrorReporter,
@@ -152,7 +153,7 @@ describe('handshake', () => {
     );
     expect(block).toHaveLength(36);
     expect(block.subarray(0, 4).toString('latin1')).toBe('TRPE');
-    expect(block.readUInt16LE(4)).toBe(1);
+    expect(block.readUInt16LE(4)).toBe(PROTOCOL_VERSION);
     expect([block.readUInt16LE(6), block.readUInt16LE(8), block.readUInt16LE(10)]).toEqual([1, 2, 3]);
     expect(block.readUInt32LE(12)).toBe(0b101);
     expect(block.subarray(32).toString('latin1')).toBe('HSOK');
@@ -267,12 +268,20 @@ describe('errors', () => {
 
 describe('versions', () => {
   it('the runtime version in the handshake is the published package version', async () => {
-    const { RUNTIME_VERSION, PROTOCOL_VERSION } = await import('@troupe/transport');
+    const { RUNTIME_VERSION } = await import('@troupe/transport');
     const { readFile } = await import('node:fs/promises');
     const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
       version: string;
     };
     expect(RUNTIME_VERSION).toBe(manifest.version);
-    expect(PROTOCOL_VERSION).toBe(1);
+  });
+
+  it('the protocol version is the one docs/protocol.md documents, with a history row for it', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
+    expect(doc).toContain(`**Protocol version: ${PROTOCOL_VERSION}**`);
+    const history = doc.slice(doc.indexOf('## History'));
+    const rows = [...history.matchAll(/^\|\s*(\d+)\s*\|/gm)].map((m) => Number(m[1]));
+    expect(Math.max(...rows)).toBe(PROTOCOL_VERSION);
   });
 });

@@ -127,6 +127,27 @@ describe('pipe transport', () => {
     child.kill('SIGKILL');
     await exited;
     expect((await lstat(path)).isSocket()).toBe(true);
+    const transport = new PipeTransport({ directory });
+    // removeStale, what a host uses after a node it killed: only the dead one goes.
+    await expect(transport.removeStale('live')).resolves.toBe(false);
+    await expect(transport.removeStale('nothing-here')).resolves.toBe(false);
+    await expect(transport.removeStale('stale')).resolves.toBe(true);
+    await expect(lstat(path)).rejects.toThrow(/ENOENT/);
+    await expect(lstat(join(directory, 'live.sock'))).resolves.toBeDefined();
+  });
+
+  it('listens over a stale socket left by a dead listener', async () => {
+    const directory = await tempDir();
+    const path = join(directory, 'stale.sock');
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+    ]);
+    cleanups.push(() => child.kill('SIGKILL'));
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
     const listener = await new PipeTransport({ directory }).listen({ address: 'stale' });
     cleanups.push(() => listener.close());
     expect(listener.address).toBe(path);

@@ -11,6 +11,8 @@ import {
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';
+import { type JobFunction, JobRun } from '../jobs/define.js';
+import { JOB_EXIT_CODES } from '../jobs/result.js';
 import {
   type NodeEndpointEvent,
   type NodeEndpointState,
@@ -74,6 +76,9 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   readonly #links = new Set<Link>();
   readonly #running = new Map<string, RunningRequest>();
   #host: Link | undefined;
+  #job: JobRun | undefined;
+  #exitCode: number | undefined;
+  #killed = false;
   #resolveExited!: () => void;
 
   static async start(options: NodeEndpointOptions): Promise<NodeEndpoint> {
@@ -128,9 +133,35 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     return this.#running.size;
   }
 
+  /**
+   * The exit code this node's process should end with: set when it ran a job (the code says how
+   * the job ended, `JOB_EXIT_CODES`); undefined otherwise.
+   */
+  get exitCode(): number | undefined {
+    return this.#exitCode;
+  }
+
+  /** Whether `kill()` ended it (an in-process stand-in for a killed process). */
+  get killed(): boolean {
+    return this.#killed;
+  }
+
   /** Exit now: running requests are cancelled, the host link is flushed and closed. */
   exit(): Promise<void> {
     this.#toMachine({ type: 'endpoint.exit' });
+    return this.exited;
+  }
+
+  /**
+   * Ends the node as a kill ends a process: links are cut without flushing and nothing it still
+   * runs can reach the host. For in-process nodes that stand in for processes (tests, simulation).
+   */
+  kill(): Promise<void> {
+    if (!this.#killed) {
+      this.#killed = true;
+      for (const link of this.#links) void link.destroy();
+      this.#toMachine({ type: 'endpoint.exit' });
+    }
     return this.exited;
   }
 
@@ -191,6 +222,16 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         pending?.resolve();
         break;
       }
+      case 'JobRequest':
+        this.#runJob(link, packet.body);
+        break;
+      case 'JobCancel':
+        if (this.#job?.jobId === packet.body.jobId) this.#job.cancel(packet.body.kind, packet.body.reason);
+        break;
+      case 'MetadataUpdate':
+        if (this.#job && (packet.body.requestId ?? this.#job.jobId) === this.#job.jobId)
+          this.#job.updateMetadata(packet.body.metadata);
+        break;
       case 'NodeBuildComplete':
         this.#toMachine({
           type: 'build.completed',
@@ -238,6 +279,11 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
 
   #releaseHost(): void {
     for (const id of [...this.#running.keys()]) this.#abort(id, 'the host released the node');
+    if (this.#job) {
+      // Whatever the job still does, no host will hear of it: the worker ends as abandoned.
+      this.#exitCode ??= JOB_EXIT_CODES.Abandoned;
+      this.#job.cancel('RuntimeShutdown', 'the host went away');
+    }
     const host = this.#host;
     this.#host = undefined;
     if (host) void host.close();
@@ -285,6 +331,39 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         link.send(PacketType.BuildResult, { id: request.id, ok: false, error: serializeError(error) });
       }
     }
+  }
+
+  /**
+   * A worker node runs one job, then exits with the code for how it ended; its log lines go to
+   * the host as they are written. A second job on the same worker is refused: workers are never
+   * reused across jobs.
+   */
+  #runJob(link: Link, request: PacketBodies['JobRequest']): void {
+    if (this.#job) {
+      this.#log(`refused job ${request.jobId}: this worker already ran job ${this.#job.jobId}`);
+      return;
+    }
+    const job = new JobRun(request.jobId, request.metadata, {
+      log: (message, level) => {
+        if (link.state === 'open' && !this.#killed)
+          link.send(PacketType.Log, { requestId: request.jobId, level, message });
+      },
+    });
+    this.#job = job;
+    this.#log(`running job ${request.jobId} (${request.job})`);
+    void (async () => {
+      let code: number;
+      try {
+        const fn = await this.#tasks.resolve(request.job);
+        code = await job.run(fn as unknown as JobFunction, request.message);
+      } catch (error) {
+        job.port.log(`could not load job ${request.job}: ${(error as Error).message}`, 'error');
+        code = await job.run(() => 'Failed', undefined);
+      }
+      this.#exitCode ??= code;
+      this.#log(`job ${request.jobId} ended (exit code ${code})`);
+      this.#toMachine({ type: 'endpoint.exit' });
+    })();
   }
 
   async #shutdown(): Promise<void> {

@@ -134,7 +134,14 @@ export async function runNode(argv: string[]): Promise<number> {
   await endpoint.exited;
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
-  return 0;
+  const code = endpoint.exitCode;
+  if (code !== undefined) {
+    // A worker's exit code is its job's result. A job that ignored its cancellation may still hold
+    // the event loop open (a timer, a socket): its host has been told how it ended, so a grace
+    // period later the process ends anyway rather than linger as an orphan.
+    setTimeout(() => process.exit(code), 1_000).unref();
+  }
+  return code ?? 0;
 }
 
 function log(message: string): void {

@@ -210,6 +210,16 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     return link.send(PacketType[kind], body);
   }
 
+  /**
+   * Resolves when everything sent so far has been handed to the connection; rejects if the link
+   * closes first.
+   */
+  flushed(): Promise<void> {
+    const link = this.#link;
+    if (!link) return Promise.reject(new NodeClosedError(this.id, `the connection is ${this.state}`));
+    return link.flushed();
+  }
+
   /** Runs a task on the node and resolves with its result. */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
     const signal = options.signal;

@@ -52,6 +52,12 @@ export interface ProcessNodeProviderOptions {
   /** Launches tried per node before giving up. Default 10. */
   launchAttempts?: number;
   shutdown?: ShutdownTimeouts;
+  /**
+   * The host keeps each node's output file until the node is shut down through this provider,
+   * even after the node exits on its own (job workers, whose output is attached to crash
+   * reports). The node is not told the file's name, so it does not remove it either.
+   */
+  captureOutput?: boolean;
   /** How to start a node: a command and the arguments before the node options (`troupe node`'s).
    * Default: this Node.js running @troupe/core's bundled node entry. */
   nodeCommand?: { command: string; args: readonly string[] };
@@ -248,7 +254,8 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
 
   #spawn(outputFile: string): NodeProcess {
     const command = this.#options.nodeCommand ?? defaultNodeCommand();
-    const args = [...command.args, '--listen', 'pipe', '--output-file', outputFile];
+    const args = [...command.args, '--listen', 'pipe'];
+    if (!this.#options.captureOutput) args.push('--output-file', outputFile);
     args.push('--idle-timeout', String(this.#options.idleTimeoutMs ?? (this.reuse ? 15 * 60_000 : 60_000)));
     if (this.reuse) args.push('--reuse');
     if (this.#options.lowPriority) args.push('--low-priority');
@@ -315,16 +322,26 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
   #adopt(node: NodeContext, how: 'launched' | 'reused'): void {
     this.#nodes.add(node);
     void node.whenClosed.then(() => {
-      if (node.state === 'failed') this.#forget(node);
+      // A captured node's output outlives it until it is shut down: whoever reads it comes later.
+      if (node.state === 'failed' && !this.#options.captureOutput) void this.#forget(node);
     });
     this.emit('node', node, how);
   }
 
-  #forget(node: NodeContext): void {
+  /**
+   * Drops a node that is gone, with its files: the output file, and the socket of a process that
+   * died without removing it (killed, or ended by `process.exit` from inside a job).
+   */
+  async #forget(node: NodeContext): Promise<void> {
     this.#nodes.delete(node);
     const outputFile = this.#outputFiles.get(node);
     this.#outputFiles.delete(node);
-    if (outputFile && !node.process?.isAlive()) void unlink(outputFile).catch(() => {});
+    const process = node.process;
+    if (!process || process.isAlive()) return;
+    await Promise.all([
+      outputFile && unlink(outputFile).catch(() => {}),
+      process.pid > 0 && this.#transport.removeStale(nodeName(process.pid)),
+    ]);
   }
 
   async #shutdownOne(node: NodeContext, reuse: boolean): Promise<void> {
@@ -352,7 +369,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       });
     }
     await closing;
-    this.#forget(node);
+    await this.#forget(node);
   }
 
   /** Polls with back-off (5 ms doubling to 500 ms by default) until the process is gone. */

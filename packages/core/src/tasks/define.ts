@@ -31,7 +31,7 @@ export interface Task<I = unknown, O = unknown> {
  *     export const compile = defineTask({ name: 'compile', async run(input, ctx) { ... } });
  */
 export function defineTask<I, O>(definition: TaskDefinition<I, O>): Task<I, O> {
-  const module = definition.module ?? callerModule();
+  const module = definition.module ?? callerModule('defineTask');
   const task = {
     name: definition.name,
     module,
@@ -53,16 +53,22 @@ export function isMultiThreadable(value: unknown): boolean {
   return isTask(value) && (value as unknown as Record<symbol, unknown>)[kMultiThreadable] === true;
 }
 
-/** The file URL of the module that called defineTask, from the stack. */
-function callerModule(): string {
+/** The file URL of the module that called `fn` (defineTask, defineJob), from the stack. */
+export function callerModule(fn: string): string {
   const stack = new Error().stack?.split('\n') ?? [];
   for (const line of stack.slice(1)) {
     const match = /(file:\/\/[^\s)]+?|\/[^\s():]+?):\d+:\d+/.exec(line);
     const location = match?.[1];
-    if (!location || location.includes('/tasks/define.') || location.includes('/node_modules/')) continue;
+    if (
+      !location ||
+      location.includes('/tasks/define.') ||
+      location.includes('/jobs/define.') ||
+      location.includes('/node_modules/')
+    )
+      continue;
     return location.startsWith('file://') ? location : pathToFileURL(location).href;
   }
   throw new TypeError(
-    'defineTask could not tell which module it was called from; pass `module: import.meta.url`',
+    `${fn} could not tell which module it was called from; pass \`module: import.meta.url\``,
   );
 }

@@ -58,6 +58,20 @@ export class PipeTransport implements Transport {
     return join(this.directory, `${name}.sock`);
   }
 
+  /**
+   * Removes the socket file for `name` if nothing listens on it: what a process that was killed
+   * (or ended by `process.exit`) leaves behind. Resolves whether anything was removed; never
+   * touches a live socket or anything that is not a socket.
+   */
+  async removeStale(name: string): Promise<boolean> {
+    if (isWindows) return false;
+    try {
+      return await removeStaleSocket(this.pathFor(name));
+    } catch {
+      return false;
+    }
+  }
+
   async listen(options: ListenOptions = {}): Promise<Listener> {
     const requested = options.address ?? `troupe-${process.pid}-${this.#random.id(8)}`;
     const path = isWindows || isAbsolute(requested) ? requested : this.pathFor(requested);
@@ -93,12 +107,12 @@ export class PipeTransport implements Transport {
  * A socket file left by a process that died is removed; one with a live listener behind it is
  * not (that is `AddressInUseError`), and neither is anything that is not a socket.
  */
-async function removeStaleSocket(path: string): Promise<void> {
+async function removeStaleSocket(path: string): Promise<boolean> {
   let stats: Awaited<ReturnType<typeof lstat>>;
   try {
     stats = await lstat(path);
   } catch {
-    return;
+    return false;
   }
   if (!stats.isSocket()) throw new ListenError(`${path} exists and is not a socket; not touching it`);
   const alive = await new Promise<boolean>((resolve) => {
@@ -110,5 +124,8 @@ async function removeStaleSocket(path: string): Promise<void> {
     probe.once('error', () => resolve(false));
   });
   if (alive) throw new AddressInUseError(path);
-  await unlink(path).catch(() => {});
+  return unlink(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import { type JobReport, runAgent } from './agent.js';
+
+const USAGE = `usage: npm run job-agent -- [options]     (examples/job-agent)
+  --slots N        jobs at once (default 3)
+  --json           one JSON line per job as it ends: id, job, result, reason, exitCode, signal, pid, ms
+  --verbose        every state change and log line (to stderr with --json)`;
+
+function describe(report: JobReport): string {
+  const exit =
+    report.signal != null
+      ? `, killed by ${report.signal}`
+      : report.exitCode != null
+        ? `, exit ${report.exitCode}`
+        : '';
+  const reason = report.reason ? ` — ${report.reason.split('\n')[0]}` : '';
+  return `${report.id.padEnd(18)} ${report.result.padEnd(20)} ${String(report.ms).padStart(5)} ms${exit}${reason}`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      slots: { type: 'string' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const slots = values.slots === undefined ? 3 : Number(values.slots);
+  if (!Number.isInteger(slots) || slots < 1)
+    throw new Error(`--slots must be a positive integer, not ${values.slots}`);
+  const json = values.json ?? false;
+  const progress = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const run = await runAgent({
+    slots,
+    onJob: (report) => {
+      if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else progress(`done  ${describe(report)}`);
+    },
+    onEvent: (line) => {
+      if (values.verbose || (!json && !line.startsWith('slot '))) progress(`      ${line}`);
+    },
+  });
+  if (!json) {
+    progress('\njob                result               time');
+    for (const report of run.jobs) progress(describe(report));
+  }
+  if (run.leftBehind.length > 0) {
+    process.stderr.write(`worker processes left behind: ${run.leftBehind.join(', ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `job-agent: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const main = new URL('../dist/main.js', import.meta.url).pathname;
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+let directory: string | undefined;
+const seen: number[] = [];
+
+afterEach(async () => {
+  // Whatever happened, no worker outlives the test.
+  for (const pid of seen.splice(0)) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+  if (directory) await rm(directory, { recursive: true, force: true });
+  directory = undefined;
+});
+
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('examples/job-agent', () => {
+  it('--json: one line per job with its result, and no worker process remains', async () => {
+    directory = await mkdtemp(join(tmpdir(), 'troupe-agent-'));
+    const result = await run(['--json'], { ...process.env, TROUPE_SOCKET_DIR: directory });
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; result: string; pid?: number; output?: string });
+    for (const line of lines) if (line.pid) seen.push(line.pid);
+    expect(result.code, result.stderr).toBe(0);
+    expect(Object.fromEntries(lines.map((line) => [line.id, line.result]))).toEqual({
+      'compile-app': 'Succeeded',
+      'cancelled-mid-run': 'Canceled',
+      'ignores-cancel': 'Canceled',
+      crashes: 'Failed',
+      'lease-lost': 'Abandoned',
+      'metadata-update': 'SucceededWithIssues',
+      'compile-tests': 'Succeeded',
+    });
+    expect(lines.find((line) => line.id === 'crashes')!.output).toMatch(/fatal: input.bin is corrupt/);
+    expect(lines.filter((line) => line.pid)).toHaveLength(7);
+    for (const line of lines) expect(alive(line.pid!)).toBe(false);
+    // Sockets and captured output files are gone with their workers.
+    expect(await readdir(directory)).toEqual([]);
+  });
+});

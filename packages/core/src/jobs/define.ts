@@ -1,0 +1,137 @@
+import { type JobCancelKind, JobCancelledError } from '../errors.js';
+import { callerModule } from '../tasks/define.js';
+import { isJobResult, JOB_EXIT_CODES, type JobResult } from './result.js';
+
+/** The marker is a registered symbol, so a job made by another copy of @troupe/core still counts. */
+const kJob = Symbol.for('troupe.job');
+
+/** What a running job can do and know. */
+export interface JobContext {
+  readonly jobId: string;
+  /** Aborted when the host cancels the job; the reason is a `JobCancelledError` whose `kind` says why. */
+  readonly signal: AbortSignal;
+  /** The job's metadata as it stands now (updates replace keys). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Called with the new metadata each time the host sends an update; returns an unsubscribe. */
+  onMetadata(listener: (metadata: Readonly<Record<string, unknown>>) => void): () => void;
+  /** A log line, streamed to the host as it is written. */
+  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error'): void;
+}
+
+/**
+ * A job's code. It returns how the job ended (a `JobResult`; nothing means `Succeeded`, or
+ * `Canceled` if the job was cancelled), or throws (`Failed`, or `Canceled` if cancelled).
+ */
+export type JobFunction<M = unknown> = (message: M, ctx: JobContext) => JobReturn | Promise<JobReturn>;
+
+// biome-ignore lint/suspicious/noConfusingVoidType: a job function that returns nothing succeeded
+type JobReturn = JobResult | undefined | void;
+
+export interface Job<M = unknown> {
+  /** The export name the job is found under in its module. */
+  readonly name: string;
+  readonly module: string;
+  /** What a job request names: `module#name`. */
+  readonly id: string;
+  run(message: M, ctx: JobContext): ReturnType<JobFunction<M>>;
+  readonly [kJob]: true;
+}
+
+/**
+ * Defines a job in a module worker processes can load. Export it under `name`:
+ *
+ *     export const deploy = defineJob(async (message, ctx) => { ... }, { name: 'deploy' });
+ */
+export function defineJob<M = unknown>(
+  run: JobFunction<M>,
+  options: { name?: string; module?: string } = {},
+): Job<M> {
+  const module = options.module ?? callerModule('defineJob');
+  const name = options.name ?? 'default';
+  return Object.freeze({ name, module, id: `${module}#${name}`, run, [kJob]: true as const });
+}
+
+export function isJob(value: unknown): value is Job {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kJob] === true;
+}
+
+/** How a job's code reaches its host, from inside the worker. */
+export interface JobPort {
+  log(message: string, level: 'debug' | 'info' | 'warn' | 'error'): void;
+}
+
+/**
+ * Runs one job inside a worker: the context, cancellation, metadata updates, and the mapping of
+ * how the job's function ended to the worker's exit code (`JOB_EXIT_CODES`).
+ */
+export class JobRun {
+  readonly #controller = new AbortController();
+  readonly #listeners = new Set<(metadata: Readonly<Record<string, unknown>>) => void>();
+  #metadata: Readonly<Record<string, unknown>>;
+
+  constructor(
+    readonly jobId: string,
+    metadata: Readonly<Record<string, unknown>> | undefined,
+    readonly port: JobPort,
+  ) {
+    this.#metadata = Object.freeze({ ...metadata });
+  }
+
+  get cancelled(): boolean {
+    return this.#controller.signal.aborted;
+  }
+
+  cancel(kind: JobCancelKind, reason: string): void {
+    if (this.cancelled) return;
+    this.#controller.abort(new JobCancelledError(kind, reason));
+  }
+
+  updateMetadata(update: Readonly<Record<string, unknown>>): void {
+    this.#metadata = Object.freeze({ ...this.#metadata, ...update });
+    for (const listener of this.#listeners) {
+      try {
+        listener(this.#metadata);
+      } catch (error) {
+        this.port.log(`a metadata listener threw: ${describe(error)}`, 'error');
+      }
+    }
+  }
+
+  /** Runs the job's function; resolves with the exit code for how it ended. Never rejects. */
+  async run(fn: JobFunction, message: unknown): Promise<number> {
+    const run = this;
+    const ctx: JobContext = {
+      jobId: this.jobId,
+      signal: this.#controller.signal,
+      get metadata() {
+        return run.#metadata;
+      },
+      onMetadata: (listener) => {
+        this.#listeners.add(listener);
+        return () => this.#listeners.delete(listener);
+      },
+      log: (line, level = 'info') => this.port.log(line, level),
+    };
+    let result: JobResult;
+    try {
+      const returned = await fn(message, ctx);
+      if (returned === undefined || returned === null) result = this.cancelled ? 'Canceled' : 'Succeeded';
+      else if (isJobResult(returned)) result = returned;
+      else {
+        this.port.log(`the job returned ${JSON.stringify(returned)}, which is not a job result`, 'error');
+        result = 'Failed';
+      }
+    } catch (error) {
+      if (this.cancelled) result = 'Canceled';
+      else {
+        this.port.log(`the job failed: ${describe(error)}`, 'error');
+        result = 'Failed';
+      }
+    }
+    return JOB_EXIT_CODES[result];
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

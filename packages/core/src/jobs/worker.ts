@@ -1,0 +1,133 @@
+import type { NodeExit } from '../errors.js';
+import type { NodeContext } from '../nodes/context.js';
+import { InProcessNodeProvider, type InProcessNodeProviderOptions } from '../nodes/inproc.js';
+import { ProcessNodeProvider, type ProcessNodeProviderOptions } from '../nodes/process.js';
+import type { PacketBodies } from '../packets.js';
+import type { JobRequest } from './source.js';
+
+export type JobPacket = 'JobRequest' | 'JobCancel' | 'MetadataUpdate';
+
+/** One job's worker, as its dispatcher sees it: a fresh node that runs the job and exits. */
+export interface JobWorker {
+  readonly id: string;
+  readonly pid: number | undefined;
+  /** Sends a packet; resolves once it was handed to the connection, rejects if it cannot be. */
+  send<K extends JobPacket>(kind: K, body: PacketBodies[K]): Promise<void>;
+  /** Resolves once, when the worker has exited, with how. */
+  readonly exited: Promise<NodeExit>;
+  /** The tail of the worker's stdout and stderr. */
+  output(): string;
+  /** Kills the worker and everything it started. */
+  kill(): void;
+  /** Called for each log line the job writes. */
+  onLog(listener: (body: PacketBodies['Log']) => void): void;
+  /** Releases what is left of the worker (connection, output file); waits for it to be gone. */
+  dispose(): Promise<void>;
+}
+
+/** Starts job workers. */
+export interface JobWorkerFactory {
+  start(job: JobRequest, options?: { signal?: AbortSignal }): Promise<JobWorker>;
+}
+
+class NodeJobWorker implements JobWorker {
+  readonly id: string;
+  readonly exited: Promise<NodeExit>;
+
+  constructor(
+    readonly node: NodeContext,
+    private readonly hooks: {
+      exited: Promise<NodeExit>;
+      output: () => string;
+      kill: () => void;
+      dispose: () => Promise<void>;
+    },
+  ) {
+    this.id = node.id;
+    this.exited = hooks.exited;
+  }
+
+  get pid(): number | undefined {
+    return this.node.pid;
+  }
+
+  async send<K extends JobPacket>(kind: K, body: PacketBodies[K]): Promise<void> {
+    this.node.send(kind, body);
+    await this.node.flushed();
+  }
+
+  output(): string {
+    return this.hooks.output();
+  }
+
+  kill(): void {
+    this.hooks.kill();
+  }
+
+  onLog(listener: (body: PacketBodies['Log']) => void): void {
+    this.node.on('log', listener);
+  }
+
+  dispose(): Promise<void> {
+    return this.hooks.dispose();
+  }
+}
+
+export interface ProcessJobWorkersOptions
+  extends Omit<ProcessNodeProviderOptions, 'reuse' | 'captureOutput' | 'taskHost'> {
+  /** How much of a worker's output to keep for a crash report. Default 64 KiB. */
+  outputBytes?: number;
+}
+
+/**
+ * Job workers as process nodes: one fresh process per job, never reused, its stdout and stderr
+ * captured to a file the host reads when the worker crashes and removes when it is released.
+ */
+export class ProcessJobWorkers implements JobWorkerFactory {
+  readonly provider: ProcessNodeProvider;
+  readonly #outputBytes: number;
+
+  constructor(options: ProcessJobWorkersOptions = {}) {
+    this.provider = new ProcessNodeProvider({ ...options, reuse: false, captureOutput: true });
+    this.#outputBytes = options.outputBytes ?? 64 * 1024;
+  }
+
+  async start(_job: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobWorker> {
+    const [node] = await this.provider.acquire(1, options);
+    const process = node!.process!;
+    return new NodeJobWorker(node!, {
+      exited: new Promise((resolve) => process.onExit(resolve)),
+      output: () => process.outputTail(this.#outputBytes),
+      kill: () => process.killTree(),
+      dispose: () => this.provider.shutdown([node!], { reuse: false }),
+    });
+  }
+}
+
+/**
+ * Job workers on the host's event loop: the real node endpoint and job runner over in-memory
+ * links, where a worker's exit is its endpoint's and a kill cuts its links. What tests and the
+ * simulator run; a crash in a job is a crash of the host, so it is no isolation for real jobs.
+ */
+export class InProcessJobWorkers implements JobWorkerFactory {
+  readonly provider: InProcessNodeProvider;
+
+  constructor(options: InProcessNodeProviderOptions = {}) {
+    this.provider = new InProcessNodeProvider(options);
+  }
+
+  async start(_job: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobWorker> {
+    const [node] = await this.provider.acquire(1, options);
+    const endpoint = this.provider.endpointOf(node!)!;
+    const output: string[] = [];
+    endpoint.on('log', (line) => output.push(line));
+    return new NodeJobWorker(node!, {
+      exited: endpoint.exited.then(() =>
+        endpoint.killed ? { code: null, signal: 'SIGKILL' } : { code: endpoint.exitCode ?? 0, signal: null },
+      ),
+      output: () => output.join('\n'),
+      kill: () => void endpoint.kill(),
+      dispose: () => this.provider.shutdown([node!]),
+    });
+  }
+}

@@ -1,0 +1,371 @@
+import { assign, type EventObject, fromCallback, fromPromise, setup } from 'xstate';
+import type { JobCancelKind, NodeExit } from '../errors.js';
+import { resultForExitCode } from '../jobs/result.js';
+import type { JobCompletion, JobRequest } from '../jobs/source.js';
+import type { JobWorker } from '../jobs/worker.js';
+
+export type JobDispatcherEvent =
+  | { type: 'job.assigned'; job: JobRequest }
+  | { type: 'job.cancel'; kind: JobCancelKind; reason: string }
+  | { type: 'job.metadata'; metadata: Record<string, unknown> }
+  | { type: 'lease.renewed' }
+  | { type: 'lease.lost'; error: Error }
+  | { type: 'worker.exited'; worker: string; exit: NodeExit };
+
+/** Why the job is being stopped, decided by whichever of cancel and lease loss came first. */
+export interface JobStop {
+  result: 'Canceled' | 'Abandoned';
+  kind: JobCancelKind;
+  reason: string;
+}
+
+export interface JobDispatcherContext {
+  channelTimeoutMs: number;
+  cancelTimeoutMs: number;
+  killTimeoutMs: number;
+  job: JobRequest | undefined;
+  worker: JobWorker | undefined;
+  /** A cancel or lease loss that arrived before the job message reached the worker. */
+  stop: JobStop | undefined;
+  /** The one result of this job, set once on the way to `finishing`. */
+  completion: JobCompletion | undefined;
+  /** Why the job ends without a result (the job message never reached the worker). */
+  unreported: string | undefined;
+}
+
+export type JobDispatcherState =
+  | 'idle'
+  | 'awaitingPrevious'
+  | { leased: 'firstRenewal' | 'startingWorker' | JobWorkerState }
+  | 'finishing'
+  | 'unreported';
+
+type JobWorkerState = {
+  withWorker:
+    | 'sendingJob'
+    | 'running'
+    | 'abortingUnsent'
+    | 'discarding'
+    | { cancelling: 'sendingCancel' | 'awaitingExit' | 'killing' };
+};
+
+const provided = (what: string) => () => {
+  throw new Error(`the job dispatcher machine needs ${what} provided`);
+};
+
+/**
+ * One dispatcher slot, the Azure Pipelines agent's `JobDispatcher.RunAsync` as a machine. Each
+ * step of a job is a state:
+ *
+ * 1. `awaitingPrevious`: the previous job of this slot has completely finished (worker gone,
+ *    output removed).
+ * 2. `leased.firstRenewal`: the lease renewer runs (invoked for all of `leased`, so leaving
+ *    `leased` is what stops renewing); no worker starts before the first renewal succeeds.
+ * 3. `leased.startingWorker`: a fresh worker process.
+ * 4. `withWorker.sendingJob`: the job message under the channel timeout; a timeout kills the
+ *    worker and ends in `unreported` (the job never ran).
+ * 5–6. `withWorker.running`: started; the first of worker exit, lease loss, cancel decides.
+ * 7. `withWorker.cancelling`: cancel message under the channel timeout, then the cancel timeout,
+ *    then kill and the kill timeout.
+ * 8. `finishing`: outside `leased`, so renewal has stopped; reports the result, and only then
+ *    is the job announced completed.
+ *
+ * The result is assigned on exactly one transition into `finishing`, and `finishing` reports it
+ * once; later events (a late exit after a cancel, a cancel after an exit) find no transition.
+ */
+export const jobDispatcherMachine = setup({
+  types: {
+    context: {} as JobDispatcherContext,
+    events: {} as JobDispatcherEvent,
+    input: {} as { channelTimeoutMs: number; cancelTimeoutMs: number; killTimeoutMs: number },
+  },
+  actors: {
+    awaitPrevious: fromPromise<void, void>(provided('awaitPrevious')),
+    renewLease: fromCallback<EventObject, { job: JobRequest }>(provided('renewLease')),
+    startWorker: fromPromise<JobWorker, { job: JobRequest }>(provided('startWorker')),
+    watchWorker: fromCallback<EventObject, { worker: JobWorker }>(({ input, sendBack }) => {
+      let live = true;
+      void input.worker.exited.then((exit) => {
+        if (live) sendBack({ type: 'worker.exited', worker: input.worker.id, exit });
+      });
+      return () => {
+        live = false;
+      };
+    }),
+    sendJob: fromPromise<void, { worker: JobWorker; job: JobRequest }>(provided('sendJob')),
+    sendCancel: fromPromise<void, { worker: JobWorker; job: JobRequest; stop: JobStop }>(
+      provided('sendCancel'),
+    ),
+    report: fromPromise<void, { job: JobRequest; completion: JobCompletion }>(provided('report')),
+  },
+  actions: {
+    // Provided by the dispatcher.
+    announceStarted: () => {},
+    announceCompleted: () => {},
+    announceUnreported: () => {},
+    announceReportFailed: (_, _params: { error: unknown }) => {},
+    forwardMetadata: (_, _params: { metadata: Record<string, unknown> }) => {},
+    killWorker: () => {},
+    releaseWorker: () => {},
+    takeJob: assign({
+      job: ({ event }) => (event.type === 'job.assigned' ? event.job : undefined),
+      worker: undefined,
+      stop: undefined,
+      completion: undefined,
+      unreported: undefined,
+    }),
+    holdStop: assign({
+      stop: ({ context, event }): JobStop | undefined =>
+        context.stop ??
+        (event.type === 'job.cancel'
+          ? { result: 'Canceled', kind: event.kind, reason: event.reason }
+          : event.type === 'lease.lost'
+            ? { result: 'Abandoned', kind: 'CancelRequest', reason: leaseLostReason(event.error) }
+            : undefined),
+    }),
+    completeAsStopped: assign({
+      completion: ({ context }): JobCompletion =>
+        context.completion ?? {
+          result: context.stop?.result ?? 'Canceled',
+          reason: context.stop?.reason ?? 'cancelled',
+        },
+    }),
+    /** The result the worker's exit code stands for; outside the table, Failed with its output. */
+    completeFromExit: assign({
+      completion: ({ context }, params: { exit: NodeExit }) => completionForExit(context.worker, params.exit),
+    }),
+    /** A stopped job's result is decided; the exit is recorded beside it. */
+    noteExit: assign({
+      completion: ({ context }, params: { exit: NodeExit }) =>
+        context.completion && { ...context.completion, exit: params.exit },
+    }),
+    // Provided by the dispatcher: tell the world a worker crashed (its output is in the completion).
+    announceCrash: () => {},
+  },
+  guards: {
+    stopHeld: ({ context }) => context.stop !== undefined,
+    ourWorker: ({ context, event }) => event.type === 'worker.exited' && event.worker === context.worker?.id,
+  },
+  delays: {
+    channelTimeout: ({ context }) => context.channelTimeoutMs,
+    cancelTimeout: ({ context }) => context.cancelTimeoutMs,
+    killTimeout: ({ context }) => context.killTimeoutMs,
+  },
+}).createMachine({
+  id: 'jobDispatcher',
+  context: ({ input }) => ({
+    ...input,
+    job: undefined,
+    worker: undefined,
+    stop: undefined,
+    completion: undefined,
+    unreported: undefined,
+  }),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: { 'job.assigned': { target: 'awaitingPrevious', actions: 'takeJob' } },
+    },
+    /** Step 1: the slot's previous job has completely finished. */
+    awaitingPrevious: {
+      invoke: { src: 'awaitPrevious', onDone: 'leased', onError: 'leased' },
+      on: { 'job.cancel': { target: 'finishing', actions: ['holdStop', 'completeAsStopped'] } },
+    },
+    /** Steps 2–7, while the lease is renewed. Leaving this state stops the renewer. */
+    leased: {
+      invoke: { src: 'renewLease', input: ({ context }) => ({ job: context.job! }) },
+      initial: 'firstRenewal',
+      states: {
+        /** Step 2: no worker before the first renewal succeeds. */
+        firstRenewal: {
+          on: {
+            'lease.renewed': 'startingWorker',
+            'lease.lost': {
+              target: '#jobDispatcher.unreported',
+              actions: assign({
+                unreported: ({ event }) => `the lease was never renewed: ${event.error.message}`,
+              }),
+            },
+            'job.cancel': { target: '#jobDispatcher.finishing', actions: ['holdStop', 'completeAsStopped'] },
+          },
+        },
+        /** Step 3. */
+        startingWorker: {
+          invoke: {
+            src: 'startWorker',
+            input: ({ context }) => ({ job: context.job! }),
+            onDone: [
+              {
+                guard: 'stopHeld',
+                target: 'withWorker.discarding',
+                actions: assign({ worker: ({ event }) => event.output }),
+              },
+              { target: 'withWorker', actions: assign({ worker: ({ event }) => event.output }) },
+            ],
+            onError: {
+              target: '#jobDispatcher.finishing',
+              actions: assign({
+                completion: ({ context, event }): JobCompletion =>
+                  context.stop
+                    ? { result: context.stop.result, reason: context.stop.reason }
+                    : { result: 'Failed', reason: `the worker did not start: ${errorText(event.error)}` },
+              }),
+            },
+          },
+          on: { 'job.cancel': { actions: 'holdStop' }, 'lease.lost': { actions: 'holdStop' } },
+        },
+        withWorker: {
+          invoke: { src: 'watchWorker', input: ({ context }) => ({ worker: context.worker! }) },
+          initial: 'sendingJob',
+          states: {
+            /** Step 4: the job message, under the channel timeout. */
+            sendingJob: {
+              invoke: {
+                src: 'sendJob',
+                input: ({ context }) => ({ worker: context.worker!, job: context.job! }),
+                onDone: [{ guard: 'stopHeld', target: 'cancelling' }, { target: 'running' }],
+                onError: {
+                  target: 'abortingUnsent',
+                  actions: assign({
+                    unreported: ({ event }) => `the job message could not be sent: ${errorText(event.error)}`,
+                  }),
+                },
+              },
+              after: {
+                channelTimeout: {
+                  target: 'abortingUnsent',
+                  actions: assign({
+                    unreported: ({ context }) =>
+                      `the job message was not sent within ${context.channelTimeoutMs} ms`,
+                  }),
+                },
+              },
+              on: {
+                'job.cancel': { actions: 'holdStop' },
+                'lease.lost': { actions: 'holdStop' },
+                'worker.exited': {
+                  guard: 'ourWorker',
+                  target: '#jobDispatcher.finishing',
+                  actions: [
+                    { type: 'completeFromExit', params: ({ event }) => ({ exit: event.exit }) },
+                    'announceCrash',
+                  ],
+                },
+              },
+            },
+            /** Steps 5–6: announced; the first of exit, lease loss and cancel decides. */
+            running: {
+              entry: 'announceStarted',
+              on: {
+                'worker.exited': {
+                  guard: 'ourWorker',
+                  target: '#jobDispatcher.finishing',
+                  actions: [
+                    { type: 'completeFromExit', params: ({ event }) => ({ exit: event.exit }) },
+                    'announceCrash',
+                  ],
+                },
+                'lease.lost': { target: 'cancelling', actions: 'holdStop' },
+                'job.cancel': { target: 'cancelling', actions: 'holdStop' },
+                'job.metadata': {
+                  actions: { type: 'forwardMetadata', params: ({ event }) => ({ metadata: event.metadata }) },
+                },
+              },
+            },
+            /** Step 7: ask, wait, kill. The result is already decided (Canceled or Abandoned). */
+            cancelling: {
+              entry: 'completeAsStopped',
+              initial: 'sendingCancel',
+              on: {
+                'worker.exited': {
+                  guard: 'ourWorker',
+                  target: '#jobDispatcher.finishing',
+                  actions: { type: 'noteExit', params: ({ event }) => ({ exit: event.exit }) },
+                },
+              },
+              states: {
+                sendingCancel: {
+                  invoke: {
+                    src: 'sendCancel',
+                    input: ({ context }) => ({
+                      worker: context.worker!,
+                      job: context.job!,
+                      stop: context.stop!,
+                    }),
+                    onDone: 'awaitingExit',
+                    onError: 'killing',
+                  },
+                  after: { channelTimeout: 'killing' },
+                },
+                awaitingExit: { after: { cancelTimeout: 'killing' } },
+                killing: {
+                  entry: 'killWorker',
+                  after: { killTimeout: '#jobDispatcher.finishing' },
+                },
+              },
+            },
+            /** The job message never reached the worker: kill it; there is no result to report. */
+            abortingUnsent: {
+              entry: 'killWorker',
+              on: { 'worker.exited': { guard: 'ourWorker', target: '#jobDispatcher.unreported' } },
+              after: { killTimeout: '#jobDispatcher.unreported' },
+            },
+            /** Cancelled or abandoned before the job message was sent: kill the worker; result decided. */
+            discarding: {
+              entry: ['completeAsStopped', 'killWorker'],
+              on: {
+                'worker.exited': {
+                  guard: 'ourWorker',
+                  target: '#jobDispatcher.finishing',
+                  actions: { type: 'noteExit', params: ({ event }) => ({ exit: event.exit }) },
+                },
+              },
+              after: { killTimeout: '#jobDispatcher.finishing' },
+            },
+          },
+        },
+      },
+    },
+    /** Step 8: renewal has stopped (we left `leased`); report, then announce. */
+    finishing: {
+      invoke: {
+        src: 'report',
+        input: ({ context }) => ({ job: context.job!, completion: context.completion! }),
+        onDone: { target: 'idle', actions: ['announceCompleted', 'releaseWorker'] },
+        onError: {
+          target: 'idle',
+          actions: [
+            { type: 'announceReportFailed', params: ({ event }) => ({ error: event.error }) },
+            'announceCompleted',
+            'releaseWorker',
+          ],
+        },
+      },
+    },
+    /** The job ends without a result (it never ran); the source's lease runs out on its own. */
+    unreported: {
+      always: { target: 'idle', actions: ['announceUnreported', 'releaseWorker'] },
+    },
+  },
+});
+
+/** What a worker's exit says about its job: a result from the table, or a crash. */
+export function completionForExit(worker: JobWorker | undefined, exit: NodeExit): JobCompletion {
+  const result = exit.signal === null ? resultForExitCode(exit.code) : undefined;
+  if (result) return { result, exit };
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return {
+    result: 'Failed',
+    reason: `the worker ${how}, outside the job result codes`,
+    exit,
+    output: worker?.output() ?? '',
+  };
+}
+
+function leaseLostReason(error: Error): string {
+  return `the job's lease was lost: ${error.message}`;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
