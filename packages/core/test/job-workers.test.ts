@@ -180,4 +180,22 @@ describe('job workers as processes', () => {
     expect(run.logs.get('leased')!.join('\n')).toMatch(/cancelled: CancelRequest: the job's lease was lost/);
     for (const pid of run.pids) expect(isRunning(pid)).toBe(false);
   });
+
+  it('a worker whose host goes away ends as Abandoned, even when its job ignores the cancel', async () => {
+    const factory = workers();
+    const job = { id: 'orphan', job: `${jobs}#stubborn`, message: null, lease: 'l' };
+    const worker = await factory.start(job);
+    const waiting = new Promise<void>((resolve) =>
+      worker.onLog((body) => {
+        if (body.message === 'waiting') resolve();
+      }),
+    );
+    await worker.send('JobRequest', { jobId: job.id, job: job.job, message: null });
+    await waiting;
+    // The host lets go of the node as if it had ended: the worker must not stay behind.
+    await factory.provider.nodes[0]!.close({ reuse: false });
+    expect(await worker.exited).toEqual({ code: JOB_EXIT_CODES.Abandoned, signal: null });
+    await worker.dispose();
+    expect(isRunning(worker.pid!)).toBe(false);
+  });
 });
