@@ -1,4 +1,5 @@
 export { type Clock, systemClock, type TimerId } from './clock.js';
+export { type Defects, defects, resetDefects } from './defects.js';
 export {
   DependencyFailedError,
   JobAlreadyCompletedError,

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type Clock, reportUnhandledError, systemClock, TroupeError } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
+import { defects } from './defects.js';
 import { NodeClosedError, RequestCancelledError, StallError, TaskFailedError } from './errors.js';
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
 import type { NodeContext, NodeKind } from './nodes/context.js';
@@ -271,6 +272,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     node.on('log', (entry) => this.emit('log', { node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;
+      if (defects.keepRequestsOfLostNodes) return;
       this.#nodes.delete(node.id);
       const failure = error ?? new NodeClosedError(node.id, 'connection failed');
       this.emit('node.lost', node, failure);

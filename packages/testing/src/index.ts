@@ -1,2 +1,40 @@
 export { SeededRandom } from './seeded-random.js';
+export { SimClock, type SimTimer } from './sim/clock.js';
+export {
+  type Chooser,
+  type ExploreOptions,
+  type ExploreResult,
+  exhaustive,
+  explore,
+  formatTrace,
+  pct,
+  type RunResult,
+  randomWalk,
+  replay,
+  runSchedule,
+  type Scenario,
+  type Schedule,
+  type ScheduleRecord,
+  type Strategy,
+  type World,
+} from './sim/explore.js';
+export {
+  jobsEndOnce,
+  nothingAfterExitPacket,
+  oneActiveRequestPerNode,
+  oneHostPerNode,
+  requestsEndOnce,
+} from './sim/monitors.js';
+export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
+export { SimulatedNodeProvider } from './sim/nodes.js';
+export {
+  describePacket,
+  type FaultBudget,
+  type Monitor,
+  type SimulatedNode,
+  Simulation,
+  type Step,
+  type TraceEntry,
+  type Violation,
+} from './sim/simulation.js';
 export { VirtualClock } from './virtual-clock.js';

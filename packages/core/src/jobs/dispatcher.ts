@@ -1,6 +1,7 @@
 import { type Clock, reportUnhandledError, systemClock } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
+import { defects } from '../defects.js';
 import { type JobCancelKind, JobWorkerCrashedError } from '../errors.js';
 import {
   type JobDispatcherContext,
@@ -271,6 +272,11 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
                 new Error(`could not forward metadata to job ${jobOf(ctx).id}: ${(error as Error).message}`),
               ),
             );
+        },
+        cancelSent: ({ context: ctx }) => {
+          // The model checker's broken variant: a result reported before the worker has exited.
+          if (defects.completeJobTwice)
+            void this.#source.complete(jobOf(ctx), ctx.completion ?? { result: 'Canceled' }).catch(() => {});
         },
         killWorker: ({ context: ctx }) => ctx.worker?.kill(),
         releaseWorker: ({ context: ctx }) => {

@@ -139,6 +139,9 @@ export const jobDispatcherMachine = setup({
       completion: ({ context }, params: { exit: NodeExit }) =>
         context.completion && { ...context.completion, exit: params.exit },
     }),
+    // Provided by the dispatcher: the cancel reached the worker (where the defect
+    // `completeJobTwice` reports early).
+    cancelSent: () => {},
     // Provided by the dispatcher: tell the world a worker crashed (its output is in the completion).
     announceCrash: () => {},
   },
@@ -292,7 +295,7 @@ export const jobDispatcherMachine = setup({
                       job: context.job!,
                       stop: context.stop!,
                     }),
-                    onDone: 'awaitingExit',
+                    onDone: { target: 'awaitingExit', actions: 'cancelSent' },
                     onError: 'killing',
                   },
                   after: { channelTimeout: 'killing' },

@@ -35,6 +35,8 @@ export const nodeEndpointMachine = setup({
     }),
   },
   guards: {
+    // Provided by the endpoint: false unless the defect is switched on.
+    acceptsSecondHost: () => false,
     fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
     hostDoneForReuse: ({ context, event }) =>
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
@@ -61,9 +63,14 @@ export const nodeEndpointMachine = setup({
     },
     active: {
       on: {
-        'host.offered': {
-          actions: { type: 'refuseHost', params: ({ event }) => ({ linkId: event.linkId }) },
-        },
+        'host.offered': [
+          {
+            // Only with the defect `acceptSecondHost` (the model checker's broken variant).
+            guard: 'acceptsSecondHost',
+            actions: ['takeHost', { type: 'acceptHost', params: ({ event }) => ({ linkId: event.linkId }) }],
+          },
+          { actions: { type: 'refuseHost', params: ({ event }) => ({ linkId: event.linkId }) } },
+        ],
         'build.completed': [
           { guard: 'hostDoneForReuse', target: 'idle' },
           { guard: 'fromHost', target: 'exiting' },

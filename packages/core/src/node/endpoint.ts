@@ -10,6 +10,7 @@ import {
 } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
+import { defects } from '../defects.js';
 import { MalformedPacketError } from '../errors.js';
 import { type JobFunction, JobRun } from '../jobs/define.js';
 import { JOB_EXIT_CODES } from '../jobs/result.js';
@@ -104,6 +105,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
             void this.#shutdown();
           },
         },
+        guards: { acceptsSecondHost: () => defects.acceptSecondHost },
       }),
       { clock: options.clock ?? systemClock, input: { idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000 } },
     );

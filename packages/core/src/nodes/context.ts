@@ -7,6 +7,7 @@ import {
 } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
+import { defects } from '../defects.js';
 import {
   NodeClosedError,
   NodeConnectionFailedError,
@@ -204,6 +205,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   /** Sends one packet. Throws `NodeClosedError` once the exit packet was sent or the link is gone. */
   send<K extends PacketTypeName>(kind: K, body: PacketBodies[K]): boolean {
     const link = this.#link;
+    if (defects.sendAfterExitPacket && link?.state === 'open') return link.send(PacketType[kind], body);
     if (this.exitPacket !== 'none') throw new NodeClosedError(this.id, 'the exit packet was already sent');
     if (!link || this.state !== 'active')
       throw new NodeClosedError(this.id, `the connection is ${this.state}`);
@@ -268,6 +270,8 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
       this.#toMachine({ type: 'exit.queued' });
       const flushed = await raceTimeout(this.#clock, link.flushed(), options.drainTimeoutMs ?? 100);
       if (flushed) this.#toMachine({ type: 'exit.sent' });
+      // The defect `sendAfterExitPacket`: the link stays open until the node hangs up.
+      if (defects.sendAfterExitPacket) return this.#closed;
     }
     await link.close();
     return this.#closed;

@@ -1,6 +1,7 @@
 import { type Clock, reportUnhandledError, systemClock } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
+import { defects } from '../defects.js';
 import {
   DependencyFailedError,
   RequestCancelledError,
@@ -293,7 +294,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   reacquire(id: string): void {
     const request = this.#mustBe(id, 'yielded');
     this.#makeRunnable(request, 'reacquiring');
+    if (defects.grantReacquireWhileBusy) this.#grantNow(request);
     this.#dispatch();
+  }
+
+  /** The defect `grantReacquireWhileBusy`: the node is taken over whoever holds it. */
+  #grantNow(request: ScheduledRequest): void {
+    const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
+    if (!slot?.active) return;
+    this.#run(request, slot);
   }
 
   complete(id: string, value: unknown): void {

@@ -17,6 +17,8 @@ export interface Delivery {
   readonly seq: number;
   readonly kind: 'data' | 'end' | 'reset';
   readonly bytes: number;
+  /** The bytes of a `data` delivery, as written (read them, never change them). */
+  readonly data: Uint8Array | undefined;
   /** Hand it to the receiver. A link is a stream: a delivery that overtakes an earlier one of the
    * same direction is held at the receiver until the earlier one arrives. */
   deliver(): void;
@@ -77,7 +79,7 @@ class MemoryEnd implements ByteChannel {
     }
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     this.#inFlight += bytes.length;
-    this.#submit('data', bytes.length, () => this.other.#receive(bytes));
+    this.#submit('data', bytes, () => this.other.#receive(bytes));
     queueMicrotask(() => done(null));
     if (this.#inFlight >= this.highWaterMark) {
       this.#needDrain = true;
@@ -89,13 +91,13 @@ class MemoryEnd implements ByteChannel {
   end(): void {
     if (this.#ended || this.#closed) return;
     this.#ended = true;
-    this.#submit('end', 0, () => this.other.#receiveEnd());
+    this.#submit('end', undefined, () => this.other.#receiveEnd());
     this.#maybeClose();
   }
 
   destroy(error?: Error): void {
     if (this.#closed) return;
-    this.#submit('reset', 0, () => this.other.#fail(new Error('connection reset by peer')));
+    this.#submit('reset', undefined, () => this.other.#fail(new Error('connection reset by peer')));
     this.#fail(error);
   }
 
@@ -113,7 +115,7 @@ class MemoryEnd implements ByteChannel {
     }
   }
 
-  #submit(kind: Delivery['kind'], bytes: number, apply: () => void): void {
+  #submit(kind: Delivery['kind'], data: Buffer | undefined, apply: () => void): void {
     const seq = this.#sendSeq++;
     const other = this.other;
     let settled = false;
@@ -123,7 +125,8 @@ class MemoryEnd implements ByteChannel {
       to: this.peer,
       seq,
       kind,
-      bytes,
+      bytes: data?.length ?? 0,
+      data,
       deliver: () => {
         if (settled) return;
         settled = true;

@@ -1,0 +1,34 @@
+/**
+ * Deliberately broken behaviours, for the model checker's proof that it finds bugs
+ * (`@troupe/testing`'s broken variants). Each switch re-creates one real class of bug in the
+ * real code path it would live in. They are off unless a test turns them on; never set them in
+ * production.
+ */
+export interface Defects {
+  /**
+   * A node context lets packets be written after the exit packet was sent, and keeps its link
+   * open until the node hangs up.
+   */
+  sendAfterExitPacket: boolean;
+  /** The scheduler grants a reacquire at once, even while another request is active on the node. */
+  grantReacquireWhileBusy: boolean;
+  /** The runtime forgets to fail the requests of a node whose connection failed. */
+  keepRequestsOfLostNodes: boolean;
+  /** A node endpoint takes a second host while it serves one. */
+  acceptSecondHost: boolean;
+  /** The job dispatcher reports Canceled as soon as the cancel is sent, and again when the worker exits. */
+  completeJobTwice: boolean;
+}
+
+export const defects: Defects = {
+  sendAfterExitPacket: false,
+  grantReacquireWhileBusy: false,
+  keepRequestsOfLostNodes: false,
+  acceptSecondHost: false,
+  completeJobTwice: false,
+};
+
+/** Turns every defect off. */
+export function resetDefects(): void {
+  for (const key of Object.keys(defects) as Array<keyof Defects>) defects[key] = false;
+}

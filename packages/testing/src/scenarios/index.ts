@@ -1,0 +1,237 @@
+// The built-in scenarios: small worlds of the real runtime that `npm run check:model` explores,
+// each with the broken variants it must catch. A variant switches on one of core's `defects`
+// (or, for `no-yield`, makes the scenario's own tasks wait the wrong way).
+import {
+  createRuntime,
+  type Defects,
+  defects,
+  InProcessJobWorkers,
+  JobDispatcher,
+  MemoryJobServer,
+  NodeContext,
+  NodeEndpoint,
+  resetDefects,
+} from '@troupe/core';
+import type { Scenario } from '../sim/explore.js';
+import {
+  jobsEndOnce,
+  nothingAfterExitPacket,
+  oneActiveRequestPerNode,
+  oneHostPerNode,
+  requestsEndOnce,
+} from '../sim/monitors.js';
+import { SimulatedNodeProvider } from '../sim/nodes.js';
+import type { Simulation } from '../sim/simulation.js';
+import { Board, compute, dispatcher, join, leaf, timedJob, waiter, worker, world } from './tasks.js';
+
+/** Switches core's defects to exactly those a variant asks for. */
+function useDefects(which: Partial<Defects>): void {
+  resetDefects();
+  Object.assign(defects, which);
+}
+
+function runtimeIn(sim: Simulation, nodes: number) {
+  world.clock = sim.clock;
+  const provider = new SimulatedNodeProvider(sim);
+  const runtime = createRuntime({
+    nodes: { provider, max: nodes },
+    clock: sim.clock,
+    random: sim.random,
+  });
+  return { runtime, provider };
+}
+
+/**
+ * Dependent requests and yielding tasks on 2 nodes, with up to one fault (a crash or a lost
+ * delivery). Must hold: one active request per node, every request ends exactly once, nothing
+ * after the exit packet.
+ */
+export const buildScenario: Scenario = {
+  name: 'build',
+  faults: { max: 1, crash: true, drop: true },
+  variants: ['grant-reacquire-while-busy', 'lose-requests-on-connection-failure'],
+  setup(sim, variant) {
+    useDefects({
+      grantReacquireWhileBusy: variant === 'grant-reacquire-while-busy',
+      keepRequestsOfLostNodes: variant === 'lose-requests-on-connection-failure',
+    });
+    const { runtime } = runtimeIn(sim, 2);
+    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
+    return {
+      async run() {
+        const builds = [
+          runtime.build({ task: join, input: { id: 'app', deps: ['lib', 'util'] } }),
+          runtime.build({ task: waiter, input: { id: 'fetch', ms: 3 } }),
+          runtime.build({ task: join, input: { id: 'tests', deps: ['util'] } }),
+          runtime.build({ task: waiter, input: { id: 'upload', ms: 2 } }),
+          runtime.build({ task: compute, input: { id: 'docs', ms: 4 } }),
+          runtime.build({ task: compute, input: { id: 'lint', ms: 1 } }),
+        ];
+        const results = await Promise.allSettled(builds);
+        await runtime.shutdown();
+        // Without a fault, everything must have been built.
+        if (sim.nodes.every((node) => node.alive) && results.some((r) => r.status === 'rejected')) {
+          const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+          throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
+        }
+      },
+      fingerprint: () =>
+        runtime.nodes
+          .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
+          .join(','),
+    };
+  },
+};
+
+/**
+ * The seed's deadlock, scaled down: a dispatcher hands 4 projects to 2 workers on 2 nodes; a
+ * worker with nothing to do waits yielding its node. Must hold: every project is built.
+ */
+export const dispatcherScenario: Scenario = {
+  name: 'dispatcher',
+  variants: ['no-yield'],
+  setup(sim, variant) {
+    useDefects({});
+    world.yielding = variant !== 'no-yield';
+    world.board = new Board({ a: [], b: ['a'], c: ['a'], d: ['b', 'c'] });
+    const { runtime } = runtimeIn(sim, 2);
+    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime));
+    return {
+      async run() {
+        try {
+          const [built] = await runtime.build<number>([
+            { task: dispatcher, input: { id: 'dispatcher' } },
+            { task: worker, input: { id: 'w1' } },
+            { task: worker, input: { id: 'w2' } },
+          ]);
+          if (built !== 4) throw new Error(`the dispatcher built ${built} of 4 projects`);
+        } finally {
+          await runtime.shutdown();
+        }
+      },
+    };
+  },
+};
+
+/**
+ * A host pings a node in a loop while an operator shuts the node down at a moment the explorer
+ * picks. Must hold: nothing is written to the node after the exit packet.
+ */
+export const shutdownScenario: Scenario = {
+  name: 'shutdown',
+  variants: ['send-after-exit'],
+  setup(sim, variant) {
+    useDefects({ sendAfterExitPacket: variant === 'send-after-exit' });
+    world.clock = sim.clock;
+    const provider = new SimulatedNodeProvider(sim);
+    sim.addMonitor(nothingAfterExitPacket());
+    let stopping: Promise<void> | undefined;
+    return {
+      async run() {
+        const [node] = await provider.acquire(1);
+        sim.addAction('operator shuts the node down', () => {
+          stopping = provider.shutdown();
+        });
+        // Pings until the node is gone: a send refused after the exit packet ends the loop.
+        for (let i = 0; i < 6; i++) {
+          try {
+            await node!.request('troupe:ping', null);
+          } catch {
+            break;
+          }
+        }
+        await (stopping ?? provider.shutdown());
+      },
+    };
+  },
+};
+
+/**
+ * One job in an in-process worker under a lease, cancelled by a user at a moment the explorer
+ * picks, racing with its own end; the lease may be lost (a fault). Must hold: one result.
+ */
+export const jobsScenario: Scenario = {
+  name: 'jobs',
+  faults: { max: 1 },
+  variants: ['complete-twice'],
+  setup(sim, variant) {
+    useDefects({ completeJobTwice: variant === 'complete-twice' });
+    world.clock = sim.clock;
+    const server = new MemoryJobServer({ clock: sim.clock, leaseMs: 20 });
+    const dispatcherOfJobs = new JobDispatcher({
+      source: server,
+      workers: new InProcessJobWorkers({ transport: sim.transport, clock: sim.clock, random: sim.random }),
+      clock: sim.clock,
+      channelTimeoutMs: 50,
+      cancelTimeoutMs: 30,
+      killTimeoutMs: 10,
+      lease: { renewIntervalMs: 5, retryStartMs: 2, retryMaxMs: 5 },
+    });
+    const ended = new Set<string>();
+    dispatcherOfJobs.on('completed', (event) => ended.add(event.job.id));
+    dispatcherOfJobs.on('state', (slot, state, job) =>
+      sim.note(`  slot ${slot} ${job}: ${JSON.stringify(state)}`),
+    );
+    sim.addMonitor(jobsEndOnce(server, () => ended));
+    server.add({ id: 'job-1', job: timedJob.id, message: { ms: 4 } });
+    server.close();
+    sim.addAction('user cancels job-1', () => dispatcherOfJobs.cancel('job-1'));
+    sim.addFault('the job server refuses renewals of job-1', () => server.failRenewals('job-1'));
+    return {
+      async run() {
+        await dispatcherOfJobs.run();
+      },
+      fingerprint: () => JSON.stringify(dispatcherOfJobs.states),
+    };
+  },
+};
+
+/**
+ * A reusable node, released by one host, is claimed by two hosts at once. Must hold: the node
+ * serves one host at a time (the other is refused as busy).
+ */
+export const reuseScenario: Scenario = {
+  name: 'reuse',
+  variants: ['accept-second-host'],
+  setup(sim, variant) {
+    useDefects({ acceptSecondHost: variant === 'accept-second-host' });
+    sim.addMonitor(oneHostPerNode());
+    const handshake = { nodeReuse: true };
+    const host = (name: string, address: string) =>
+      new NodeContext({
+        id: name,
+        kind: 'inproc',
+        nodeReuse: true,
+        clock: sim.clock,
+        connect: (onLink) => sim.transport.connect(address, { handshake, onLink, clock: sim.clock }),
+      });
+    return {
+      async run() {
+        const endpoint = await NodeEndpoint.start({
+          transport: sim.transport,
+          listen: { address: 'node-1', handshake, clock: sim.clock.for('node-1') },
+          clock: sim.clock.for('node-1'),
+        });
+        const first = host('host-a', endpoint.address);
+        await first.start(1);
+        await first.request('troupe:ping', null);
+        await first.close({ reuse: true });
+        const second = host('host-b', endpoint.address);
+        const third = host('host-c', endpoint.address);
+        const claims = await Promise.allSettled([second.start(2), third.start(3)]);
+        const won = claims.filter((claim) => claim.status === 'fulfilled').length;
+        if (won === 0) throw new Error('neither host got the idle node');
+        await Promise.all([second, third].map((ctx) => ctx.close({ reuse: false })));
+        await endpoint.exit();
+      },
+    };
+  },
+};
+
+export const scenarios: readonly Scenario[] = [
+  buildScenario,
+  dispatcherScenario,
+  shutdownScenario,
+  jobsScenario,
+  reuseScenario,
+];

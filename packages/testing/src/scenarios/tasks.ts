@@ -1,0 +1,171 @@
+// Tasks and jobs the built-in scenarios run. Nodes in a simulation are in-process endpoints, so
+// these run on the simulation's event loop; what they wait on goes through `world`, which each
+// scenario resets, so nothing carries over from one schedule to the next.
+import { type Clock, defineJob, defineTask } from '@troupe/core';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** The board of the dispatcher scenario: projects, their dependencies, who waits for what. */
+export class Board {
+  readonly #deps: Map<string, string[]>;
+  readonly #done = new Set<string>();
+  readonly #handedOut = new Set<string>();
+  readonly #asking = new Map<string, Deferred<string | undefined>>();
+  #event = deferred<void>();
+
+  constructor(projects: Record<string, string[]>) {
+    this.#deps = new Map(Object.entries(projects));
+  }
+
+  get left(): number {
+    return this.#deps.size - this.#done.size;
+  }
+
+  get built(): number {
+    return this.#done.size;
+  }
+
+  /** A worker asks for its next project; undefined once everything is built. */
+  ask(worker: string): Promise<string | undefined> {
+    const request = deferred<string | undefined>();
+    this.#asking.set(worker, request);
+    this.#signal();
+    return request.promise;
+  }
+
+  finish(project: string): void {
+    this.#done.add(project);
+    this.#signal();
+  }
+
+  /** Resolves at the next ask or finish. */
+  nextEvent(): Promise<void> {
+    return this.#event.promise;
+  }
+
+  /** Hands ready projects to waiting workers; tells them to stop once all is built. */
+  assign(): void {
+    for (const [worker, request] of this.#asking) {
+      if (this.left === 0) {
+        this.#asking.delete(worker);
+        request.resolve(undefined);
+        continue;
+      }
+      const ready = [...this.#deps].find(
+        ([project, deps]) => !this.#handedOut.has(project) && deps.every((dep) => this.#done.has(dep)),
+      );
+      if (!ready) break;
+      this.#handedOut.add(ready[0]);
+      this.#asking.delete(worker);
+      request.resolve(ready[0]);
+    }
+  }
+
+  #signal(): void {
+    const event = this.#event;
+    this.#event = deferred();
+    event.resolve();
+  }
+}
+
+/** What the tasks of the current schedule share: its clock and, for the dispatcher, its board. */
+export const world: { clock: Clock | undefined; board: Board | undefined; yielding: boolean } = {
+  clock: undefined,
+  board: undefined,
+  yielding: true,
+};
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    if (!world.clock) throw new Error('no simulation clock set');
+    world.clock.setTimeout(resolve, ms);
+  });
+
+/** A project with no dependencies of its own. */
+export const leaf = defineTask<{ id: string }, string>({
+  name: 'leaf',
+  run: (input) => input.id,
+});
+
+/** Waits for its dependencies (its node is free meanwhile), then joins their results. */
+export const join = defineTask<{ id: string; deps: string[] }, string>({
+  name: 'join',
+  async run(input, ctx) {
+    const results = await ctx.build<string>(input.deps.map((dep) => ({ task: leaf, input: { id: dep } })));
+    return `${input.id}(${results.join(',')})`;
+  },
+});
+
+/** Waits on something outside the runtime (a timer), yielding its node around the wait. */
+export const waiter = defineTask<{ id: string; ms: number }, string>({
+  name: 'waiter',
+  async run(input, ctx) {
+    await ctx.yielding(() => sleep(input.ms));
+    return input.id;
+  },
+});
+
+/** Works for `ms` (on the simulation clock) holding its node: CPU-bound work, no yield. */
+export const compute = defineTask<{ id: string; ms: number }, string>({
+  name: 'compute',
+  async run(input) {
+    await sleep(input.ms);
+    return input.id;
+  },
+});
+
+/** The dispatcher of the dispatcher scenario: hands ready projects to workers that ask. */
+export const dispatcher = defineTask<{ id: string }, number>({
+  name: 'dispatcher',
+  async run(_input, ctx) {
+    const board = world.board!;
+    for (;;) {
+      board.assign();
+      if (board.left === 0) {
+        board.assign();
+        return board.built;
+      }
+      await ctx.yielding(() => board.nextEvent());
+    }
+  },
+});
+
+/** A worker of the dispatcher scenario: asks for projects until told to stop. */
+export const worker = defineTask<{ id: string }, number>({
+  name: 'worker',
+  async run(input, ctx) {
+    const board = world.board!;
+    let built = 0;
+    for (;;) {
+      // The seed's bug: waiting for the next project while holding the node.
+      const project = world.yielding
+        ? await ctx.yielding(() => board.ask(input.id))
+        : await board.ask(input.id);
+      if (project === undefined) return built;
+      await ctx.build({ task: leaf, input: { id: project } });
+      board.finish(project);
+      built++;
+    }
+  },
+});
+
+/** A job that runs until cancelled or until its message's `ms` pass on the simulation clock. */
+export const timedJob = defineJob<{ ms: number }>(
+  (message, ctx) =>
+    new Promise<void>((resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+      sleep(message.ms).then(resolve, reject);
+    }),
+  { name: 'timedJob' },
+);

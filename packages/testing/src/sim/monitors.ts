@@ -1,0 +1,155 @@
+import type { MemoryJobServer, Runtime } from '@troupe/core';
+import type { WirePacket } from './network.js';
+import type { Monitor, Simulation } from './simulation.js';
+
+const body = (packet: WirePacket) => (packet.body ?? {}) as Record<string, unknown>;
+
+/**
+ * Nothing is written after the exit packet: once a host has written `NodeBuildComplete` without
+ * reuse on a link, that direction of the link carries nothing more.
+ */
+export function nothingAfterExitPacket(): Monitor {
+  const exited = new Set<string>();
+  return {
+    name: 'nothing after the exit packet',
+    onPacket(packet, phase, sim) {
+      if (phase !== 'written') return;
+      const direction = `${packet.connection} ${packet.from}`;
+      if (exited.has(direction)) {
+        sim.violate(this.name, `${packet.name} was written to ${packet.to} after the exit packet`);
+        return;
+      }
+      if (packet.name === 'NodeBuildComplete' && body(packet).prepareForReuse === false)
+        exited.add(direction);
+    },
+  };
+}
+
+/**
+ * A node runs at most one active request: from the host writing BuildRequest, BuildUnblocked or
+ * ReacquireGranted for a request until the host reads its BuildResult, BuildBlocked or Yield.
+ */
+export function oneActiveRequestPerNode(): Monitor {
+  const active = new Map<string, Set<string>>();
+  const on = (connection: string) => {
+    let set = active.get(connection);
+    if (!set) {
+      set = new Set();
+      active.set(connection, set);
+    }
+    return set;
+  };
+  return {
+    name: 'one active request per node',
+    onPacket(packet, phase, sim) {
+      const b = body(packet);
+      if (phase === 'written') {
+        const id =
+          packet.name === 'BuildRequest'
+            ? b.id
+            : packet.name === 'BuildUnblocked' || packet.name === 'ReacquireGranted'
+              ? b.requestId
+              : undefined;
+        if (typeof id !== 'string') return;
+        const set = on(packet.connection);
+        set.add(id);
+        if (set.size > 1) {
+          sim.violate(
+            this.name,
+            `${packet.to} was given ${id} (${packet.name}) while ${[...set].filter((x) => x !== id).join(', ')} was active there`,
+          );
+        }
+      } else {
+        const id =
+          packet.name === 'BuildResult'
+            ? b.id
+            : packet.name === 'BuildBlocked' || packet.name === 'Yield'
+              ? b.requestId
+              : undefined;
+        if (typeof id === 'string') on(packet.connection).delete(id);
+      }
+    },
+    onClose(connection) {
+      active.delete(connection);
+    },
+  };
+}
+
+/**
+ * A node serves one host at a time: it answers NodeReady on a second link only after the first
+ * host let it go (NodeBuildComplete reached it, or that link ended).
+ */
+export function oneHostPerNode(): Monitor {
+  const hostOf = new Map<string, string>();
+  return {
+    name: 'one host per node',
+    onPacket(packet, phase, sim) {
+      if (phase === 'written' && packet.name === 'NodeReady') {
+        const current = hostOf.get(packet.from);
+        if (current !== undefined && current !== packet.connection) {
+          sim.violate(
+            this.name,
+            `${packet.from} accepted a host on ${packet.connection} while serving the host on ${current}`,
+          );
+        }
+        hostOf.set(packet.from, packet.connection);
+      }
+      if (phase === 'delivered' && packet.name === 'NodeBuildComplete') {
+        if (hostOf.get(packet.to) === packet.connection) hostOf.delete(packet.to);
+      }
+    },
+    onClose(connection) {
+      for (const [node, host] of hostOf) if (host === connection) hostOf.delete(node);
+    },
+  };
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * Every request a runtime took ends exactly once, and none is left unended when the run ends
+ * (a request lost with a failed connection stays unended).
+ */
+export function requestsEndOnce(sim: Simulation, runtime: Runtime): Monitor {
+  const states = new Map<string, string>();
+  runtime.on('request', (request, from, to) => {
+    sim.note(`  ${request.id}: ${from} → ${to}`);
+    if (TERMINAL.has(from)) sim.violate('requests end once', `${request.id} left ${from} for ${to}`);
+    states.set(request.id, to);
+  });
+  return {
+    name: 'requests end once',
+    atEnd(current) {
+      const open = [...states].filter(([, state]) => !TERMINAL.has(state));
+      if (open.length > 0) {
+        current.violate(
+          this.name,
+          `request(s) never ended: ${open.map(([id, state]) => `${id} (${state})`).join(', ')}`,
+        );
+      }
+    },
+  };
+}
+
+/** Every job ends with at most one reported result, and every job taken ends. */
+export function jobsEndOnce(server: MemoryJobServer, ended: () => ReadonlySet<string>): Monitor {
+  return {
+    name: 'jobs end once',
+    afterStep(sim) {
+      for (const job of server.list()) {
+        if (job.extraCompletions.length > 0) {
+          sim.violate(
+            this.name,
+            `job ${job.id} was completed ${job.extraCompletions.length + 1} times: ${[job.completion, ...job.extraCompletions].map((c) => c?.result).join(', ')}`,
+          );
+        }
+      }
+    },
+    atEnd(sim) {
+      this.afterStep?.(sim);
+      const done = ended();
+      const open = server.list().filter((job) => job.status === 'leased' && !done.has(job.id));
+      if (open.length > 0) sim.violate(this.name, `job(s) never ended: ${open.map((j) => j.id).join(', ')}`);
+    },
+  };
+}

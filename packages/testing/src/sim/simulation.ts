@@ -1,0 +1,328 @@
+import { MemoryTransport } from '@troupe/transport';
+import { SeededRandom } from '../seeded-random.js';
+import { SimClock } from './clock.js';
+import { type PendingDelivery, SimNetwork, type WirePacket } from './network.js';
+
+/** One thing the simulator can do next. */
+export interface Step {
+  readonly kind: 'deliver' | 'timer' | 'action' | 'fault';
+  /** A readable line for the trace: what happens. */
+  readonly label: string;
+  /** Which actor's step this is (a direction, a timer owner, a fault): what PCT prioritises. */
+  readonly chain: string;
+  run(): void;
+}
+
+/** The faults a scenario allows, and how many a schedule may use. */
+export interface FaultBudget {
+  /** Faults per schedule, all kinds together. Default 0: no faults. */
+  max?: number;
+  /** Lose a delivery (which breaks its connection, as a stream cannot skip bytes). */
+  drop?: boolean;
+  /** Let time pass (fire the earliest timer) while deliveries are in flight: they are late. */
+  delay?: boolean;
+  /** Kill a node, as SIGKILL would. */
+  crash?: boolean;
+  /** Freeze a node: it takes no more steps (nothing reaches it, its timers stop). */
+  hang?: boolean;
+}
+
+export interface Violation {
+  readonly monitor: string;
+  readonly message: string;
+}
+
+/** A line of the trace: a step taken, or a note (a machine's transition, a packet). */
+export interface TraceEntry {
+  readonly step: number;
+  readonly time: number;
+  readonly text: string;
+}
+
+/** A property checked while a schedule runs. Report a violation with `sim.violate(...)`. */
+export interface Monitor {
+  readonly name: string;
+  /** A packet was written by its sender, or delivered to its receiver. */
+  onPacket?(packet: WirePacket, phase: 'written' | 'delivered', sim: Simulation): void;
+  /** A connection's direction ended (`end`) or was reset, as its receiver sees it. */
+  onClose?(connection: string, from: string, to: string, kind: 'end' | 'reset', sim: Simulation): void;
+  /** After every step. */
+  afterStep?(sim: Simulation): void;
+  /** When the run ends: `finished` says whether the scenario's script completed. */
+  atEnd?(sim: Simulation, finished: boolean): void;
+}
+
+/** A node the simulator can crash or hang: what a simulated launcher hands out. */
+export interface SimulatedNode {
+  readonly name: string;
+  /** Its listening address on the memory transport (`memory://...`). */
+  readonly address: string;
+  crash(): void;
+  readonly alive: boolean;
+}
+
+interface CustomFault {
+  readonly label: string;
+  readonly enabled: () => boolean;
+  readonly apply: () => void;
+}
+
+/**
+ * One simulated world: a clock whose timers are steps, a network whose deliveries are steps, a
+ * seeded random source for everything the world draws, nodes that can crash or hang, monitors,
+ * and the trace. Nothing happens until the explorer takes a step; between steps, promise
+ * continuations settle (the explorer waits for a macrotask, which runs every microtask first).
+ */
+export class Simulation {
+  readonly clock = new SimClock();
+  readonly network = new SimNetwork();
+  readonly random: SeededRandom;
+  readonly transport: MemoryTransport;
+  readonly trace: TraceEntry[] = [];
+  readonly budget: Required<FaultBudget>;
+  readonly monitors: Monitor[] = [];
+  /** Record every packet and note in the trace (off while exploring, on when replaying). */
+  tracing: boolean;
+  #steps = 0;
+  #faults = 0;
+  #violation: Violation | undefined;
+  readonly #nodes = new Map<string, SimulatedNode>();
+  readonly #owners = new Map<string, string>();
+  readonly #hung = new Set<string>();
+  readonly #custom: CustomFault[] = [];
+  readonly #actions: Array<CustomFault & { done: boolean }> = [];
+  /** Per direction, a running hash of the packets written: the wire's share of the state hash. */
+  readonly #history = new Map<string, number>();
+  /** Whether the scenario's script has finished: no faults are injected after it. */
+  finished = false;
+
+  constructor(options: { seed?: number; faults?: FaultBudget; tracing?: boolean } = {}) {
+    this.random = new SeededRandom(options.seed ?? 1);
+    this.transport = new MemoryTransport({ network: this.network, random: this.random });
+    this.tracing = options.tracing ?? false;
+    const faults = options.faults ?? {};
+    this.budget = {
+      max: faults.max ?? 0,
+      drop: faults.drop ?? false,
+      delay: faults.delay ?? false,
+      crash: faults.crash ?? false,
+      hang: faults.hang ?? false,
+    };
+    this.network.onWritten = (packet) => {
+      const direction = `${packet.connection} ${packet.from}`;
+      this.#history.set(direction, mix(this.#history.get(direction) ?? 0, packetKey(packet)));
+      if (this.tracing) this.note(`  ${packet.from} → ${packet.to}: ${describePacket(packet)}`);
+      for (const monitor of this.monitors) monitor.onPacket?.(packet, 'written', this);
+    };
+  }
+
+  /** Steps taken so far. */
+  get steps(): number {
+    return this.#steps;
+  }
+
+  get violation(): Violation | undefined {
+    return this.#violation;
+  }
+
+  /** Reports a broken property; the first one ends the schedule. */
+  violate(monitor: string, message: string): void {
+    this.#violation ??= { monitor, message };
+    this.note(`VIOLATION (${monitor}): ${message}`);
+  }
+
+  /** Adds a line to the trace (kept only while tracing). */
+  note(text: string): void {
+    if (this.tracing) this.trace.push({ step: this.#steps, time: this.clock.now(), text });
+  }
+
+  addMonitor(...monitors: Monitor[]): void {
+    this.monitors.push(...monitors);
+  }
+
+  /** Registers a node the simulator may crash or hang. */
+  addNode(node: SimulatedNode): void {
+    this.#nodes.set(node.name, node);
+    this.#owners.set(node.address, node.name);
+  }
+
+  get nodes(): readonly SimulatedNode[] {
+    return [...this.#nodes.values()];
+  }
+
+  isHung(name: string): boolean {
+    return this.#hung.has(name);
+  }
+
+  /**
+   * Something from outside the world that may happen at any point, once (a user cancelling, an
+   * operator shutting down): a step the explorer interleaves with the others, not a fault.
+   */
+  addAction(label: string, apply: () => void, enabled: () => boolean = () => true): void {
+    this.#actions.push({ label, apply, enabled, done: false });
+  }
+
+  /** A fault of the scenario's own (a lease renewal that fails, say), within the same budget. */
+  addFault(label: string, apply: () => void, enabled: () => boolean = () => true): void {
+    this.#custom.push({ label, apply, enabled });
+  }
+
+  /** Everything that can happen next, in a deterministic order: deliveries, then timers, then faults. */
+  enabled(): Step[] {
+    const steps: Step[] = [];
+    const heads = this.network.heads().filter((head) => !this.#receiverHung(head));
+    for (const head of heads) steps.push(this.#deliverStep(head));
+    const timers = this.clock.timers().filter((timer) => !this.#hung.has(timer.owner));
+    // Deliveries beat timers: a timer fires only once nothing is in flight (or as a fault).
+    if (heads.length === 0 && timers.length > 0) {
+      const due = timers[0]!.due;
+      for (const timer of timers) {
+        if (timer.due !== due) break;
+        steps.push(this.#timerStep(timer.id, timer.owner, timer.due, ''));
+      }
+    }
+    if (!this.finished) {
+      for (const action of this.#actions) {
+        if (action.done || !action.enabled()) continue;
+        steps.push({
+          kind: 'action',
+          label: action.label,
+          chain: `action ${action.label}`,
+          run: () => {
+            action.done = true;
+            action.apply();
+          },
+        });
+      }
+    }
+    if (this.finished || this.#faults >= this.budget.max) return steps;
+    if (this.budget.delay && heads.length > 0 && timers.length > 0) {
+      const timer = timers[0]!;
+      steps.push(this.#timerStep(timer.id, timer.owner, timer.due, 'fault: '));
+    }
+    if (this.budget.drop) {
+      for (const head of heads) {
+        if (head.delivery.kind !== 'data') continue;
+        steps.push(
+          this.#faultStep(`fault: drop ${describeDelivery(head)}`, `drop ${head.direction}`, () => {
+            this.network.take(head.direction);
+            head.delivery.drop();
+          }),
+        );
+      }
+    }
+    for (const node of this.#nodes.values()) {
+      if (!node.alive || this.#hung.has(node.name)) continue;
+      if (this.budget.crash) {
+        steps.push(
+          this.#faultStep(`fault: crash ${node.name}`, `crash ${node.name}`, () => {
+            node.crash();
+            this.network.discardTo(node.address);
+          }),
+        );
+      }
+      if (this.budget.hang) {
+        steps.push(
+          this.#faultStep(`fault: hang ${node.name}`, `hang ${node.name}`, () => this.#hung.add(node.name)),
+        );
+      }
+    }
+    for (const fault of this.#custom) {
+      if (fault.enabled()) steps.push(this.#faultStep(`fault: ${fault.label}`, fault.label, fault.apply));
+    }
+    return steps;
+  }
+
+  /** Takes one step (bookkeeping around `step.run`). */
+  take(step: Step): void {
+    this.#steps++;
+    if (step.kind === 'fault') this.#faults++;
+    if (this.tracing)
+      this.trace.push({ step: this.#steps, time: this.clock.now(), text: `#${this.#steps} ${step.label}` });
+    step.run();
+    for (const monitor of this.monitors) monitor.afterStep?.(this);
+  }
+
+  /** A fingerprint of what is pending: part of the state hash for exhaustive search. */
+  pendingFingerprint(): string {
+    const parts: string[] = [`t${this.clock.now()}`, `f${this.#faults}`];
+    for (const head of this.network.heads()) parts.push(`${head.direction}:${head.delivery.seq}`);
+    for (const timer of this.clock.timers()) parts.push(`${timer.owner}@${timer.due}`);
+    for (const hung of this.#hung) parts.push(`hung:${hung}`);
+    for (const [direction, hash] of [...this.#history].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
+      parts.push(`${direction}=${hash}`);
+    return parts.join('|');
+  }
+
+  #receiverHung(head: PendingDelivery): boolean {
+    const owner = this.#owners.get(head.delivery.to);
+    return owner !== undefined && this.#hung.has(owner);
+  }
+
+  #deliverStep(head: PendingDelivery): Step {
+    return {
+      kind: 'deliver',
+      label: `deliver ${describeDelivery(head)}`,
+      chain: head.direction,
+      run: () => {
+        this.network.take(head.direction);
+        head.delivery.deliver();
+        const { delivery } = head;
+        if (delivery.kind !== 'data') {
+          for (const monitor of this.monitors)
+            monitor.onClose?.(delivery.connection, delivery.from, delivery.to, delivery.kind, this);
+        }
+        for (const packet of head.packets)
+          for (const monitor of this.monitors) monitor.onPacket?.(packet, 'delivered', this);
+      },
+    };
+  }
+
+  #timerStep(id: number, owner: string, due: number, prefix: string): Step {
+    return {
+      kind: prefix ? 'fault' : 'timer',
+      label: `${prefix}timer of ${owner} due at ${due} ms`,
+      chain: prefix ? `delay ${owner}` : `timer ${owner}`,
+      run: () => this.clock.fire(id),
+    };
+  }
+
+  #faultStep(label: string, chain: string, run: () => void): Step {
+    return { kind: 'fault', label, chain, run };
+  }
+}
+
+function describeDelivery(head: PendingDelivery): string {
+  const { delivery } = head;
+  const what =
+    delivery.kind !== 'data'
+      ? delivery.kind
+      : head.packets.length > 0
+        ? head.packets.map((packet) => packet.name).join(', ')
+        : `${delivery.bytes} B`;
+  return `${delivery.from} → ${delivery.to} #${delivery.seq} (${what})`;
+}
+
+/** A packet in a trace line: its name and the fields that identify what it is about. */
+export function describePacket(packet: WirePacket): string {
+  const body = packet.body as Record<string, unknown> | undefined;
+  if (!body || typeof body !== 'object') return packet.name;
+  const keys = ['id', 'requestId', 'jobId', 'task', 'reason', 'kind', 'prepareForReuse', 'ok'];
+  const fields = keys
+    .filter((key) => body[key] !== undefined)
+    .map((key) => `${key}=${typeof body[key] === 'string' ? body[key] : JSON.stringify(body[key])}`);
+  return fields.length > 0 ? `${packet.name} {${fields.join(', ')}}` : packet.name;
+}
+
+function packetKey(packet: WirePacket): string {
+  const body = packet.body as Record<string, unknown> | undefined;
+  const id = body && typeof body === 'object' ? (body.id ?? body.requestId ?? body.jobId ?? '') : '';
+  return `${packet.name}:${String(id)}`;
+}
+
+/** FNV-1a over a string, folded into a running hash. */
+function mix(hash: number, text: string): number {
+  let h = (hash ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
