@@ -22,7 +22,7 @@ import {
 } from '../sim/monitors.js';
 import { SimulatedNodeProvider } from '../sim/nodes.js';
 import type { Simulation } from '../sim/simulation.js';
-import { Board, compute, dispatcher, join, leaf, timedJob, waiter, worker, world } from './tasks.js';
+import { Board, compute, dispatcher, join, timedJob, waiter, worker, world } from './tasks.js';
 
 /** Switches core's defects to exactly those a variant asks for. */
 function useDefects(which: Partial<Defects>): void {
