@@ -46,12 +46,20 @@ export interface Handshake {
   readonly salt: Uint8Array;
 }
 
+const salts = new Map<string | undefined, Uint8Array>();
+
 /** Salt that differs per user: nodes of one user never answer another user's host. */
 export function userSalt(session?: string): Uint8Array {
-  const user = userInfo();
-  const hash = createHash('sha256').update(`troupe\0${user.uid}\0${user.username}`);
-  if (session !== undefined) hash.update(`\0session\0${session}`);
-  return new Uint8Array(hash.digest().subarray(0, SALT_LENGTH));
+  // Every link computes its handshake; the user does not change within a process.
+  let salt = salts.get(session);
+  if (!salt) {
+    const user = userInfo();
+    const hash = createHash('sha256').update(`troupe\0${user.uid}\0${user.username}`);
+    if (session !== undefined) hash.update(`\0session\0${session}`);
+    salt = new Uint8Array(hash.digest().subarray(0, SALT_LENGTH));
+    if (salts.size < 64) salts.set(session, salt);
+  }
+  return new Uint8Array(salt);
 }
 
 export function createHandshake(options: HandshakeOptions = {}, authenticated = false): Handshake {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { Packr, Unpackr } from 'msgpackr';
-import { type Actor, createActor, fromPromise } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import type { ByteChannel } from './channel.js';
 import { type Clock, systemClock } from './clock.js';
 import {
@@ -186,9 +186,10 @@ export class Link extends EventEmitter<LinkEvents> {
       },
       read: (length: number) => this.#readPreamble(length),
     };
-    this.#writer = createActor(
-      writerQueueMachine.provide({
-        actions: {
+    this.#writer = createActor(writerQueueMachine, {
+      clock,
+      input: {
+        owner: {
           flush: () => this.#flush(),
           endChannel: () => channel.end(),
           discardQueue: () => {
@@ -200,18 +201,14 @@ export class Link extends EventEmitter<LinkEvents> {
             for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(error);
           },
         },
-      }),
-      { clock },
-    );
-    this.#link = createActor(
-      linkMachine.provide({
-        actors: {
-          handshake: fromPromise(async () => {
-            await exchangeHandshake(preamble, this.handshake, role, secret, random);
-            this.#inbound = 'held';
-          }),
-        },
-        actions: {
+      },
+    });
+    this.#link = createActor(linkMachine, {
+      clock,
+      input: {
+        handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
+        closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 2_000),
+        owner: {
           announceOpen: () => this.#announceOpen(),
           endWriter: () => {
             // A closing link must see the peer's end of stream, so a link nobody read from
@@ -220,17 +217,10 @@ export class Link extends EventEmitter<LinkEvents> {
             this.#toWriter({ type: 'queue.ending' });
           },
           destroyChannel: () => this.#teardown(),
-          announceClose: ({ context }) => this.#announceClose(context.reason ?? 'closed', context.error),
-        },
-      }),
-      {
-        clock,
-        input: {
-          handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
-          closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 2_000),
+          announceClose: (reason, error) => this.#announceClose(reason, error),
         },
       },
-    );
+    });
     this.#writer.subscribe({
       next: (snapshot) => {
         if (snapshot.value === 'aborted' && snapshot.context.error) {
@@ -258,6 +248,18 @@ export class Link extends EventEmitter<LinkEvents> {
         }),
     });
     this.#link.start();
+    exchangeHandshake(preamble, this.handshake, role, secret, random).then(
+      () => {
+        if (this.state !== 'handshaking') return;
+        this.#inbound = 'held';
+        this.#toLink({ type: 'handshake.succeeded' });
+      },
+      (error: unknown) =>
+        this.#toLink({
+          type: 'handshake.failed',
+          error: error instanceof Error ? error : new Error(String(error)),
+        }),
+    );
   }
 
   get state(): LinkState {

@@ -12,15 +12,15 @@ import { createActor } from 'xstate';
 
 function writer() {
   const calls: string[] = [];
-  const actor = createActor(
-    writerQueueMachine.provide({
-      actions: {
+  const actor = createActor(writerQueueMachine, {
+    input: {
+      owner: {
         flush: () => calls.push('flush'),
         endChannel: () => calls.push('end'),
         discardQueue: () => calls.push('discard'),
       },
-    }),
-  ).start();
+    },
+  }).start();
   return {
     actor,
     calls,

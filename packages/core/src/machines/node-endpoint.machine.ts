@@ -1,4 +1,14 @@
 import { assign, setup } from 'xstate';
+import { defects } from '../defects.js';
+
+/** What the endpoint machine asks of its endpoint. */
+export interface NodeEndpointOwner {
+  acceptHost(linkId: string): void;
+  refuseHost(linkId: string): void;
+  releaseHost(): void;
+  resetBuildState(): void;
+  exit(): void;
+}
 
 export type NodeEndpointEvent =
   | { type: 'host.offered'; linkId: string; reuse: boolean }
@@ -18,25 +28,32 @@ export type NodeEndpointEvent =
  */
 export const nodeEndpointMachine = setup({
   types: {
-    context: {} as { idleTimeoutMs: number; host: string | undefined; reuse: boolean; builds: number },
+    context: {} as {
+      idleTimeoutMs: number;
+      host: string | undefined;
+      reuse: boolean;
+      builds: number;
+      owner: NodeEndpointOwner | undefined;
+    },
     events: {} as NodeEndpointEvent,
-    input: {} as { idleTimeoutMs: number },
+    input: {} as { idleTimeoutMs: number; owner?: NodeEndpointOwner },
   },
   actions: {
-    // Provided by the endpoint.
-    acceptHost: (_, _params: { linkId: string }) => {},
-    refuseHost: (_, _params: { linkId: string }) => {},
-    releaseHost: (_, _params: { linkId: string | undefined }) => {},
-    resetBuildState: () => {},
-    exit: () => {},
+    // Carried out by the endpoint named in the input (no `provide` per endpoint: it builds a
+    // machine each time).
+    acceptHost: ({ context }, params: { linkId: string }) => context.owner?.acceptHost(params.linkId),
+    refuseHost: ({ context }, params: { linkId: string }) => context.owner?.refuseHost(params.linkId),
+    releaseHost: ({ context }, _params: { linkId: string | undefined }) => context.owner?.releaseHost(),
+    resetBuildState: ({ context }) => context.owner?.resetBuildState(),
+    exit: ({ context }) => context.owner?.exit(),
     takeHost: assign({
       host: ({ event }) => (event.type === 'host.offered' ? event.linkId : undefined),
       reuse: ({ event }) => event.type === 'host.offered' && event.reuse,
     }),
   },
   guards: {
-    // Provided by the endpoint: false unless the defect is switched on.
-    acceptsSecondHost: () => false,
+    // Only with the defect `acceptSecondHost` (the model checker's broken variant).
+    acceptsSecondHost: () => defects.acceptSecondHost,
     fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
     hostDoneForReuse: ({ context, event }) =>
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
@@ -48,7 +65,13 @@ export const nodeEndpointMachine = setup({
   },
 }).createMachine({
   id: 'nodeEndpoint',
-  context: ({ input }) => ({ idleTimeoutMs: input.idleTimeoutMs, host: undefined, reuse: false, builds: 0 }),
+  context: ({ input }) => ({
+    idleTimeoutMs: input.idleTimeoutMs,
+    host: undefined,
+    reuse: false,
+    builds: 0,
+    owner: input.owner,
+  }),
   initial: 'waiting',
   states: {
     /** Freshly started: no host yet. A node nobody claims goes away after the idle timeout. */

@@ -1,5 +1,13 @@
 import { setup } from 'xstate';
 
+/** What the scheduler machine asks of its scheduler. */
+export interface SchedulerMachineOwner {
+  reportStall(): void;
+  failStall(): void;
+  /** How long since the last progress, in ms. */
+  quietFor(): number;
+}
+
 export type SchedulerMachineEvent =
   | { type: 'stall.suspected' }
   | { type: 'stall.cleared' }
@@ -17,28 +25,33 @@ export type SchedulerMachineEvent =
  */
 export const schedulerMachine = setup({
   types: {
-    context: {} as { stallTimeoutMs: number; stallErrorMs: number },
+    context: {} as { stallTimeoutMs: number; stallErrorMs: number; owner: SchedulerMachineOwner | undefined },
     events: {} as SchedulerMachineEvent,
-    input: {} as { stallTimeoutMs: number; stallErrorMs: number },
+    input: {} as { stallTimeoutMs: number; stallErrorMs: number; owner?: SchedulerMachineOwner },
   },
   actions: {
-    // Provided by the scheduler.
-    reportStall: () => {},
-    failStall: () => {},
+    // Carried out by the scheduler named in the input.
+    reportStall: ({ context }) => context.owner?.reportStall(),
+    failStall: ({ context }) => context.owner?.failStall(),
   },
   guards: {
-    // Provided by the scheduler: has there been no progress for the whole stall timeout?
-    quietLongEnough: () => false,
+    // Has there been no progress for the whole stall timeout?
+    quietLongEnough: ({ context }) =>
+      context.owner?.quietFor() !== undefined && context.owner.quietFor() >= context.stallTimeoutMs,
   },
   delays: {
-    // Provided by the scheduler: what is left of the stall timeout since the last progress.
-    // Progress only moves a timestamp, so a busy pool costs no transition per request.
-    stallCheck: ({ context }) => context.stallTimeoutMs,
+    // What is left of the stall timeout since the last progress. Progress only moves a
+    // timestamp, so a busy pool costs no transition per request.
+    stallCheck: ({ context }) => Math.max(0, context.stallTimeoutMs - (context.owner?.quietFor() ?? 0)),
     stallError: ({ context }) => context.stallErrorMs,
   },
 }).createMachine({
   id: 'scheduler',
-  context: ({ input }) => input,
+  context: ({ input }) => ({
+    stallTimeoutMs: input.stallTimeoutMs,
+    stallErrorMs: input.stallErrorMs,
+    owner: input.owner,
+  }),
   initial: 'flowing',
   states: {
     flowing: {

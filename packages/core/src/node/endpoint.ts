@@ -10,7 +10,6 @@ import {
 } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
-import { defects } from '../defects.js';
 import { MalformedPacketError } from '../errors.js';
 import { type JobFunction, JobRun } from '../jobs/define.js';
 import { JOB_EXIT_CODES } from '../jobs/result.js';
@@ -94,21 +93,21 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
-    this.#machine = createActor(
-      nodeEndpointMachine.provide({
-        actions: {
-          acceptHost: (_, { linkId }) => this.#acceptHost(linkId),
-          refuseHost: (_, { linkId }) => this.#refuseHost(linkId),
+    this.#machine = createActor(nodeEndpointMachine, {
+      clock: options.clock ?? systemClock,
+      input: {
+        idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000,
+        owner: {
+          acceptHost: (linkId) => this.#acceptHost(linkId),
+          refuseHost: (linkId) => this.#refuseHost(linkId),
           releaseHost: () => this.#releaseHost(),
           resetBuildState: () => this.#running.clear(),
           exit: () => {
             void this.#shutdown();
           },
         },
-        guards: { acceptsSecondHost: () => defects.acceptSecondHost },
-      }),
-      { clock: options.clock ?? systemClock, input: { idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000 } },
-    );
+      },
+    });
     this.#machine.subscribe({
       next: (snapshot) => this.#emit('state', snapshot.value as NodeEndpointState),
       error: reportUnhandledError,

@@ -121,24 +121,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#ids = options.ids ?? createIdSource();
     this.#maxNodes = options.maxNodes;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
-    this.#machine = createActor(
-      schedulerMachine.provide({
-        actions: {
+    this.#machine = createActor(schedulerMachine, {
+      clock: this.#clock,
+      input: {
+        stallTimeoutMs: this.#stallTimeoutMs,
+        stallErrorMs: options.stallErrorMs ?? 10_000,
+        owner: {
           reportStall: () => this.#emit('stall', this.#stallReport()),
           failStall: () => this.#failStall(),
+          quietFor: () => this.#clock.now() - this.#lastProgress,
         },
-        guards: {
-          quietLongEnough: () => this.#clock.now() - this.#lastProgress >= this.#stallTimeoutMs,
-        },
-        delays: {
-          stallCheck: () => Math.max(0, this.#stallTimeoutMs - (this.#clock.now() - this.#lastProgress)),
-        },
-      }),
-      {
-        clock: this.#clock,
-        input: { stallTimeoutMs: this.#stallTimeoutMs, stallErrorMs: options.stallErrorMs ?? 10_000 },
       },
-    );
+    });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
   }

@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import { HandshakeTimeoutError } from '../errors.js';
 
 export type LinkCloseReason =
@@ -13,14 +13,26 @@ export type LinkCloseReason =
   /** Handshake or authentication failed or timed out. */
   | 'handshake-failed';
 
+/** What the link machine asks of its link. */
+export interface LinkMachineOwner {
+  announceOpen(): void;
+  endWriter(): void;
+  destroyChannel(): void;
+  announceClose(reason: LinkCloseReason, error: Error | undefined): void;
+}
+
 export interface LinkMachineContext {
   handshakeTimeoutMs: number;
   closeTimeoutMs: number;
+  /** Carries out the machine's actions: an owner in the context instead of a `provide` per link. */
+  owner: LinkMachineOwner | undefined;
   reason: LinkCloseReason | undefined;
   error: Error | undefined;
 }
 
 export type LinkMachineEvent =
+  | { type: 'handshake.succeeded' }
+  | { type: 'handshake.failed'; error: Error }
   | { type: 'link.close' }
   | { type: 'link.destroy'; error?: Error }
   | { type: 'channel.ended' }
@@ -41,17 +53,13 @@ export const linkMachine = setup({
   types: {
     context: {} as LinkMachineContext,
     events: {} as LinkMachineEvent,
-    input: {} as { handshakeTimeoutMs: number; closeTimeoutMs: number },
-  },
-  actors: {
-    // Provided by the link: exchange handshake blocks (and authenticate) over the channel.
-    handshake: fromPromise<void>(async () => {}),
+    input: {} as { handshakeTimeoutMs: number; closeTimeoutMs: number; owner?: LinkMachineOwner },
   },
   actions: {
-    announceOpen: () => {},
-    endWriter: () => {},
-    destroyChannel: () => {},
-    announceClose: () => {},
+    announceOpen: ({ context }) => context.owner?.announceOpen(),
+    endWriter: ({ context }) => context.owner?.endWriter(),
+    destroyChannel: ({ context }) => context.owner?.destroyChannel(),
+    announceClose: ({ context }) => context.owner?.announceClose(context.reason ?? 'closed', context.error),
     recordError: assign({
       error: ({ context, event }) => context.error ?? ('error' in event ? event.error : undefined),
     }),
@@ -62,21 +70,16 @@ export const linkMachine = setup({
   },
 }).createMachine({
   id: 'link',
-  context: ({ input }) => ({ ...input, reason: undefined, error: undefined }),
+  context: ({ input }) => ({
+    handshakeTimeoutMs: input.handshakeTimeoutMs,
+    closeTimeoutMs: input.closeTimeoutMs,
+    owner: input.owner,
+    reason: undefined,
+    error: undefined,
+  }),
   initial: 'handshaking',
   states: {
     handshaking: {
-      invoke: {
-        src: 'handshake',
-        onDone: { target: 'open' },
-        onError: {
-          target: 'closed',
-          actions: assign({
-            reason: firstReason('handshake-failed'),
-            error: ({ context, event }) => context.error ?? (event.error as Error),
-          }),
-        },
-      },
       after: {
         handshakeTimeout: {
           target: 'closed',
@@ -88,6 +91,16 @@ export const linkMachine = setup({
         },
       },
       on: {
+        // The link runs the exchange (handshake blocks, authentication) and reports how it ended:
+        // plain events rather than an invoked promise actor, which costs more than the exchange.
+        'handshake.succeeded': { target: 'open' },
+        'handshake.failed': {
+          target: 'closed',
+          actions: assign({
+            reason: firstReason('handshake-failed'),
+            error: ({ context, event }) => context.error ?? event.error,
+          }),
+        },
         'channel.ended': {
           target: 'closed',
           actions: assign({ reason: firstReason('handshake-failed') }),
