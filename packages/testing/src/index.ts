@@ -1,3 +1,11 @@
+export {
+  buildScenario,
+  dispatcherScenario,
+  jobsScenario,
+  reuseScenario,
+  scenarios as builtInScenarios,
+  shutdownScenario,
+} from './scenarios/index.js';
 export { SeededRandom } from './seeded-random.js';
 export { SimClock, type SimTimer } from './sim/clock.js';
 export {

@@ -38,6 +38,9 @@ export class Board {
 
   /** A worker asks for its next project; undefined once everything is built. */
   ask(worker: string): Promise<string | undefined> {
+    // Everything built: the answer needs no dispatcher (which may have finished already; the
+    // model checker found a worker that started late waiting forever on one that had).
+    if (this.left === 0) return Promise.resolve(undefined);
     const request = deferred<string | undefined>();
     this.#asking.set(worker, request);
     this.#signal();

@@ -1,0 +1,151 @@
+import { parseArgs } from 'node:util';
+import { resetDefects } from '@troupe/core';
+import { scenarios } from '../scenarios/index.js';
+import { type ExploreResult, exhaustive, explore, pct, randomWalk, type Strategy } from '../sim/explore.js';
+
+const USAGE = `usage: npm run check:model -- [options]
+  --schedules N     schedules per scenario for the unbroken runtime (default 10000), split
+                    between random walk, PCT and bounded exhaustive search
+  --variant-ms MS   time budget to find each broken variant's bug (default 10000)
+  --scenario NAME   only this scenario (build, dispatcher, shutdown, jobs, reuse)
+  --seed N          first seed (default 1)
+  --json            one JSON line per scenario and variant: scenario, variant, found, ms,
+                    schedules, replayed
+  --trace           print the trace of each violation found`;
+
+interface Line {
+  scenario: string;
+  variant: string;
+  found: boolean;
+  ms: number;
+  schedules: number;
+  replayed?: boolean;
+  strategy: string;
+  violation?: string;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      schedules: { type: 'string' },
+      'variant-ms': { type: 'string' },
+      scenario: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      trace: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const total = Number(values.schedules ?? 10_000);
+  const variantMs = Number(values['variant-ms'] ?? 10_000);
+  const seed = Number(values.seed ?? 1);
+  if (!(total > 0) || !(variantMs > 0) || !Number.isInteger(seed)) throw new Error('bad option value');
+  const chosen = scenarios.filter((s) => !values.scenario || s.name === values.scenario);
+  if (chosen.length === 0) throw new Error(`no scenario named ${values.scenario}`);
+  let bad = 0;
+  const report = (line: Line, result: ExploreResult) => {
+    if (values.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+    else {
+      const what =
+        line.variant === 'none'
+          ? line.found
+            ? `VIOLATION after ${line.schedules} schedules: ${line.violation}`
+            : `ok, ${line.schedules} schedules`
+          : line.found
+            ? `found by ${line.strategy} in ${line.ms} ms (${line.schedules} schedules), replayed: ${line.replayed}`
+            : `NOT FOUND in ${line.schedules} schedules`;
+      process.stdout.write(`${line.scenario.padEnd(11)} ${line.variant.padEnd(36)} ${what}\n`);
+    }
+    if (values.trace && result.trace) process.stderr.write(`${result.trace}\n\n`);
+  };
+  for (const scenario of chosen) {
+    // The unbroken runtime: every strategy, none may find anything.
+    const third = Math.ceil(total / 3);
+    const strategies: Array<[Strategy, number]> = [
+      [randomWalk({ seed }), third],
+      [pct({ seed, depth: 3 }), third],
+      [exhaustive({ depth: 12 }), total - 2 * third],
+    ];
+    let schedules = 0;
+    let ms = 0;
+    let failure: ExploreResult | undefined;
+    for (const [strategy, budget] of strategies) {
+      const result = await explore(scenario, 'none', strategy, { schedules: budget, timeMs: 10 * 60_000 });
+      schedules += result.schedules;
+      ms += result.ms;
+      if (result.found) {
+        failure = result;
+        break;
+      }
+      // An exhausted search space ends early: top up with random schedules.
+      if (result.schedules < budget) {
+        const more = await explore(scenario, 'none', randomWalk({ seed: seed + 1_000_000 }), {
+          schedules: budget - result.schedules,
+          timeMs: 10 * 60_000,
+        });
+        schedules += more.schedules;
+        ms += more.ms;
+        if (more.found) {
+          failure = more;
+          break;
+        }
+      }
+    }
+    const unbroken: Line = {
+      scenario: scenario.name,
+      variant: 'none',
+      found: failure !== undefined,
+      ms: Math.round(ms),
+      schedules,
+      strategy: failure?.strategy ?? 'random+pct+exhaustive',
+      ...(failure?.replayed !== undefined && { replayed: failure.replayed }),
+      ...(failure?.violation && { violation: `${failure.violation.monitor}: ${failure.violation.message}` }),
+    };
+    if (failure) bad++;
+    report(unbroken, failure ?? ({} as ExploreResult));
+    for (const variant of scenario.variants ?? []) {
+      // A broken runtime: random walk first, then PCT, within the time budget.
+      let result = await explore(scenario, variant, randomWalk({ seed }), {
+        timeMs: variantMs / 2,
+        schedules: 1e9,
+      });
+      if (!result.found) {
+        const second = await explore(scenario, variant, pct({ seed }), {
+          timeMs: variantMs / 2,
+          schedules: 1e9,
+        });
+        result = { ...second, ms: result.ms + second.ms, schedules: result.schedules + second.schedules };
+      }
+      const line: Line = {
+        scenario: scenario.name,
+        variant,
+        found: result.found,
+        ms: Math.round(result.ms),
+        schedules: result.schedules,
+        strategy: result.strategy,
+        ...(result.replayed !== undefined && { replayed: result.replayed }),
+        ...(result.violation && { violation: `${result.violation.monitor}: ${result.violation.message}` }),
+      };
+      if (!result.found || !result.replayed) bad++;
+      report(line, result);
+    }
+  }
+  resetDefects();
+  return bad === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `check:model: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 2;
+  },
+);
