@@ -223,6 +223,22 @@ describe('node endpoint', () => {
   });
 });
 
+describe('node endpoint: a reusable node that loses its host', () => {
+  it('goes idle when its host vanishes, then exits after its idle timeout', async () => {
+    const { endpoint, transport } = await startEndpoint(new MemoryTransport(), 100);
+    // A host that presents itself for reuse and then disappears without a word.
+    const link = await transport.connect(endpoint.address, {});
+    const ready = new Promise<void>((resolve) => link.on('packet', () => resolve()));
+    link.send(PacketType.NodeConfiguration, { nodeId: 'vanishing', hostPid: 1, nodeReuse: true });
+    await ready;
+    expect(endpoint.state).toBe('active');
+    await link.destroy();
+    await until(() => endpoint.state === 'idle', 'the node to go idle');
+    await endpoint.exited;
+    expect(endpoint.state).toBe('exiting');
+  });
+});
+
 describe('node context', () => {
   it('turns a lost connection into NodeShutdown(ConnectionFailed) and fails the requests it held', async () => {
     const { endpoint, transport } = await startEndpoint();

@@ -471,6 +471,85 @@ describe('job dispatcher: cancellation and lease loss (step 7)', () => {
     expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Canceled' });
   });
 
+  it('a job cancelled while the previous one is still being released completes as Canceled at once', async () => {
+    const w = world();
+    w.workers.prepare = (worker) => {
+      if (worker.id === 'worker-1') worker.dispose = () => new Promise<void>(() => {});
+    };
+    await startOne(w, 'job-1');
+    w.workers.started[0]!.exit({ code: 100, signal: null });
+    await settle();
+    const second = await startOne(w, 'job-2');
+    expect(w.dispatcher.states[0]).toBe('awaitingPrevious');
+    w.dispatcher.cancel('job-2');
+    await settle();
+    expect(w.server.get(second.id)!.completion).toMatchObject({ result: 'Canceled' });
+    expect(w.renewals).toEqual(['job-1']);
+    expect(w.workers.started).toHaveLength(1);
+  });
+
+  it('a lease lost while the worker starts abandons the job: the worker is killed unsent', async () => {
+    const w = world({ leaseMs: 2_000 });
+    let open!: () => void;
+    w.workers.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const job = await startOne(w);
+    expect(w.dispatcher.states[0]).toEqual({ leased: 'startingWorker' });
+    w.server.failRenewals(job.id);
+    await w.advance(6_000);
+    open();
+    await settle();
+    const worker = w.workers.started[0]!;
+    expect(worker.kinds()).toEqual([]);
+    expect(worker.killed).toBe(1);
+    expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Abandoned' });
+  });
+
+  it('a lease lost while the job message is on its way: cancelled right after it is sent', async () => {
+    const w = world({ leaseMs: 2_000, channelTimeoutMs: 60_000 });
+    let sent!: () => void;
+    w.workers.prepare = (worker) => {
+      const send = worker.send.bind(worker);
+      worker.send = (kind, body) =>
+        kind === 'JobRequest'
+          ? new Promise<void>((resolve) => {
+              worker.sent.push({ kind, body });
+              sent = resolve;
+            })
+          : send(kind, body);
+    };
+    const job = await startOne(w);
+    w.server.failRenewals(job.id);
+    await w.advance(6_000);
+    sent();
+    await settle();
+    const worker = w.workers.started[0]!;
+    expect(worker.kinds()).toEqual(['JobRequest', 'JobCancel']);
+    worker.exit({ code: 103, signal: null });
+    await settle();
+    expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Abandoned' });
+  });
+
+  it('a worker killed unsent that does not go away is given up on after the kill timeout', async () => {
+    const w = world();
+    let open!: () => void;
+    w.workers.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    w.workers.prepare = (worker) => {
+      worker.dies = false;
+    };
+    const job = await startOne(w);
+    w.dispatcher.cancel('job-1');
+    open();
+    await settle();
+    expect(w.workers.started[0]!.killed).toBe(1);
+    expect(w.server.get(job.id)!.completion).toBeUndefined();
+    await w.advance(2_100);
+    expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Canceled' });
+  });
+
   it('a cancel that arrives while the job message is on its way is sent after it', async () => {
     const w = world();
     let sent!: () => void;

@@ -187,6 +187,37 @@ describe('scheduler', () => {
     expect(message).toMatch(/yield/);
   });
 
+  it('progress while a stall is suspected, that does not end it, starts the stall clock again', () => {
+    const clock = manualClock();
+    const { scheduler, submit } = setup(2, { clock });
+    const stalls: number[] = [];
+    scheduler.on('stall', () => stalls.push(clock.now()));
+    const [, b] = [submit('a'), submit('b'), submit('c'), submit('d')];
+    expect(scheduler.state).toBe('suspected');
+    clock.advance(3_000);
+    scheduler.complete(b!.id, 'done'); // progress: c takes the node, d still waits
+    expect(scheduler.state).toBe('suspected');
+    clock.advance(4_999);
+    expect(stalls).toEqual([]);
+    clock.advance(1);
+    expect(stalls).toEqual([8_000]);
+  });
+
+  it('a stall that was reported ends with the next progress', () => {
+    const clock = manualClock();
+    const { scheduler, submit } = setup(2, { clock });
+    const holders = [submit('worker-1'), submit('worker-2')];
+    const starved = submit('dispatcher');
+    clock.advance(5_000);
+    expect(scheduler.state).toBe('stalled');
+    scheduler.yield(holders[0]!.id);
+    expect(starved.state).toBe('executing');
+    expect(scheduler.state).toBe('flowing');
+    clock.advance(60_000);
+    expect(scheduler.state).toBe('flowing');
+    expect(starved.error).toBeUndefined();
+  });
+
   it('progress resets the stall clock; yielding ends the stall', () => {
     const clock = manualClock();
     const { scheduler, submit } = setup(1, { clock });

@@ -1,3 +1,4 @@
+export { type CoverageData, MachineCoverage, machineGraph } from './coverage.js';
 export {
   buildScenario,
   dispatcherScenario,

@@ -44,6 +44,7 @@ export {
   userSalt,
   verifyHandshake,
 } from './handshake.js';
+export { type MachineInspector, machineInspector, setMachineInspector } from './inspect.js';
 export { Link, type LinkCloseInfo, type LinkEvents, type LinkOptions, type LinkState } from './link.js';
 export { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
 export { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';

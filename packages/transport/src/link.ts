@@ -27,6 +27,7 @@ import {
   type HandshakeOptions,
   type Role,
 } from './handshake.js';
+import { machineInspector } from './inspect.js';
 import { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
 import { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
 import { type RandomSource, systemRandom } from './random.js';
@@ -188,6 +189,7 @@ export class Link extends EventEmitter<LinkEvents> {
     };
     this.#writer = createActor(writerQueueMachine, {
       clock,
+      inspect: machineInspector(),
       input: {
         owner: {
           flush: () => this.#flush(),
@@ -205,6 +207,7 @@ export class Link extends EventEmitter<LinkEvents> {
     });
     this.#link = createActor(linkMachine, {
       clock,
+      inspect: machineInspector(),
       input: {
         handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
         closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 2_000),

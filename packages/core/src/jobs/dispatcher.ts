@@ -1,4 +1,4 @@
-import { type Clock, reportUnhandledError, systemClock } from '@troupe/transport';
+import { type Clock, machineInspector, reportUnhandledError, systemClock } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
 import { defects } from '../defects.js';
@@ -305,6 +305,7 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
       },
     });
     const actor = createActor(machine, {
+      inspect: machineInspector(),
       clock: this.#clock,
       input: {
         channelTimeoutMs: options.channelTimeoutMs ?? 30_000,

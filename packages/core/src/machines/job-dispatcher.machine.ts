@@ -171,7 +171,8 @@ export const jobDispatcherMachine = setup({
     },
     /** Step 1: the slot's previous job has completely finished. */
     awaitingPrevious: {
-      invoke: { src: 'awaitPrevious', onDone: 'leased', onError: 'leased' },
+      // The previous job's release never rejects (the dispatcher catches and reports its errors).
+      invoke: { src: 'awaitPrevious', onDone: 'leased' },
       on: { 'job.cancel': { target: 'finishing', actions: ['holdStop', 'completeAsStopped'] } },
     },
     /** Steps 2–7, while the lease is renewed. Leaving this state stops the renewer. */

@@ -37,7 +37,7 @@ export const nodeContextMachine = setup({
           on: { 'link.created': 'handshaking', 'connect.failed': 'failed' },
         },
         handshaking: {
-          on: { 'link.opened': 'active', 'connect.failed': 'failed', 'link.closed': 'failed' },
+          on: { 'link.opened': 'active', 'connect.failed': 'failed' },
         },
         active: {
           entry: 'announceActive',

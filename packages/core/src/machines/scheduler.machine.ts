@@ -69,7 +69,9 @@ export const schedulerMachine = setup({
     stalled: {
       entry: 'reportStall',
       after: { stallError: 'failed' },
-      on: { progress: 'flowing', 'stall.cleared': 'flowing' },
+      // Whatever ends a stall (a yield, a result, a new node, a cancel) moves some request, and
+      // every move is progress, which comes first: so progress is the one way out.
+      on: { progress: 'flowing' },
     },
     failed: { entry: 'failStall', type: 'final' },
     stopped: { type: 'final' },

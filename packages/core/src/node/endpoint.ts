@@ -4,6 +4,7 @@ import {
   type Link,
   type Listener,
   type ListenOptions,
+  machineInspector,
   reportUnhandledError,
   systemClock,
   type Transport,
@@ -94,6 +95,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       this.#resolveExited = resolve;
     });
     this.#machine = createActor(nodeEndpointMachine, {
+      inspect: machineInspector(),
       clock: options.clock ?? systemClock,
       input: {
         idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000,

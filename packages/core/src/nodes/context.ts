@@ -2,6 +2,7 @@ import {
   type Clock,
   type Link,
   type LinkCloseInfo,
+  machineInspector,
   reportUnhandledError,
   systemClock,
 } from '@troupe/transport';
@@ -98,7 +99,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createIdSource();
-    this.#machine = createActor(nodeContextMachine, { clock: this.#clock });
+    this.#machine = createActor(nodeContextMachine, { clock: this.#clock, inspect: machineInspector() });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
     this.#closed = new Promise((resolve) => {

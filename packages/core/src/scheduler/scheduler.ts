@@ -1,4 +1,4 @@
-import { type Clock, reportUnhandledError, systemClock } from '@troupe/transport';
+import { type Clock, machineInspector, reportUnhandledError, systemClock } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { defects } from '../defects.js';
@@ -122,6 +122,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#maxNodes = options.maxNodes;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
     this.#machine = createActor(schedulerMachine, {
+      inspect: machineInspector(),
       clock: this.#clock,
       input: {
         stallTimeoutMs: this.#stallTimeoutMs,

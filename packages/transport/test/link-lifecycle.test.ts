@@ -1,0 +1,151 @@
+// The link's lifecycle at its edges, over a channel the test scripts byte by byte: closing during
+// the handshake, a peer that hangs up during it, writes that fail, a close while the channel
+// pushes back, and a peer that never finishes closing.
+import {
+  type ByteChannel,
+  type ChannelSink,
+  type Clock,
+  createHandshake,
+  encodeHandshake,
+  Link,
+} from '@troupe/transport';
+import { describe, expect, it } from 'vitest';
+
+type WriteMode = 'ok' | 'fail' | 'full';
+
+/** A channel whose far end is the test: it sees what the link writes and decides what happens. */
+function scriptedChannel() {
+  const written: Uint8Array[] = [];
+  const events: string[] = [];
+  let sink!: ChannelSink;
+  const control = {
+    mode: 'ok' as WriteMode,
+    written,
+    events,
+    get sink() {
+      return sink;
+    },
+    /** The peer's half of the handshake: the link opens once it reads it. */
+    answerHandshake() {
+      sink.data(encodeHandshake(createHandshake({})));
+    },
+  };
+  const channel: ByteChannel = {
+    peer: 'scripted',
+    attach(next) {
+      sink = next;
+    },
+    write(chunk, done) {
+      written.push(chunk);
+      if (control.mode === 'fail') {
+        queueMicrotask(() => done(new Error('EPIPE: the peer is gone')));
+        return true;
+      }
+      queueMicrotask(() => done(null));
+      return control.mode !== 'full';
+    },
+    end() {
+      events.push('end');
+    },
+    destroy() {
+      events.push('destroy');
+      queueMicrotask(() => sink.close());
+    },
+    pause() {},
+    resume() {},
+  };
+  return { channel, control };
+}
+
+function manualClock(): Clock & { fire(): void } {
+  const timers = new Map<number, () => void>();
+  let next = 1;
+  return {
+    now: () => 0,
+    setTimeout: (fn) => {
+      timers.set(next, fn);
+      return next++;
+    },
+    clearTimeout: (id) => {
+      timers.delete(id as number);
+    },
+    fire() {
+      const [id, fn] = [...timers][0] ?? [];
+      if (id === undefined || !fn) throw new Error('no timer armed');
+      timers.delete(id);
+      fn();
+    },
+  };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('link lifecycle edges', () => {
+  it('close() during the handshake closes the link at once, as closed', async () => {
+    const { channel } = scriptedChannel();
+    const link = new Link(channel, 'connector', {});
+    await expect(link.close()).resolves.toMatchObject({ reason: 'closed' });
+    await expect(link.opened).rejects.toThrow();
+  });
+
+  it('destroy() during the handshake closes the link, with the error given', async () => {
+    const { channel } = scriptedChannel();
+    const link = new Link(channel, 'connector', {});
+    const info = await link.destroy(new Error('given up'));
+    expect(info.reason).toBe('closed');
+    expect(info.error?.message).toBe('given up');
+  });
+
+  it('a peer that ends the stream during the handshake fails it', async () => {
+    const { channel, control } = scriptedChannel();
+    const link = new Link(channel, 'connector', {});
+    control.sink.end();
+    await expect(link.closed).resolves.toMatchObject({ reason: 'handshake-failed' });
+  });
+
+  it('a write that fails aborts the writer and closes the link as a connection failure', async () => {
+    const { channel, control } = scriptedChannel();
+    const link = new Link(channel, 'connector', {});
+    control.answerHandshake();
+    await link.opened;
+    control.mode = 'fail';
+    link.send(1, { hello: 'peer' });
+    const info = await link.closed;
+    expect(info.reason).toBe('connection-failed');
+    expect(info.error?.message).toMatch(/EPIPE/);
+    expect(link.writerState).toBe('aborted');
+  });
+
+  it('closing while the channel pushes back hands the rest over and ends the stream', async () => {
+    const { channel, control } = scriptedChannel();
+    const clock = manualClock();
+    const link = new Link(channel, 'connector', { clock });
+    control.answerHandshake();
+    await link.opened;
+    control.mode = 'full';
+    link.send(1, Buffer.alloc(10));
+    await settle();
+    expect(link.writerState).toBe('awaitingDrain');
+    const before = control.written.length;
+    link.send(2, Buffer.alloc(10));
+    void link.close();
+    await settle();
+    expect(link.writerState).toBe('ended');
+    expect(control.written.length).toBeGreaterThan(before);
+    expect(control.events).toContain('end');
+  });
+
+  it('a peer that never finishes an orderly close is cut off after the close timeout', async () => {
+    const { channel, control } = scriptedChannel();
+    const clock = manualClock();
+    const link = new Link(channel, 'connector', { clock, closeTimeoutMs: 500 });
+    control.answerHandshake();
+    await link.opened;
+    const closed = link.close();
+    await settle();
+    expect(link.state).toBe('closing');
+    clock.fire();
+    await expect(closed).resolves.toMatchObject({ reason: 'closed' });
+    expect(control.events).toContain('destroy');
+  });
+});
