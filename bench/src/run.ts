@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Row, Suite } from './measure.js';
+import { modelSuite } from './suites/model.js';
 import { nodesSuite } from './suites/nodes.js';
 import { schedulerSuite } from './suites/scheduler.js';
 import { tasksSuite } from './suites/tasks.js';
@@ -10,6 +11,7 @@ export const suites: Record<string, Suite> = {
   nodes: nodesSuite,
   scheduler: schedulerSuite,
   tasks: tasksSuite,
+  model: modelSuite,
 };
 
 function format(rows: readonly Row[]): string {

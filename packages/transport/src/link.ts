@@ -152,7 +152,9 @@ export class Link extends EventEmitter<LinkEvents> {
   #preambleBytes = 0;
   #reader: { length: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   #resolveOpened!: () => void;
-  #rejectOpened!: (error: Error) => void;
+  /** Until the link opens: how to fail `opened` (dropped once it opened, so a close after that
+   * builds no error nobody will see). */
+  #rejectOpened: ((error: Error) => void) | undefined;
   #resolveClosed!: (info: LinkCloseInfo) => void;
 
   constructor(channel: ByteChannel, role: Role, options: LinkOptions = {}) {
@@ -199,6 +201,7 @@ export class Link extends EventEmitter<LinkEvents> {
             this.#arena = undefined;
             this.#arenaStart = this.#arenaEnd = 0;
             this.#queuedBytes = 0;
+            if (this.#flushWaiters.length === 0) return;
             const error = new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
             for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(error);
           },
@@ -507,6 +510,7 @@ export class Link extends EventEmitter<LinkEvents> {
     // The writer starts only now: nothing may be written before the handshake is done.
     this.#writer.start();
     this.#resolveOpened();
+    this.#rejectOpened = undefined;
     this.#safeEmit('open');
     // Like a readable stream's 'data', packets flow once someone listens for them: whoever
     // receives this link from `connect` or a listener gets every packet, however early it came.
@@ -623,7 +627,8 @@ export class Link extends EventEmitter<LinkEvents> {
           ? new ConnectionFailedError(`connection to ${this.peer} failed`)
           : undefined);
     const info: LinkCloseInfo = cause ? { reason, error: cause } : { reason };
-    this.#rejectOpened(cause ?? new LinkClosedError(this.id, reason));
+    this.#rejectOpened?.(cause ?? new LinkClosedError(this.id, reason));
+    this.#rejectOpened = undefined;
     this.#resolveClosed(info);
     this.#safeEmit('close', info);
   }
