@@ -37,7 +37,10 @@ export async function modelSuite({ quick }: SuiteOptions): Promise<Row[]> {
   const figures = await alternate(
     quick ? 1 : 5,
     () => nativePoolsPerSecond(count),
-    () => schedulesPerSecond(count, (seed += count)),
+    () => {
+      seed += count;
+      return schedulesPerSecond(count, seed);
+    },
   );
   resetDefects();
   return [
