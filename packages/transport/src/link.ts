@@ -64,7 +64,12 @@ export interface LinkEvents {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
-/** Size of the buffers small packets are framed into. */
+/**
+ * Size of the buffers small packets are framed into: a link's first arena is small (most links,
+ * a node's control link, carry little), and each next one doubles up to the largest, so a busy
+ * link soon frames into big arenas while a quiet one never holds 256 KiB it does not need.
+ */
+const FIRST_ARENA_SIZE = 4 * 1024;
 const ARENA_SIZE = 256 * 1024;
 
 /** Bytes of a msgpack `bin` header for a body of `length` bytes (bin 8, bin 16, bin 32). */
@@ -326,7 +331,8 @@ export class Link extends EventEmitter<LinkEvents> {
     if (length <= COPY_LIMIT) {
       if (!this.#arena || this.#arena.length - this.#arenaEnd < total) {
         this.#sealArena();
-        this.#arena = Buffer.allocUnsafe(Math.max(ARENA_SIZE, total));
+        const size = this.#arena ? Math.min(this.#arena.length * 2, ARENA_SIZE) : FIRST_ARENA_SIZE;
+        this.#arena = Buffer.allocUnsafe(Math.max(size, total));
         this.#arenaStart = this.#arenaEnd = 0;
       }
       target = this.#arena;
