@@ -12,6 +12,11 @@ export interface Defects {
   sendAfterExitPacket: boolean;
   /** The scheduler grants a reacquire at once, even while another request is active on the node. */
   grantReacquireWhileBusy: boolean;
+  /**
+   * The scheduler grants a node to a waiting continuation when its active request leaves, though
+   * a staged request starts there at that moment (MSBuild #13531).
+   */
+  grantBeforeStaged: boolean;
   /** The runtime forgets to fail the requests of a node whose connection failed. */
   keepRequestsOfLostNodes: boolean;
   /** A node endpoint takes a second host while it serves one. */
@@ -23,6 +28,7 @@ export interface Defects {
 export const defects: Defects = {
   sendAfterExitPacket: false,
   grantReacquireWhileBusy: false,
+  grantBeforeStaged: false,
   keepRequestsOfLostNodes: false,
   acceptSecondHost: false,
   completeJobTwice: false,

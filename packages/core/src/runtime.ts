@@ -35,6 +35,11 @@ export interface RuntimeOptions {
     process?: Omit<ProcessNodeProviderOptions, 'reuse' | 'clock' | 'random'>;
     /** Bring your own provider (overrides kind). */
     provider?: NodeProvider;
+    /**
+     * Requests sent ahead to each busy node once the pool is full (default 0): for many small
+     * tasks, where a round trip per request would cost more than the task. See `SchedulerOptions`.
+     */
+    prefetch?: number;
   };
   policy?: SchedulingPolicy;
   /** See `Scheduler`: a stall event after this long without progress (default 5 s)... */
@@ -125,6 +130,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler = new Scheduler({
       host,
       maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
+      ...(options.nodes?.prefetch !== undefined && { prefetch: options.nodes.prefetch }),
       ...(options.policy && { policy: options.policy }),
       ...(options.stallTimeoutMs !== undefined && { stallTimeoutMs: options.stallTimeoutMs }),
       ...(options.stallErrorMs !== undefined && { stallErrorMs: options.stallErrorMs }),

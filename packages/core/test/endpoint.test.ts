@@ -223,6 +223,37 @@ describe('node endpoint', () => {
   });
 });
 
+describe('node endpoint: staged requests', () => {
+  it('runs requests one at a time: one sent while another is active starts when it leaves', async () => {
+    const { endpoint, transport } = await startEndpoint();
+    const link = await transport.connect(endpoint.address, {});
+    const seen: string[] = [];
+    link.on('packet', (type, body) => {
+      const b = body as { id?: string; message?: string; value?: unknown; ok?: boolean };
+      if (type === PacketType.Log) seen.push(b.message!);
+      if (type === PacketType.BuildResult)
+        seen.push(`result ${b.id} ${b.ok ? JSON.stringify(b.value) : 'failed'}`);
+    });
+    link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false });
+    link.send(PacketType.BuildRequest, { id: 'r1', task: `${tasks}#waitForCancel`, input: null });
+    link.send(PacketType.BuildRequest, { id: 'r2', task: `${tasks}#echo`, input: 'second' });
+    link.send(PacketType.BuildRequest, { id: 'r3', task: `${tasks}#echo`, input: 'third' });
+    link.send(PacketType.Cancel, { id: 'r3', reason: 'not needed' });
+    await until(() => seen.includes('result r3 failed'), 'the staged request to be cancelled');
+    // r2 is staged behind r1, which waits: nothing of r2 has run.
+    expect(seen).toEqual(['result r3 failed']);
+    link.send(PacketType.Cancel, { id: 'r1' });
+    await until(() => seen.length === 4, 'r1 to end and r2 to run');
+    expect(seen).toEqual([
+      'result r3 failed',
+      'result r1 "cancelled"',
+      'echo "second"',
+      'result r2 "second"',
+    ]);
+    await link.close();
+  });
+});
+
 describe('node endpoint: a reusable node that loses its host', () => {
   it('goes idle when its host vanishes, then exits after its idle timeout', async () => {
     const { endpoint, transport } = await startEndpoint(new MemoryTransport(), 100);

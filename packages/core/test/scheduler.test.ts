@@ -22,13 +22,15 @@ function recordingHost() {
   return host;
 }
 
-function setup(nodes: number, options: { clock?: Clock } = {}) {
+function setup(nodes: number, options: { clock?: Clock; prefetch?: number; maxNodes?: number } = {}) {
   const host = recordingHost();
   let n = 0;
   const scheduler = new Scheduler({
     host,
     ids: { next: (kind) => `${kind}${++n}` },
     ...(options.clock && { clock: options.clock }),
+    ...(options.prefetch !== undefined && { prefetch: options.prefetch }),
+    ...(options.maxNodes !== undefined && { maxNodes: options.maxNodes }),
   });
   for (let i = 1; i <= nodes; i++) scheduler.addNode(`n${i}`);
   const submit = (task: string, cost?: number) =>
@@ -278,5 +280,90 @@ describe('scheduler', () => {
       else scheduler.complete(r.id, null);
     }
     expect(scheduler.unfinished).toBe(0);
+  });
+});
+
+describe('scheduler: requests sent ahead (prefetch)', () => {
+  it('stages requests on a busy node; the first staged one starts when the active one leaves', () => {
+    const { scheduler, host, submit } = setup(1, { prefetch: 2 });
+    const [a, b, c, d] = [submit('a'), submit('b'), submit('c'), submit('d')];
+    expect(host.log).toEqual(['start a on n1', 'start b on n1', 'start c on n1']);
+    expect([a.state, b.state, c.state, d.state]).toEqual(['executing', 'staged', 'staged', 'waiting']);
+    scheduler.complete(a.id, 1);
+    // b starts with no message (the node starts it by itself); d is sent ahead in its place.
+    expect(scheduler.activeOn('n1')).toBe(b);
+    expect(b.state).toBe('executing');
+    expect(host.log.slice(3)).toEqual(['start d on n1']);
+    scheduler.yield(b.id);
+    expect(scheduler.activeOn('n1')).toBe(c);
+    scheduler.block(c.id, []);
+    expect(scheduler.activeOn('n1')).toBe(d);
+  });
+
+  it('never grants a continuation while staged requests are pending there, and stages nothing more meanwhile', () => {
+    const { scheduler, host, submit } = setup(1, { prefetch: 1 });
+    const a = submit('a');
+    scheduler.yield(a.id);
+    const [b, c, d] = [submit('b'), submit('c'), submit('d')];
+    expect(host.log).toEqual(['start a on n1', 'start b on n1', 'start c on n1']);
+    scheduler.reacquire(a.id);
+    scheduler.complete(b.id, 1);
+    // c was staged before a wanted its node back: c goes first, and d is not staged meanwhile.
+    expect(scheduler.activeOn('n1')).toBe(c);
+    expect(host.log.slice(3)).toEqual([]);
+    scheduler.complete(c.id, 1);
+    // a has its node back; only now may d be sent ahead, behind a.
+    expect(host.log.slice(3)).toEqual(['grant a on n1', 'start d on n1']);
+    expect(d.state).toBe('staged');
+    scheduler.complete(a.id, 1);
+    expect(scheduler.activeOn('n1')).toBe(d);
+  });
+
+  it('stages only once the pool is at its full size', () => {
+    const { scheduler, host, submit } = setup(1, { prefetch: 4, maxNodes: 2 });
+    submit('a');
+    submit('b');
+    expect(host.log).toEqual(['start a on n1']);
+    scheduler.addNode('n2');
+    expect(host.log).toEqual(['start a on n1', 'start b on n2']);
+    submit('c');
+    expect(host.log.at(-1)).toBe('start c on n1');
+  });
+
+  it('a cancelled staged request is cancelled on its node and never starts', () => {
+    const { scheduler, host, submit } = setup(1, { prefetch: 2 });
+    const [a, b, c] = [submit('a'), submit('b'), submit('c')];
+    scheduler.cancel(b.id);
+    expect(host.log.at(-1)).toBe('cancel b on n1');
+    expect(b.state).toBe('cancelled');
+    scheduler.complete(a.id, 1);
+    expect(scheduler.activeOn('n1')).toBe(c);
+  });
+
+  it('a node that dies fails its staged requests with its active one', () => {
+    const { scheduler, submit } = setup(2, { prefetch: 1 });
+    const [a, b, c, d] = [submit('a'), submit('b'), submit('c'), submit('d')];
+    expect([c.node, d.node]).toEqual(['n1', 'n2']);
+    scheduler.removeNode('n1', new Error('node died'));
+    expect([a.state, c.state]).toEqual(['failed', 'failed']);
+    expect([b.state, d.state]).toEqual(['executing', 'staged']);
+  });
+
+  it('counts staged requests as waiting work for the stall question', () => {
+    const clock = manualClock();
+    const { scheduler, submit } = setup(1, { prefetch: 1, clock });
+    const stalls: number[] = [];
+    scheduler.on('stall', (report) => stalls.push(report.waiting));
+    const [holder, staged] = [submit('holder'), submit('staged')];
+    expect(staged.state).toBe('staged');
+    clock.advance(5_000);
+    expect(stalls).toEqual([1]);
+    clock.advance(10_000);
+    expect(holder.error).toBeInstanceOf(StallError);
+    expect(staged.error).toBeInstanceOf(StallError);
+  });
+
+  it('refuses a negative prefetch', () => {
+    expect(() => new Scheduler({ host: recordingHost(), prefetch: -1 })).toThrow(/prefetch/);
   });
 });

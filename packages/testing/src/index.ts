@@ -3,6 +3,7 @@ export {
   buildScenario,
   dispatcherScenario,
   jobsScenario,
+  pipelineScenario,
   reuseScenario,
   scenarios as builtInScenarios,
   shutdownScenario,

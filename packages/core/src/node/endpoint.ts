@@ -77,6 +77,13 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   readonly #links = new Set<Link>();
   readonly #running = new Map<string, RunningRequest>();
   #host: Link | undefined;
+  /**
+   * The request active here (started, unblocked or granted, and not yet finished, blocked or
+   * yielded), and the requests staged behind it, in order: one runs at a time, and the first
+   * staged one starts the moment the active one leaves (the host's scheduler does the same).
+   */
+  #active: string | undefined;
+  #staged: Array<PacketBodies['BuildRequest']> = [];
   #job: JobRun | undefined;
   #exitCode: number | undefined;
   #killed = false;
@@ -103,7 +110,11 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
           acceptHost: (linkId) => this.#acceptHost(linkId),
           refuseHost: (linkId) => this.#refuseHost(linkId),
           releaseHost: () => this.#releaseHost(),
-          resetBuildState: () => this.#running.clear(),
+          resetBuildState: () => {
+            this.#running.clear();
+            this.#staged = [];
+            this.#active = undefined;
+          },
           exit: () => {
             void this.#shutdown();
           },
@@ -206,12 +217,25 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     }
     switch (packet.type) {
       case 'BuildRequest':
-        void this.#run(link, packet.body);
+        if (this.#active === undefined) this.#start(link, packet.body);
+        else this.#staged.push(packet.body);
         break;
-      case 'Cancel':
-        this.#abort(packet.body.id, packet.body.reason ?? 'cancelled by the host');
+      case 'Cancel': {
+        const staged = this.#staged.findIndex((request) => request.id === packet.body.id);
+        if (staged >= 0) {
+          // Never started: it ends here, with the answer every request gets.
+          this.#staged.splice(staged, 1);
+          const error = {
+            message: packet.body.reason ?? 'cancelled by the host',
+            name: 'RequestCancelledError',
+          };
+          if (link.state === 'open')
+            link.send(PacketType.BuildResult, { id: packet.body.id, ok: false, error });
+        } else this.#abort(packet.body.id, packet.body.reason ?? 'cancelled by the host');
         break;
+      }
       case 'BuildUnblocked': {
+        this.#active = packet.body.requestId;
         const running = this.#running.get(packet.body.requestId);
         const pending = running?.unblock;
         if (running) running.unblock = undefined;
@@ -219,6 +243,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         break;
       }
       case 'ReacquireGranted': {
+        this.#active = packet.body.requestId;
         const running = this.#running.get(packet.body.requestId);
         const pending = running?.grant;
         if (running) running.grant = undefined;
@@ -281,6 +306,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   }
 
   #releaseHost(): void {
+    this.#staged = [];
+    this.#active = undefined;
     for (const id of [...this.#running.keys()]) this.#abort(id, 'the host released the node');
     if (this.#job) {
       // Whatever the job still does, no host will hear of it: the worker ends as abandoned.
@@ -290,6 +317,19 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const host = this.#host;
     this.#host = undefined;
     if (host) void host.close();
+  }
+
+  #start(link: Link, request: PacketBodies['BuildRequest']): void {
+    this.#active = request.id;
+    void this.#run(link, request);
+  }
+
+  /** `id` finished, blocked or yielded: if it was the active request, the next staged one starts. */
+  #left(link: Link, id: string): void {
+    if (this.#active !== id) return;
+    this.#active = undefined;
+    const next = this.#staged.shift();
+    if (next && link === this.#host) this.#start(link, next);
   }
 
   async #run(link: Link, request: PacketBodies['BuildRequest']): Promise<void> {
@@ -304,8 +344,12 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         new Promise((resolve, reject) => {
           running.unblock = { resolve, reject };
           send('BuildBlocked', { requestId, requests });
+          this.#left(link, requestId);
         }),
-      yield: (requestId) => send('Yield', { requestId }),
+      yield: (requestId) => {
+        send('Yield', { requestId });
+        this.#left(link, requestId);
+      },
       reacquire: (requestId) =>
         new Promise((resolve, reject) => {
           running.grant = { resolve, reject };
@@ -334,6 +378,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         link.send(PacketType.BuildResult, { id: request.id, ok: false, error: serializeError(error) });
       }
     }
+    this.#left(link, request.id);
   }
 
   /**

@@ -9,7 +9,12 @@
  */
 export const REQUEST_TRANSITIONS = {
   /** Submitted; waiting for a node. */
-  waiting: ['executing', 'failed', 'cancelled'],
+  waiting: ['executing', 'staged', 'failed', 'cancelled'],
+  /**
+   * Sent to a busy node ahead of time (prefetch): it starts there, on both sides at once, when the
+   * node's active request leaves. Not active, and nothing else is granted the node before it.
+   */
+  staged: ['executing', 'failed', 'cancelled'],
   /** Running on its node; the node's one active request. */
   executing: ['blocked', 'yielded', 'completed', 'failed', 'cancelled'],
   /** Waiting on other requests; its node is free meanwhile. */

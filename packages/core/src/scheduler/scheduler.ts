@@ -49,6 +49,14 @@ export interface SchedulerOptions {
   stallTimeoutMs?: number;
   /** A stall that lasts this much longer fails the run with `StallError`. Default 10 s. */
   stallErrorMs?: number;
+  /**
+   * Requests sent ahead to each busy node (default 0: none), once its pool is at its full size.
+   * A node runs them one at a time: the first staged one starts, on the node and here alike, when
+   * the active one leaves (finishes, blocks or yields), so many small requests cost no round trip
+   * each. A node with staged requests is granted no continuation until they have all started
+   * (MSBuild #13531), and a node with a continuation waiting is staged nothing.
+   */
+  prefetch?: number;
   clock?: Clock;
   ids?: IdSource;
 }
@@ -84,6 +92,8 @@ interface NodeSlot {
   active: ScheduledRequest | undefined;
   /** Requests whose continuation lives here and that could run now (ready or reacquiring). */
   readonly runnable: Set<ScheduledRequest>;
+  /** Requests sent ahead, in the order the node will start them. */
+  readonly staged: ScheduledRequest[];
 }
 
 /**
@@ -112,6 +122,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #dispatching = false;
   #lastProgress = 0;
   readonly #stallTimeoutMs: number;
+  readonly #prefetch: number;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -120,6 +131,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createIdSource();
     this.#maxNodes = options.maxNodes;
+    this.#prefetch = options.prefetch ?? 0;
+    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0)
+      throw new RangeError(`prefetch must be a non-negative integer, not ${options.prefetch}`);
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
     this.#machine = createActor(schedulerMachine, {
       inspect: machineInspector(),
@@ -182,7 +196,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.#nodes.has(id)) throw new Error(`node ${id} is already in the pool`);
     const pool = this.#pool(poolName);
     if (pool.growing > 0) pool.growing--;
-    const slot: NodeSlot = { id, pool, active: undefined, runnable: new Set() };
+    const slot: NodeSlot = { id, pool, active: undefined, runnable: new Set(), staged: [] };
     pool.nodes.add(slot);
     this.#nodes.set(id, slot);
     this.#dispatch();
@@ -366,9 +380,28 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   #releaseNode(request: ScheduledRequest, to: 'blocked' | 'yielded'): void {
     const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
-    if (slot?.active === request) slot.active = undefined;
     this.#move(request, to);
+    if (slot?.active === request) this.#leave(slot);
     this.#progress();
+  }
+
+  /**
+   * The active request left its node: the first staged one starts there now, as it does on the
+   * node itself, which starts it the moment the active one sent its result, block or yield.
+   */
+  #leave(slot: NodeSlot): void {
+    // The defect `grantBeforeStaged` (MSBuild #13531): a waiting continuation is granted the node
+    // although the node starts its staged request at once.
+    if (defects.grantBeforeStaged && slot.runnable.size > 0 && slot.staged.length > 0) {
+      slot.active = undefined;
+      return;
+    }
+    const next = slot.staged.shift();
+    slot.active = next;
+    if (next) {
+      next.activeSince = this.#clock.now();
+      this.#move(next, 'executing');
+    }
   }
 
   #makeRunnable(request: ScheduledRequest, to: 'ready' | 'reacquiring'): void {
@@ -385,13 +418,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ): void {
     const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
     if (slot) {
-      if (slot.active === request) slot.active = undefined;
       slot.runnable.delete(request);
+      const staged = slot.staged.indexOf(request);
+      if (staged >= 0) slot.staged.splice(staged, 1);
     }
     this.#pools.get(request.pool)?.waiting.delete(request);
     if (to === 'completed') request.value = value;
     else request.error = error;
     this.#move(request, to);
+    if (slot?.active === request) this.#leave(slot);
     this.#unfinished--;
     // A failed or cancelled request leaves the cache, so asking again builds again.
     if (to !== 'completed' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
@@ -456,10 +491,41 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           this.#run(next, slot);
         }
       }
+      if (this.#prefetch > 0) this.#stage();
       this.#considerGrowth();
       this.#checkStall();
     } finally {
       this.#dispatching = false;
+    }
+  }
+
+  /**
+   * Sends waiting requests ahead to busy nodes, one per node per round, while a node has room
+   * and no continuation of its own waiting, and only in a pool at its full size (a node on its
+   * way would otherwise find the work already promised elsewhere).
+   */
+  #stage(): void {
+    for (const pool of this.#pools.values()) {
+      if (pool.waiting.size === 0 || pool.growing > 0) continue;
+      if (pool.nodes.size < (pool.max ?? pool.nodes.size)) continue;
+      let staged = true;
+      while (staged && pool.waiting.size > 0) {
+        staged = false;
+        for (const slot of pool.nodes) {
+          if (!slot.active || slot.runnable.size > 0 || slot.staged.length >= this.#prefetch) continue;
+          const request = pool.waiting.pop();
+          if (!request) break;
+          request.node = slot.id;
+          slot.staged.push(request);
+          this.#move(request, 'staged');
+          staged = true;
+          try {
+            this.#host.start(request, slot.id);
+          } catch (error) {
+            reportUnhandledError(error);
+          }
+        }
+      }
     }
   }
 
@@ -518,7 +584,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           allHeld = false;
           break;
         }
-        waiting += slot.runnable.size;
+        waiting += slot.runnable.size + slot.staged.length;
       }
       if (allHeld && waiting > 0) return true;
     }
@@ -549,7 +615,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const holders: StallHolder[] = [];
     let waiting = this.waiting;
     for (const slot of this.#nodes.values()) {
-      waiting += slot.runnable.size;
+      waiting += slot.runnable.size + slot.staged.length;
       if (slot.active) {
         holders.push({
           request: slot.active.id,

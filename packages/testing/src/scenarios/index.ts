@@ -30,11 +30,11 @@ function useDefects(which: Partial<Defects>): void {
   Object.assign(defects, which);
 }
 
-function runtimeIn(sim: Simulation, nodes: number) {
+function runtimeIn(sim: Simulation, nodes: number, prefetch = 0) {
   world.clock = sim.clock;
   const provider = new SimulatedNodeProvider(sim);
   const runtime = createRuntime({
-    nodes: { provider, max: nodes },
+    nodes: { provider, max: nodes, prefetch },
     clock: sim.clock,
     random: sim.random,
   });
@@ -70,6 +70,44 @@ export const buildScenario: Scenario = {
         const results = await Promise.allSettled(builds);
         await runtime.shutdown();
         // Without a fault, everything must have been built.
+        if (sim.nodes.every((node) => node.alive) && results.some((r) => r.status === 'rejected')) {
+          const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+          throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
+        }
+      },
+      fingerprint: () =>
+        runtime.nodes
+          .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
+          .join(','),
+    };
+  },
+};
+
+/**
+ * The same kind of work with requests sent ahead (prefetch 2): many small requests staged on busy
+ * nodes, among continuations (blocked and yielded requests) that want their nodes back. Must hold:
+ * one active request per node, and no continuation granted while a staged request is about to
+ * start (MSBuild #13531); every request ends exactly once.
+ */
+export const pipelineScenario: Scenario = {
+  name: 'pipeline',
+  faults: { max: 1, crash: true, drop: true },
+  variants: ['grant-before-staged'],
+  setup(sim, variant) {
+    useDefects({ grantBeforeStaged: variant === 'grant-before-staged' });
+    const { runtime } = runtimeIn(sim, 2, 2);
+    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
+    return {
+      async run() {
+        const builds = [
+          runtime.build({ task: waiter, input: { id: 'fetch', ms: 2 } }),
+          runtime.build({ task: join, input: { id: 'app', deps: ['a', 'b', 'c'] } }),
+          runtime.build({ task: compute, input: { id: 'lint', ms: 1 } }),
+          runtime.build({ task: waiter, input: { id: 'upload', ms: 1 } }),
+          ...['d', 'e', 'f', 'g'].map((id) => runtime.build({ task: compute, input: { id, ms: 1 } })),
+        ];
+        const results = await Promise.allSettled(builds);
+        await runtime.shutdown();
         if (sim.nodes.every((node) => node.alive) && results.some((r) => r.status === 'rejected')) {
           const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
           throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
@@ -230,6 +268,7 @@ export const reuseScenario: Scenario = {
 
 export const scenarios: readonly Scenario[] = [
   buildScenario,
+  pipelineScenario,
   dispatcherScenario,
   shutdownScenario,
   jobsScenario,

@@ -26,38 +26,58 @@ export function nothingAfterExitPacket(): Monitor {
 }
 
 /**
- * A node runs at most one active request: from the host writing BuildRequest, BuildUnblocked or
- * ReacquireGranted for a request until the host reads its BuildResult, BuildBlocked or Yield.
+ * A node runs at most one active request, as its host sees it: a request is active from the host
+ * writing BuildRequest (to an idle node), BuildUnblocked or ReacquireGranted, until the host reads
+ * its BuildResult, BuildBlocked or Yield, or writes its Cancel. A BuildRequest written to a busy
+ * node is staged there and becomes active when the active one leaves. The host must never give a
+ * node a continuation (BuildUnblocked, ReacquireGranted) while a request is active or staged
+ * there: the node would start the staged one at the same moment (MSBuild #13531).
  */
 export function oneActiveRequestPerNode(): Monitor {
-  const active = new Map<string, Set<string>>();
+  const nodes = new Map<string, { active: string | undefined; staged: string[] }>();
   const on = (connection: string) => {
-    let set = active.get(connection);
-    if (!set) {
-      set = new Set();
-      active.set(connection, set);
+    let node = nodes.get(connection);
+    if (!node) {
+      node = { active: undefined, staged: [] };
+      nodes.set(connection, node);
     }
-    return set;
+    return node;
+  };
+  const leave = (connection: string, id: string) => {
+    const node = on(connection);
+    if (node.active === id) node.active = node.staged.shift();
+    else {
+      const index = node.staged.indexOf(id);
+      if (index >= 0) node.staged.splice(index, 1);
+    }
   };
   return {
     name: 'one active request per node',
     onPacket(packet, phase, sim) {
       const b = body(packet);
       if (phase === 'written') {
-        const id =
-          packet.name === 'BuildRequest'
-            ? b.id
-            : packet.name === 'BuildUnblocked' || packet.name === 'ReacquireGranted'
-              ? b.requestId
-              : undefined;
-        if (typeof id !== 'string') return;
-        const set = on(packet.connection);
-        set.add(id);
-        if (set.size > 1) {
-          sim.violate(
-            this.name,
-            `${packet.to} was given ${id} (${packet.name}) while ${[...set].filter((x) => x !== id).join(', ')} was active there`,
-          );
+        if (packet.name === 'BuildRequest' && typeof b.id === 'string') {
+          const node = on(packet.connection);
+          if (node.active === undefined && node.staged.length === 0) node.active = b.id;
+          else node.staged.push(b.id);
+        } else if (
+          (packet.name === 'BuildUnblocked' || packet.name === 'ReacquireGranted') &&
+          typeof b.requestId === 'string'
+        ) {
+          const node = on(packet.connection);
+          const busy = [
+            ...(node.active === undefined ? [] : [`${node.active} (active)`]),
+            ...node.staged.map((id) => `${id} (staged)`),
+          ];
+          if (busy.length > 0) {
+            sim.violate(
+              this.name,
+              `${packet.to} was given ${b.requestId} (${packet.name}) while ${busy.join(', ')} was there`,
+            );
+          }
+          node.active = b.requestId;
+        } else if (packet.name === 'Cancel' && typeof b.id === 'string') {
+          leave(packet.connection, b.id);
         }
       } else {
         const id =
@@ -66,11 +86,11 @@ export function oneActiveRequestPerNode(): Monitor {
             : packet.name === 'BuildBlocked' || packet.name === 'Yield'
               ? b.requestId
               : undefined;
-        if (typeof id === 'string') on(packet.connection).delete(id);
+        if (typeof id === 'string') leave(packet.connection, id);
       }
     },
     onClose(connection) {
-      active.delete(connection);
+      nodes.delete(connection);
     },
   };
 }

@@ -4,11 +4,13 @@ import type { ByteChannel, ChannelSink } from '../channel.js';
 type PortMessage = { t: 'data'; bytes: Uint8Array } | { t: 'ack'; n: number } | { t: 'end' } | { t: 'reset' };
 
 /**
- * A byte channel over a worker_threads MessagePort, for thread nodes. Each write is copied once
- * into a fresh buffer that is transferred (not cloned again); the receiver acknowledges what it
- * consumed, and a writer with `highWaterMark` unacknowledged bytes is told to wait for drain.
- * Both ends must use the same `highWaterMark`.
- * That window is what makes a paused reader push back on the sender, as a socket would.
+ * A byte channel over a worker_threads MessagePort, for thread nodes. Writes made in one turn of
+ * the event loop go out as one message (a `postMessage` costs more than a small packet's whole
+ * handling, so packets of many requests share one), copied once into a fresh buffer that is
+ * transferred (not cloned again); the receiver acknowledges what it consumed, and a writer with
+ * `highWaterMark` unacknowledged bytes is told to wait for drain. Both ends must use the same
+ * `highWaterMark`. That window is what makes a paused reader push back on the sender, as a socket
+ * would.
  */
 export function messagePortChannel(port: MessagePort, peer: string, highWaterMark = 256 * 1024): ByteChannel {
   let sink: ChannelSink | undefined;
@@ -48,6 +50,30 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
     if (closed) return;
     port.postMessage(message, transfer);
   };
+  // Writes of this turn, sent together at the end of it.
+  let pending: Array<{ chunk: Uint8Array; done: (error?: Error | null) => void }> = [];
+  let pendingBytes = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const writes = pending;
+    pending = [];
+    const length = pendingBytes;
+    pendingBytes = 0;
+    if (writes.length === 0) return;
+    if (closed) {
+      for (const write of writes) write.done(new Error('write after close'));
+      return;
+    }
+    const bytes = new Uint8Array(length);
+    let at = 0;
+    for (const write of writes) {
+      bytes.set(write.chunk, at);
+      at += write.chunk.length;
+    }
+    post({ t: 'data', bytes }, [bytes.buffer]);
+    for (const write of writes) write.done(null);
+  };
   port.on('message', (message: PortMessage) => {
     if (closed) return;
     switch (message.t) {
@@ -78,11 +104,14 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
         queueMicrotask(() => done(new Error(closed ? 'write after close' : 'write after end')));
         return false;
       }
-      const copy = new Uint8Array(chunk.length);
-      copy.set(chunk);
-      inFlight += copy.length;
-      post({ t: 'data', bytes: copy }, [copy.buffer]);
-      queueMicrotask(() => done(null));
+      // The chunk is the writer's and stays untouched until its `done`: it is copied at the flush.
+      pending.push({ chunk, done });
+      pendingBytes += chunk.length;
+      inFlight += chunk.length;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
       if (inFlight >= highWaterMark) {
         needDrain = true;
         return false;
@@ -92,6 +121,7 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
     end() {
       if (ended || closed) return;
       ended = true;
+      flush();
       post({ t: 'end' });
       if (peerEnded) close();
     },
