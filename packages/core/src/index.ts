@@ -71,6 +71,7 @@ export {
   type NodeContextOptions,
   type NodeKind,
 } from './nodes/context.js';
+export { HostedNodeProvider } from './nodes/hosted.js';
 export { InProcessNodeProvider, type InProcessNodeProviderOptions } from './nodes/inproc.js';
 export {
   isPidAlive,

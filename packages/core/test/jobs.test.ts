@@ -107,6 +107,22 @@ class ScriptedWorkers implements JobWorkerFactory {
   }
 }
 
+/** Makes the job message of the next workers wait until `release()`: a message on its way. */
+function holdJobMessage(workers: ScriptedWorkers): { release(): void } {
+  const held = { release: () => {} };
+  workers.prepare = (worker) => {
+    const send = worker.send.bind(worker);
+    worker.send = (kind, body) =>
+      kind === 'JobRequest'
+        ? new Promise<void>((resolve) => {
+            worker.sent.push({ kind, body });
+            held.release = resolve;
+          })
+        : send(kind, body);
+  };
+  return held;
+}
+
 function world(options: Partial<JobDispatcherOptions> & { leaseMs?: number } = {}) {
   const clock = manualClock();
   const server = new MemoryJobServer({ clock, leaseMs: options.leaseMs ?? 10_000 });
@@ -508,21 +524,11 @@ describe('job dispatcher: cancellation and lease loss (step 7)', () => {
 
   it('a lease lost while the job message is on its way: cancelled right after it is sent', async () => {
     const w = world({ leaseMs: 2_000, channelTimeoutMs: 60_000 });
-    let sent!: () => void;
-    w.workers.prepare = (worker) => {
-      const send = worker.send.bind(worker);
-      worker.send = (kind, body) =>
-        kind === 'JobRequest'
-          ? new Promise<void>((resolve) => {
-              worker.sent.push({ kind, body });
-              sent = resolve;
-            })
-          : send(kind, body);
-    };
+    const sent = holdJobMessage(w.workers);
     const job = await startOne(w);
     w.server.failRenewals(job.id);
     await w.advance(6_000);
-    sent();
+    sent.release();
     await settle();
     const worker = w.workers.started[0]!;
     expect(worker.kinds()).toEqual(['JobRequest', 'JobCancel']);
@@ -552,20 +558,10 @@ describe('job dispatcher: cancellation and lease loss (step 7)', () => {
 
   it('a cancel that arrives while the job message is on its way is sent after it', async () => {
     const w = world();
-    let sent!: () => void;
-    w.workers.prepare = (worker) => {
-      const send = worker.send.bind(worker);
-      worker.send = (kind, body) =>
-        kind === 'JobRequest'
-          ? new Promise<void>((resolve) => {
-              worker.sent.push({ kind, body });
-              sent = resolve;
-            })
-          : send(kind, body);
-    };
+    const sent = holdJobMessage(w.workers);
     await startOne(w);
     w.dispatcher.cancel('job-1');
-    sent();
+    sent.release();
     await settle();
     expect(w.workers.started[0]!.kinds()).toEqual(['JobRequest', 'JobCancel']);
     expect(w.order).toEqual([]); // never announced started: it was cancelled before it ran

@@ -38,6 +38,19 @@ async function echoOver(link: Link, server: Promise<Link>): Promise<unknown> {
   return reply;
 }
 
+/** A process killed while listening leaves its socket file behind: make one at `path`. */
+async function leaveStaleSocket(path: string): Promise<void> {
+  const child = spawn(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+  ]);
+  cleanups.push(() => child.kill('SIGKILL'));
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 describe('tcp authentication and TLS', () => {
   const tcp = new TcpTransport();
 
@@ -115,17 +128,8 @@ describe('pipe transport', () => {
     await expect(new PipeTransport({ directory }).listen({ address: 'live' })).rejects.toBeInstanceOf(
       AddressInUseError,
     );
-    // A process killed while listening leaves its socket file behind.
     const path = join(directory, 'stale.sock');
-    const child = spawn(process.execPath, [
-      '-e',
-      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
-    ]);
-    cleanups.push(() => child.kill('SIGKILL'));
-    await new Promise((resolve) => child.stdout.once('data', resolve));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await leaveStaleSocket(path);
     expect((await lstat(path)).isSocket()).toBe(true);
     const transport = new PipeTransport({ directory });
     // removeStale, what a host uses after a node it killed: only the dead one goes.
@@ -139,15 +143,7 @@ describe('pipe transport', () => {
   it('listens over a stale socket left by a dead listener', async () => {
     const directory = await tempDir();
     const path = join(directory, 'stale.sock');
-    const child = spawn(process.execPath, [
-      '-e',
-      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
-    ]);
-    cleanups.push(() => child.kill('SIGKILL'));
-    await new Promise((resolve) => child.stdout.once('data', resolve));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await leaveStaleSocket(path);
     const listener = await new PipeTransport({ directory }).listen({ address: 'stale' });
     cleanups.push(() => listener.close());
     expect(listener.address).toBe(path);

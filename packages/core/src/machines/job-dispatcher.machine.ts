@@ -53,6 +53,21 @@ const provided = (what: string) => () => {
   throw new Error(`the job dispatcher machine needs ${what} provided`);
 };
 
+/** The worker exited before anything else decided: its exit code is the result. */
+const exitDecides = {
+  guard: 'ourWorker',
+  target: '#jobDispatcher.finishing',
+  actions: [
+    {
+      type: 'completeFromExit',
+      params: ({ event }: { event: JobDispatcherEvent }) => ({
+        exit: (event as Extract<JobDispatcherEvent, { type: 'worker.exited' }>).exit,
+      }),
+    },
+    'announceCrash',
+  ],
+} as const;
+
 /**
  * One dispatcher slot, the Azure Pipelines agent's `JobDispatcher.RunAsync` as a machine. Each
  * step of a job is a state:
@@ -247,28 +262,14 @@ export const jobDispatcherMachine = setup({
               on: {
                 'job.cancel': { actions: 'holdStop' },
                 'lease.lost': { actions: 'holdStop' },
-                'worker.exited': {
-                  guard: 'ourWorker',
-                  target: '#jobDispatcher.finishing',
-                  actions: [
-                    { type: 'completeFromExit', params: ({ event }) => ({ exit: event.exit }) },
-                    'announceCrash',
-                  ],
-                },
+                'worker.exited': exitDecides,
               },
             },
             /** Steps 5–6: announced; the first of exit, lease loss and cancel decides. */
             running: {
               entry: 'announceStarted',
               on: {
-                'worker.exited': {
-                  guard: 'ourWorker',
-                  target: '#jobDispatcher.finishing',
-                  actions: [
-                    { type: 'completeFromExit', params: ({ event }) => ({ exit: event.exit }) },
-                    'announceCrash',
-                  ],
-                },
+                'worker.exited': exitDecides,
                 'lease.lost': { target: 'cancelling', actions: 'holdStop' },
                 'job.cancel': { target: 'cancelling', actions: 'holdStop' },
                 'job.metadata': {

@@ -39,10 +39,20 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
   /** Ends what ran the node, after its exit packet (or after it failed to start). */
   protected abstract end(node: NodeContext, resource: Resource): Promise<void>;
 
+  /** The pid a node is told its host has (a simulation says the same in every run). */
+  protected hostPid(): number {
+    return process.pid;
+  }
+
+  /** What runs `node`, while this provider holds it. */
+  protected resourceOf(node: NodeContext): Resource | undefined {
+    return this.#nodes.get(node);
+  }
+
   async #start(): Promise<NodeContext> {
     const { node, resource } = await this.create();
     try {
-      await node.start(process.pid);
+      await node.start(this.hostPid());
     } catch (error) {
       await this.end(node, resource);
       throw error;

@@ -27,7 +27,6 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
   readonly #transport: MemoryTransport;
   readonly #options: InProcessNodeProviderOptions;
   readonly #ids: IdSource;
-  readonly #endpoints = new Map<NodeContext, NodeEndpoint>();
 
   constructor(options: InProcessNodeProviderOptions = {}) {
     super();
@@ -39,7 +38,7 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
 
   /** The endpoint (child side) of a node, for tests and diagnostics. */
   endpointOf(node: NodeContext): NodeEndpoint | undefined {
-    return this.#endpoints.get(node);
+    return this.resourceOf(node);
   }
 
   protected async create(): Promise<{ node: NodeContext; resource: NodeEndpoint }> {
@@ -59,12 +58,10 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       connect: (onLink) =>
         this.#transport.connect(endpoint.address, { handshake, onLink, ...(clock && { clock }) }),
     });
-    this.#endpoints.set(node, endpoint);
     return { node, resource: endpoint };
   }
 
-  protected async end(node: NodeContext, endpoint: NodeEndpoint): Promise<void> {
-    this.#endpoints.delete(node);
+  protected async end(_node: NodeContext, endpoint: NodeEndpoint): Promise<void> {
     await endpoint.exit();
   }
 }

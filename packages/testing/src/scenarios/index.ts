@@ -10,9 +10,11 @@ import {
   MemoryJobServer,
   NodeContext,
   NodeEndpoint,
+  type RequestLike,
+  type Runtime,
   resetDefects,
 } from '@troupe/core';
-import type { Scenario } from '../sim/explore.js';
+import type { Scenario, World } from '../sim/explore.js';
 import {
   jobsEndOnce,
   nothingAfterExitPacket,
@@ -42,6 +44,27 @@ function runtimeIn(sim: Simulation, nodes: number, prefetch = 0) {
 }
 
 /**
+ * A runtime building `requests` (each its own build), then shutting down, with the request
+ * monitors on. Without a fault, every build must succeed.
+ */
+function buildWorld(sim: Simulation, runtime: Runtime, requests: RequestLike[]): World {
+  sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
+  return {
+    async run() {
+      const results = await Promise.allSettled(requests.map((request) => runtime.build(request)));
+      await runtime.shutdown();
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed && sim.nodes.every((node) => node.alive))
+        throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
+    },
+    fingerprint: () =>
+      runtime.nodes
+        .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
+        .join(','),
+  };
+}
+
+/**
  * Dependent requests and yielding tasks on 2 nodes, with up to one fault (a crash or a lost
  * delivery). Must hold: one active request per node, every request ends exactly once, nothing
  * after the exit packet.
@@ -56,30 +79,14 @@ export const buildScenario: Scenario = {
       keepRequestsOfLostNodes: variant === 'lose-requests-on-connection-failure',
     });
     const { runtime } = runtimeIn(sim, 2);
-    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
-    return {
-      async run() {
-        const builds = [
-          runtime.build({ task: join, input: { id: 'app', deps: ['lib', 'util'] } }),
-          runtime.build({ task: waiter, input: { id: 'fetch', ms: 3 } }),
-          runtime.build({ task: join, input: { id: 'tests', deps: ['util'] } }),
-          runtime.build({ task: waiter, input: { id: 'upload', ms: 2 } }),
-          runtime.build({ task: compute, input: { id: 'docs', ms: 4 } }),
-          runtime.build({ task: compute, input: { id: 'lint', ms: 1 } }),
-        ];
-        const results = await Promise.allSettled(builds);
-        await runtime.shutdown();
-        // Without a fault, everything must have been built.
-        if (sim.nodes.every((node) => node.alive) && results.some((r) => r.status === 'rejected')) {
-          const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-          throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
-        }
-      },
-      fingerprint: () =>
-        runtime.nodes
-          .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
-          .join(','),
-    };
+    return buildWorld(sim, runtime, [
+      { task: join, input: { id: 'app', deps: ['lib', 'util'] } },
+      { task: waiter, input: { id: 'fetch', ms: 3 } },
+      { task: join, input: { id: 'tests', deps: ['util'] } },
+      { task: waiter, input: { id: 'upload', ms: 2 } },
+      { task: compute, input: { id: 'docs', ms: 4 } },
+      { task: compute, input: { id: 'lint', ms: 1 } },
+    ]);
   },
 };
 
@@ -96,28 +103,13 @@ export const pipelineScenario: Scenario = {
   setup(sim, variant) {
     useDefects({ grantBeforeStaged: variant === 'grant-before-staged' });
     const { runtime } = runtimeIn(sim, 2, 2);
-    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
-    return {
-      async run() {
-        const builds = [
-          runtime.build({ task: waiter, input: { id: 'fetch', ms: 2 } }),
-          runtime.build({ task: join, input: { id: 'app', deps: ['a', 'b', 'c'] } }),
-          runtime.build({ task: compute, input: { id: 'lint', ms: 1 } }),
-          runtime.build({ task: waiter, input: { id: 'upload', ms: 1 } }),
-          ...['d', 'e', 'f', 'g'].map((id) => runtime.build({ task: compute, input: { id, ms: 1 } })),
-        ];
-        const results = await Promise.allSettled(builds);
-        await runtime.shutdown();
-        if (sim.nodes.every((node) => node.alive) && results.some((r) => r.status === 'rejected')) {
-          const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-          throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
-        }
-      },
-      fingerprint: () =>
-        runtime.nodes
-          .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
-          .join(','),
-    };
+    return buildWorld(sim, runtime, [
+      { task: waiter, input: { id: 'fetch', ms: 2 } },
+      { task: join, input: { id: 'app', deps: ['a', 'b', 'c'] } },
+      { task: compute, input: { id: 'lint', ms: 1 } },
+      { task: waiter, input: { id: 'upload', ms: 1 } },
+      ...['d', 'e', 'f', 'g'].map((id) => ({ task: compute, input: { id, ms: 1 } })),
+    ]);
   },
 };
 

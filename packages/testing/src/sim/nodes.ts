@@ -1,11 +1,4 @@
-import {
-  type AcquireOptions,
-  createIdSource,
-  type IdSource,
-  NodeContext,
-  NodeEndpoint,
-  type NodeProvider,
-} from '@troupe/core';
+import { createIdSource, HostedNodeProvider, type IdSource, NodeContext, NodeEndpoint } from '@troupe/core';
 import type { HandshakeOptions } from '@troupe/transport';
 import type { SimulatedNode, Simulation } from './simulation.js';
 
@@ -15,53 +8,38 @@ import type { SimulatedNode, Simulation } from './simulation.js';
  * SIGKILL would) or hang it (it takes no more steps). Nodes are named `node-1`, `node-2`, ... in
  * the order they are started, so a schedule names the same node in every replay.
  */
-export class SimulatedNodeProvider implements NodeProvider {
+export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
   readonly kind = 'inproc' as const;
   readonly #sim: Simulation;
   readonly #ids: IdSource;
   readonly #handshake: HandshakeOptions;
   readonly #prefix: string;
-  readonly #endpoints = new Map<NodeContext, NodeEndpoint>();
   #started = 0;
 
   constructor(sim: Simulation, options: { handshake?: HandshakeOptions; prefix?: string } = {}) {
+    super();
     this.#sim = sim;
     this.#ids = createIdSource(sim.random);
     this.#handshake = options.handshake ?? {};
     this.#prefix = options.prefix ?? 'node';
   }
 
-  get nodes(): readonly NodeContext[] {
-    return [...this.#endpoints.keys()];
-  }
-
   endpointOf(node: NodeContext): NodeEndpoint | undefined {
-    return this.#endpoints.get(node);
+    return this.resourceOf(node);
   }
 
-  async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
-    options.signal?.throwIfAborted();
-    return Promise.all(Array.from({ length: count }, () => this.#start()));
+  protected override hostPid(): number {
+    return 0;
   }
 
-  async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
-    await Promise.all(
-      nodes.map(async (node) => {
-        const endpoint = this.#endpoints.get(node);
-        this.#endpoints.delete(node);
-        await node.close({ reuse: false });
-        await endpoint?.exit();
-      }),
-    );
-  }
-
-  async #start(): Promise<NodeContext> {
+  protected async create(): Promise<{ node: NodeContext; resource: NodeEndpoint }> {
     const sim = this.#sim;
     const name = `${this.#prefix}-${++this.#started}`;
+    const clock = sim.clock.for(name);
     const endpoint = await NodeEndpoint.start({
       transport: sim.transport,
-      listen: { address: name, handshake: this.#handshake, clock: sim.clock.for(name) },
-      clock: sim.clock.for(name),
+      listen: { address: name, handshake: this.#handshake, clock },
+      clock,
     });
     endpoint.on('state', (state) => sim.note(`  ${name}: endpoint → ${state}`));
     const simulated: SimulatedNode = {
@@ -84,14 +62,10 @@ export class SimulatedNodeProvider implements NodeProvider {
       connect: (onLink) =>
         sim.transport.connect(endpoint.address, { handshake: this.#handshake, onLink, clock: sim.clock }),
     });
-    this.#endpoints.set(node, endpoint);
-    try {
-      await node.start(0);
-    } catch (error) {
-      this.#endpoints.delete(node);
-      await endpoint.exit();
-      throw error;
-    }
-    return node;
+    return { node, resource: endpoint };
+  }
+
+  protected async end(_node: NodeContext, endpoint: NodeEndpoint): Promise<void> {
+    await endpoint.exit();
   }
 }
