@@ -41,6 +41,28 @@ describe('runtime', () => {
     expect(shared().built.get(3)).toBe(1);
   });
 
+  it('with prefetch, staged requests, blocked ones and yielded ones all finish on one node', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 1, prefetch: 4 } });
+    const patient = runtime.build({ task: task('patient'), input: 'q' });
+    const builds = runtime.build([
+      ...[1, 2, 3, 4, 5, 6].map((n) => ({ task: task('leaf'), input: n })),
+      { task: task('outer'), input: [7, 8] },
+      { task: task('opener'), input: 'q' },
+    ]);
+    expect(await builds).toEqual([2, 4, 6, 8, 10, 12, 30, 'opened q']);
+    expect(await patient).toBe('q');
+    expect(shared().events).toEqual(['q waiting', 'open q', 'q resumed']);
+  });
+
+  it('with prefetch on thread nodes, a thousand requests and their dependencies build right', async () => {
+    runtime = createRuntime({ nodes: { kind: 'thread', max: 2, prefetch: 16 } });
+    const leaves = Array.from({ length: 1_000 }, (_, n) => ({ task: task('leaf'), input: n }));
+    const sums = Array.from({ length: 20 }, (_, n) => ({ task: task('sum'), input: [n, n + 1, n + 2] }));
+    const results = await runtime.build<number>([...leaves, ...sums]);
+    expect(results.slice(0, 1_000)).toEqual(leaves.map((_, n) => n * 2));
+    expect(results.slice(1_000)).toEqual(sums.map((_, n) => 2 * (3 * n + 3)));
+  });
+
   it('a blocked request frees its node: a chain of waits runs on one node', async () => {
     runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 } });
     expect(await runtime.build({ task: task('outer'), input: [5, 6] })).toBe(22);
