@@ -167,7 +167,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
     const list = Array.isArray(requests) ? (requests as readonly RequestLike[]) : [requests as RequestLike];
     const specs = await Promise.all(list.map((request) => this.#place(toSpec(request))));
-    const scheduled = specs.map((spec) => this.scheduler.submit(spec));
+    const scheduled = this.scheduler.submitAll(specs);
     const onAbort = () => {
       const reason =
         signal?.reason instanceof Error ? signal.reason : new RequestCancelledError('the build was aborted');

@@ -3,18 +3,47 @@
  * improved can move up in O(log n): the scheduler's queue of waiting requests, whose priorities
  * only ever rise as more requests come to wait on them.
  */
+/** Where the heap keeps an item's position: in a map by default, or in the item itself. */
+export interface HeapPositions<T> {
+  get(item: T): number | undefined;
+  set(item: T, index: number): void;
+  delete(item: T): void;
+}
+
+function mapPositions<T>(): HeapPositions<T> {
+  const map = new Map<T, number>();
+  return {
+    get: (item) => map.get(item),
+    set: (item, index) => {
+      map.set(item, index);
+    },
+    delete: (item) => {
+      map.delete(item);
+    },
+  };
+}
+
 export class Heap<T> {
   readonly #items: T[] = [];
-  readonly #index = new Map<T, number>();
+  readonly #index: HeapPositions<T>;
 
-  constructor(private readonly compare: (a: T, b: T) => number) {}
+  /**
+   * `positions` lets the items carry their own position (a field write per swap instead of a
+   * map update: the scheduler's queue holds many thousands of requests).
+   */
+  constructor(
+    private readonly compare: (a: T, b: T) => number,
+    positions: HeapPositions<T> = mapPositions(),
+  ) {
+    this.#index = positions;
+  }
 
   get size(): number {
     return this.#items.length;
   }
 
   has(item: T): boolean {
-    return this.#index.has(item);
+    return this.#index.get(item) !== undefined;
   }
 
   push(item: T): void {

@@ -65,6 +65,8 @@ export interface ScheduledRequest {
   readonly waiters: Set<ScheduledRequest>;
   /** When it last became active on its node (for stall reports). */
   activeSince: number;
+  /** Its place in its pool's queue of waiting requests, while it is there (the queue's own). */
+  queueIndex: number | undefined;
   value?: unknown;
   error?: Error;
 }

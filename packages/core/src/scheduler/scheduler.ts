@@ -208,7 +208,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const max = typeof this.#maxNodes === 'number' ? this.#maxNodes : this.#maxNodes?.[name];
       pool = {
         name,
-        waiting: new Heap((a, b) => this.policy.compare(a, b)),
+        waiting: new Heap<ScheduledRequest>((a, b) => this.policy.compare(a, b), {
+          get: (request) => request.queueIndex,
+          set: (request, index) => {
+            request.queueIndex = index;
+          },
+          delete: (request) => {
+            request.queueIndex = undefined;
+          },
+        }),
         nodes: new Set(),
         growing: 0,
         max,
@@ -254,6 +262,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         waitingOn: new Set(),
         waiters: new Set(),
         activeSince: 0,
+        queueIndex: undefined,
       };
       this.#requests.set(request.id, request);
       this.#byKey.set(key, request);
@@ -265,13 +274,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return request;
   }
 
+  /** Submits several requests, deciding where they run once, after all of them are in. */
+  submitAll(specs: readonly RequestSpec[]): ScheduledRequest[] {
+    const outer = this.#dispatching;
+    this.#dispatching = true;
+    let requests: ScheduledRequest[];
+    try {
+      requests = specs.map((spec) => this.submit(spec));
+    } finally {
+      this.#dispatching = outer;
+    }
+    if (!outer) this.#dispatch();
+    return requests;
+  }
+
   /**
    * `parent`, executing, waits on `children` (submitted as needed). Its node is free meanwhile.
    * Children that would close a cycle fail, with every request in the cycle.
    */
   block(parentId: string, specs: readonly RequestSpec[]): ScheduledRequest[] {
     const parent = this.#mustBe(parentId, 'executing');
-    const children = specs.map((spec) => this.submit(spec));
+    const children = this.submitAll(specs);
     const cycle = this.#findCycle(parent, children);
     this.#releaseNode(parent, 'blocked');
     if (cycle) {
@@ -419,8 +442,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
     if (slot) {
       slot.runnable.delete(request);
-      const staged = slot.staged.indexOf(request);
-      if (staged >= 0) slot.staged.splice(staged, 1);
+      if (request.state === 'staged') slot.staged.splice(slot.staged.indexOf(request), 1);
     }
     this.#pools.get(request.pool)?.waiting.delete(request);
     if (to === 'completed') request.value = value;
@@ -433,10 +455,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const dependency of request.waitingOn) dependency.waiters.delete(request);
     request.waitingOn.clear();
     this.#progress();
-    for (const waiter of [...request.waiters]) {
-      request.waiters.delete(waiter);
-      waiter.waitingOn.delete(request);
-      if (waiter.state === 'blocked' && waiter.waitingOn.size === 0) this.#makeRunnable(waiter, 'ready');
+    if (request.waiters.size > 0) {
+      for (const waiter of [...request.waiters]) {
+        request.waiters.delete(waiter);
+        waiter.waitingOn.delete(request);
+        if (waiter.state === 'blocked' && waiter.waitingOn.size === 0) this.#makeRunnable(waiter, 'ready');
+      }
     }
     const settle = this.#settle.get(request);
     this.#settle.delete(request);
