@@ -271,6 +271,32 @@ describe('node endpoint: a reusable node that loses its host', () => {
 });
 
 describe('node context', () => {
+  it('closing a node that hung up right after accepting the host neither throws nor hangs', async () => {
+    // The race itself (the host's link already closing while its context has not heard) needs a
+    // socket's timing; the job-agent example under load is where it showed: the close threw and
+    // a crashed worker's files were left behind. Here: the node hangs up at once.
+    const transport = new MemoryTransport();
+    const listener = await transport.listen();
+    cleanups.push(() => listener.close());
+    listener.on('link', (link) => {
+      link.on('packet', (type) => {
+        if (type !== PacketType.NodeConfiguration) return;
+        link.send(PacketType.NodeReady, { pid: 1, threadId: 0 });
+        void link.close();
+      });
+    });
+    const node = host(transport, listener.address);
+    const closing = new Promise<void>((resolve) => {
+      void node.start(process.pid).then(() => {
+        // NodeReady arrived; the end of stream follows in the same turn.
+        queueMicrotask(() => resolve());
+      });
+    });
+    await closing;
+    await expect(node.close({ reuse: false })).resolves.toBeUndefined();
+    expect(['closed', 'failed']).toContain(node.state);
+  });
+
   it('turns a lost connection into NodeShutdown(ConnectionFailed) and fails the requests it held', async () => {
     const { endpoint, transport } = await startEndpoint();
     const node = host(transport, endpoint.address);

@@ -259,7 +259,9 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
    */
   async close(options: { reuse: boolean; drainTimeoutMs?: number }): Promise<void> {
     const link = this.#link;
-    if (!link || this.state !== 'active') {
+    // The link may already be going while this context has not heard yet (the node's process
+    // exited, and its exit was seen before its socket's end): nothing can be said to it then.
+    if (!link || this.state !== 'active' || link.state !== 'open') {
       if (link && this.state !== 'closed' && this.state !== 'failed') await link.destroy();
       return this.#closed;
     }

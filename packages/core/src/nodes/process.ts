@@ -368,8 +368,12 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
         message: `node ${node.id} (pid ${process.pid}) did not exit within ${timeouts.exitTimeoutMs ?? 30_000} ms of the exit packet; its process tree was killed${killed ? '' : ' but it is still there'}`,
       });
     }
-    await closing;
-    await this.#forget(node);
+    try {
+      await closing;
+    } finally {
+      // Whatever the close said, the process is gone (or given up on): drop it and its files.
+      await this.#forget(node);
+    }
   }
 
   /** Polls with back-off (5 ms doubling to 500 ms by default) until the process is gone. */
