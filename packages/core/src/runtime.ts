@@ -239,13 +239,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #adopt(node: NodeContext, pool: string): void {
     this.#nodes.set(node.id, node);
     const scheduler = this.scheduler;
-    const ifRunning = (id: string, action: () => void) => {
+    // A packet about a request this host has already let go of (cancelled while the node was
+    // still running it, which then yielded or blocked before it read the Cancel) is late news.
+    const ifRunning = (id: string, action: () => void, state: RequestState = 'executing') => {
       const request = scheduler.request(id);
-      if (request && request.node === node.id) action();
+      if (request && request.node === node.id && request.state === state) action();
     };
     node.handle('BuildResult', (body) =>
       ifRunning(body.id, () => {
-        if (scheduler.request(body.id)?.state !== 'executing') return;
         if (body.ok) scheduler.complete(body.id, body.value);
         else {
           const request = scheduler.request(body.id)!;
@@ -274,7 +275,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       }),
     );
     node.handle('Yield', (body) => ifRunning(body.requestId, () => scheduler.yield(body.requestId)));
-    node.handle('Reacquire', (body) => ifRunning(body.requestId, () => scheduler.reacquire(body.requestId)));
+    node.handle('Reacquire', (body) =>
+      ifRunning(body.requestId, () => scheduler.reacquire(body.requestId), 'yielded'),
+    );
     node.on('log', (entry) => this.emit('log', { node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;

@@ -1,6 +1,7 @@
 export { type CoverageData, MachineCoverage, machineGraph } from './coverage.js';
 export {
   buildScenario,
+  cancelScenario,
   dispatcherScenario,
   jobsScenario,
   pipelineScenario,

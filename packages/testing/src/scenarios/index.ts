@@ -114,6 +114,40 @@ export const pipelineScenario: Scenario = {
 };
 
 /**
+ * A user aborts a build at a moment the explorer picks: requests running, blocked, yielded,
+ * staged or waiting are all cancelled, on their nodes too, while the nodes may still be sending
+ * about them. Must hold: every request ends once, nothing is thrown with no one to catch it.
+ */
+export const cancelScenario: Scenario = {
+  name: 'cancel',
+  strictErrors: true,
+  setup(sim) {
+    useDefects({});
+    const { runtime } = runtimeIn(sim, 2, 1);
+    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
+    const controller = new AbortController();
+    sim.addAction('user aborts the build', () => controller.abort(new Error('aborted by the user')));
+    return {
+      async run() {
+        await runtime
+          .build(
+            [
+              { task: waiter, input: { id: 'fetch', ms: 2 } },
+              { task: join, input: { id: 'app', deps: ['a', 'b'] } },
+              { task: compute, input: { id: 'lint', ms: 1 } },
+              { task: waiter, input: { id: 'upload', ms: 1 } },
+              { task: compute, input: { id: 'docs', ms: 2 } },
+            ],
+            { signal: controller.signal },
+          )
+          .catch(() => {});
+        await runtime.shutdown();
+      },
+    };
+  },
+};
+
+/**
  * The seed's deadlock, scaled down: a dispatcher hands 4 projects to 2 workers on 2 nodes; a
  * worker with nothing to do waits yielding its node. Must hold: every project is built.
  */
@@ -261,6 +295,7 @@ export const reuseScenario: Scenario = {
 export const scenarios: readonly Scenario[] = [
   buildScenario,
   pipelineScenario,
+  cancelScenario,
   dispatcherScenario,
   shutdownScenario,
   jobsScenario,

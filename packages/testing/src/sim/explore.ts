@@ -22,6 +22,11 @@ export interface Scenario {
   readonly maxSteps?: number;
   /** Names of deliberately broken runtimes this scenario can build. */
   readonly variants?: readonly string[];
+  /**
+   * An error reported with no caller left (`reportUnhandledError`: a handler that threw, a
+   * promise nobody awaited) is a violation. Default false: such errors go to the trace.
+   */
+  readonly strictErrors?: boolean;
   setup(sim: Simulation, variant: string): World;
 }
 
@@ -90,9 +95,11 @@ export async function runSchedule(
   const choices: number[] = [];
   const widths: number[] = [];
   // Errors with no caller left (a node lost, a failed growth) belong to this world's trace.
-  const restore = setUnhandledErrorReporter((error) =>
-    sim.note(`unhandled: ${error instanceof Error ? error.message : String(error)}`),
-  );
+  const restore = setUnhandledErrorReporter((error) => {
+    const message = error instanceof Error ? error.message : String(error);
+    sim.note(`unhandled: ${message}`);
+    if (scenario.strictErrors) sim.violate('no unhandled errors', message);
+  });
   try {
     return await run();
   } finally {
