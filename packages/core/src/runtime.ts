@@ -239,14 +239,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #adopt(node: NodeContext, pool: string): void {
     this.#nodes.set(node.id, node);
     const scheduler = this.scheduler;
-    // A packet about a request this host has already let go of (cancelled while the node was
-    // still running it, which then yielded or blocked before it read the Cancel) is late news.
-    const ifRunning = (id: string, action: () => void, state: RequestState = 'executing') => {
+    // A result, block or yield is the request leaving its node. For a request this host has
+    // already ended (cancelled, or failed by a stall, while the node still ran it) it is the news
+    // that the node is free now; anything else about such a request is late news.
+    const onLeave = (id: string, action: () => void) => {
       const request = scheduler.request(id);
-      if (request && request.node === node.id && request.state === state) action();
+      if (!request || request.node !== node.id) return;
+      if (request.state === 'executing') action();
+      else scheduler.nodeLeft(node.id, id);
     };
     node.handle('BuildResult', (body) =>
-      ifRunning(body.id, () => {
+      onLeave(body.id, () => {
         if (body.ok) scheduler.complete(body.id, body.value);
         else {
           const request = scheduler.request(body.id)!;
@@ -263,7 +266,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       }),
     );
     node.handle('BuildBlocked', (body) =>
-      ifRunning(body.requestId, () => {
+      onLeave(body.requestId, () => {
         const block = (specs: RequestSpec[]) => {
           // Routing may have waited on a module import; the request may have been cancelled meanwhile.
           if (scheduler.request(body.requestId)?.state !== 'executing') return;
@@ -274,10 +277,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         else block(placed as RequestSpec[]);
       }),
     );
-    node.handle('Yield', (body) => ifRunning(body.requestId, () => scheduler.yield(body.requestId)));
-    node.handle('Reacquire', (body) =>
-      ifRunning(body.requestId, () => scheduler.reacquire(body.requestId), 'yielded'),
-    );
+    node.handle('Yield', (body) => onLeave(body.requestId, () => scheduler.yield(body.requestId)));
+    node.handle('Reacquire', (body) => {
+      const request = scheduler.request(body.requestId);
+      if (request?.node === node.id && request.state === 'yielded') scheduler.reacquire(body.requestId);
+    });
     node.on('log', (entry) => this.emit('log', { node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;

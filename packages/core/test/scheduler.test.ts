@@ -330,14 +330,42 @@ describe('scheduler: requests sent ahead (prefetch)', () => {
     expect(host.log.at(-1)).toBe('start c on n1');
   });
 
-  it('a cancelled staged request is cancelled on its node and never starts', () => {
+  it('a cancelled staged request holds its place on the node until the node answers for it', () => {
     const { scheduler, host, submit } = setup(1, { prefetch: 2 });
     const [a, b, c] = [submit('a'), submit('b'), submit('c')];
     scheduler.cancel(b.id);
     expect(host.log.at(-1)).toBe('cancel b on n1');
     expect(b.state).toBe('cancelled');
+    // The node may have started b already (if a had left before the cancel reached it): until
+    // it answers for b, b stands between a and c.
+    scheduler.complete(a.id, 1);
+    expect(scheduler.activeOn('n1')).toBe(b);
+    expect(c.state).toBe('staged');
+    scheduler.nodeLeft('n1', b.id);
+    expect(scheduler.activeOn('n1')).toBe(c);
+    expect(c.state).toBe('executing');
+  });
+
+  it('a cancelled staged request the node dropped unstarted leaves the queue when it says so', () => {
+    const { scheduler, submit } = setup(1, { prefetch: 2 });
+    const [a, b, c] = [submit('a'), submit('b'), submit('c')];
+    scheduler.cancel(b.id);
+    scheduler.nodeLeft('n1', b.id); // the node's answer: it never ran b
     scheduler.complete(a.id, 1);
     expect(scheduler.activeOn('n1')).toBe(c);
+  });
+
+  it('a cancelled running request holds its node until the node says it has stopped', () => {
+    const { scheduler, host, submit } = setup(1);
+    const a = submit('a');
+    scheduler.yield(a.id);
+    const b = submit('b');
+    scheduler.reacquire(a.id);
+    scheduler.cancel(b.id);
+    // b's task runs on until it notices the cancel: granting a now would run a beside it.
+    expect(host.log).toEqual(['start a on n1', 'start b on n1', 'cancel b on n1']);
+    scheduler.nodeLeft('n1', b.id);
+    expect(host.log.at(-1)).toBe('grant a on n1');
   });
 
   it('a node that dies fails its staged requests with its active one', () => {

@@ -32,6 +32,7 @@ export {
 export {
   jobsEndOnce,
   nothingAfterExitPacket,
+  oneActiveRequestOnNode,
   oneActiveRequestPerNode,
   oneHostPerNode,
   requestsEndOnce,

@@ -359,9 +359,33 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const dependencies = [...request.waitingOn];
     if (request.node !== undefined && request.state !== 'waiting')
       this.#host.cancel(request, request.node, reason);
-    this.#finish(request, 'cancelled', undefined, reason);
+    this.#finish(
+      request,
+      'cancelled',
+      undefined,
+      reason,
+      request.state === 'executing' || request.state === 'staged',
+    );
     for (const dependency of dependencies) {
       if (dependency.waiters.size === 0) this.cancel(dependency.id, reason);
+    }
+    this.#dispatch();
+  }
+
+  /**
+   * The node reports that `requestId`, which this host already ended (cancelled, failed by a
+   * stall), has left it (its result, block or yield arrived): the node is free for the next.
+   */
+  nodeLeft(nodeId: string, requestId: string): void {
+    const slot = this.#nodes.get(nodeId);
+    if (!slot) return;
+    const active = slot.active;
+    if (active?.id === requestId && FINISHED.has(active.state)) this.#leave(slot);
+    else {
+      // Still queued there: the node dropped it without running it.
+      const index = slot.staged.findIndex((r) => r.id === requestId && FINISHED.has(r.state));
+      if (index < 0) return;
+      slot.staged.splice(index, 1);
     }
     this.#dispatch();
   }
@@ -421,7 +445,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const next = slot.staged.shift();
     slot.active = next;
-    if (next) {
+    // A request the host already ended holds the node until the node answers for it.
+    if (next && !FINISHED.has(next.state)) {
       next.activeSince = this.#clock.now();
       this.#move(next, 'executing');
     }
@@ -433,22 +458,30 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     slot?.runnable.add(request);
   }
 
+  /**
+   * `stillOnNode`: the host ended a request its node is running (a cancel, a stall): the node
+   * holds it until its task notices and reports back, so the node stays taken until then
+   * (`nodeLeft`), or a continuation granted meanwhile would run beside it.
+   */
   #finish(
     request: ScheduledRequest,
     to: 'completed' | 'failed' | 'cancelled',
     value: unknown,
     error: Error | undefined,
+    stillOnNode = false,
   ): void {
     const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
     if (slot) {
       slot.runnable.delete(request);
-      if (request.state === 'staged') slot.staged.splice(slot.staged.indexOf(request), 1);
+      // A staged request the host ends stays in the node's queue until the node answers for it:
+      // it may have started it already (its active one left before the cancel arrived).
+      if (request.state === 'staged' && !stillOnNode) slot.staged.splice(slot.staged.indexOf(request), 1);
     }
     this.#pools.get(request.pool)?.waiting.delete(request);
     if (to === 'completed') request.value = value;
     else request.error = error;
     this.#move(request, to);
-    if (slot?.active === request) this.#leave(slot);
+    if (slot?.active === request && !stillOnNode) this.#leave(slot);
     this.#unfinished--;
     // A failed or cancelled request leaves the cache, so asking again builds again.
     if (to !== 'completed' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
@@ -660,7 +693,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (FINISHED.has(request.state)) continue;
       if (request.node !== undefined && request.state !== 'waiting')
         this.#host.cancel(request, request.node, error);
-      this.#finish(request, 'failed', undefined, error);
+      this.#finish(
+        request,
+        'failed',
+        undefined,
+        error,
+        request.state === 'executing' || request.state === 'staged',
+      );
     }
   }
 

@@ -69,6 +69,8 @@ export function createTaskContext(
     log: (message, level = 'info') => port.log(requestId, message, level),
     async build<T>(requests: RequestLike | readonly RequestLike[]): Promise<T[]> {
       expectActive('ctx.build');
+      // A cancelled request waits on nothing more: its host has already let it go.
+      signal.throwIfAborted();
       const list = (Array.isArray(requests) ? requests : [requests]) as readonly RequestLike[];
       if (list.length === 0) return [];
       const specs = list.map(toSpec);
@@ -93,6 +95,8 @@ export function createTaskContext(
     async reacquire() {
       if (state !== 'yielded')
         throw new YieldMisuseError(`ctx.reacquire() without ctx.yield() (the request is ${state})`);
+      // A cancelled request is not granted its node again; it ends here instead of waiting.
+      signal.throwIfAborted();
       state = 'reacquiring';
       await port.reacquire(requestId);
       state = 'active';

@@ -18,6 +18,7 @@ import type { Scenario, World } from '../sim/explore.js';
 import {
   jobsEndOnce,
   nothingAfterExitPacket,
+  oneActiveRequestOnNode,
   oneActiveRequestPerNode,
   oneHostPerNode,
   requestsEndOnce,
@@ -123,24 +124,40 @@ export const cancelScenario: Scenario = {
   strictErrors: true,
   setup(sim) {
     useDefects({});
-    const { runtime } = runtimeIn(sim, 2, 1);
-    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
+    const { runtime } = runtimeIn(sim, 1, 1);
+    sim.addMonitor(
+      oneActiveRequestPerNode(),
+      oneActiveRequestOnNode(),
+      requestsEndOnce(sim, runtime),
+      nothingAfterExitPacket(),
+    );
     const controller = new AbortController();
-    sim.addAction('user aborts the build', () => controller.abort(new Error('aborted by the user')));
+    // The user presses stop while work is running (an abort before anything runs is dull).
+    sim.addAction(
+      'user aborts the build',
+      () => controller.abort(new Error('aborted by the user')),
+      () => runtime.nodes.some((node) => runtime.scheduler.activeOn(node.id) !== undefined),
+    );
     return {
       async run() {
-        await runtime
+        // One build the user aborts, one that carries on, sharing the nodes: work of the aborted
+        // one may still be running on a node when the other's continuations want it back.
+        const kept = runtime.build([
+          { task: waiter, input: { id: 'fetch', ms: 2 } },
+          { task: waiter, input: { id: 'upload', ms: 1 } },
+          { task: compute, input: { id: 'test', ms: 1 } },
+        ]);
+        const aborted = runtime
           .build(
             [
-              { task: waiter, input: { id: 'fetch', ms: 2 } },
+              { task: compute, input: { id: 'lint', ms: 3 } },
               { task: join, input: { id: 'app', deps: ['a', 'b'] } },
-              { task: compute, input: { id: 'lint', ms: 1 } },
-              { task: waiter, input: { id: 'upload', ms: 1 } },
               { task: compute, input: { id: 'docs', ms: 2 } },
             ],
             { signal: controller.signal },
           )
           .catch(() => {});
+        await Promise.all([aborted, kept]);
         await runtime.shutdown();
       },
     };

@@ -28,7 +28,8 @@ export function nothingAfterExitPacket(): Monitor {
 /**
  * A node runs at most one active request, as its host sees it: a request is active from the host
  * writing BuildRequest (to an idle node), BuildUnblocked or ReacquireGranted, until the host reads
- * its BuildResult, BuildBlocked or Yield, or writes its Cancel. A BuildRequest written to a busy
+ * its BuildResult, BuildBlocked or Yield. A Cancel ends nothing by itself: a running task runs on
+ * until it notices, and a staged one may already have started; the node answers for either. A BuildRequest written to a busy
  * node is staged there and becomes active when the active one leaves. The host must never give a
  * node a continuation (BuildUnblocked, ReacquireGranted) while a request is active or staged
  * there: the node would start the staged one at the same moment (MSBuild #13531).
@@ -76,8 +77,6 @@ export function oneActiveRequestPerNode(): Monitor {
             );
           }
           node.active = b.requestId;
-        } else if (packet.name === 'Cancel' && typeof b.id === 'string') {
-          leave(packet.connection, b.id);
         }
       } else {
         const id =
@@ -87,6 +86,61 @@ export function oneActiveRequestPerNode(): Monitor {
               ? b.requestId
               : undefined;
         if (typeof id === 'string') leave(packet.connection, id);
+      }
+    },
+    onClose(connection) {
+      nodes.delete(connection);
+    },
+  };
+}
+
+/**
+ * A node runs at most one active request, as the node itself lives it: requests reach it in
+ * order, one runs, the staged ones wait, and a Cancel stops the active one only when its task
+ * ends (its BuildResult). A continuation (BuildUnblocked, ReacquireGranted) that reaches a node
+ * while another request is active or staged there would run beside it.
+ */
+export function oneActiveRequestOnNode(): Monitor {
+  const nodes = new Map<string, { active: string | undefined; staged: string[] }>();
+  const on = (connection: string) => {
+    let node = nodes.get(connection);
+    if (!node) {
+      node = { active: undefined, staged: [] };
+      nodes.set(connection, node);
+    }
+    return node;
+  };
+  return {
+    name: 'one active request on each node',
+    onPacket(packet, phase, sim) {
+      const b = body(packet);
+      const node = on(packet.connection);
+      if (phase === 'delivered' && packet.name === 'BuildRequest' && typeof b.id === 'string') {
+        if (node.active === undefined) node.active = b.id;
+        else node.staged.push(b.id);
+      } else if (
+        phase === 'delivered' &&
+        (packet.name === 'BuildUnblocked' || packet.name === 'ReacquireGranted') &&
+        typeof b.requestId === 'string'
+      ) {
+        if (node.active !== undefined || node.staged.length > 0) {
+          sim.violate(
+            this.name,
+            `${packet.to} resumed ${b.requestId} (${packet.name}) while ${node.active ?? node.staged[0]} was still ${node.active ? 'running' : 'staged'} there`,
+          );
+        }
+        node.active = b.requestId;
+      } else if (phase === 'delivered' && packet.name === 'Cancel' && typeof b.id === 'string') {
+        const index = node.staged.indexOf(b.id);
+        if (index >= 0) node.staged.splice(index, 1);
+      } else if (phase === 'written') {
+        const id =
+          packet.name === 'BuildResult'
+            ? b.id
+            : packet.name === 'BuildBlocked' || packet.name === 'Yield'
+              ? b.requestId
+              : undefined;
+        if (typeof id === 'string' && node.active === id) node.active = node.staged.shift();
       }
     },
     onClose(connection) {
