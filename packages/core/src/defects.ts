@@ -17,6 +17,11 @@ export interface Defects {
    * a staged request starts there at that moment (MSBuild #13531).
    */
   grantBeforeStaged: boolean;
+  /**
+   * The scheduler frees a node the moment it cancels the request running there, though the task
+   * runs on until it notices (the bug the model checker found in the runtime).
+   */
+  releaseNodeOnCancel: boolean;
   /** The runtime forgets to fail the requests of a node whose connection failed. */
   keepRequestsOfLostNodes: boolean;
   /** A node endpoint takes a second host while it serves one. */
@@ -29,6 +34,7 @@ export const defects: Defects = {
   sendAfterExitPacket: false,
   grantReacquireWhileBusy: false,
   grantBeforeStaged: false,
+  releaseNodeOnCancel: false,
   keepRequestsOfLostNodes: false,
   acceptSecondHost: false,
   completeJobTwice: false,

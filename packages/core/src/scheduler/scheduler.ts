@@ -364,7 +364,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       'cancelled',
       undefined,
       reason,
-      request.state === 'executing' || request.state === 'staged',
+      !defects.releaseNodeOnCancel && (request.state === 'executing' || request.state === 'staged'),
     );
     for (const dependency of dependencies) {
       if (dependency.waiters.size === 0) this.cancel(dependency.id, reason);

@@ -122,8 +122,9 @@ export const pipelineScenario: Scenario = {
 export const cancelScenario: Scenario = {
   name: 'cancel',
   strictErrors: true,
-  setup(sim) {
-    useDefects({});
+  variants: ['release-node-on-cancel'],
+  setup(sim, variant) {
+    useDefects({ releaseNodeOnCancel: variant === 'release-node-on-cancel' });
     const { runtime } = runtimeIn(sim, 1, 1);
     sim.addMonitor(
       oneActiveRequestPerNode(),
