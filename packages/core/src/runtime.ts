@@ -166,7 +166,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     signal?.throwIfAborted();
     if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
     const list = Array.isArray(requests) ? (requests as readonly RequestLike[]) : [requests as RequestLike];
-    const specs = await Promise.all(list.map((request) => this.#place(toSpec(request))));
+    const placed = list.map((request) => this.#place(toSpec(request)));
+    // Routing waits on a module import only the first time a task is seen.
+    const specs = placed.some((spec) => spec instanceof Promise)
+      ? await Promise.all(placed)
+      : (placed as RequestSpec[]);
     const scheduled = this.scheduler.submitAll(specs);
     const onAbort = () => {
       const reason =
@@ -175,8 +179,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const settled = await Promise.all(scheduled.map((request) => this.scheduler.whenSettled(request)));
-      const values = settled.map((request) => {
+      await this.scheduler.whenAllSettled(scheduled);
+      const values = scheduled.map((request) => {
         if (request.state === 'completed') return request.value;
         throw request.error ?? new TroupeError(`request ${request.id} ${request.state}`);
       });

@@ -254,6 +254,57 @@ describe('node endpoint: staged requests', () => {
   });
 });
 
+describe('node endpoint: many small tasks', () => {
+  async function hostLink() {
+    const { endpoint, transport } = await startEndpoint();
+    const link = await transport.connect(endpoint.address, {});
+    const results = new Map<string, { ok: boolean; value?: unknown; error?: { message: string } }>();
+    link.on('packet', (type, body) => {
+      const b = body as { id: string; ok: boolean; value?: unknown; error?: { message: string } };
+      if (type === PacketType.BuildResult) results.set(b.id, b);
+    });
+    link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false });
+    cleanups.push(() => link.close());
+    return { link, results };
+  }
+
+  it('runs twenty thousand quick tasks staged behind a waiting one, in order, without running out of stack', async () => {
+    const { link, results } = await hostLink();
+    link.send(PacketType.BuildRequest, { id: 'first', task: `${tasks}#waitForCancel`, input: null });
+    const count = 20_000;
+    for (let i = 0; i < count; i++)
+      link.send(PacketType.BuildRequest, { id: `q${i}`, task: `${tasks}#quick`, input: i });
+    await until(() => link.writableLength === 0, 'the requests to be written');
+    // All staged behind `first`; releasing it runs them back to back in one loop.
+    link.send(PacketType.Cancel, { id: 'first' });
+    await until(() => results.size === count + 1, 'every request to be answered');
+    expect(results.get('first')).toMatchObject({ ok: true, value: 'cancelled' });
+    for (let i = 0; i < count; i++) expect(results.get(`q${i}`)).toMatchObject({ ok: true, value: i });
+  });
+
+  it('a task that reads its signal only after a cancel arrived sees it aborted, with the reason', async () => {
+    const { link, results } = await hostLink();
+    link.send(PacketType.BuildRequest, { id: 'p', task: `${tasks}#parked`, input: null });
+    link.send(PacketType.Cancel, { id: 'p', reason: 'not needed any more' });
+    // A staged request cancelled after it is answered at once: once that answer is here, the
+    // node has handled the cancel of `p` before it (one ordered stream).
+    link.send(PacketType.BuildRequest, { id: 's', task: `${tasks}#quick`, input: null });
+    link.send(PacketType.Cancel, { id: 's' });
+    await until(() => results.has('s'), 'the staged request to be cancelled');
+    expect(results.has('p')).toBe(false);
+    (globalThis as { __troupeRelease?: () => void }).__troupeRelease?.();
+    await until(() => results.has('p'), 'the parked task to end');
+    expect(results.get('p')).toMatchObject({ ok: true, value: 'aborted: not needed any more' });
+  });
+
+  it('a task id that names an Object.prototype member is not mistaken for a built-in', async () => {
+    const { link, results } = await hostLink();
+    link.send(PacketType.BuildRequest, { id: 't', task: 'toString', input: null });
+    await until(() => results.has('t'), 'the answer');
+    expect(results.get('t')?.ok).toBe(false);
+  });
+});
+
 describe('node endpoint: a reusable node that loses its host', () => {
   it('goes idle when its host vanishes, then exits after its idle timeout', async () => {
     const { endpoint, transport } = await startEndpoint(new MemoryTransport(), 100);

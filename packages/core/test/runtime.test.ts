@@ -121,6 +121,15 @@ describe('runtime', () => {
     while (!shared().events.includes('long aborted')) await new Promise((resolve) => setImmediate(resolve));
   });
 
+  it("a task may take its context's methods apart: const { log, build } = ctx", async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 2 } });
+    const logs: string[] = [];
+    runtime.on('log', (entry) => logs.push(entry.message));
+    const fixtures = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;
+    expect(await runtime.build({ task: `${fixtures}#destructured`, input: 'x' })).toBe('x');
+    expect(logs.some((line) => /^destructured req-/.test(line))).toBe(true);
+  });
+
   it('grows the pool on demand up to max', async () => {
     runtime = createRuntime({ nodes: { kind: 'inproc', max: 3 } });
     await runtime.build(Array.from({ length: 10 }, (_, i) => ({ task: task('leaf'), input: i })));

@@ -50,6 +50,23 @@ describe('scheduler', () => {
     expect(b.state).toBe('executing');
   });
 
+  it('one promise for many requests settles when the last of them ends, however each ended', async () => {
+    const { scheduler, submit } = setup(2);
+    const [a, b, c] = [submit('a'), submit('b'), submit('c')];
+    let settled = false;
+    const all = scheduler.whenAllSettled([a, b, c, a]).then(() => {
+      settled = true;
+    });
+    scheduler.complete(a.id, 1);
+    scheduler.cancel(c.id);
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    scheduler.fail(b.id, new Error('broke'));
+    await all;
+    expect([a.state, b.state, c.state]).toEqual(['completed', 'failed', 'cancelled']);
+    await scheduler.whenAllSettled([a, b, c]);
+  });
+
   it('a blocked request frees its node for another request and resumes on the same node', () => {
     const { scheduler, host, submit } = setup(1);
     const parent = submit('parent');
@@ -121,7 +138,9 @@ describe('scheduler', () => {
     expect(a.state).toBe('failed');
     expect(b.state).toBe('failed');
     expect(a.error).toBeInstanceOf(RequestCycleError);
-    expect(a.error?.message).toMatch(/req\d+ \(b\) → req\d+ \(a\) → req\d+ \(b\)/);
+    expect(a.error?.message).toBe(
+      `requests wait on each other in a cycle: ${b.id} (b) → ${a.id} (a) → ${b.id} (b)`,
+    );
   });
 
   it('a request that waits on itself fails with a cycle error', () => {

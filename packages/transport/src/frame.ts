@@ -33,6 +33,13 @@ const EMPTY = Buffer.alloc(0);
 type DecoderState = 'header' | 'body' | 'failed';
 
 /**
+ * Receives one whole frame: its body is `source[start..end)`. The body is handed over as a
+ * range rather than a view of its own, so the common case (a frame inside one chunk) allocates
+ * nothing; `source` may be reused once the handler returns.
+ */
+export type FrameHandler = (type: number, source: Buffer, start: number, end: number) => void;
+
+/**
  * A streaming frame parser with explicit states. Chunks may split a header, hold many frames,
  * or arrive one byte at a time. The announced length is checked against the maximum before a
  * single byte of body is buffered, so memory stays bounded by `maxFrameLength` plus one chunk.
@@ -51,7 +58,7 @@ export class FrameDecoder {
   #error: ProtocolError | undefined;
 
   constructor(
-    private readonly onFrame: (type: number, body: Buffer) => void,
+    private readonly onFrame: FrameHandler,
     readonly maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH,
   ) {}
 
@@ -81,9 +88,8 @@ export class FrameDecoder {
         this.#state = 'body';
       }
       if (this.#buffered < this.#length) return;
-      const body = this.#consume(this.#length);
       this.#state = 'header';
-      this.onFrame(this.#type, body);
+      this.#deliver(this.#type, this.#length);
       // A handler may have ended the stream from inside onFrame.
       if (this.#error) throw this.#error;
     }
@@ -129,6 +135,23 @@ export class FrameDecoder {
     const header = this.#consume(FRAME_HEADER_LENGTH);
     this.#type = header[0]!;
     this.#length = header.readUInt32LE(1);
+  }
+
+  /** Hands the next `n` bytes to the handler: in place when one chunk holds them, else copied. */
+  #deliver(type: number, n: number): void {
+    const first = this.#chunks[0];
+    const at = this.#offset;
+    if (n === 0 || !first || first.length - at < n) {
+      const body = this.#consume(n);
+      this.onFrame(type, body, 0, body.length);
+      return;
+    }
+    this.#buffered -= n;
+    if (first.length - at === n) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    } else this.#offset = at + n;
+    this.onFrame(type, first, at, at + n);
   }
 
   #consume(n: number): Buffer {

@@ -33,7 +33,10 @@ import { describe, expect, it } from 'vitest';
 
 function decodeAll(chunks: Uint8Array[], max?: number) {
   const frames: Array<[number, Buffer]> = [];
-  const decoder = new FrameDecoder((type, body) => frames.push([type, Buffer.from(body)]), max);
+  const decoder = new FrameDecoder(
+    (type, source, start, end) => frames.push([type, Buffer.from(source.subarray(start, end))]),
+    max,
+  );
   for (const chunk of chunks) decoder.push(chunk);
   decoder.end();
   return frames;

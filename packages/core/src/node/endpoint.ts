@@ -27,18 +27,43 @@ import {
   serializeError,
 } from '../packets.js';
 import { createTaskContext, type TaskContextPort } from '../tasks/context.js';
-import { TaskResolver } from '../tasks/resolve.js';
+import { type TaskFunction, TaskResolver } from '../tasks/resolve.js';
 
 interface Pending<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
 }
 
-/** A request this node runs: its abort switch and, while it waits on the host, how to wake it. */
+/**
+ * A request this node runs: how to abort it and, while it waits on the host, how to wake it.
+ * Its AbortController is made only if the task asks for its signal (or it is cancelled first).
+ */
 interface RunningRequest {
-  readonly controller: AbortController;
+  controller: AbortController | undefined;
+  /** Why it was aborted, when that happened before the task asked for its signal. */
+  abortReason: Error | undefined;
   unblock?: Pending<RequestOutcome[]>;
   grant?: Pending<void>;
+}
+
+function signalOf(running: RunningRequest): AbortSignal {
+  if (!running.controller) {
+    running.controller = new AbortController();
+    if (running.abortReason) running.controller.abort(running.abortReason);
+  }
+  return running.controller.signal;
+}
+
+function failure(id: string, error: unknown): PacketBodies['BuildResult'] {
+  return { id, ok: false, error: serializeError(error) };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 export interface NodeEndpointOptions {
@@ -84,6 +109,10 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
    */
   #active: string | undefined;
   #staged: Array<PacketBodies['BuildRequest']> = [];
+  /** The task port of the current host link (`#portOf`). */
+  #port: { link: Link; port: TaskContextPort } | undefined;
+  /** Re-entrancy guard of `#pump` (not lifecycle: the machine owns that). */
+  #pumping = false;
   #job: JobRun | undefined;
   #exitCode: number | undefined;
   #killed = false;
@@ -297,7 +326,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const running = this.#running.get(id);
     if (!running) return;
     const error = new Error(reason);
-    running.controller.abort(error);
+    running.abortReason ??= error;
+    running.controller?.abort(error);
     // A task parked in ctx.build or ctx.reacquire wakes up to its cancellation.
     running.unblock?.reject(error);
     running.grant?.reject(error);
@@ -321,20 +351,100 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
 
   #start(link: Link, request: PacketBodies['BuildRequest']): void {
     this.#active = request.id;
-    void this.#run(link, request);
+    this.#run(link, request);
+    this.#pump(link);
   }
 
   /** `id` finished, blocked or yielded: if it was the active request, the next staged one starts. */
   #left(link: Link, id: string): void {
     if (this.#active !== id) return;
     this.#active = undefined;
-    const next = this.#staged.shift();
-    if (next && link === this.#host) this.#start(link, next);
+    this.#pump(link);
   }
 
-  async #run(link: Link, request: PacketBodies['BuildRequest']): Promise<void> {
-    const running: RunningRequest = { controller: new AbortController() };
+  /**
+   * Starts staged requests while the node is free. A task that returns at once finishes inside
+   * `#run`, so this is a loop rather than a recursion: a long run of quick tasks staged here costs
+   * no stack depth. Reentrant calls (from a task that finished inside the loop) leave it to the loop.
+   */
+  #pump(link: Link): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#active === undefined && link === this.#host) {
+        const next = this.#staged.shift();
+        if (!next) break;
+        this.#active = next.id;
+        this.#run(link, next);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Runs one request. A task already known here whose code returns a value (not a promise) is
+   * answered before this returns: no microtask hops for the many small tasks prefetch is for.
+   */
+  #run(link: Link, request: PacketBodies['BuildRequest']): void {
+    const running: RunningRequest = { controller: undefined, abortReason: undefined };
     this.#running.set(request.id, running);
+    const task = this.#tasks.cached(request.task);
+    if (task) {
+      this.#invoke(link, request, running, task);
+      return;
+    }
+    this.#tasks.resolve(request.task).then(
+      (found) => this.#invoke(link, request, running, found),
+      (error: unknown) => this.#finish(link, request.id, running, failure(request.id, error)),
+    );
+  }
+
+  #invoke(
+    link: Link,
+    request: PacketBodies['BuildRequest'],
+    running: RunningRequest,
+    task: TaskFunction,
+  ): void {
+    const id = request.id;
+    let value: unknown;
+    try {
+      value = task(
+        request.input,
+        createTaskContext(id, () => signalOf(running), this.#portOf(link)),
+      );
+    } catch (error) {
+      this.#finish(link, id, running, failure(id, error));
+      return;
+    }
+    if (isThenable(value)) {
+      Promise.resolve(value).then(
+        (settled) => this.#finish(link, id, running, { id, ok: true, value: settled }),
+        (error: unknown) => this.#finish(link, id, running, failure(id, error)),
+      );
+    } else this.#finish(link, id, running, { id, ok: true, value });
+  }
+
+  #finish(link: Link, id: string, running: RunningRequest, result: PacketBodies['BuildResult']): void {
+    if (this.#running.get(id) !== running) return;
+    this.#running.delete(id);
+    if (link.state === 'open') {
+      try {
+        link.send(PacketType.BuildResult, result);
+      } catch (error) {
+        // A result that cannot be encoded is itself a failure the host must hear about.
+        link.send(PacketType.BuildResult, failure(id, error));
+      }
+    }
+    this.#left(link, id);
+  }
+
+  /**
+   * How tasks reach the host through `link`: what `ctx.build`, `ctx.yield`... send. One port per
+   * host link, shared by its requests (each call names its request).
+   */
+  #portOf(link: Link): TaskContextPort {
+    if (this.#port?.link === link) return this.#port.port;
     const send = <K extends keyof PacketBodies>(kind: K, body: PacketBodies[K]) => {
       if (link.state !== 'open') throw new Error('the host link is closed');
       link.send(PacketType[kind], body);
@@ -342,7 +452,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const port: TaskContextPort = {
       block: (requestId, requests) =>
         new Promise((resolve, reject) => {
-          running.unblock = { resolve, reject };
+          const running = this.#running.get(requestId);
+          if (running) running.unblock = { resolve, reject };
           send('BuildBlocked', { requestId, requests });
           this.#left(link, requestId);
         }),
@@ -352,33 +463,16 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       },
       reacquire: (requestId) =>
         new Promise((resolve, reject) => {
-          running.grant = { resolve, reject };
+          const running = this.#running.get(requestId);
+          if (running) running.grant = { resolve, reject };
           send('Reacquire', { requestId });
         }),
       log: (requestId, message, level) => {
         if (link.state === 'open') link.send(PacketType.Log, { requestId, level, message });
       },
     };
-    const controller = running.controller;
-    let result: PacketBodies['BuildResult'];
-    try {
-      const task = await this.#tasks.resolve(request.task);
-      const value = await task(request.input, createTaskContext(request.id, controller.signal, port));
-      result = { id: request.id, ok: true, value };
-    } catch (error) {
-      result = { id: request.id, ok: false, error: serializeError(error) };
-    }
-    if (this.#running.get(request.id) !== running) return;
-    this.#running.delete(request.id);
-    if (link.state === 'open') {
-      try {
-        link.send(PacketType.BuildResult, result);
-      } catch (error) {
-        // A result that cannot be encoded is itself a failure the host must hear about.
-        link.send(PacketType.BuildResult, { id: request.id, ok: false, error: serializeError(error) });
-      }
-    }
-    this.#left(link, request.id);
+    this.#port = { link, port };
+    return port;
   }
 
   /**

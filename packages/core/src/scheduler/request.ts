@@ -59,16 +59,38 @@ export interface ScheduledRequest {
   node: string | undefined;
   /** Critical-path priority: its cost plus the longest chain of requests waiting on it. */
   priority: number;
-  /** Unfinished requests this one is blocked on. */
-  readonly waitingOn: Set<ScheduledRequest>;
+  /** Unfinished requests this one is blocked on (the scheduler's to change: `wait`, `unwait`). */
+  waitingOn: ReadonlySet<ScheduledRequest>;
   /** Requests blocked on this one. */
-  readonly waiters: Set<ScheduledRequest>;
+  waiters: ReadonlySet<ScheduledRequest>;
   /** When it last became active on its node (for stall reports). */
   activeSince: number;
   /** Its place in its pool's queue of waiting requests, while it is there (the queue's own). */
   queueIndex: number | undefined;
   value?: unknown;
   error?: Error;
+  /** Called once when it completes, fails or is cancelled (the scheduler's own list). */
+  onSettled?: Array<(request: ScheduledRequest) => void> | undefined;
+}
+
+/**
+ * The empty set every request starts with: most requests never wait on another, and two sets
+ * each would be most of a request's allocation.
+ */
+export const NO_REQUESTS: ReadonlySet<ScheduledRequest> = new Set();
+
+/** `waiter` now waits on `dependency`. */
+export function wait(waiter: ScheduledRequest, dependency: ScheduledRequest): void {
+  if (waiter.waitingOn === NO_REQUESTS) waiter.waitingOn = new Set();
+  if (dependency.waiters === NO_REQUESTS) dependency.waiters = new Set();
+  (waiter.waitingOn as Set<ScheduledRequest>).add(dependency);
+  (dependency.waiters as Set<ScheduledRequest>).add(waiter);
+}
+
+/** `waiter` no longer waits on `dependency`. */
+export function unwait(waiter: ScheduledRequest, dependency: ScheduledRequest): void {
+  if (waiter.waitingOn !== NO_REQUESTS) (waiter.waitingOn as Set<ScheduledRequest>).delete(dependency);
+  if (dependency.waiters !== NO_REQUESTS) (dependency.waiters as Set<ScheduledRequest>).delete(waiter);
 }
 
 export function advance(request: ScheduledRequest, to: RequestState): RequestState {

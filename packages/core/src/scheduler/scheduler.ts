@@ -20,10 +20,13 @@ import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
 import {
   advance,
   FINISHED,
+  NO_REQUESTS,
   type RequestSpec,
   type RequestState,
   requestKey,
   type ScheduledRequest,
+  unwait,
+  wait,
 } from './request.js';
 
 /** What the scheduler asks of the runtime that carries its decisions to the nodes. */
@@ -111,13 +114,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #ids: IdSource;
   readonly #requests = new Map<string, ScheduledRequest>();
   readonly #byKey = new Map<string, ScheduledRequest>();
-  readonly #settle = new Map<ScheduledRequest, Array<(request: ScheduledRequest) => void>>();
   /** Nodes come in pools (thread nodes, task hosts...); a request runs only on nodes of its pool. */
   readonly #pools = new Map<string, Pool>();
   readonly #nodes = new Map<string, NodeSlot>();
   readonly #machine: Actor<typeof schedulerMachine>;
   readonly #maxNodes: number | Readonly<Record<string, number>> | undefined;
   #seq = 0;
+  /**
+   * Request ids are this scheduler's random prefix and a sequence number: unique across hosts (a
+   * reused node serves many), and no random draw per request.
+   */
+  readonly #idPrefix: string;
   #unfinished = 0;
   #dispatching = false;
   #lastProgress = 0;
@@ -135,6 +142,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0)
       throw new RangeError(`prefetch must be a non-negative integer, not ${options.prefetch}`);
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
+    this.#idPrefix = `${this.#ids.next('req')}.`;
     this.#machine = createActor(schedulerMachine, {
       inspect: machineInspector(),
       clock: this.#clock,
@@ -251,7 +259,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let request = this.#byKey.get(key);
     if (!request) {
       request = {
-        id: this.#ids.next('req'),
+        id: `${this.#idPrefix}${this.#seq.toString(36)}`,
         key,
         spec,
         seq: this.#seq++,
@@ -259,8 +267,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         state: 'waiting',
         node: undefined,
         priority: spec.cost ?? 1,
-        waitingOn: new Set(),
-        waiters: new Set(),
+        waitingOn: NO_REQUESTS,
+        waiters: NO_REQUESTS,
         activeSince: 0,
         queueIndex: undefined,
       };
@@ -305,8 +313,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     } else {
       for (const child of children) {
         if (FINISHED.has(child.state)) continue;
-        parent.waitingOn.add(child);
-        child.waiters.add(parent);
+        wait(parent, child);
         this.#raisePriority(child, (child.spec.cost ?? 1) + parent.priority);
       }
       if (parent.waitingOn.size === 0) this.#makeRunnable(parent, 'ready');
@@ -410,14 +417,28 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Resolves when the request completed, failed or was cancelled. */
   whenSettled(request: ScheduledRequest): Promise<ScheduledRequest> {
     if (FINISHED.has(request.state)) return Promise.resolve(request);
+    return new Promise((resolve) => this.#onSettled(request, resolve));
+  }
+
+  /**
+   * Resolves when every one of `requests` has completed, failed or was cancelled: one promise
+   * for a build of many requests, rather than one each.
+   */
+  whenAllSettled(requests: readonly ScheduledRequest[]): Promise<void> {
+    let remaining = 0;
+    for (const request of requests) if (!FINISHED.has(request.state)) remaining++;
+    if (remaining === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      let list = this.#settle.get(request);
-      if (!list) {
-        list = [];
-        this.#settle.set(request, list);
-      }
-      list.push(resolve);
+      const one = () => {
+        if (--remaining === 0) resolve();
+      };
+      for (const request of requests) if (!FINISHED.has(request.state)) this.#onSettled(request, one);
     });
+  }
+
+  #onSettled(request: ScheduledRequest, callback: (request: ScheduledRequest) => void): void {
+    if (request.onSettled) request.onSettled.push(callback);
+    else request.onSettled = [callback];
   }
 
   #move(request: ScheduledRequest, to: RequestState): void {
@@ -485,18 +506,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#unfinished--;
     // A failed or cancelled request leaves the cache, so asking again builds again.
     if (to !== 'completed' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
-    for (const dependency of request.waitingOn) dependency.waiters.delete(request);
-    request.waitingOn.clear();
+    if (request.waitingOn.size > 0) {
+      for (const dependency of [...request.waitingOn]) unwait(request, dependency);
+    }
     this.#progress();
     if (request.waiters.size > 0) {
       for (const waiter of [...request.waiters]) {
-        request.waiters.delete(waiter);
-        waiter.waitingOn.delete(request);
+        unwait(waiter, request);
         if (waiter.state === 'blocked' && waiter.waitingOn.size === 0) this.#makeRunnable(waiter, 'ready');
       }
     }
-    const settle = this.#settle.get(request);
-    this.#settle.delete(request);
+    const settle = request.onSettled;
+    request.onSettled = undefined;
     if (settle) for (const resolve of settle) resolve(request);
     this.#emit('settled', request);
   }

@@ -53,62 +53,115 @@ export interface TaskContextPort {
   log(requestId: string, message: string, level: 'debug' | 'info' | 'warn' | 'error'): void;
 }
 
-export function createTaskContext(
-  requestId: string,
-  signal: AbortSignal,
-  port: TaskContextPort,
-): TaskContext {
-  let state: 'active' | 'blocked' | 'yielded' | 'reacquiring' = 'active';
-  const expectActive = (what: string) => {
-    if (state !== 'active')
-      throw new YieldMisuseError(`${what} while the request is ${state}; reacquire first`);
-  };
-  const context: TaskContext = {
-    requestId,
-    signal,
-    log: (message, level = 'info') => port.log(requestId, message, level),
-    async build<T>(requests: RequestLike | readonly RequestLike[]): Promise<T[]> {
-      expectActive('ctx.build');
-      // A cancelled request waits on nothing more: its host has already let it go.
-      signal.throwIfAborted();
-      const list = (Array.isArray(requests) ? requests : [requests]) as readonly RequestLike[];
-      if (list.length === 0) return [];
-      const specs = list.map(toSpec);
-      state = 'blocked';
-      let outcomes: RequestOutcome[];
-      try {
-        outcomes = await port.block(requestId, specs);
-      } finally {
-        state = 'active';
-      }
-      return outcomes.map((outcome) => {
-        if (outcome.ok) return outcome.value as T;
-        const cause = Object.assign(new Error(outcome.error.message), outcome.error);
-        throw new DependencyFailedError(requestId, [outcome.id, ...(outcome.error.chain ?? [])], cause);
-      });
-    },
-    yield() {
-      expectActive('ctx.yield()');
-      state = 'yielded';
-      port.yield(requestId);
-    },
-    async reacquire() {
-      if (state !== 'yielded')
-        throw new YieldMisuseError(`ctx.reacquire() without ctx.yield() (the request is ${state})`);
-      // A cancelled request is not granted its node again; it ends here instead of waiting.
-      signal.throwIfAborted();
-      state = 'reacquiring';
-      await port.reacquire(requestId);
-      state = 'active';
-    },
-    async yielding<T>(wait: () => T | Promise<T>): Promise<T> {
-      context.yield();
+type ContextState = 'active' | 'blocked' | 'yielded' | 'reacquiring';
+
+/**
+ * The context a task runs with: one object per request, whose methods are made (and bound) only
+ * when a task first reads them, so `const { log } = ctx` works and a task that uses none of
+ * them costs no closures. `signal` may be a function that makes it: most tasks never look at
+ * their signal, and an AbortController costs more than a small task's whole run.
+ */
+class RequestContext implements TaskContext {
+  readonly requestId: string;
+  #state: ContextState = 'active';
+  #signal: AbortSignal | (() => AbortSignal);
+  readonly #port: TaskContextPort;
+  #log: TaskContext['log'] | undefined;
+  #build: TaskContext['build'] | undefined;
+  #yielding: TaskContext['yielding'] | undefined;
+  #yield: TaskContext['yield'] | undefined;
+  #reacquire: TaskContext['reacquire'] | undefined;
+
+  constructor(requestId: string, signal: AbortSignal | (() => AbortSignal), port: TaskContextPort) {
+    this.requestId = requestId;
+    this.#signal = signal;
+    this.#port = port;
+  }
+
+  get signal(): AbortSignal {
+    if (typeof this.#signal === 'function') this.#signal = this.#signal();
+    return this.#signal;
+  }
+
+  get log(): TaskContext['log'] {
+    this.#log ??= (message, level = 'info') => this.#port.log(this.requestId, message, level);
+    return this.#log;
+  }
+
+  get build(): TaskContext['build'] {
+    this.#build ??= (requests) => this.#doBuild(requests);
+    return this.#build;
+  }
+
+  get yielding(): TaskContext['yielding'] {
+    this.#yielding ??= async (wait) => {
+      this.yield();
       try {
         return await wait();
       } finally {
-        await context.reacquire();
+        await this.reacquire();
       }
-    },
-  };
-  return context;
+    };
+    return this.#yielding;
+  }
+
+  get yield(): TaskContext['yield'] {
+    this.#yield ??= () => {
+      this.#expectActive('ctx.yield()');
+      this.#state = 'yielded';
+      this.#port.yield(this.requestId);
+    };
+    return this.#yield;
+  }
+
+  get reacquire(): TaskContext['reacquire'] {
+    this.#reacquire ??= async () => {
+      if (this.#state !== 'yielded')
+        throw new YieldMisuseError(`ctx.reacquire() without ctx.yield() (the request is ${this.#state})`);
+      // A cancelled request is not granted its node again; it ends here instead of waiting.
+      this.signal.throwIfAborted();
+      this.#state = 'reacquiring';
+      await this.#port.reacquire(this.requestId);
+      this.#state = 'active';
+    };
+    return this.#reacquire;
+  }
+
+  #expectActive(what: string): void {
+    if (this.#state !== 'active')
+      throw new YieldMisuseError(`${what} while the request is ${this.#state}; reacquire first`);
+  }
+
+  async #doBuild<T>(requests: RequestLike | readonly RequestLike[]): Promise<T[]> {
+    this.#expectActive('ctx.build');
+    // A cancelled request waits on nothing more: its host has already let it go.
+    this.signal.throwIfAborted();
+    const list = (Array.isArray(requests) ? requests : [requests]) as readonly RequestLike[];
+    if (list.length === 0) return [];
+    const specs = list.map(toSpec);
+    this.#state = 'blocked';
+    let outcomes: RequestOutcome[];
+    try {
+      outcomes = await this.#port.block(this.requestId, specs);
+    } finally {
+      this.#state = 'active';
+    }
+    return outcomes.map((outcome) => {
+      if (outcome.ok) return outcome.value as T;
+      const cause = Object.assign(new Error(outcome.error.message), outcome.error);
+      throw new DependencyFailedError(this.requestId, [outcome.id, ...(outcome.error.chain ?? [])], cause);
+    });
+  }
+}
+
+/**
+ * The context a task runs with, reaching its host through `port`. `signal` may be given as a
+ * function that makes it the first time the task reads `ctx.signal`.
+ */
+export function createTaskContext(
+  requestId: string,
+  signal: AbortSignal | (() => AbortSignal),
+  port: TaskContextPort,
+): TaskContext {
+  return new RequestContext(requestId, signal, port);
 }

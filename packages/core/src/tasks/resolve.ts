@@ -6,10 +6,10 @@ export type { TaskContext };
 
 export type TaskFunction = (input: unknown, ctx: TaskContext) => unknown;
 
-const builtins: Record<string, TaskFunction> = {
+const builtins = new Map<string, TaskFunction>([
   /** Answers with where it ran: the cheapest proof that a node is alive and serving. */
-  'troupe:ping': () => ({ pid: process.pid, threadId }),
-};
+  ['troupe:ping', () => ({ pid: process.pid, threadId })],
+]);
 
 /**
  * Finds the code for a task id: a built-in (`troupe:ping`) or `moduleSpecifier#exportName`, where
@@ -18,10 +18,23 @@ const builtins: Record<string, TaskFunction> = {
  */
 export class TaskResolver {
   readonly #modules = new Map<string, Promise<Record<string, unknown>>>();
+  /** Tasks already found, by id: a request for a known task starts without waiting a microtask. */
+  readonly #found = new Map<string, TaskFunction>();
+
+  /** The task's code if it was resolved before (or is a built-in); undefined otherwise. */
+  cached(task: string): TaskFunction | undefined {
+    return builtins.get(task) ?? this.#found.get(task);
+  }
 
   async resolve(task: string): Promise<TaskFunction> {
-    const builtin = builtins[task];
-    if (builtin) return builtin;
+    const known = this.cached(task);
+    if (known) return known;
+    const found = await this.#find(task);
+    this.#found.set(task, found);
+    return found;
+  }
+
+  async #find(task: string): Promise<TaskFunction> {
     const hash = task.lastIndexOf('#');
     const specifier = hash > 0 ? task.slice(0, hash) : task;
     const name = hash > 0 ? task.slice(hash + 1) : 'default';

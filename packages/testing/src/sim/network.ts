@@ -43,10 +43,10 @@ class WireReader {
     readonly from: string,
     readonly to: string,
   ) {
-    this.#decoder = new FrameDecoder((type, body) => {
+    this.#decoder = new FrameDecoder((type, source, start, end) => {
       let value: unknown;
       try {
-        value = this.#unpackr.unpack(body);
+        value = this.#unpackr.unpack(source, { start, end });
       } catch {
         value = undefined;
       }
