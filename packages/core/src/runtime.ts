@@ -246,17 +246,16 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     // A result, block or yield is the request leaving its node. For a request this host has
     // already ended (cancelled, or failed by a stall, while the node still ran it) it is the news
     // that the node is free now; anything else about such a request is late news.
-    const onLeave = (id: string, action: () => void) => {
+    const onLeave = (id: string, action: (request: ScheduledRequest) => void) => {
       const request = scheduler.request(id);
       if (!request || request.node !== node.id) return;
-      if (request.state === 'executing') action();
+      if (request.state === 'executing') action(request);
       else scheduler.nodeLeft(node.id, id);
     };
     node.handle('BuildResult', (body) =>
-      onLeave(body.id, () => {
-        if (body.ok) scheduler.complete(body.id, body.value);
+      onLeave(body.id, (request) => {
+        if (body.ok) scheduler.complete(request.id, body.value);
         else {
-          const request = scheduler.request(body.id)!;
           const error = new TaskFailedError(
             request.spec.task,
             node.id,

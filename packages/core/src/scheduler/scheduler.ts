@@ -15,8 +15,8 @@ import {
   type SchedulerState,
   schedulerMachine,
 } from '../machines/scheduler.machine.js';
-import { Heap } from './heap.js';
 import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
+import { WaitingQueue } from './queue.js';
 import {
   advance,
   FINISHED,
@@ -68,7 +68,7 @@ const DEFAULT_POOL = 'default';
 
 interface Pool {
   readonly name: string;
-  readonly waiting: Heap<ScheduledRequest>;
+  readonly waiting: WaitingQueue<ScheduledRequest>;
   readonly nodes: Set<NodeSlot>;
   /** Nodes asked of the host and not yet added. */
   growing: number;
@@ -216,15 +216,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const max = typeof this.#maxNodes === 'number' ? this.#maxNodes : this.#maxNodes?.[name];
       pool = {
         name,
-        waiting: new Heap<ScheduledRequest>((a, b) => this.policy.compare(a, b), {
-          get: (request) => request.queueIndex,
-          set: (request, index) => {
-            request.queueIndex = index;
-          },
-          delete: (request) => {
-            request.queueIndex = undefined;
-          },
-        }),
+        waiting: new WaitingQueue<ScheduledRequest>((a, b) => this.policy.compare(a, b)),
         nodes: new Set(),
         growing: 0,
         max,
@@ -399,7 +391,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** Cancels every unfinished request. */
   cancelAll(reason: Error): void {
-    for (const request of [...this.#requests.values()]) this.cancel(request.id, reason);
+    for (const request of [...this.#requests.values()])
+      if (!FINISHED.has(request.state)) this.cancel(request.id, reason);
   }
 
   /** Stops stall detection; call when the run is over. */
