@@ -10,12 +10,6 @@ interface Item {
 
 const compare = (a: Item, b: Item) => b.priority - a.priority || a.id - b.id;
 
-type Op =
-  | { op: 'push'; priority: number }
-  | { op: 'pop' }
-  | { op: 'delete'; pick: number }
-  | { op: 'improve'; pick: number; by: number };
-
 const ops = fc.array(
   fc.oneof(
     {
