@@ -27,6 +27,8 @@ export {
   type Schedule,
   type ScheduleRecord,
   type Strategy,
+  type StrategyRecipe,
+  strategyFromRecipe,
   type World,
 } from './sim/explore.js';
 export {
@@ -39,6 +41,7 @@ export {
 } from './sim/monitors.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { SimulatedNodeProvider } from './sim/nodes.js';
+export { ExplorerPool, type ExplorerPoolOptions } from './sim/pool.js';
 export {
   describePacket,
   type FaultBudget,

@@ -27,6 +27,9 @@ import { SimulatedNodeProvider } from '../sim/nodes.js';
 import type { Simulation } from '../sim/simulation.js';
 import { Board, compute, dispatcher, join, timedJob, waiter, worker, world } from './tasks.js';
 
+/** Where an ExplorerPool worker finds these scenarios (by name). */
+const SCENARIOS = import.meta.url;
+
 /** Switches core's defects to exactly those a variant asks for. */
 function useDefects(which: Partial<Defects>): void {
   resetDefects();
@@ -72,6 +75,7 @@ function buildWorld(sim: Simulation, runtime: Runtime, requests: RequestLike[]):
  */
 export const buildScenario: Scenario = {
   name: 'build',
+  module: SCENARIOS,
   faults: { max: 1, crash: true, drop: true },
   variants: ['grant-reacquire-while-busy', 'lose-requests-on-connection-failure'],
   setup(sim, variant) {
@@ -99,6 +103,7 @@ export const buildScenario: Scenario = {
  */
 export const pipelineScenario: Scenario = {
   name: 'pipeline',
+  module: SCENARIOS,
   faults: { max: 1, crash: true, drop: true },
   variants: ['grant-before-staged'],
   setup(sim, variant) {
@@ -121,6 +126,7 @@ export const pipelineScenario: Scenario = {
  */
 export const cancelScenario: Scenario = {
   name: 'cancel',
+  module: SCENARIOS,
   strictErrors: true,
   variants: ['release-node-on-cancel'],
   setup(sim, variant) {
@@ -171,6 +177,7 @@ export const cancelScenario: Scenario = {
  */
 export const dispatcherScenario: Scenario = {
   name: 'dispatcher',
+  module: SCENARIOS,
   variants: ['no-yield'],
   setup(sim, variant) {
     useDefects({});
@@ -201,6 +208,7 @@ export const dispatcherScenario: Scenario = {
  */
 export const shutdownScenario: Scenario = {
   name: 'shutdown',
+  module: SCENARIOS,
   variants: ['send-after-exit'],
   setup(sim, variant) {
     useDefects({ sendAfterExitPacket: variant === 'send-after-exit' });
@@ -234,6 +242,7 @@ export const shutdownScenario: Scenario = {
  */
 export const jobsScenario: Scenario = {
   name: 'jobs',
+  module: SCENARIOS,
   faults: { max: 1 },
   variants: ['complete-twice'],
   setup(sim, variant) {
@@ -274,6 +283,7 @@ export const jobsScenario: Scenario = {
  */
 export const reuseScenario: Scenario = {
   name: 'reuse',
+  module: SCENARIOS,
   variants: ['accept-second-host'],
   setup(sim, variant) {
     useDefects({ acceptSecondHost: variant === 'accept-second-host' });

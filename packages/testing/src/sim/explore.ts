@@ -27,6 +27,12 @@ export interface Scenario {
    * promise nobody awaited) is a violation. Default false: such errors go to the trace.
    */
   readonly strictErrors?: boolean;
+  /**
+   * The URL of a module that exports this scenario (directly, or in an exported array), so that
+   * an `ExplorerPool` worker thread can load it by its name. Scenarios without one are explored on
+   * the calling thread.
+   */
+  readonly module?: string;
   setup(sim: Simulation, variant: string): World;
 }
 
@@ -44,6 +50,21 @@ export interface Strategy {
   finished?(record: ScheduleRecord): void;
   /** Whether a schedule may stop early at a state seen before (exhaustive search). */
   readonly prunes?: boolean;
+  /**
+   * How to make this strategy again in another thread, for strategies whose schedule `index`
+   * depends on nothing but its index (so schedules can be split among workers): random walk, PCT.
+   */
+  readonly recipe?: StrategyRecipe;
+}
+
+/** A strategy by name and options: what an `ExplorerPool` worker rebuilds it from. */
+export type StrategyRecipe =
+  | { readonly name: 'random'; readonly options: Parameters<typeof randomWalk>[0] }
+  | { readonly name: 'pct'; readonly options: Parameters<typeof pct>[0] };
+
+/** The strategy a recipe describes. */
+export function strategyFromRecipe(recipe: StrategyRecipe): Strategy {
+  return recipe.name === 'random' ? randomWalk(recipe.options) : pct(recipe.options);
 }
 
 /** Everything needed to reproduce a schedule exactly. */
@@ -296,6 +317,7 @@ export function randomWalk(options: { seed?: number; faultChance?: number } = {}
   const faultChance = options.faultChance ?? 0.05;
   return {
     name: 'random',
+    recipe: { name: 'random', options },
     schedule(index) {
       const seed = base + index;
       const random = new SeededRandom(seed);
@@ -326,6 +348,7 @@ export function pct(
   const faultChance = options.faultChance ?? 0.05;
   return {
     name: 'pct',
+    recipe: { name: 'pct', options },
     schedule(index) {
       const seed = base + index;
       const random = new SeededRandom(seed);

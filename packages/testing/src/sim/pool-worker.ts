@@ -1,0 +1,77 @@
+// What runs inside an ExplorerPool worker thread: jobs of schedules, one at a time.
+import { parentPort } from 'node:worker_threads';
+import { runSchedule, type Scenario, strategyFromRecipe } from './explore.js';
+import type { FromWorker, RunMessage, ToWorker } from './pool-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('pool-worker.js runs in an ExplorerPool worker thread');
+
+const post = (message: FromWorker) => port.postMessage(message);
+/** The lowest violating schedule index each job has heard of: later schedules need not run. */
+const bounds = new Map<number, number>();
+const loaded = new Map<string, Promise<Record<string, unknown>>>();
+
+function isScenario(value: unknown, name: string): value is Scenario {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Scenario).name === name &&
+    typeof (value as Scenario).setup === 'function'
+  );
+}
+
+/** The scenario named `name` among a module's exports, or in an array it exports. */
+async function findScenario(module: string, name: string): Promise<Scenario> {
+  let exports = loaded.get(module);
+  if (!exports) {
+    exports = import(module) as Promise<Record<string, unknown>>;
+    loaded.set(module, exports);
+  }
+  for (const value of Object.values(await exports)) {
+    if (isScenario(value, name)) return value;
+    if (Array.isArray(value)) {
+      const found = value.find((item) => isScenario(item, name));
+      if (found) return found;
+    }
+  }
+  throw new Error(`${module} exports no scenario named ${JSON.stringify(name)}`);
+}
+
+async function run(job: RunMessage): Promise<void> {
+  const scenario = await findScenario(job.module, job.scenario);
+  const strategy = strategyFromRecipe(job.recipe);
+  let schedules = 0;
+  for (let index = job.first; index < job.limit; index += job.stride) {
+    if (index > (bounds.get(job.job) ?? Number.POSITIVE_INFINITY) || Date.now() >= job.deadline) break;
+    const next = strategy.schedule(index);
+    if (!next) break;
+    const result = await runSchedule(scenario, job.variant, next.seed, next.chooser);
+    schedules++;
+    if (result.violation) {
+      bounds.set(job.job, Math.min(bounds.get(job.job) ?? index, index));
+      post({ type: 'found', job: job.job, index, schedule: result.schedule, violation: result.violation });
+      break;
+    }
+  }
+  bounds.delete(job.job);
+  post({ type: 'done', job: job.job, schedules });
+}
+
+// Jobs run one after another: each schedule already has the thread to itself.
+let queue = Promise.resolve();
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'bound') {
+    bounds.set(message.job, Math.min(bounds.get(message.job) ?? message.index, message.index));
+    return;
+  }
+  queue = queue.then(() =>
+    run(message).catch((error: unknown) =>
+      post({
+        type: 'failed',
+        job: message.job,
+        message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      }),
+    ),
+  );
+});
+post({ type: 'ready' });

@@ -1,0 +1,63 @@
+// Exploring on worker threads gives what exploring on one thread gives: the same schedules, the
+// same first violation, replayed.
+import { resetDefects } from '@troupe/core';
+import {
+  ExplorerPool,
+  exhaustive,
+  explore,
+  pct,
+  randomWalk,
+  type Scenario,
+  builtInScenarios as scenarios,
+} from '@troupe/testing';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+
+const byName = (name: string) => scenarios.find((s) => s.name === name)!;
+const pool = new ExplorerPool({ workers: 2 });
+afterAll(() => pool.close());
+afterEach(() => resetDefects());
+
+describe('explorer pool', () => {
+  it('explores every schedule of the budget across its workers, and finds nothing in the unbroken runtime', async () => {
+    const result = await pool.explore(byName('build'), 'none', randomWalk({ seed: 11 }), {
+      schedules: 60,
+      timeMs: 60_000,
+    });
+    expect(result).toMatchObject({ found: false, schedules: 60, strategy: 'random' });
+  });
+
+  it('reports the violation of the lowest schedule index, as one thread would, and replays it', async () => {
+    // This bug takes a dozen schedules or more to find: several violating schedules may be found
+    // by the workers, in any order, and the lowest index must win.
+    const scenario = byName('cancel');
+    const options = { schedules: 100_000, timeMs: 20_000 };
+    for (const strategy of [randomWalk({ seed: 1 }), pct({ seed: 1 })]) {
+      const alone = await explore(scenario, 'release-node-on-cancel', strategy, options);
+      const shared = await pool.explore(scenario, 'release-node-on-cancel', strategy, options);
+      expect(alone.schedules).toBeGreaterThan(4);
+      expect(alone.found).toBe(true);
+      expect(shared.found).toBe(true);
+      expect(shared.schedule).toEqual(alone.schedule);
+      expect(shared.violation).toEqual(alone.violation);
+      expect(shared.replayed).toBe(true);
+      expect(shared.trace).toContain('violation');
+    }
+  });
+
+  it('explores on the calling thread what cannot be split: exhaustive search, a scenario with no module', async () => {
+    const { module: _, ...local } = byName('build');
+    const exhaustiveRun = await pool.explore(byName('build'), 'none', exhaustive({ depth: 4 }), {
+      schedules: 20,
+    });
+    expect(exhaustiveRun).toMatchObject({ found: false, strategy: 'exhaustive' });
+    const localRun = await pool.explore(local as Scenario, 'none', randomWalk({ seed: 2 }), { schedules: 5 });
+    expect(localRun).toMatchObject({ found: false, schedules: 5 });
+  });
+
+  it('a scenario its module does not export is a clear error', async () => {
+    const ghost: Scenario = { ...byName('build'), name: 'no-such-scenario' };
+    await expect(pool.explore(ghost, 'none', randomWalk(), { schedules: 4 })).rejects.toThrow(
+      /exports no scenario named "no-such-scenario"/,
+    );
+  });
+});
