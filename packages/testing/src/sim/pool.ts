@@ -106,8 +106,9 @@ export class ExplorerPool {
         },
         onFailed: reject,
       });
-      this.#workers.forEach((worker, first) =>
-        worker.postMessage({
+      const deadline = Date.now() + timeMs;
+      for (const [first, worker] of this.#workers.entries()) {
+        const run: ToWorker = {
           type: 'run',
           job,
           module,
@@ -117,9 +118,10 @@ export class ExplorerPool {
           first,
           stride: this.size,
           limit,
-          deadline: Date.now() + timeMs,
-        } satisfies ToWorker),
-      );
+          deadline,
+        };
+        worker.postMessage(run);
+      }
     }).finally(() => this.#jobs.delete(job));
     const base = { scenario: scenario.name, variant, strategy: strategy.name, schedules };
     if (!lowest) return { ...base, found: false, ms: performance.now() - start };
