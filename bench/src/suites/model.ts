@@ -1,14 +1,16 @@
 import { InProcessNodeProvider, resetDefects } from '@troupe/core';
-import { buildScenario, explore, randomWalk } from '@troupe/testing';
+import { buildScenario, ExplorerPool, explore, randomWalk } from '@troupe/testing';
 import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
+
+type Explorer = Pick<ExplorerPool, 'explore'>;
 
 /**
  * Schedules per second exploring the 2-node build scenario (dependent requests, yielding tasks,
  * up to one fault) with a seeded random walk: each schedule builds the world from scratch (a
  * runtime, two nodes over simulated links), runs it step by step to the end, checks the monitors.
  */
-async function schedulesPerSecond(count: number, seed: number): Promise<number> {
-  const result = await explore(buildScenario, 'none', randomWalk({ seed }), {
+async function schedulesPerSecond(explorer: Explorer, count: number, seed: number): Promise<number> {
+  const result = await explorer.explore(buildScenario, 'none', randomWalk({ seed }), {
     schedules: count,
     timeMs: 120_000,
     replay: false,
@@ -30,26 +32,44 @@ async function nativePoolsPerSecond(count: number): Promise<number> {
 
 export async function modelSuite({ quick }: SuiteOptions): Promise<Row[]> {
   const count = quick ? 50 : 2_000;
-  // Warm-up: the JIT, and the task module every simulated node imports.
-  await schedulesPerSecond(quick ? 20 : 300, 1);
-  await nativePoolsPerSecond(quick ? 20 : 300);
-  let seed = 1_000;
-  const figures = await alternate(
-    quick ? 1 : 5,
-    () => nativePoolsPerSecond(count),
-    () => {
-      seed += count;
-      return schedulesPerSecond(count, seed);
-    },
-  );
-  resetDefects();
-  return [
-    row(
-      'model',
-      'schedules/s exploring the 2-node build scenario, vs native 2-node pool start+stop/s',
-      '/s',
-      figures,
-      'troupe >= 1000 /s',
-    ),
-  ];
+  const rounds = quick ? 1 : 5;
+  const oneThread: Explorer = { explore };
+  // As `npm run check:model` explores: a worker process per core.
+  const pool = new ExplorerPool({ workers: 2 });
+  try {
+    // Warm-up: the JIT, and the task module every simulated node imports.
+    await schedulesPerSecond(oneThread, quick ? 20 : 300, 1);
+    await schedulesPerSecond(pool, quick ? 20 : 1_000, 1);
+    await nativePoolsPerSecond(quick ? 20 : 300);
+    let seed = 1_000;
+    const parallel = await alternate(
+      rounds,
+      () => nativePoolsPerSecond(count),
+      () => {
+        seed += count;
+        return schedulesPerSecond(pool, count, seed);
+      },
+    );
+    const single = await alternate(
+      rounds,
+      () => nativePoolsPerSecond(count),
+      () => {
+        seed += count;
+        return schedulesPerSecond(oneThread, count / 2, seed);
+      },
+    );
+    return [
+      row(
+        'model',
+        'schedules/s exploring the 2-node build scenario, 2 worker processes (as check:model), vs native 2-node pool start+stop/s',
+        '/s',
+        parallel,
+        'troupe >= 1000 /s',
+      ),
+      row('model', 'the same on one thread (explore)', '/s', single),
+    ];
+  } finally {
+    await pool.close();
+    resetDefects();
+  }
 }

@@ -126,7 +126,12 @@ export {
   type SchedulerOptions,
   type StallReport,
 } from './scheduler/scheduler.js';
-export { createTaskContext, type RequestLike, type TaskContextPort } from './tasks/context.js';
+export {
+  createTaskContext,
+  type LazySignal,
+  type RequestLike,
+  type TaskContextPort,
+} from './tasks/context.js';
 export { defineTask, isMultiThreadable, isTask, type Task, type TaskDefinition } from './tasks/define.js';
 export { type TaskContext, type TaskFunction, TaskResolver } from './tasks/resolve.js';
 export { type Placement, TaskRouter } from './tasks/router.js';

@@ -193,7 +193,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Cancels whatever is unfinished, then shuts the nodes down (or leaves them idle with `reuse`). Idempotent. */
   shutdown(options: { reuse?: boolean } = {}): Promise<void> {
     this.#closing ??= (async () => {
-      this.scheduler.cancelAll(new RequestCancelledError('the runtime shut down'));
+      if (this.scheduler.unfinished > 0)
+        this.scheduler.cancelAll(new RequestCancelledError('the runtime shut down'));
       this.scheduler.stop();
       // A node still starting is shut down by #grow when it arrives; wait for those first.
       while (this.#growth.size > 0) await Promise.all([...this.#growth]);

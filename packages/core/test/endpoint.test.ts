@@ -297,6 +297,18 @@ describe('node endpoint: many small tasks', () => {
     expect(results.get('p')).toMatchObject({ ok: true, value: 'aborted: not needed any more' });
   });
 
+  it('a task cancelled before it asks to build (never having read its signal) fails with the cancel', async () => {
+    const { link, results } = await hostLink();
+    link.send(PacketType.BuildRequest, { id: 'b', task: `${tasks}#buildWhenWoken`, input: null });
+    link.send(PacketType.Cancel, { id: 'b', reason: 'stop now' });
+    link.send(PacketType.BuildRequest, { id: 's', task: `${tasks}#quick`, input: null });
+    link.send(PacketType.Cancel, { id: 's' });
+    await until(() => results.has('s'), 'the cancel to be handled');
+    (globalThis as { __troupeWake?: () => void }).__troupeWake?.();
+    await until(() => results.has('b'), 'the cancelled task to end');
+    expect(results.get('b')).toMatchObject({ ok: false, error: { message: 'stop now' } });
+  });
+
   it('a task id that names an Object.prototype member is not mistaken for a built-in', async () => {
     const { link, results } = await hostLink();
     link.send(PacketType.BuildRequest, { id: 't', task: 'toString', input: null });

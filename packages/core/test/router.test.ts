@@ -26,6 +26,18 @@ describe('task router', () => {
     return { router, loads };
   }
 
+  it('defineTask finds the module that called it even where stack traces are turned off', () => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      const task = defineTask({ name: 'here', run: () => 1 });
+      expect(task.id).toBe(`${import.meta.url}#here`);
+      expect(Error.stackTraceLimit).toBe(0);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  });
+
   it('sends thread-safe tasks to threads and every other task to the task host', async () => {
     const safe = defineTask({ name: 'safe', multiThreadable: true, module: 'm', run: () => 1 });
     const unsafe = defineTask({ name: 'unsafe', module: 'm', run: () => 2 });

@@ -1,6 +1,6 @@
 // Exploring on worker threads gives what exploring on one thread gives: the same schedules, the
 // same first violation, replayed.
-import { resetDefects } from '@troupe/core';
+import { isPidAlive, resetDefects } from '@troupe/core';
 import {
   ExplorerPool,
   exhaustive,
@@ -59,5 +59,43 @@ describe('explorer pool', () => {
     await expect(pool.explore(ghost, 'none', randomWalk(), { schedules: 4 })).rejects.toThrow(
       /exports no scenario named "no-such-scenario"/,
     );
+  });
+});
+
+describe('explorer pool workers', () => {
+  it('exit when the process that started them dies, and when the pool closes', async () => {
+    const { spawn } = await import('node:child_process');
+    const alive = isPidAlive;
+    const script = `
+      import { ExplorerPool } from '@troupe/testing';
+      const pool = new ExplorerPool({ workers: 2 });
+      await pool.explore({ name: 'nothing', setup: () => ({ run: async () => {} }) }, 'none', { name: 'none', schedule: () => undefined });
+      console.log(JSON.stringify(pool.pids));
+      setInterval(() => {}, 1000);
+    `;
+    const owner = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: new URL('.', import.meta.url),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const pids = await new Promise<number[]>((resolve, reject) => {
+        owner.stdout.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as number[]));
+        owner.once('exit', (code) => reject(new Error(`the owner exited early (${code})`)));
+      });
+      expect(pids).toHaveLength(2);
+      expect(pids.every(alive)).toBe(true);
+      owner.kill('SIGKILL');
+      for (let i = 0; i < 200 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(pids.filter(alive)).toEqual([]);
+    } finally {
+      owner.kill('SIGKILL');
+    }
+    const pids = pool.pids;
+    await pool.explore(byName('build'), 'none', randomWalk({ seed: 3 }), { schedules: 2 });
+    const closing = new ExplorerPool({ workers: 1 });
+    const [pid] = closing.pids;
+    await closing.close();
+    expect(alive(pid!)).toBe(false);
+    expect(pids.every(alive)).toBe(true);
   });
 });

@@ -17,17 +17,18 @@ export class TroupeError extends Error {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    const chain: string[] = [];
-    for (
-      let ctor = new.target as typeof TroupeError;
-      ctor && 'code' in ctor;
-      ctor = Object.getPrototypeOf(ctor)
-    ) {
-      if (Object.hasOwn(ctor, 'code')) chain.push(ctor.code);
+    const target = new.target as typeof TroupeError;
+    // The brand lives on each class's prototype, worked out the first time one is made: errors
+    // are made often (every lost connection, every cancelled request), their classes rarely.
+    if (!Object.hasOwn(target.prototype, kCodes)) {
+      const chain: string[] = [];
+      for (let ctor = target; ctor && 'code' in ctor; ctor = Object.getPrototypeOf(ctor)) {
+        if (Object.hasOwn(ctor, 'code')) chain.push(ctor.code);
+      }
+      Object.defineProperty(target.prototype, kCodes, { value: Object.freeze(chain), enumerable: false });
     }
-    this.code = chain[0] ?? TroupeError.code;
-    this.name = new.target.name;
-    Object.defineProperty(this, kCodes, { value: Object.freeze(chain), enumerable: false });
+    this.code = (this as Branded)[kCodes]?.[0] ?? TroupeError.code;
+    this.name = target.name;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {

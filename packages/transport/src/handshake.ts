@@ -160,6 +160,7 @@ function describeFlags(bits: number): string {
  * most fundamental disagreement first (not troupe at all, then the wire protocol, ...).
  */
 export function verifyHandshake(local: Buffer, remote: Buffer): HandshakeMismatchError | undefined {
+  if (local.equals(remote)) return undefined;
   const components: Array<[string, number, number, (b: Buffer) => string]> = [
     ['magic', 0, 4, (b) => JSON.stringify(b.subarray(0, 4).toString('latin1'))],
     ['protocol version', 4, 6, (b) => String(b.readUInt16LE(4))],

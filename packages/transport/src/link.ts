@@ -251,7 +251,9 @@ export class Link extends EventEmitter<LinkEvents> {
         this.#maybeDrain();
       },
       end: () => this.#onEnd(),
-      close: (error) =>
+      close: (error) => {
+        // A link already closed hears no more: no error is built for nobody.
+        if (this.#link.getSnapshot().status !== 'active') return;
         this.#toLink({
           type: 'channel.closed',
           ...(error && {
@@ -259,7 +261,8 @@ export class Link extends EventEmitter<LinkEvents> {
               cause: error,
             }),
           }),
-        }),
+        });
+      },
     });
     this.#link.start();
     exchangeHandshake(preamble, this.handshake, role, secret, random).then(

@@ -26,7 +26,7 @@ import {
   type RequestOutcome,
   serializeError,
 } from '../packets.js';
-import { createTaskContext, type TaskContextPort } from '../tasks/context.js';
+import { createTaskContext, type LazySignal, type TaskContextPort } from '../tasks/context.js';
 import { type TaskFunction, TaskResolver } from '../tasks/resolve.js';
 
 interface Pending<T> {
@@ -38,20 +38,29 @@ interface Pending<T> {
  * A request this node runs: how to abort it and, while it waits on the host, how to wake it.
  * Its AbortController is made only if the task asks for its signal (or it is cancelled first).
  */
-interface RunningRequest {
-  controller: AbortController | undefined;
-  /** Why it was aborted, when that happened before the task asked for its signal. */
-  abortReason: Error | undefined;
+class RunningRequest implements LazySignal {
+  #controller: AbortController | undefined;
+  /** Why it was aborted, set whether or not the task has asked for its signal. */
+  #reason: Error | undefined;
   unblock?: Pending<RequestOutcome[]>;
   grant?: Pending<void>;
-}
 
-function signalOf(running: RunningRequest): AbortSignal {
-  if (!running.controller) {
-    running.controller = new AbortController();
-    if (running.abortReason) running.controller.abort(running.abortReason);
+  signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
   }
-  return running.controller.signal;
+
+  reason(): Error | undefined {
+    return this.#reason;
+  }
+
+  abort(error: Error): void {
+    this.#reason ??= error;
+    this.#controller?.abort(error);
+  }
 }
 
 function failure(id: string, error: unknown): PacketBodies['BuildResult'] {
@@ -326,8 +335,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const running = this.#running.get(id);
     if (!running) return;
     const error = new Error(reason);
-    running.abortReason ??= error;
-    running.controller?.abort(error);
+    running.abort(error);
     // A task parked in ctx.build or ctx.reacquire wakes up to its cancellation.
     running.unblock?.reject(error);
     running.grant?.reject(error);
@@ -387,7 +395,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
    * answered before this returns: no microtask hops for the many small tasks prefetch is for.
    */
   #run(link: Link, request: PacketBodies['BuildRequest']): void {
-    const running: RunningRequest = { controller: undefined, abortReason: undefined };
+    const running = new RunningRequest();
     this.#running.set(request.id, running);
     const task = this.#tasks.cached(request.task);
     if (task) {
@@ -409,10 +417,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const id = request.id;
     let value: unknown;
     try {
-      value = task(
-        request.input,
-        createTaskContext(id, () => signalOf(running), this.#portOf(link)),
-      );
+      value = task(request.input, createTaskContext(id, running, this.#portOf(link)));
     } catch (error) {
       this.#finish(link, id, running, failure(id, error));
       return;

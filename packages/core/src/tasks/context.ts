@@ -53,18 +53,29 @@ export interface TaskContextPort {
   log(requestId: string, message: string, level: 'debug' | 'info' | 'warn' | 'error'): void;
 }
 
+/**
+ * A task's AbortSignal made only if the task asks for it: most tasks never look at their signal,
+ * and an AbortController costs more than a small task's whole run.
+ */
+export interface LazySignal {
+  /** The signal, made now if it was not yet (already aborted if the request was). */
+  signal(): AbortSignal;
+  /** Why the request was cancelled; undefined while it is not. Makes no signal. */
+  reason(): unknown;
+}
+
 type ContextState = 'active' | 'blocked' | 'yielded' | 'reacquiring';
 
 /**
  * The context a task runs with: one object per request, whose methods are made (and bound) only
  * when a task first reads them, so `const { log } = ctx` works and a task that uses none of
- * them costs no closures. `signal` may be a function that makes it: most tasks never look at
- * their signal, and an AbortController costs more than a small task's whole run.
+ * them costs no closures, and whose signal may be made on demand (`LazySignal`).
  */
 class RequestContext implements TaskContext {
   readonly requestId: string;
   #state: ContextState = 'active';
-  #signal: AbortSignal | (() => AbortSignal);
+  #signal: AbortSignal | undefined;
+  readonly #lazy: LazySignal | undefined;
   readonly #port: TaskContextPort;
   #log: TaskContext['log'] | undefined;
   #build: TaskContext['build'] | undefined;
@@ -72,14 +83,15 @@ class RequestContext implements TaskContext {
   #yield: TaskContext['yield'] | undefined;
   #reacquire: TaskContext['reacquire'] | undefined;
 
-  constructor(requestId: string, signal: AbortSignal | (() => AbortSignal), port: TaskContextPort) {
+  constructor(requestId: string, signal: AbortSignal | LazySignal, port: TaskContextPort) {
     this.requestId = requestId;
-    this.#signal = signal;
+    if (typeof (signal as Partial<LazySignal>).signal === 'function') this.#lazy = signal as LazySignal;
+    else this.#signal = signal as AbortSignal;
     this.#port = port;
   }
 
   get signal(): AbortSignal {
-    if (typeof this.#signal === 'function') this.#signal = this.#signal();
+    this.#signal ??= this.#lazy!.signal();
     return this.#signal;
   }
 
@@ -119,12 +131,21 @@ class RequestContext implements TaskContext {
       if (this.#state !== 'yielded')
         throw new YieldMisuseError(`ctx.reacquire() without ctx.yield() (the request is ${this.#state})`);
       // A cancelled request is not granted its node again; it ends here instead of waiting.
-      this.signal.throwIfAborted();
+      this.#throwIfAborted();
       this.#state = 'reacquiring';
       await this.#port.reacquire(this.requestId);
       this.#state = 'active';
     };
     return this.#reacquire;
+  }
+
+  /** Throws the cancellation, if there was one, without making a signal nobody asked for. */
+  #throwIfAborted(): void {
+    if (this.#signal) this.#signal.throwIfAborted();
+    else {
+      const reason = this.#lazy!.reason();
+      if (reason !== undefined) throw reason;
+    }
   }
 
   #expectActive(what: string): void {
@@ -135,7 +156,7 @@ class RequestContext implements TaskContext {
   async #doBuild<T>(requests: RequestLike | readonly RequestLike[]): Promise<T[]> {
     this.#expectActive('ctx.build');
     // A cancelled request waits on nothing more: its host has already let it go.
-    this.signal.throwIfAborted();
+    this.#throwIfAborted();
     const list = (Array.isArray(requests) ? requests : [requests]) as readonly RequestLike[];
     if (list.length === 0) return [];
     const specs = list.map(toSpec);
@@ -155,12 +176,12 @@ class RequestContext implements TaskContext {
 }
 
 /**
- * The context a task runs with, reaching its host through `port`. `signal` may be given as a
- * function that makes it the first time the task reads `ctx.signal`.
+ * The context a task runs with, reaching its host through `port`. `signal` may be a `LazySignal`,
+ * made the first time the task reads `ctx.signal`.
  */
 export function createTaskContext(
   requestId: string,
-  signal: AbortSignal | (() => AbortSignal),
+  signal: AbortSignal | LazySignal,
   port: TaskContextPort,
 ): TaskContext {
   return new RequestContext(requestId, signal, port);

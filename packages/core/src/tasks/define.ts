@@ -55,7 +55,17 @@ export function isMultiThreadable(value: unknown): boolean {
 
 /** The file URL of the module that called `fn` (defineTask, defineJob), from the stack. */
 export function callerModule(fn: string): string {
-  const stack = new Error().stack?.split('\n') ?? [];
+  // The caller is a few frames up, whatever limit the process set for stack traces (a model
+  // checker's worker sets none at all).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = Math.max(limit, 16);
+  let trace: string | undefined;
+  try {
+    trace = new Error().stack;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+  const stack = trace?.split('\n') ?? [];
   for (const line of stack.slice(1)) {
     const match = /(file:\/\/[^\s)]+?|\/[^\s():]+?):\d+:\d+/.exec(line);
     const location = match?.[1];

@@ -1,7 +1,16 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resetDefects } from '@troupe/core';
 import { scenarios } from '../scenarios/index.js';
-import { type ExploreResult, exhaustive, explore, pct, randomWalk, type Strategy } from '../sim/explore.js';
+import {
+  type ExploreResult,
+  exhaustive,
+  explore as exploreHere,
+  pct,
+  randomWalk,
+  type Strategy,
+} from '../sim/explore.js';
+import { ExplorerPool } from '../sim/pool.js';
 
 const USAGE = `usage: npm run check:model -- [options]
   --schedules N     schedules per scenario for the unbroken runtime (default 10000), split
@@ -9,6 +18,8 @@ const USAGE = `usage: npm run check:model -- [options]
   --variant-ms MS   time budget to find each broken variant's bug (default 10000)
   --scenario NAME   only this scenario (build, dispatcher, shutdown, jobs, reuse)
   --seed N          first seed (default 1)
+  --workers N       worker processes exploring random-walk and PCT schedules side by side
+                    (default: one per core; 0 explores on this thread)
   --json            one JSON line per scenario and variant: scenario, variant, found, ms,
                     schedules, replayed
   --trace           print the trace of each violation found`;
@@ -31,6 +42,7 @@ async function main(): Promise<number> {
       'variant-ms': { type: 'string' },
       scenario: { type: 'string' },
       seed: { type: 'string' },
+      workers: { type: 'string' },
       json: { type: 'boolean' },
       trace: { type: 'boolean' },
       help: { type: 'boolean' },
@@ -43,7 +55,32 @@ async function main(): Promise<number> {
   const total = Number(values.schedules ?? 10_000);
   const variantMs = Number(values['variant-ms'] ?? 10_000);
   const seed = Number(values.seed ?? 1);
-  if (!(total > 0) || !(variantMs > 0) || !Number.isInteger(seed)) throw new Error('bad option value');
+  const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+  if (
+    !(total > 0) ||
+    !(variantMs > 0) ||
+    !Number.isInteger(seed) ||
+    !(Number.isInteger(workers) && workers >= 0)
+  )
+    throw new Error('bad option value');
+  const pool = workers > 0 ? new ExplorerPool({ workers }) : undefined;
+  try {
+    return await check(values, { total, variantMs, seed, pool });
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function check(
+  values: { scenario?: string | undefined; json?: boolean | undefined; trace?: boolean | undefined },
+  {
+    total,
+    variantMs,
+    seed,
+    pool,
+  }: { total: number; variantMs: number; seed: number; pool: ExplorerPool | undefined },
+): Promise<number> {
+  const explore = pool ? pool.explore.bind(pool) : exploreHere;
   const chosen = scenarios.filter((s) => !values.scenario || s.name === values.scenario);
   if (chosen.length === 0) throw new Error(`no scenario named ${values.scenario}`);
   let bad = 0;

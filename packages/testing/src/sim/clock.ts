@@ -52,6 +52,24 @@ export class SimClock implements Clock {
     return [...this.#timers.values()].sort((a, b) => a.due - b.due || a.id - b.id);
   }
 
+  /**
+   * The timers due soonest (all of them sharing the earliest due time), in arming order, leaving
+   * out those whose owner `skip` names: what the simulator offers as steps, found without sorting.
+   */
+  soonest(skip?: (owner: string) => boolean): SimTimer[] {
+    let due = Number.POSITIVE_INFINITY;
+    let group: SimTimer[] = [];
+    for (const timer of this.#timers.values()) {
+      if (timer.due > due || skip?.(timer.owner)) continue;
+      if (timer.due < due) {
+        due = timer.due;
+        group = [];
+      }
+      group.push(timer);
+    }
+    return group;
+  }
+
   /** Fires one timer: time moves to its due point (never backwards). */
   fire(id: number): void {
     const timer = this.#timers.get(id);

@@ -93,8 +93,31 @@ export interface RunResult {
   readonly trace: readonly TraceEntry[];
 }
 
-/** Lets every promise continuation that is due run: one macrotask turn drains all microtasks. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Between steps, every promise continuation that is due runs: a macrotask does that, as Node
+ * drains all microtasks before and after each one. The immediates are queued in batches: Node
+ * runs every immediate of a turn's check phase one after another, draining microtasks between
+ * two of them, so each waiter still resumes with every continuation of the last step run, and one
+ * turn of the event loop (with its poll for I/O) serves many steps. A world under the simulator
+ * does no I/O and arms no real timers (the determinism rule), so nothing else runs between the
+ * steps of a batch. One per schedule, so a schedule's batches do not depend on the one before.
+ */
+function batchedSettle(size = 64): () => Promise<void> {
+  const waiting: Array<() => void> = [];
+  let queued = 0;
+  const serve = () => {
+    queued--;
+    waiting.shift()?.();
+  };
+  return () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (queued === 0) {
+        for (let i = 0; i < size; i++) setImmediate(serve);
+        queued = size;
+      }
+    });
+}
 
 /**
  * Runs one schedule of a scenario: builds the world, then takes the step `chooser` picks until the
@@ -140,9 +163,10 @@ export async function runSchedule(
       },
     );
     const maxSteps = scenario.maxSteps ?? 5_000;
+    const settleStep = batchedSettle();
     let pruned = false;
     for (;;) {
-      await settle();
+      await settleStep();
       if (failure !== undefined) {
         sim.violate('scenario', failure instanceof Error ? failure.message : String(failure));
         failure = undefined;
@@ -433,6 +457,8 @@ function pick(
   faultChance: number,
   among: (candidates: readonly Step[]) => number,
 ): number {
+  // Most steps offer no fault: then every step is a candidate, and nothing need be copied.
+  if (!steps.some((step) => step.kind === 'fault')) return among(steps);
   const normal: number[] = [];
   const faults: number[] = [];
   for (const [index, step] of steps.entries()) (step.kind === 'fault' ? faults : normal).push(index);

@@ -1,12 +1,20 @@
-// What runs inside an ExplorerPool worker thread: jobs of schedules, one at a time.
-import { parentPort } from 'node:worker_threads';
+// What runs inside an ExplorerPool worker process: jobs of schedules, one at a time.
 import { runSchedule, type Scenario, strategyFromRecipe } from './explore.js';
 import type { FromWorker, RunMessage, ToWorker } from './pool-protocol.js';
 
-const port = parentPort;
-if (!port) throw new Error('pool-worker.js runs in an ExplorerPool worker thread');
+const send = process.send?.bind(process);
+if (!send) throw new Error('pool-worker.js runs in a process an ExplorerPool started');
+// The pool is this process's reason to be: when it goes (closed, or its process died), so do we.
+process.on('disconnect', () => process.exit(0));
 
-const post = (message: FromWorker) => port.postMessage(message);
+// Stack traces cost more than a small world's whole step, and nobody reads them here: a violation
+// is replayed, with them, by the process that asked.
+Error.stackTraceLimit = 0;
+
+// After the pool has gone there is nobody to tell.
+const post = (message: FromWorker): void => {
+  if (process.connected) send(message);
+};
 /** The lowest violating schedule index each job has heard of: later schedules need not run. */
 const bounds = new Map<number, number>();
 const loaded = new Map<string, Promise<Record<string, unknown>>>();
@@ -59,7 +67,7 @@ async function run(job: RunMessage): Promise<void> {
 
 // Jobs run one after another: each schedule already has the thread to itself.
 let queue = Promise.resolve();
-port.on('message', (message: ToWorker) => {
+process.on('message', (message: ToWorker) => {
   if (message.type === 'bound') {
     bounds.set(message.job, Math.min(bounds.get(message.job) ?? message.index, message.index));
     return;

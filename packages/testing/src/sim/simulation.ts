@@ -170,16 +170,14 @@ export class Simulation {
   /** Everything that can happen next, in a deterministic order: deliveries, then timers, then faults. */
   enabled(): Step[] {
     const steps: Step[] = [];
-    const heads = this.network.heads().filter((head) => !this.#receiverHung(head));
+    const hung = this.#hung.size > 0;
+    const all = this.network.heads();
+    const heads = hung ? all.filter((head) => !this.#receiverHung(head)) : all;
     for (const head of heads) steps.push(this.#deliverStep(head));
-    const timers = this.clock.timers().filter((timer) => !this.#hung.has(timer.owner));
+    const timers = this.clock.soonest(hung ? (owner) => this.#hung.has(owner) : undefined);
     // Deliveries beat timers: a timer fires only once nothing is in flight (or as a fault).
-    if (heads.length === 0 && timers.length > 0) {
-      const due = timers[0]!.due;
-      for (const timer of timers) {
-        if (timer.due !== due) break;
-        steps.push(this.#timerStep(timer.id, timer.owner, timer.due, ''));
-      }
+    if (heads.length === 0) {
+      for (const timer of timers) steps.push(this.#timerStep(timer.id, timer.owner, timer.due, ''));
     }
     if (!this.finished) {
       for (const action of this.#actions) {
@@ -203,12 +201,7 @@ export class Simulation {
     if (this.budget.drop) {
       for (const head of heads) {
         if (head.delivery.kind !== 'data') continue;
-        steps.push(
-          this.#faultStep(`fault: drop ${describeDelivery(head)}`, `drop ${head.direction}`, () => {
-            this.network.take(head.direction);
-            head.delivery.drop();
-          }),
-        );
+        steps.push(new DropStep(this.network, head));
       }
     }
     for (const node of this.#nodes.values()) {
@@ -260,35 +253,85 @@ export class Simulation {
   }
 
   #deliverStep(head: PendingDelivery): Step {
-    return {
-      kind: 'deliver',
-      label: `deliver ${describeDelivery(head)}`,
-      chain: head.direction,
-      run: () => {
-        this.network.take(head.direction);
-        head.delivery.deliver();
-        const { delivery } = head;
-        if (delivery.kind !== 'data') {
-          for (const monitor of this.monitors)
-            monitor.onClose?.(delivery.connection, delivery.from, delivery.to, delivery.kind, this);
-        }
-        for (const packet of head.packets)
-          for (const monitor of this.monitors) monitor.onPacket?.(packet, 'delivered', this);
-      },
-    };
+    return new DeliverStep(head, () => this.#deliver(head));
+  }
+
+  #deliver(head: PendingDelivery): void {
+    this.network.take(head.direction);
+    head.delivery.deliver();
+    const { delivery } = head;
+    if (delivery.kind !== 'data') {
+      for (const monitor of this.monitors)
+        monitor.onClose?.(delivery.connection, delivery.from, delivery.to, delivery.kind, this);
+    }
+    for (const packet of head.packets)
+      for (const monitor of this.monitors) monitor.onPacket?.(packet, 'delivered', this);
   }
 
   #timerStep(id: number, owner: string, due: number, prefix: string): Step {
-    return {
-      kind: prefix ? 'fault' : 'timer',
-      label: `${prefix}timer of ${owner} due at ${due} ms`,
-      chain: prefix ? `delay ${owner}` : `timer ${owner}`,
-      run: () => this.clock.fire(id),
-    };
+    return new TimerStep(this.clock, id, owner, due, prefix);
   }
 
   #faultStep(label: string, chain: string, run: () => void): Step {
     return { kind: 'fault', label, chain, run };
+  }
+}
+
+// Steps are made for every enabled choice at every step, and most are never taken: their labels
+// (for traces) are worked out only when read.
+
+class DeliverStep implements Step {
+  readonly kind = 'deliver' as const;
+  constructor(
+    readonly head: PendingDelivery,
+    readonly run: () => void,
+  ) {}
+  get label(): string {
+    return `deliver ${describeDelivery(this.head)}`;
+  }
+  get chain(): string {
+    return this.head.direction;
+  }
+}
+
+class DropStep implements Step {
+  readonly kind = 'fault' as const;
+  constructor(
+    readonly network: SimNetwork,
+    readonly head: PendingDelivery,
+  ) {}
+  get label(): string {
+    return `fault: drop ${describeDelivery(this.head)}`;
+  }
+  get chain(): string {
+    return `drop ${this.head.direction}`;
+  }
+  run(): void {
+    this.network.take(this.head.direction);
+    this.head.delivery.drop();
+  }
+}
+
+class TimerStep implements Step {
+  readonly kind: 'timer' | 'fault';
+  constructor(
+    readonly clock: SimClock,
+    readonly id: number,
+    readonly owner: string,
+    readonly due: number,
+    /** '' for a timer that is due; 'fault: ' for one fired early, while deliveries wait. */
+    readonly prefix: string,
+  ) {
+    this.kind = prefix ? 'fault' : 'timer';
+  }
+  get label(): string {
+    return `${this.prefix}timer of ${this.owner} due at ${this.due} ms`;
+  }
+  get chain(): string {
+    return this.prefix ? `delay ${this.owner}` : `timer ${this.owner}`;
+  }
+  run(): void {
+    this.clock.fire(this.id);
   }
 }
 
