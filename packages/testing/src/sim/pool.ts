@@ -20,7 +20,7 @@ export interface ExplorerPoolOptions {
   /** Worker processes. Default: the machine's available parallelism. */
   workers?: number;
   /**
-   * Each worker's semi-space (half its young generation), in MiB. Default 64. A schedule builds
+   * Each worker's semi-space (half its young generation), in MiB. Default 96. A schedule builds
    * and drops a whole world (about 1.4 MB of short-lived objects, most of them XState's
    * snapshots), so a worker spends much of its time collecting; a young generation this size
    * collects far less often than V8's default.
@@ -69,7 +69,7 @@ export class ExplorerPool {
     if (!Number.isInteger(size) || size < 1)
       throw new RangeError(`workers must be a positive integer, not ${options.workers}`);
     this.size = size;
-    const semiSpaceMb = options.semiSpaceMb ?? 64;
+    const semiSpaceMb = options.semiSpaceMb ?? 96;
     if (!Number.isInteger(semiSpaceMb) || semiSpaceMb < 1)
       throw new RangeError(`semiSpaceMb must be a positive integer, not ${options.semiSpaceMb}`);
     // Not the caller's own flags: those may be a script to evaluate (-e) or a debugger's port.
@@ -197,10 +197,14 @@ export class ExplorerPool {
               resolve();
               return;
             }
-            worker.once('exit', () => resolve());
-            // A worker leaves when its channel closes; one busy in a long schedule is killed.
-            worker.disconnect();
-            worker.kill();
+            // A worker leaves when its channel closes, after the schedule it is in (the channel
+            // is read between steps); one that does not within a second is killed.
+            const kill = setTimeout(() => worker.kill('SIGKILL'), 1_000);
+            worker.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (worker.connected) worker.disconnect();
           }),
       ),
     );
