@@ -77,8 +77,10 @@ export {
   isPidAlive,
   type Launcher,
   type LaunchSpec,
+  type NodeIdentity,
   type NodeProcess,
   processLauncher,
+  systemIdentity,
 } from './nodes/launcher.js';
 export {
   ProcessNodeProvider,

@@ -70,6 +70,16 @@ describe('node endpoint', () => {
     expect(await node.request(`${tasks}#echo`, { a: 1 })).toEqual({ a: 1 });
   });
 
+  it('reports the identity it was given, not the real one, in NodeReady and troupe:ping', async () => {
+    const transport = new MemoryTransport();
+    const endpoint = await NodeEndpoint.start({ transport, identity: { pid: 4242, threadId: 7 } });
+    cleanups.push(() => endpoint.exit());
+    const node = host(transport, endpoint.address);
+    await node.start(process.pid);
+    expect(node.pid).toBe(4242);
+    expect(await node.request('troupe:ping', null)).toEqual({ pid: 4242, threadId: 7 });
+  });
+
   it('reports a failing task with its message and code, and keeps serving', async () => {
     const { endpoint, transport } = await startEndpoint();
     const node = host(transport, endpoint.address);

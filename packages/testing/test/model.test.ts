@@ -48,6 +48,32 @@ describe('model check: the broken variants are found and replayed', () => {
 });
 
 describe('simulation', () => {
+  it('gives simulated nodes pids of their own, so nothing a world reports depends on the real process', async () => {
+    const pings: Scenario = {
+      name: 'pings',
+      setup(sim) {
+        const runtime = createRuntime({
+          nodes: { provider: new SimulatedNodeProvider(sim), max: 2 },
+          clock: sim.clock,
+          random: sim.random,
+        });
+        return {
+          async run() {
+            const answers = await runtime.build<{ pid: number }>([
+              { task: 'troupe:ping', input: 1 },
+              { task: 'troupe:ping', input: 2 },
+            ]);
+            await runtime.shutdown();
+            const pids = [...answers.map((a) => a.pid), ...runtime.nodes.map((node) => node.pid)];
+            if (pids.includes(process.pid)) throw new Error(`a simulated node reported pid ${process.pid}`);
+          },
+        };
+      },
+    };
+    const result = await explore(pings, 'none', randomWalk({ seed: 2 }), { schedules: 20 });
+    expect(result.violation, result.trace).toBeUndefined();
+  });
+
   it('is deterministic: a schedule replays to the same trace, step for step', async () => {
     const build = scenarios.find((s) => s.name === 'build')!;
     const strategy = randomWalk({ seed: 3, faultChance: 0.02 });

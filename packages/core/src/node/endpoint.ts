@@ -1,4 +1,3 @@
-import { threadId } from 'node:worker_threads';
 import {
   type Clock,
   type Link,
@@ -19,6 +18,7 @@ import {
   type NodeEndpointState,
   nodeEndpointMachine,
 } from '../machines/node-endpoint.machine.js';
+import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
 import {
   type PacketBodies,
   PacketRegistry,
@@ -82,6 +82,8 @@ export interface NodeEndpointOptions {
   /** Exit after this long without a host (fresh or idle). Default 15 minutes, as MSBuild. */
   idleTimeoutMs?: number;
   clock?: Clock;
+  /** The process and thread it tells its host it runs in. Default: this one (a simulator's nodes get their own). */
+  identity?: NodeIdentity;
 }
 
 export interface NodeEndpointEvents {
@@ -107,7 +109,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   readonly #listener: Listener;
   readonly #machine: Actor<typeof nodeEndpointMachine>;
   readonly #packets = new PacketRegistry();
-  readonly #tasks = new TaskResolver();
+  readonly #tasks: TaskResolver;
+  readonly #identity: NodeIdentity;
   readonly #links = new Set<Link>();
   readonly #running = new Map<string, RunningRequest>();
   #host: Link | undefined;
@@ -136,6 +139,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     super();
     this.#listener = listener;
     this.address = listener.address;
+    this.#identity = options.identity ?? systemIdentity();
+    this.#tasks = new TaskResolver(this.#identity);
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
@@ -314,8 +319,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   #acceptHost(linkId: string): void {
     this.#host = [...this.#links].find((link) => link.id === linkId);
     this.#host?.send(PacketType.NodeReady, {
-      pid: process.pid,
-      threadId,
+      pid: this.#identity.pid,
+      threadId: this.#identity.threadId,
     } satisfies PacketBodies['NodeReady']);
   }
 

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import type { NodeExit } from '../errors.js';
 
 export interface LaunchSpec {
@@ -13,6 +14,17 @@ export interface LaunchSpec {
    * idle timeout (MSBuild's dotnet/msbuild#3091). The host reads its tail when the node fails.
    */
   outputFile: string;
+}
+
+/** Which process and thread a node runs in, as it tells its host (NodeReady, `troupe:ping`). */
+export interface NodeIdentity {
+  readonly pid: number;
+  readonly threadId: number;
+}
+
+/** This process and thread: the identity of a real node. A simulated node is given its own. */
+export function systemIdentity(): NodeIdentity {
+  return { pid: process.pid, threadId };
 }
 
 /** A running (or finished) node process, as the host sees it. */

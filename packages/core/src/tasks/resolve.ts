@@ -1,4 +1,4 @@
-import { threadId } from 'node:worker_threads';
+import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
 import type { TaskContext } from './context.js';
 import { isTask } from './define.js';
 
@@ -6,24 +6,28 @@ export type { TaskContext };
 
 export type TaskFunction = (input: unknown, ctx: TaskContext) => unknown;
 
-const builtins = new Map<string, TaskFunction>([
-  /** Answers with where it ran: the cheapest proof that a node is alive and serving. */
-  ['troupe:ping', () => ({ pid: process.pid, threadId })],
-]);
-
 /**
  * Finds the code for a task id: a built-in (`troupe:ping`) or `moduleSpecifier#exportName`, where
  * the export is a function `(input, ctx)` or an object with such a `run` method. Modules are
  * imported once per node and kept across builds (like MSBuild keeps loaded task assemblies).
  */
 export class TaskResolver {
+  readonly #builtins: ReadonlyMap<string, TaskFunction>;
   readonly #modules = new Map<string, Promise<Record<string, unknown>>>();
   /** Tasks already found, by id: a request for a known task starts without waiting a microtask. */
   readonly #found = new Map<string, TaskFunction>();
 
+  /** `identity`: where `troupe:ping` says it ran; default this process and thread. */
+  constructor(identity: NodeIdentity = systemIdentity()) {
+    this.#builtins = new Map<string, TaskFunction>([
+      // Answers with where it ran: the cheapest proof that a node is alive and serving.
+      ['troupe:ping', () => ({ pid: identity.pid, threadId: identity.threadId })],
+    ]);
+  }
+
   /** The task's code if it was resolved before (or is a built-in); undefined otherwise. */
   cached(task: string): TaskFunction | undefined {
-    return builtins.get(task) ?? this.#found.get(task);
+    return this.#builtins.get(task) ?? this.#found.get(task);
   }
 
   async resolve(task: string): Promise<TaskFunction> {

@@ -34,12 +34,16 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
 
   protected async create(): Promise<{ node: NodeContext; resource: NodeEndpoint }> {
     const sim = this.#sim;
-    const name = `${this.#prefix}-${++this.#started}`;
+    const number = ++this.#started;
+    const name = `${this.#prefix}-${number}`;
     const clock = sim.clock.for(name);
     const endpoint = await NodeEndpoint.start({
       transport: sim.transport,
       listen: { address: name, handshake: this.#handshake, clock },
       clock,
+      // Not the real pid: a trace (and a violation's message) must read the same in every
+      // process that explores or replays the schedule.
+      identity: { pid: number, threadId: 0 },
     });
     endpoint.on('state', (state) => sim.note(`  ${name}: endpoint → ${state}`));
     const simulated: SimulatedNode = {
