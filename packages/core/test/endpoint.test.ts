@@ -275,7 +275,16 @@ describe('node endpoint: many small tasks', () => {
     });
     link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false });
     cleanups.push(() => link.close());
-    return { link, results };
+    // Resolves once the node has handled everything sent before: a request staged behind the
+    // active one and cancelled is answered at once, and the link is one ordered stream.
+    let probes = 0;
+    const handled = async () => {
+      const id = `probe${++probes}`;
+      link.send(PacketType.BuildRequest, { id, task: `${tasks}#quick`, input: null });
+      link.send(PacketType.Cancel, { id });
+      await until(() => results.has(id), 'the node to handle what was sent');
+    };
+    return { link, results, handled };
   }
 
   it('runs twenty thousand quick tasks staged behind a waiting one, in order, without running out of stack', async () => {
@@ -284,8 +293,8 @@ describe('node endpoint: many small tasks', () => {
     const count = 20_000;
     for (let i = 0; i < count; i++)
       link.send(PacketType.BuildRequest, { id: `q${i}`, task: `${tasks}#quick`, input: i });
-    await until(() => link.writableLength === 0, 'the requests to be written');
-    // All staged behind `first`; releasing it runs them back to back in one loop.
+    // All staged behind `first` (the link is one ordered stream); releasing it runs them back to
+    // back in one loop.
     link.send(PacketType.Cancel, { id: 'first' });
     await until(() => results.size === count + 1, 'every request to be answered');
     expect(results.get('first')).toMatchObject({ ok: true, value: 'cancelled' });
@@ -293,14 +302,10 @@ describe('node endpoint: many small tasks', () => {
   });
 
   it('a task that reads its signal only after a cancel arrived sees it aborted, with the reason', async () => {
-    const { link, results } = await hostLink();
+    const { link, results, handled } = await hostLink();
     link.send(PacketType.BuildRequest, { id: 'p', task: `${tasks}#parked`, input: null });
     link.send(PacketType.Cancel, { id: 'p', reason: 'not needed any more' });
-    // A staged request cancelled after it is answered at once: once that answer is here, the
-    // node has handled the cancel of `p` before it (one ordered stream).
-    link.send(PacketType.BuildRequest, { id: 's', task: `${tasks}#quick`, input: null });
-    link.send(PacketType.Cancel, { id: 's' });
-    await until(() => results.has('s'), 'the staged request to be cancelled');
+    await handled();
     expect(results.has('p')).toBe(false);
     (globalThis as { __troupeRelease?: () => void }).__troupeRelease?.();
     await until(() => results.has('p'), 'the parked task to end');
@@ -308,12 +313,10 @@ describe('node endpoint: many small tasks', () => {
   });
 
   it('a task cancelled before it asks to build (never having read its signal) fails with the cancel', async () => {
-    const { link, results } = await hostLink();
+    const { link, results, handled } = await hostLink();
     link.send(PacketType.BuildRequest, { id: 'b', task: `${tasks}#buildWhenWoken`, input: null });
     link.send(PacketType.Cancel, { id: 'b', reason: 'stop now' });
-    link.send(PacketType.BuildRequest, { id: 's', task: `${tasks}#quick`, input: null });
-    link.send(PacketType.Cancel, { id: 's' });
-    await until(() => results.has('s'), 'the cancel to be handled');
+    await handled();
     (globalThis as { __troupeWake?: () => void }).__troupeWake?.();
     await until(() => results.has('b'), 'the cancelled task to end');
     expect(results.get('b')).toMatchObject({ ok: false, error: { message: 'stop now' } });

@@ -124,15 +124,10 @@ export class FrameDecoder {
     if (first.length - at >= FRAME_HEADER_LENGTH) {
       this.#type = first[at]!;
       this.#length = first.readUInt32LE(at + 1);
-      this.#offset += FRAME_HEADER_LENGTH;
-      this.#buffered -= FRAME_HEADER_LENGTH;
-      if (this.#offset === first.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
+      this.#advance(FRAME_HEADER_LENGTH);
       return;
     }
-    const header = this.#consume(FRAME_HEADER_LENGTH);
+    const header = this.#copyOut(FRAME_HEADER_LENGTH);
     this.#type = header[0]!;
     this.#length = header.readUInt32LE(1);
   }
@@ -141,35 +136,29 @@ export class FrameDecoder {
   #deliver(type: number, n: number): void {
     const first = this.#chunks[0];
     const at = this.#offset;
-    if (n === 0 || !first || first.length - at < n) {
-      const body = this.#consume(n);
-      this.onFrame(type, body, 0, body.length);
-      return;
+    if (n === 0) this.onFrame(type, EMPTY, 0, 0);
+    else if (first && first.length - at >= n) {
+      this.#advance(n);
+      this.onFrame(type, first, at, at + n);
+    } else {
+      const body = this.#copyOut(n);
+      this.onFrame(type, body, 0, n);
     }
-    this.#buffered -= n;
-    if (first.length - at === n) {
-      this.#chunks.shift();
-      this.#offset = 0;
-    } else this.#offset = at + n;
-    this.onFrame(type, first, at, at + n);
   }
 
-  #consume(n: number): Buffer {
-    if (n === 0) return EMPTY;
+  /** Moves past `n` bytes that the first chunk holds. */
+  #advance(n: number): void {
     this.#buffered -= n;
-    const first = this.#chunks[0]!;
-    const available = first.length - this.#offset;
-    if (available > n) {
-      const out = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-      return out;
-    }
-    if (available === n) {
+    this.#offset += n;
+    if (this.#offset === this.#chunks[0]!.length) {
       this.#chunks.shift();
-      const out = this.#offset === 0 ? first : first.subarray(this.#offset);
       this.#offset = 0;
-      return out;
     }
+  }
+
+  /** The next `n` bytes, which span chunks, copied into one buffer. */
+  #copyOut(n: number): Buffer {
+    this.#buffered -= n;
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {

@@ -45,16 +45,18 @@ export class WaitingQueue<T extends Queued> {
 
   push(item: T): void {
     const run = this.#run;
-    const tail = this.#runSize > 0 ? run[run.length - 1] : undefined;
-    if (this.#runSize === 0 || (tail !== undefined && this.#compare(tail, item) <= 0)) {
-      if (this.#runSize === 0) {
-        this.#run = [];
-        this.#head = 0;
-      }
-      item.queueIndex = -(this.#run.length + 1);
-      this.#run.push(item);
-      this.#runSize++;
-    } else this.#heap.push(item);
+    // While the run holds anything its last slot is live (`#removeFromRun` trims the tail).
+    if (this.#runSize > 0 && this.#compare(run[run.length - 1]!, item) > 0) {
+      this.#heap.push(item);
+      return;
+    }
+    if (this.#runSize === 0) {
+      run.length = 0;
+      this.#head = 0;
+    }
+    item.queueIndex = -(run.length + 1);
+    run.push(item);
+    this.#runSize++;
   }
 
   pop(): T | undefined {

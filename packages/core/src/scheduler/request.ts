@@ -87,6 +87,13 @@ export function wait(waiter: ScheduledRequest, dependency: ScheduledRequest): vo
   (dependency.waiters as Set<ScheduledRequest>).add(waiter);
 }
 
+/** `waiter` waits on nothing any more. */
+export function unwaitAll(waiter: ScheduledRequest): void {
+  for (const dependency of waiter.waitingOn)
+    if (dependency.waiters !== NO_REQUESTS) (dependency.waiters as Set<ScheduledRequest>).delete(waiter);
+  waiter.waitingOn = NO_REQUESTS;
+}
+
 /** `waiter` no longer waits on `dependency`. */
 export function unwait(waiter: ScheduledRequest, dependency: ScheduledRequest): void {
   if (waiter.waitingOn !== NO_REQUESTS) (waiter.waitingOn as Set<ScheduledRequest>).delete(dependency);

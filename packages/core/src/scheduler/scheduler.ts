@@ -26,6 +26,7 @@ import {
   requestKey,
   type ScheduledRequest,
   unwait,
+  unwaitAll,
   wait,
 } from './request.js';
 
@@ -499,9 +500,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#unfinished--;
     // A failed or cancelled request leaves the cache, so asking again builds again.
     if (to !== 'completed' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
-    if (request.waitingOn.size > 0) {
-      for (const dependency of [...request.waitingOn]) unwait(request, dependency);
-    }
+    unwaitAll(request);
     this.#progress();
     if (request.waiters.size > 0) {
       for (const waiter of [...request.waiters]) {

@@ -29,8 +29,8 @@ export interface Scenario {
   readonly strictErrors?: boolean;
   /**
    * The URL of a module that exports this scenario (directly, or in an exported array), so that
-   * an `ExplorerPool` worker thread can load it by its name. Scenarios without one are explored on
-   * the calling thread.
+   * an `ExplorerPool` worker process can load it by its name. Scenarios without one are explored
+   * on the calling thread.
    */
   readonly module?: string;
   setup(sim: Simulation, variant: string): World;
@@ -51,7 +51,7 @@ export interface Strategy {
   /** Whether a schedule may stop early at a state seen before (exhaustive search). */
   readonly prunes?: boolean;
   /**
-   * How to make this strategy again in another thread, for strategies whose schedule `index`
+   * How to make this strategy again in another process, for strategies whose schedule `index`
    * depends on nothing but its index (so schedules can be split among workers): random walk, PCT.
    */
   readonly recipe?: StrategyRecipe;

@@ -253,19 +253,7 @@ export class Simulation {
   }
 
   #deliverStep(head: PendingDelivery): Step {
-    return new DeliverStep(head, () => this.#deliver(head));
-  }
-
-  #deliver(head: PendingDelivery): void {
-    this.network.take(head.direction);
-    head.delivery.deliver();
-    const { delivery } = head;
-    if (delivery.kind !== 'data') {
-      for (const monitor of this.monitors)
-        monitor.onClose?.(delivery.connection, delivery.from, delivery.to, delivery.kind, this);
-    }
-    for (const packet of head.packets)
-      for (const monitor of this.monitors) monitor.onPacket?.(packet, 'delivered', this);
+    return new DeliverStep(this, head);
   }
 
   #timerStep(id: number, owner: string, due: number, prefix: string): Step {
@@ -283,14 +271,26 @@ export class Simulation {
 class DeliverStep implements Step {
   readonly kind = 'deliver' as const;
   constructor(
+    readonly sim: Simulation,
     readonly head: PendingDelivery,
-    readonly run: () => void,
   ) {}
   get label(): string {
     return `deliver ${describeDelivery(this.head)}`;
   }
   get chain(): string {
     return this.head.direction;
+  }
+  run(): void {
+    const { sim, head } = this;
+    sim.network.take(head.direction);
+    head.delivery.deliver();
+    const { delivery } = head;
+    if (delivery.kind !== 'data') {
+      for (const monitor of sim.monitors)
+        monitor.onClose?.(delivery.connection, delivery.from, delivery.to, delivery.kind, sim);
+    }
+    for (const packet of head.packets)
+      for (const monitor of sim.monitors) monitor.onPacket?.(packet, 'delivered', sim);
   }
 }
 
