@@ -72,7 +72,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Multi-threaded mode's router; undefined otherwise. */
   readonly router: TaskRouter | undefined;
   readonly #nodes = new Map<string, NodeContext>();
-  readonly #children = new Map<string, ScheduledRequest[]>();
   readonly #clock: Clock;
   readonly #ids: IdSource;
   #closing: Promise<void> | undefined;
@@ -137,10 +136,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       clock: this.#clock,
       ids: this.#ids,
     });
-    this.scheduler.on('transition', (request, from, to) => {
-      if (to === 'completed' || to === 'failed' || to === 'cancelled') this.#children.delete(request.id);
-      this.emit('request', request, from, to);
-    });
+    this.scheduler.on('transition', (request, from, to) => this.emit('request', request, from, to));
     this.scheduler.on('stall', (report) => this.emit('stall', report));
   }
 
@@ -274,7 +270,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         const block = (specs: RequestSpec[]) => {
           // Routing may have waited on a module import; the request may have been cancelled meanwhile.
           if (scheduler.request(body.requestId)?.state !== 'executing') return;
-          this.#children.set(body.requestId, scheduler.block(body.requestId, specs));
+          scheduler.block(body.requestId, specs);
         };
         const placed = body.requests.map((spec) => this.#place(spec));
         if (placed.some((spec) => spec instanceof Promise)) void Promise.all(placed).then(block);
@@ -300,7 +296,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   }
 
   #outcomes(request: ScheduledRequest): RequestOutcome[] {
-    return (this.#children.get(request.id) ?? []).map((child) =>
+    return (request.awaited ?? []).map((child) =>
       child.state === 'completed'
         ? { id: child.id, ok: true, value: child.value }
         : {

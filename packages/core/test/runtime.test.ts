@@ -41,6 +41,15 @@ describe('runtime', () => {
     expect(shared().built.get(3)).toBe(1);
   });
 
+  it('ctx.build hands back the results of requests that had all finished before it asked', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 2 } });
+    expect(await runtime.build({ task: task('leaf'), input: 3 })).toBe(6);
+    // Every dependency of `sum` is cached: it used to receive [] and return 0.
+    expect(await runtime.build({ task: task('sum'), input: [3, 3] })).toBe(12);
+    expect(await runtime.build({ task: task('outer'), input: [3, 3] })).toBe(12);
+    expect(shared().built.get(3)).toBe(1);
+  });
+
   it('with prefetch, staged requests, blocked ones and yielded ones all finish on one node', async () => {
     runtime = createRuntime({ nodes: { kind: 'inproc', max: 1, prefetch: 4 } });
     const patient = runtime.build({ task: task('patient'), input: 'q' });

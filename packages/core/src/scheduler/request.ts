@@ -67,6 +67,12 @@ export interface ScheduledRequest {
   activeSince: number;
   /** Its place in its pool's queue of waiting requests, while it is there (the queue's own). */
   queueIndex: number | undefined;
+  /**
+   * What its latest `ctx.build` asked for, in order, finished or not: the results it is handed
+   * when it continues. Set before anything can unblock it (a batch of requests that had all
+   * finished already unblocks it at once).
+   */
+  awaited?: readonly ScheduledRequest[] | undefined;
   value?: unknown;
   error?: Error;
   /** Called once when it completes, fails or is cancelled (the scheduler's own list). */

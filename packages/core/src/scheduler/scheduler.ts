@@ -34,7 +34,10 @@ import {
 export interface SchedulerHost {
   /** Start a request on a node. */
   start(request: ScheduledRequest, node: string): void;
-  /** A blocked request may continue on its node: the requests it waited for have finished. */
+  /**
+   * A blocked request may continue on its node: the requests it waited for (`request.awaited`,
+   * in the order it asked for them) have finished.
+   */
   unblock(request: ScheduledRequest, node: string): void;
   /** A yielded request has its node back. */
   grant(request: ScheduledRequest, node: string): void;
@@ -296,6 +299,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   block(parentId: string, specs: readonly RequestSpec[]): ScheduledRequest[] {
     const parent = this.#mustBe(parentId, 'executing');
     const children = this.submitAll(specs);
+    parent.awaited = children;
     const cycle = this.#findCycle(parent, children);
     this.#releaseNode(parent, 'blocked');
     if (cycle) {
@@ -496,6 +500,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (to === 'completed') request.value = value;
     else request.error = error;
     this.#move(request, to);
+    request.awaited = undefined;
     if (slot?.active === request && !stillOnNode) this.#leave(slot);
     this.#unfinished--;
     // A failed or cancelled request leaves the cache, so asking again builds again.
