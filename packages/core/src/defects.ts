@@ -28,6 +28,11 @@ export interface Defects {
   acceptSecondHost: boolean;
   /** The job dispatcher reports Canceled as soon as the cancel is sent, and again when the worker exits. */
   completeJobTwice: boolean;
+  /**
+   * `ctx.build` of requests that had all finished hands back no results (the runtime read them
+   * before the scheduler had recorded them: the bug a newcomer's build found).
+   */
+  loseResultsOfFinishedRequests: boolean;
 }
 
 export const defects: Defects = {
@@ -38,6 +43,7 @@ export const defects: Defects = {
   keepRequestsOfLostNodes: false,
   acceptSecondHost: false,
   completeJobTwice: false,
+  loseResultsOfFinishedRequests: false,
 };
 
 /** Turns every defect off. */

@@ -147,7 +147,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /**
    * Builds one request (or several, resolving to their results in order). Identical requests are
-   * built once. An aborted `signal` cancels the request, on its node too.
+   * built once. An aborted `signal` ends this build at once with the signal's reason, and cancels
+   * (on its node too) each of its requests that no other build or waiting request still needs.
    */
   async build<T = unknown>(request: RequestLike, options?: { signal?: AbortSignal }): Promise<T>;
   async build<T = unknown>(
@@ -167,21 +168,34 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const specs = placed.some((spec) => spec instanceof Promise)
       ? await Promise.all(placed)
       : (placed as RequestSpec[]);
+    signal?.throwIfAborted();
     const scheduled = this.scheduler.submitAll(specs);
+    this.scheduler.hold(scheduled);
+    let aborted: ((reason: Error) => void) | undefined;
     const onAbort = () => {
       const reason =
         signal?.reason instanceof Error ? signal.reason : new RequestCancelledError('the build was aborted');
-      for (const request of scheduled) this.scheduler.cancel(request.id, reason);
+      // Requests another build (or a waiting request) still needs run on: only this build ends.
+      this.scheduler.release(scheduled, reason);
+      aborted?.(reason);
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.scheduler.whenAllSettled(scheduled);
+      if (signal) {
+        const abort = new Promise<never>((_, reject) => {
+          aborted = reject;
+        });
+        signal.addEventListener('abort', onAbort, { once: true });
+        await Promise.race([this.scheduler.whenAllSettled(scheduled), abort]);
+      } else {
+        await this.scheduler.whenAllSettled(scheduled);
+      }
       const values = scheduled.map((request) => {
         if (request.state === 'completed') return request.value;
         throw request.error ?? new TroupeError(`request ${request.id} ${request.state}`);
       });
       return Array.isArray(requests) ? values : values[0];
     } finally {
+      if (signal?.aborted !== true) this.scheduler.release(scheduled);
       signal?.removeEventListener('abort', onAbort);
     }
   }

@@ -50,6 +50,19 @@ describe('runtime', () => {
     expect(shared().built.get(3)).toBe(1);
   });
 
+  it('aborting one build ends it at once and leaves a request another build shares running', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 2 } });
+    const controller = new AbortController();
+    const aborted = runtime.build({ task: task('patient'), input: 'shared' }, { signal: controller.signal });
+    const kept = runtime.build({ task: task('patient'), input: 'shared' });
+    const reason = new Error('no longer wanted');
+    controller.abort(reason);
+    await expect(aborted).rejects.toBe(reason);
+    await runtime.build({ task: task('opener'), input: 'shared' });
+    expect(await kept).toBe('shared');
+    expect(shared().events).toEqual(['shared waiting', 'open shared', 'shared resumed']);
+  });
+
   it('with prefetch, staged requests, blocked ones and yielded ones all finish on one node', async () => {
     runtime = createRuntime({ nodes: { kind: 'inproc', max: 1, prefetch: 4 } });
     const patient = runtime.build({ task: task('patient'), input: 'q' });

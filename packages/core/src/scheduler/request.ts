@@ -63,6 +63,11 @@ export interface ScheduledRequest {
   waitingOn: ReadonlySet<ScheduledRequest>;
   /** Requests blocked on this one. */
   waiters: ReadonlySet<ScheduledRequest>;
+  /**
+   * Outside builds (`Scheduler.hold`) that asked for it and have not let go: an aborted build
+   * cancels a request only when no other build and no waiting request still needs it.
+   */
+  builds: number;
   /** When it last became active on its node (for stall reports). */
   activeSince: number;
   /** Its place in its pool's queue of waiting requests, while it is there (the queue's own). */

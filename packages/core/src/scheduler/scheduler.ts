@@ -265,6 +265,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         priority: spec.cost ?? 1,
         waitingOn: NO_REQUESTS,
         waiters: NO_REQUESTS,
+        builds: 0,
         activeSince: 0,
         queueIndex: undefined,
       };
@@ -299,7 +300,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   block(parentId: string, specs: readonly RequestSpec[]): ScheduledRequest[] {
     const parent = this.#mustBe(parentId, 'executing');
     const children = this.submitAll(specs);
-    parent.awaited = children;
+    parent.awaited =
+      defects.loseResultsOfFinishedRequests && children.every((child) => FINISHED.has(child.state))
+        ? []
+        : children;
     const cycle = this.#findCycle(parent, children);
     this.#releaseNode(parent, 'blocked');
     if (cycle) {
@@ -371,9 +375,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       !defects.releaseNodeOnCancel && (request.state === 'executing' || request.state === 'staged'),
     );
     for (const dependency of dependencies) {
-      if (dependency.waiters.size === 0) this.cancel(dependency.id, reason);
+      if (dependency.waiters.size === 0 && dependency.builds === 0) this.cancel(dependency.id, reason);
     }
     this.#dispatch();
+  }
+
+  /** An outside build asks for these requests: none is cancelled by another build's abort meanwhile. */
+  hold(requests: readonly ScheduledRequest[]): void {
+    for (const request of requests) if (!FINISHED.has(request.state)) request.builds++;
+  }
+
+  /**
+   * An outside build lets go of these requests (`hold`). With `cancel`, the build was aborted: each
+   * request nothing else needs any more (no other build, no waiting request) is cancelled with it.
+   */
+  release(requests: readonly ScheduledRequest[], cancel?: Error): void {
+    for (const request of requests) {
+      if (FINISHED.has(request.state)) continue;
+      if (request.builds > 0) request.builds--;
+      if (cancel && request.builds === 0 && request.waiters.size === 0) this.cancel(request.id, cancel);
+    }
   }
 
   /**
