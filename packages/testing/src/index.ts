@@ -38,6 +38,7 @@ export {
   oneActiveRequestPerNode,
   oneHostPerNode,
   requestsEndOnce,
+  resultsMatchReference,
 } from './sim/monitors.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { SimulatedNodeProvider } from './sim/nodes.js';

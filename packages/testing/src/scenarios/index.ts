@@ -1,6 +1,7 @@
 // The built-in scenarios: small worlds of the real runtime that `npm run check:model` explores,
 // each with the broken variants it must catch. A variant switches on one of core's `defects`
 // (or, for `no-yield`, makes the scenario's own tasks wait the wrong way).
+import { isDeepStrictEqual } from 'node:util';
 import {
   createRuntime,
   type Defects,
@@ -22,10 +23,21 @@ import {
   oneActiveRequestPerNode,
   oneHostPerNode,
   requestsEndOnce,
+  resultsMatchReference,
 } from '../sim/monitors.js';
 import { SimulatedNodeProvider } from '../sim/nodes.js';
 import type { Simulation } from '../sim/simulation.js';
-import { Board, compute, dispatcher, join, timedJob, waiter, worker, world } from './tasks.js';
+import {
+  Board,
+  compute,
+  dispatcher,
+  join,
+  referenceValue,
+  timedJob,
+  waiter,
+  worker,
+  world,
+} from './tasks.js';
 
 /** Where an ExplorerPool worker finds these scenarios (by name). */
 const SCENARIOS = import.meta.url;
@@ -49,10 +61,16 @@ function runtimeIn(sim: Simulation, nodes: number, prefetch = 0) {
 
 /**
  * A runtime building `requests` (each its own build), then shutting down, with the request
- * monitors on. Without a fault, every build must succeed.
+ * monitors and the result oracle on. Without a fault, every build must succeed; whatever a build
+ * returns must be its reference value.
  */
 function buildWorld(sim: Simulation, runtime: Runtime, requests: RequestLike[]): World {
-  sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime), nothingAfterExitPacket());
+  sim.addMonitor(
+    oneActiveRequestPerNode(),
+    requestsEndOnce(sim, runtime),
+    nothingAfterExitPacket(),
+    resultsMatchReference(sim, runtime, referenceValue),
+  );
   return {
     async run() {
       const results = await Promise.allSettled(requests.map((request) => runtime.build(request)));
@@ -60,6 +78,14 @@ function buildWorld(sim: Simulation, runtime: Runtime, requests: RequestLike[]):
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed && sim.nodes.every((node) => node.alive))
         throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
+      for (const [index, result] of results.entries()) {
+        const spec = requests[index]!;
+        const expected = referenceValue({ task: (spec.task as { id: string }).id, input: spec.input });
+        if (result.status === 'fulfilled' && !isDeepStrictEqual(result.value, expected))
+          throw new Error(
+            `a build returned ${JSON.stringify(result.value)}, the reference is ${JSON.stringify(expected)}`,
+          );
+      }
     },
     fingerprint: () =>
       runtime.nodes
@@ -77,11 +103,16 @@ export const buildScenario: Scenario = {
   name: 'build',
   module: SCENARIOS,
   faults: { max: 1, crash: true, drop: true },
-  variants: ['grant-reacquire-while-busy', 'lose-requests-on-connection-failure'],
+  variants: [
+    'grant-reacquire-while-busy',
+    'lose-requests-on-connection-failure',
+    'lose-results-of-finished-requests',
+  ],
   setup(sim, variant) {
     useDefects({
       grantReacquireWhileBusy: variant === 'grant-reacquire-while-busy',
       keepRequestsOfLostNodes: variant === 'lose-requests-on-connection-failure',
+      loseResultsOfFinishedRequests: variant === 'lose-results-of-finished-requests',
     });
     const { runtime } = runtimeIn(sim, 2);
     return buildWorld(sim, runtime, [
@@ -137,6 +168,7 @@ export const cancelScenario: Scenario = {
       oneActiveRequestOnNode(),
       requestsEndOnce(sim, runtime),
       nothingAfterExitPacket(),
+      resultsMatchReference(sim, runtime, referenceValue),
     );
     const controller = new AbortController();
     // The user presses stop while work is running (an abort before anything runs is dull).
@@ -184,7 +216,11 @@ export const dispatcherScenario: Scenario = {
     world.yielding = variant !== 'no-yield';
     world.board = new Board({ a: [], b: ['a'], c: ['a'], d: ['b', 'c'] });
     const { runtime } = runtimeIn(sim, 2);
-    sim.addMonitor(oneActiveRequestPerNode(), requestsEndOnce(sim, runtime));
+    sim.addMonitor(
+      oneActiveRequestPerNode(),
+      requestsEndOnce(sim, runtime),
+      resultsMatchReference(sim, runtime, referenceValue),
+    );
     return {
       async run() {
         try {

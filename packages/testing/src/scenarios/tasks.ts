@@ -163,6 +163,27 @@ export const worker = defineTask<{ id: string }, number>({
   },
 });
 
+/**
+ * What each task above returns, evaluated directly from its input: the result oracle's reference
+ * (`resultsMatchReference`). Undefined for tasks whose value depends on the schedule (a worker's
+ * count of projects).
+ */
+export function referenceValue(spec: { task: string; input: unknown }): unknown {
+  const input = spec.input as { id: string; deps?: string[] };
+  switch (spec.task) {
+    case leaf.id:
+    case waiter.id:
+    case compute.id:
+      return input.id;
+    case join.id:
+      return `${input.id}(${(input.deps ?? []).join(',')})`;
+    case dispatcher.id:
+      return world.board ? world.board.built + world.board.left : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /** A job that runs until cancelled or until its message's `ms` pass on the simulation clock. */
 export const timedJob = defineJob<{ ms: number }>(
   (message, ctx) =>

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { MemoryJobServer, Runtime } from '@troupe/core';
 import type { WirePacket } from './network.js';
 import type { Monitor, Simulation } from './simulation.js';
@@ -203,6 +204,31 @@ export function requestsEndOnce(sim: Simulation, runtime: Runtime): Monitor {
       }
     },
   };
+}
+
+/**
+ * The result oracle: every request that completes has the value a sequential reference evaluation
+ * gives its task and input (`reference` answers undefined for a task whose value it cannot know,
+ * e.g. one that depends on the schedule). Checked when the host records it, so a wrong value
+ * handed on to a waiting request is caught at its source.
+ */
+export function resultsMatchReference(
+  sim: Simulation,
+  runtime: Runtime,
+  reference: (spec: { task: string; input: unknown }) => unknown,
+): Monitor {
+  const name = 'results match the reference';
+  runtime.on('request', (request, _from, to) => {
+    if (to !== 'completed') return;
+    const expected = reference(request.spec);
+    if (expected !== undefined && !isDeepStrictEqual(request.value, expected)) {
+      sim.violate(
+        name,
+        `${request.id} (${request.spec.task.slice(request.spec.task.lastIndexOf('#') + 1)} ${JSON.stringify(request.spec.input)}) completed with ${JSON.stringify(request.value)}, the reference is ${JSON.stringify(expected)}`,
+      );
+    }
+  });
+  return { name };
 }
 
 /** Every job ends with at most one reported result, and every job taken ends. */
