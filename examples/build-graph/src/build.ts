@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Clock, createRuntime, type Runtime, systemClock } from '@troupe/core';
 import { VirtualClock } from '@troupe/testing';
 import { analyse, generateGraph, loadGraph, type Project } from './graph.js';
-import { Dispatch, dispatcher, project, worker } from './tasks.js';
+import { Dispatch, digest, dispatcher, project, worker } from './tasks.js';
 
 export interface BuildOptions {
   projects: number;
@@ -36,6 +36,13 @@ export interface TraceEvent {
 export interface Summary {
   built: number;
   failed: number;
+  /**
+   * Every project's output equals a sequential evaluation of the graph (each output derives from
+   * its dependencies' outputs), and every project was built.
+   */
+  verified: boolean;
+  /** Projects whose output differs from the sequential evaluation. */
+  mismatched: string[];
   makespanMs: number;
   lowerBoundMs: number;
   ratio: number;
@@ -44,6 +51,40 @@ export interface Summary {
 }
 
 const simulation = globalThis as { __buildGraphClock?: Clock; __buildGraphRuns?: Map<string, Dispatch> };
+
+/** Each project's output, evaluated one project at a time in dependency order: the oracle. */
+function reference(projects: readonly Project[]): Map<string, string> {
+  const byId = new Map(projects.map((p) => [p.id, p]));
+  const outputs = new Map<string, string>();
+  const order: Project[] = [];
+  const visited = new Set<string>();
+  // Iterative depth-first order: a long chain must not overflow the stack.
+  for (const root of projects) {
+    const stack: Array<{ project: Project; next: number }> = [{ project: root, next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next === 0 && visited.has(top.project.id)) {
+        stack.pop();
+        continue;
+      }
+      visited.add(top.project.id);
+      const dep = top.project.deps[top.next++];
+      if (dep === undefined) {
+        order.push(top.project);
+        stack.pop();
+      } else if (!visited.has(dep)) stack.push({ project: byId.get(dep)!, next: 0 });
+    }
+  }
+  for (const p of order)
+    outputs.set(
+      p.id,
+      digest(
+        p.id,
+        p.deps.map((dep) => outputs.get(dep)!),
+      ),
+    );
+  return outputs;
+}
 
 /**
  * Under --simulate nothing real takes time: every delivery is a microtask and every wait a
@@ -117,6 +158,8 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     options.onProgress?.(built, projects.length);
   };
   let run: Promise<unknown>;
+  let runId: string | undefined;
+  let dispatch: Dispatch | undefined;
   if (options.mode === 'requests') {
     const began = new Map<string, number>();
     runtime.on('request', (request, _from, to) => {
@@ -145,9 +188,9 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
       })),
     );
   } else {
-    const runId = `run-${process.pid}-${Math.round(clock.now())}`;
+    runId = `run-${process.pid}-${Math.round(clock.now())}`;
     const starts = new Map<string, number>();
-    const dispatch = new Dispatch(graph, {
+    dispatch = new Dispatch(graph, {
       started: (id) => starts.set(id, clock.now()),
       built: (id, index) => {
         const at = starts.get(id) ?? clock.now();
@@ -166,19 +209,31 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     ]);
   }
   let error: Error | undefined;
+  let outputs: ReadonlyMap<string, string> = new Map();
   try {
-    await (virtual ? simulate(virtual, run) : run);
+    const values = await (virtual ? simulate(virtual, run) : run);
+    outputs =
+      options.mode === 'requests'
+        ? new Map(projects.map((p, index) => [p.id, (values as string[])[index]!]))
+        : dispatch!.outputs;
   } catch (caught) {
     error = caught as Error;
   }
+  const expected = reference(projects);
+  const mismatched = projects
+    .filter((p) => outputs.has(p.id) && outputs.get(p.id) !== expected.get(p.id))
+    .map((p) => p.id);
   const makespanMs = clock.now() - start;
   const shutdown = runtime.shutdown({ reuse: options.reuse });
   await (virtual ? simulate(virtual, shutdown) : shutdown);
   if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
   rmSync(directory, { recursive: true, force: true });
+  if (runId) simulation.__buildGraphRuns?.delete(runId);
   return {
     built,
     failed: projects.length - built,
+    verified: !error && mismatched.length === 0 && outputs.size === projects.length,
+    mismatched,
     makespanMs,
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,

@@ -14,7 +14,8 @@ const USAGE = `usage: npm start -- [options]     (examples/build-graph)
   --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        Chrome trace-event JSON, one track per node (open in Perfetto)
-  --json              one final JSON line: built, failed, makespanMs, lowerBoundMs, ratio`;
+  --json              one final JSON line: built, failed, verified, mismatched, makespanMs,
+                      lowerBoundMs, ratio`;
 
 function number(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -110,9 +111,14 @@ async function main(): Promise<number> {
       `built ${summary.built}, failed ${summary.failed}; makespan ${summary.makespanMs.toFixed(0)} ms, ` +
         `lower bound ${summary.lowerBoundMs.toFixed(0)} ms, ratio ${summary.ratio.toFixed(3)}`,
     );
+    if (summary.verified) console.log("verified: every project's output equals a sequential evaluation");
+    else if (summary.mismatched.length > 0)
+      console.error(
+        `NOT verified: ${summary.mismatched.length} project(s) differ from a sequential evaluation: ${summary.mismatched.slice(0, 10).join(', ')}`,
+      );
     if (summary.error) console.error(`error: ${summary.error}`);
   }
-  return summary.error || summary.failed > 0 ? 1 : 0;
+  return summary.error || summary.failed > 0 || !summary.verified ? 1 : 0;
 }
 
 main().then(

@@ -1,4 +1,5 @@
-import { defineTask } from '@troupe/core';
+import { createHash } from 'node:crypto';
+import { defineTask, type Task } from '@troupe/core';
 import { analyse, type Graph, loadGraph } from './graph.js';
 
 /**
@@ -37,14 +38,26 @@ function graphFrom(file: string): Graph {
   return graph;
 }
 
+/**
+ * A project's output: a digest of its name and its dependencies' outputs, in order. Any output
+ * handed to the wrong project, out of order, or not at all changes every digest downstream, so
+ * the host can check the whole build against a sequential evaluation (`reference` in build.ts).
+ */
+export function digest(id: string, deps: readonly string[]): string {
+  return createHash('sha256')
+    .update(`${id}<${deps.join(',')}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
 /** Requests mode: a project is a request that first builds its dependencies (`ctx.build`). */
-export const project = defineTask({
+export const project: Task<{ id: string; graph: string }, string> = defineTask({
   name: 'project',
-  async run(input: { id: string; graph: string }, ctx) {
+  async run(input: { id: string; graph: string }, ctx): Promise<string> {
     const graph = graphFrom(input.graph);
     const self = graph.byId.get(input.id);
     if (!self) throw new Error(`no project ${input.id} in ${input.graph}`);
-    await ctx.build(
+    const outputs = await ctx.build<string>(
       self.deps.map((id) => ({
         task: project,
         input: { id, graph: input.graph },
@@ -52,7 +65,7 @@ export const project = defineTask({
       })),
     );
     await work(self.cost);
-    return input.id;
+    return digest(input.id, outputs);
   },
 });
 
@@ -66,6 +79,8 @@ export class Dispatch {
   #wake: (() => void) | undefined;
   #events = 0;
   built = 0;
+  /** Each built project's output (`digest`), as its worker reported it. */
+  readonly outputs = new Map<string, string>();
 
   constructor(
     graph: Graph,
@@ -95,6 +110,11 @@ export class Dispatch {
     return this.#graph.byId.get(id)!.cost;
   }
 
+  /** The outputs of a project's dependencies, in order, as built so far. */
+  inputsOf(id: string): string[] {
+    return this.#graph.byId.get(id)!.deps.map((dep) => this.outputs.get(dep) ?? '(not built)');
+  }
+
   /** A worker asks for its next project; null when the build is over. */
   ask(): Promise<string | null> {
     return new Promise((resolve) => {
@@ -107,7 +127,8 @@ export class Dispatch {
     this.hooks.started?.(id, worker);
   }
 
-  finish(id: string, worker: number): void {
+  finish(id: string, worker: number, output: string): void {
+    this.outputs.set(id, output);
     this.built++;
     this.hooks.built?.(id, worker);
     for (const next of this.#dependents.get(id) ?? []) {
@@ -183,8 +204,9 @@ export const worker = defineTask({
       const next = input.yield ? await ctx.yielding(() => dispatch.ask()) : await dispatch.ask();
       if (next === null) return built;
       dispatch.start(next, input.index);
+      const inputs = dispatch.inputsOf(next);
       await work(dispatch.cost(next));
-      dispatch.finish(next, input.index);
+      dispatch.finish(next, input.index, digest(next, inputs));
       built++;
     }
   },

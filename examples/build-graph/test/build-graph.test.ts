@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defects, resetDefects } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../dist/build.js';
 
@@ -20,21 +21,38 @@ describe('examples/build-graph under --simulate', () => {
     const first = await buildGraph({ ...base, mode: 'requests' });
     expect(first.error).toBeUndefined();
     expect(first.built).toBe(800);
+    expect(first.mismatched).toEqual([]);
+    expect(first.verified).toBe(true);
     expect(first.ratio).toBeLessThan(1.1);
     const second = await buildGraph({ ...base, mode: 'requests' });
     expect(second.makespanMs).toBe(first.makespanMs);
+  });
+
+  it('checks every output against a sequential evaluation, and says which projects differ', async () => {
+    // The defect re-creates a real bug: ctx.build of requests that had all finished handed back [].
+    defects.loseResultsOfFinishedRequests = true;
+    try {
+      const summary = await buildGraph({ ...base, projects: 200, mode: 'requests' });
+      expect(summary.built).toBe(200);
+      expect(summary.verified).toBe(false);
+      expect(summary.mismatched.length).toBeGreaterThan(0);
+    } finally {
+      resetDefects();
+    }
   });
 
   it('builds 800 projects with the dispatcher and workers that yield while they wait', async () => {
     const summary = await buildGraph({ ...base, mode: 'dispatcher' });
     expect(summary.error).toBeUndefined();
     expect(summary.built).toBe(800);
+    expect(summary.verified).toBe(true);
     expect(summary.trace).toHaveLength(800);
   });
 
   it('without yield, reproduces the deadlock and ends with the stall error naming the requests', async () => {
     const summary = await buildGraph({ ...base, mode: 'dispatcher', yield: false });
     expect(summary.built).toBe(0);
+    expect(summary.verified).toBe(false);
     expect(summary.error).toMatch(/no progress: all 16 nodes are held/);
     expect(summary.error).toMatch(/#worker\) on node-/);
     expect(summary.error).toMatch(/yield/);
@@ -67,8 +85,8 @@ describe('examples/build-graph under --simulate', () => {
         });
       const ok = await run(['--graph', graph, '--nodes', '2', '--simulate', '--json', '--trace', trace]);
       expect(ok.code).toBe(0);
-      const line = JSON.parse(ok.out.trim()) as Record<string, number>;
-      expect(line).toMatchObject({ built: 3, failed: 0, lowerBoundMs: 8 });
+      const line = JSON.parse(ok.out.trim()) as Record<string, unknown> & { makespanMs: number };
+      expect(line).toMatchObject({ built: 3, failed: 0, verified: true, mismatched: [], lowerBoundMs: 8 });
       // b (3) then a (5) is the critical path; a can only block on b once it has started, on its node.
       expect(line.makespanMs).toBeGreaterThanOrEqual(8);
       expect(line.makespanMs).toBeLessThanOrEqual(9);
