@@ -6,8 +6,9 @@
 //   blocks can import it; a .ts block is written as .js with its types stripped (esbuild, no
 //   down-levelling: what Node's own type stripping would run). Every block of a document is written
 //   into one directory before any runs; they run in document order.
+// - The ```ts blocks of a document also typecheck together (tsc, strict, NodeNext), as written.
 // - `<!-- placeholders: a, ./b.js -->` names what the reader is left to write; test/docs/snippets.ts
-//   defines each.
+//   defines each (for the typecheck, a name is declared `any`).
 // - `<!-- output -->` above a ```text block: the stdout of the runnable block before it, exactly.
 // - A ```sh block's commands must each be listed in test/docs/snippets.ts with the test that runs
 //   them, or why none does. Blocks without a language are diagrams.
@@ -44,10 +45,12 @@ const isTs = (block: CodeBlock) => block.lang === 'ts' || block.lang === 'typesc
 /** The file a block is written as: its own name (.ts as .js), or one made from its line. */
 const fileOf = (block: CodeBlock) =>
   (block.name ?? `snippet-line-${block.line}.mjs`).replace(/\.ts$/, '.js').replace(/\.mts$/, '.mjs');
+/** The file a ts block is typechecked as, beside the JavaScript it runs as. */
+const typedFileOf = (block: CodeBlock) => block.name ?? `snippet-line-${block.line}.mts`;
+const identifiers = (block: CodeBlock) => block.placeholders.filter((name) => !name.startsWith('./'));
 
 async function source(block: CodeBlock): Promise<string> {
-  const prelude = block.placeholders
-    .filter((name) => !name.startsWith('./'))
+  const prelude = identifiers(block)
     .map((name) => placeholders[name])
     .join('\n');
   const code = isTs(block)
@@ -64,10 +67,10 @@ interface Run {
   timedOut: boolean;
 }
 
-function run(file: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
+function run(file: string, cwd: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
     // Its own process group, so that a snippet that hangs goes with whatever it started.
-    const child = spawn(process.execPath, [file], {
+    const child = spawn(process.execPath, [file, ...args], {
       cwd,
       env,
       detached: true,
@@ -128,6 +131,10 @@ for (const document of documents) {
       for (const block of blocks) {
         if (!runnable.has(block.lang) || block.notRunnable !== undefined) continue;
         await writeFile(join(directory, fileOf(block)), await source(block));
+        if (isTs(block)) {
+          const declared = identifiers(block).map((name) => `declare const ${name}: any;\n`);
+          await writeFile(join(directory, typedFileOf(block)), `${declared.join('')}${block.code}`);
+        }
         for (const name of block.placeholders.filter((p) => p.startsWith('./')))
           await writeFile(join(directory, name), placeholders[name] ?? '');
       }
@@ -166,6 +173,39 @@ for (const document of documents) {
       }
       expect(problems).toEqual([]);
     });
+
+    const typed = blocks.filter((block) => isTs(block) && block.notRunnable === undefined);
+    if (typed.length > 0)
+      it(`its TypeScript blocks typecheck (${typed.map(where).join(', ')})`, {
+        timeout: 60_000,
+      }, async () => {
+        await writeFile(
+          join(directory, 'tsconfig.json'),
+          JSON.stringify({
+            compilerOptions: {
+              target: 'ES2022',
+              lib: ['ES2023'],
+              module: 'NodeNext',
+              moduleResolution: 'NodeNext',
+              strict: true,
+              noEmit: true,
+              allowJs: true,
+              skipLibCheck: true,
+              types: ['node'],
+            },
+            files: typed.map(typedFileOf),
+          }),
+        );
+        const result = await run(
+          join(root, 'node_modules/typescript/bin/tsc'),
+          directory,
+          snippetEnv(sockets),
+          ['-p', 'tsconfig.json', '--pretty', 'false'],
+        );
+        const files = typed.map((block) => `${typedFileOf(block)} is ${where(block)}`).join(', ');
+        expect(result.stdout, `${files}\n${result.stdout}${result.stderr}`).toBe('');
+        expect(result.code).toBe(0);
+      });
 
     for (const [index, block] of blocks.entries()) {
       if (!runnable.has(block.lang) || block.notRunnable !== undefined) continue;
