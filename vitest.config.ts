@@ -6,7 +6,12 @@ export default defineConfig(({ mode }) => {
   if (mode === 'full') process.env.TROUPE_MACHINE_COVERAGE = 'require';
   return {
     test: {
-      include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
+      include: [
+        'test/**/*.test.ts',
+        'packages/*/test/**/*.test.ts',
+        'examples/*/test/**/*.test.ts',
+        'bench/test/**/*.test.ts',
+      ],
       // Tests that open sockets or start processes clean up in afterEach hooks;
       // a generous hook timeout keeps a slow CI machine from leaving them half-done.
       hookTimeout: 30_000,

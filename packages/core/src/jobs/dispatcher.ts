@@ -113,8 +113,11 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
   }
 
   /**
-   * Takes jobs from the source and runs them until the source has no more (or `shutdown`).
-   * Resolves when every slot has finished its last job and released its worker.
+   * Takes jobs from the source and runs them until the source says there will be no more (its
+   * `take` resolves `undefined`: a `MemoryJobServer` once it is `close`d and its queue is empty),
+   * or until `shutdown`. Resolves when every slot has finished its last job and released its
+   * worker. A source that stays open keeps `run` waiting for jobs, as an agent serving a queue
+   * should: close the source after adding a batch to run just that batch.
    */
   run(): Promise<void> {
     this.#running ??= Promise.all(this.#slots.map((slot) => this.#feed(slot))).then(() =>

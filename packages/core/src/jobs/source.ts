@@ -75,7 +75,8 @@ export interface MemoryJobServerEvents {
 /**
  * The embedded job server: an in-memory queue of jobs with leases that expire unless renewed,
  * and renewals that a test can make fail. The default `JobSource`, so an agent runs on one machine
- * with nothing to set up.
+ * with nothing to set up. It stays open for more jobs until `close()`: a dispatcher's `run()`
+ * ends only once it is closed and drained.
  */
 export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> implements JobSource {
   readonly #jobs = new Map<string, MemoryJob>();
@@ -118,7 +119,10 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
     return id;
   }
 
-  /** No more jobs will be added: takers get `undefined` once the queue is empty. */
+  /**
+   * No more jobs will be added: takers get `undefined` once the queue is empty, which is what ends
+   * a dispatcher's `run()`. Jobs already queued or running are not affected.
+   */
   close(): void {
     this.#closed = true;
     for (const taker of this.#takers.splice(0)) taker(undefined);

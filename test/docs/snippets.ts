@@ -1,0 +1,86 @@
+// What the docs test (test/docs.test.ts) supplies to the snippets of README.md and docs/*.md, and
+// which test covers each shell command they show.
+//
+// A snippet names what it leaves to the reader with a marker right above its fence:
+//
+//     <!-- placeholders: doTheWork, ./tasks.js -->
+//
+// A name is a declaration put before the snippet's code (so its line numbers move by the
+// prelude's lines, which are kept to one each); `./file` is a module written beside it. Keep them
+// trivial: the test is whether the snippet's own code runs against troupe as it is, not theirs.
+
+export const placeholders: Readonly<Record<string, string>> = {
+  // README, "Requests that depend on each other": the lock is any value, the work is the result.
+  fetchLockFromOutside: "const fetchLockFromOutside = async (project) => 'lock of ' + project;",
+  doTheWork:
+    "const doTheWork = async (project, lock, signal) => (signal.throwIfAborted(), project + ' built');",
+  // README, "Jobs": a deploy that is done at once.
+  doTheDeploy: 'const doTheDeploy = async (message, signal) => signal.throwIfAborted();',
+  // docs/testing.md: the tasks its scenario builds.
+  './tasks.js': [
+    "import { defineTask } from '@troupe/core';",
+    "export const compile = defineTask({ name: 'compile', run: (project) => project + ' compiled' });",
+    '',
+  ].join('\n'),
+};
+
+/**
+ * Where a shell command of the docs is run by a test (`how` says what that test runs of it, when
+ * not the command exactly as printed), or why no test runs it.
+ */
+export type Coverage =
+  | { readonly test: string; readonly name: string; readonly how?: string }
+  | { readonly notRun: string };
+
+/**
+ * Every command in a ```sh block of README.md and docs/*.md, as printed (comments dropped). The
+ * docs test fails on a command missing here, on an entry no document shows any more, and on a
+ * `test` file that does not contain `name`.
+ */
+export const shellCommands: Readonly<Record<string, Coverage>> = {
+  'npm ci && npm start': {
+    test: 'examples/build-graph/test/build-graph.test.ts',
+    name: 'reads a graph file, and the command prints one JSON line and exits non-zero on failure',
+    how: 'dist/main.js (what npm start runs after the build) with --simulate and small graphs; the default 800 projects on 16 thread nodes only in buildGraph, simulated',
+  },
+  'npm ci && npm test': {
+    notRun:
+      'it is CI itself (.ci/run: npm ci, typecheck, lint, npm test); a test cannot run the suite it is part of',
+  },
+  'npm run job-agent': {
+    test: 'examples/job-agent/test/job-agent.test.ts',
+    name: '--json: one line per job with its result, and no worker process remains',
+    how: 'dist/main.js with --json; the text output differs only in how each line is printed',
+  },
+  'npm run job-agent -- --json': {
+    test: 'examples/job-agent/test/job-agent.test.ts',
+    name: '--json: one line per job with its result, and no worker process remains',
+    how: 'dist/main.js --json, as printed',
+  },
+  'npm run check:model': {
+    test: 'packages/testing/test/model.test.ts',
+    name: 'model check: the broken variants are found and replayed',
+    how: 'every scenario and broken variant, on a smaller budget and without the command-line wrapper (bin/check-model.js)',
+  },
+  'npm run check:model -- --json': {
+    test: 'packages/testing/test/model.test.ts',
+    name: 'model check: the broken variants are found and replayed',
+    how: 'the exploration only: no test reads the --json lines',
+  },
+  'npx troupe node --listen pipe': {
+    test: 'packages/core/test/cli.test.ts',
+    name: '--listen pipe prints one JSON line with a socket path in the per-user directory, and serves a host there',
+  },
+  'npx troupe node --listen tcp://127.0.0.1:0': {
+    test: 'packages/core/test/cli.test.ts',
+    name: '--listen tcp://127.0.0.1:0 prints one JSON line with the port it bound',
+  },
+  'npx troupe nodes list': {
+    test: 'packages/core/test/cli.test.ts',
+    name: 'list shows each idle reusable node on one line starting with its pid',
+  },
+  'npx troupe nodes shutdown': {
+    test: 'packages/core/test/cli.test.ts',
+    name: 'shutdown makes every idle reusable node exit',
+  },
+};
