@@ -11,6 +11,7 @@ import {
 import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import type { ThreadNodeData } from '../node/thread-entry.js';
+import { checkThreadProviderOptions } from '../options.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';
 import type { NodeProcess } from './launcher.js';
@@ -67,6 +68,7 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
 
   constructor(options: ThreadNodeProviderOptions = {}) {
     super();
+    checkThreadProviderOptions(options);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = createIdSource(options.random ?? systemRandom);
