@@ -1,6 +1,20 @@
-import { ProtocolError, TroupeError } from '@troupe/transport';
+import { InvalidOptionError, ProtocolError, TroupeError } from '@troupe/transport';
 
-export { TroupeError };
+export { InvalidOptionError, TroupeError };
+
+/**
+ * A request names a task nodes could never load: a relative module path, or a task whose module
+ * is the host's own script or has no file. Thrown by `build` before anything is sent.
+ */
+export class TaskModuleError extends TroupeError {
+  static override readonly code = 'TROUPE_TASK_MODULE';
+  constructor(
+    readonly task: string,
+    detail: string,
+  ) {
+    super(`task ${task} cannot be run on a node: ${detail}`);
+  }
+}
 
 /** A packet type no handler is registered for: a protocol error for that link only. */
 export class UnknownPacketError extends ProtocolError {

@@ -2,6 +2,7 @@ export { type Clock, systemClock, type TimerId } from './clock.js';
 export { type Defects, defects, resetDefects } from './defects.js';
 export {
   DependencyFailedError,
+  InvalidOptionError,
   JobAlreadyCompletedError,
   type JobCancelKind,
   JobCancelledError,
@@ -17,6 +18,7 @@ export {
   StallError,
   type StallHolder,
   TaskFailedError,
+  TaskModuleError,
   TroupeError,
   UnknownPacketError,
   YieldMisuseError,

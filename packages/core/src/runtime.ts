@@ -9,6 +9,7 @@ import { InProcessNodeProvider } from './nodes/inproc.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions } from './nodes/process.js';
 import type { NodeProvider } from './nodes/provider.js';
 import { ThreadNodeProvider } from './nodes/thread.js';
+import { checkRuntimeOptions } from './options.js';
 import { type PacketBodies, type RequestOutcome, type RequestSpecBody, serializeError } from './packets.js';
 import type { SchedulingPolicy } from './scheduler/policy.js';
 import type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
@@ -80,6 +81,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   constructor(options: RuntimeOptions = {}) {
     super();
+    checkRuntimeOptions(options);
     this.#clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);

@@ -138,6 +138,36 @@ describe('troupe node', () => {
   });
 });
 
+describe('command-line mistakes', () => {
+  it.each([
+    [['frob'], /^troupe: unknown command "frob"/],
+    [['node', '--bogusflag'], /^troupe node: Unknown option '--bogusflag'/],
+    [['node', '--idle-timeout', '-5'], /^troupe node: --idle-timeout must be .* not -5/],
+    [['node', '--idle-timeout', 'soon'], /^troupe node: --idle-timeout must be .* not soon/],
+    [
+      ['node', '--listen', 'tcp://127.0.0.1:99999'],
+      /^troupe node: --listen must be .* not tcp:\/\/127\.0\.0\.1:99999/,
+    ],
+    [['node', '--runtime-version', 'latest'], /^troupe node: --runtime-version must be major\.minor\.patch/],
+    [['node', 'pipe'], /^troupe node: Unexpected argument 'pipe'/],
+    [['nodes', 'list', '--bogus'], /^troupe nodes: Unknown option '--bogus'/],
+    [['nodes', 'list', '--json', 'all'], /^troupe nodes: Unexpected argument 'all'/],
+    [['nodes', 'shutdown', '--force'], /^troupe nodes: Unknown option '--force'/],
+    [['nodes', 'frob'], /^troupe nodes: unknown command "frob"/],
+    [['nodes'], /^troupe: nodes needs a command: list or shutdown/],
+  ])('troupe %j prints one line and exits 2', async (args, says) => {
+    const run = troupe(args);
+    const exit = await run.exited;
+    expect(exit).toEqual({ code: 2, signal: null });
+    expect(run.stdout()).toBe('');
+    const lines = run.stderr().trimEnd().split('\n');
+    expect(lines, run.stderr()).toHaveLength(1);
+    expect(lines[0]).toMatch(says);
+    // Nothing was started or left behind.
+    expect(await readdir(sandbox.directory)).toEqual([]);
+  });
+});
+
 describe('troupe nodes', () => {
   /** Two reusable nodes of this sandbox, left idle by their host. */
   async function idleNodes(): Promise<number[]> {

@@ -24,12 +24,16 @@ const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 async function runJobs(
   workers: JobWorkerFactory,
   specs: Array<{ id: string; job: string; message?: unknown; metadata?: Record<string, unknown> }>,
-  options: Partial<JobDispatcherOptions> & {
+  {
+    during,
+    leaseMs,
+    ...options
+  }: Partial<JobDispatcherOptions> & {
     during?: (dispatcher: JobDispatcher, server: MemoryJobServer, id: string) => void;
     leaseMs?: number;
   } = {},
 ) {
-  const server = new MemoryJobServer({ ...(options.leaseMs && { leaseMs: options.leaseMs }) });
+  const server = new MemoryJobServer({ ...(leaseMs && { leaseMs }) });
   const dispatcher = new JobDispatcher({
     source: server,
     workers,
@@ -47,7 +51,7 @@ async function runJobs(
     lines.push(body.message);
     logs.set(job.id, lines);
     // "waiting" means the job runs: the test's cue to act on it.
-    if (body.message === 'waiting') options.during?.(dispatcher, server, job.id);
+    if (body.message === 'waiting') during?.(dispatcher, server, job.id);
   });
   dispatcher.on('started', (event) => {
     if (event.pid !== undefined) pids.push(event.pid);

@@ -123,9 +123,9 @@ function holdJobMessage(workers: ScriptedWorkers): { release(): void } {
   return held;
 }
 
-function world(options: Partial<JobDispatcherOptions> & { leaseMs?: number } = {}) {
+function world({ leaseMs, ...options }: Partial<JobDispatcherOptions> & { leaseMs?: number } = {}) {
   const clock = manualClock();
-  const server = new MemoryJobServer({ clock, leaseMs: options.leaseMs ?? 10_000 });
+  const server = new MemoryJobServer({ clock, leaseMs: leaseMs ?? 10_000 });
   const workers = new ScriptedWorkers();
   const renewals: string[] = [];
   const source: JobSource = {

@@ -1,4 +1,5 @@
-import { NODE_USAGE, runNode } from '../node/main.js';
+import { parseArgs } from 'node:util';
+import { parseErrorMessage, runNode } from '../node/main.js';
 import { listNodes, shutdownAll } from '../nodes/shutdown-all.js';
 
 const USAGE = `usage: troupe <command>
@@ -13,12 +14,36 @@ function formatAge(ms: number): string {
   return `${Math.round(s / 3600)}h`;
 }
 
+/** A mistake in the command line: `troupe: <message>` and exit code 2. */
+class UsageError extends Error {}
+
+/** The options of `troupe nodes list|shutdown` (`--json` where `json` allows it): anything else is refused. */
+function nodesOptions(args: string[], json: boolean): { json: boolean } {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: json ? { json: { type: 'boolean', default: false } } : {},
+      strict: true,
+      allowPositionals: false,
+    });
+    return { json: values.json === true };
+  } catch (error) {
+    throw new UsageError(parseErrorMessage(error) ?? (error as Error).message);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   if (command === 'node') return runNode(argv.slice(1));
-  if (command === 'nodes' && sub === 'list') {
+  if (command !== 'nodes') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (sub === 'list') {
+    const { json } = nodesOptions(rest, true);
     const nodes = await listNodes({ now: Date.now() });
-    if (rest.includes('--json')) {
+    if (json) {
       for (const node of nodes) process.stdout.write(`${JSON.stringify(node)}\n`);
     } else if (nodes.length === 0) {
       process.stderr.write('no idle reusable troupe nodes\n');
@@ -29,7 +54,8 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  if (command === 'nodes' && sub === 'shutdown') {
+  if (sub === 'shutdown') {
+    nodesOptions(rest, false);
     const results = await shutdownAll();
     for (const result of results) {
       process.stdout.write(`${result.pid}\t${result.outcome}${result.detail ? `\t${result.detail}` : ''}\n`);
@@ -37,8 +63,9 @@ async function main(argv: string[]): Promise<number> {
     if (results.length === 0) process.stderr.write('no idle reusable troupe nodes\n');
     return results.some((r) => r.outcome === 'still-running') ? 1 : 0;
   }
-  process.stderr.write(`${command === 'node' ? NODE_USAGE : USAGE}\n`);
-  return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  throw new UsageError(
+    sub === undefined ? 'nodes needs a command: list or shutdown' : `unknown command ${JSON.stringify(sub)}`,
+  );
 }
 
 main(process.argv.slice(2)).then(
@@ -46,6 +73,18 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    // A mistake in the command line is one line and the usage, never a stack trace.
+    const usage = error instanceof UsageError ? error.message : parseErrorMessage(error);
+    if (usage !== undefined) {
+      const [command, sub] = process.argv.slice(2);
+      const which =
+        command === 'node' ? 'troupe node' : command === 'nodes' && sub ? 'troupe nodes' : 'troupe';
+      process.stderr.write(
+        `${which}: ${usage} (see ${which === 'troupe nodes' ? 'troupe' : which} --help)\n`,
+      );
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(
       `troupe: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );

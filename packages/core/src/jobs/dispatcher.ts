@@ -9,6 +9,7 @@ import {
   type JobDispatcherState,
   jobDispatcherMachine,
 } from '../machines/job-dispatcher.machine.js';
+import { checkJobDispatcherOptions } from '../options.js';
 import type { PacketBodies } from '../packets.js';
 import type { JobCompletion, JobRequest, JobSource } from './source.js';
 import { type JobWorkerFactory, ProcessJobWorkers } from './worker.js';
@@ -92,13 +93,12 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
 
   constructor(options: JobDispatcherOptions) {
     super();
+    checkJobDispatcherOptions(options);
     this.#options = options;
     this.#source = options.source;
     this.#workers = options.workers ?? new ProcessJobWorkers();
     this.#clock = options.clock ?? systemClock;
     const slots = options.slots ?? 1;
-    if (!Number.isInteger(slots) || slots < 1)
-      throw new RangeError(`slots must be a positive integer, not ${slots}`);
     for (let index = 0; index < slots; index++) this.#slots.push(this.#createSlot(index));
   }
 

@@ -88,8 +88,9 @@ export class ProcessJobWorkers implements JobWorkerFactory {
   readonly #outputBytes: number;
 
   constructor(options: ProcessJobWorkersOptions = {}) {
-    this.provider = new ProcessNodeProvider({ ...options, reuse: false, captureOutput: true });
-    this.#outputBytes = options.outputBytes ?? 64 * 1024;
+    const { outputBytes, ...providerOptions } = options;
+    this.provider = new ProcessNodeProvider({ ...providerOptions, reuse: false, captureOutput: true });
+    this.#outputBytes = outputBytes ?? 64 * 1024;
   }
 
   async start(_job: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobWorker> {

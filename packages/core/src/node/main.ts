@@ -7,6 +7,7 @@ import {
   encodeHandshake,
   type HandshakeOptions,
   PipeTransport,
+  parseTcpAddress,
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
@@ -32,7 +33,7 @@ export const NODE_USAGE = `usage: troupe node [options]
  */
 export async function runNode(argv: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: argv,
+    args: joinDashValues(argv),
     options: {
       listen: { type: 'string', default: 'pipe' },
       reuse: { type: 'boolean', default: false },
@@ -52,9 +53,24 @@ export async function runNode(argv: string[]): Promise<number> {
     return 0;
   }
   const idleTimeoutMs = Number(values['idle-timeout']);
-  if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) {
-    process.stderr.write(`troupe node: --idle-timeout must be a positive number of milliseconds\n`);
-    return 2;
+  if (!(idleTimeoutMs > 0 && idleTimeoutMs <= MAX_TIMER_MS)) {
+    return usageError(
+      `--idle-timeout must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, not ${values['idle-timeout']}`,
+    );
+  }
+  if (values.listen !== 'pipe') {
+    let valid = false;
+    try {
+      valid = values.listen.startsWith('tcp://') && parseTcpAddress(values.listen) !== undefined;
+    } catch {
+      // Reported below, with what was given.
+    }
+    if (!valid)
+      return usageError(`--listen must be pipe or tcp://host:port (port 0 to 65535), not ${values.listen}`);
+  }
+  const runtimeVersion = values['runtime-version'];
+  if (runtimeVersion !== undefined && !/^\d+\.\d+\.\d+$/.test(runtimeVersion)) {
+    return usageError(`--runtime-version must be major.minor.patch, not ${runtimeVersion}`);
   }
   // SIGTERM/SIGINT mean "exit cleanly" from the first moment, not only once the node listens: a
   // script that reads the listening line and at once sends SIGTERM used to find the node killed by
@@ -142,6 +158,52 @@ export async function runNode(argv: string[]): Promise<number> {
     setTimeout(() => process.exit(code), 1_000).unref();
   }
   return code ?? 0;
+}
+
+/** Timers hold at most a signed 32-bit count of milliseconds; Node fires a longer one at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A mistake in the command line: one line, no stack, exit code 2. */
+function usageError(message: string): number {
+  process.stderr.write(`troupe node: ${message} (see troupe node --help)\n`);
+  return 2;
+}
+
+/**
+ * A command-line parse error (an unknown option, a missing value) as the one line to print, or
+ * undefined for any other error.
+ */
+export function parseErrorMessage(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return undefined;
+  return (error as Error).message.replace(/\s*\n\s*/g, ' ');
+}
+
+/** Options of `troupe node` that take a value, which may start with a dash (`--idle-timeout -5`). */
+const VALUE_OPTIONS = new Set([
+  '--listen',
+  '--session',
+  '--idle-timeout',
+  '--runtime-version',
+  '--output-file',
+  '--secret-env',
+]);
+
+/**
+ * `--option -value` as `--option=-value`: parseArgs takes a value that starts with a dash for a
+ * forgotten value, and the user would hear about ambiguity rather than what is wrong with `-5`.
+ */
+function joinDashValues(argv: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (VALUE_OPTIONS.has(arg) && next !== undefined && /^-[^-]/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  return joined;
 }
 
 function log(message: string): void {

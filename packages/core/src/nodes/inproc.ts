@@ -7,6 +7,7 @@ import {
 } from '@troupe/transport';
 import { createIdSource, type IdSource } from '../ids.js';
 import { NodeEndpoint } from '../node/endpoint.js';
+import { checkInProcessProviderOptions } from '../options.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';
 
@@ -30,6 +31,7 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
 
   constructor(options: InProcessNodeProviderOptions = {}) {
     super();
+    checkInProcessProviderOptions(options);
     this.#options = options;
     const random = options.random ?? systemRandom;
     this.#transport = options.transport ?? new MemoryTransport({ random });

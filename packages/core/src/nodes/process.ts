@@ -17,6 +17,7 @@ import {
 import { EventEmitter } from 'eventemitter3';
 import { type NodeExit, NodeLaunchError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
+import { checkProcessProviderOptions } from '../options.js';
 import { NodeContext } from './context.js';
 import { type Launcher, type NodeProcess, processLauncher } from './launcher.js';
 import type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './provider.js';
@@ -109,6 +110,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
 
   constructor(options: ProcessNodeProviderOptions = {}) {
     super();
+    checkProcessProviderOptions(options);
     this.#options = options;
     this.reuse = options.reuse ?? false;
     this.#launcher = options.launcher ?? processLauncher;

@@ -11,6 +11,7 @@ import {
 import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import type { ThreadNodeData } from '../node/thread-entry.js';
+import { checkThreadProviderOptions } from '../options.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';
 import type { NodeProcess } from './launcher.js';
@@ -24,6 +25,26 @@ export interface ThreadNodeProviderOptions {
 }
 
 const entry = new URL('../node/thread-entry.js', import.meta.url);
+
+/** Options about the host's own code (`node --input-type=module -e ...`, stdin): a file entry refuses them. */
+const SOURCE_FLAGS = new Set(['--input-type', '-e', '--eval', '-p', '--print']);
+
+/**
+ * The host's Node options for a thread node, less those that say where the host's code came from:
+ * a worker inherits them, and `--input-type` makes its file entry fail to load, so a host started
+ * with `node --input-type=module` (a script on stdin) could start no thread node at all.
+ */
+function nodeExecArgv(): string[] {
+  const argv: string[] = [];
+  const inherited = process.execArgv;
+  for (let i = 0; i < inherited.length; i++) {
+    const flag = inherited[i]!;
+    const name = flag.split('=', 1)[0]!;
+    if (!SOURCE_FLAGS.has(name)) argv.push(flag);
+    else if (!flag.includes('=')) i++; // its value is the next argument
+  }
+  return argv;
+}
 
 /** A worker thread seen as a node process: exit code, output tail, and terminate as the kill. */
 function threadProcess(worker: Worker): NodeProcess {
@@ -67,6 +88,7 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
 
   constructor(options: ThreadNodeProviderOptions = {}) {
     super();
+    checkThreadProviderOptions(options);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = createIdSource(options.random ?? systemRandom);
@@ -77,7 +99,12 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
     const handshake = this.#options.handshake ?? {};
     const { port1, port2 } = new MessageChannel();
     const data: ThreadNodeData = { port: port2, nodeId: id, idleTimeoutMs: 15 * 60_000, handshake };
-    const worker = new Worker(entry, { workerData: data, transferList: [port2], stderr: true });
+    const worker = new Worker(entry, {
+      workerData: data,
+      transferList: [port2],
+      stderr: true,
+      execArgv: nodeExecArgv(),
+    });
     const node = new NodeContext({
       id,
       kind: 'thread',

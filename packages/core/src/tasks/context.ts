@@ -1,6 +1,6 @@
-import { DependencyFailedError, YieldMisuseError } from '../errors.js';
+import { DependencyFailedError, TaskModuleError, YieldMisuseError } from '../errors.js';
 import type { RequestOutcome, RequestSpecBody } from '../packets.js';
-import { isTask, type Task } from './define.js';
+import { isTask, type Task, unloadableTask } from './define.js';
 
 /** One request for `ctx.build`: a task (or its id) and its input. */
 export interface RequestLike<I = unknown> {
@@ -16,6 +16,8 @@ export function toSpec(request: RequestLike): RequestSpecBody {
   const task = isTask(request.task) ? request.task.id : request.task;
   if (typeof task !== 'string')
     throw new TypeError('a request needs a task (defineTask) or a task id string');
+  const unloadable = unloadableTask(task);
+  if (unloadable !== undefined) throw new TaskModuleError(task, unloadable);
   const spec: RequestSpecBody = { task, input: request.input };
   if (request.cost !== undefined) spec.cost = request.cost;
   if (request.outOfProcess) spec.outOfProcess = true;

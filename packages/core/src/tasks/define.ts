@@ -1,4 +1,7 @@
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import type { TaskContext } from './context.js';
 
 /** The marker is a registered symbol, so a task made by another copy of @troupe/core still counts. */
@@ -10,7 +13,10 @@ export interface TaskDefinition<I = unknown, O = unknown> {
   name: string;
   /** The task is safe to run in a thread shared with other tasks (no process-wide state). */
   multiThreadable?: boolean;
-  /** The module nodes import to find this task; default: the module that called defineTask. */
+  /**
+   * The module nodes import to find this task; default: the module that called defineTask. A
+   * relative path is taken relative to that module.
+   */
   module?: string;
   run(input: I, ctx: TaskContext): O | Promise<O>;
 }
@@ -31,7 +37,12 @@ export interface Task<I = unknown, O = unknown> {
  *     export const compile = defineTask({ name: 'compile', async run(input, ctx) { ... } });
  */
 export function defineTask<I, O>(definition: TaskDefinition<I, O>): Task<I, O> {
-  const module = definition.module ?? callerModule('defineTask');
+  const module =
+    definition.module === undefined
+      ? callerModule('defineTask')
+      : isRelative(definition.module)
+        ? new URL(definition.module, callerModule('defineTask')).href
+        : definition.module;
   const task = {
     name: definition.name,
     module,
@@ -80,5 +91,86 @@ export function callerModule(fn: string): string {
   }
   throw new TypeError(
     `${fn} could not tell which module it was called from; pass \`module: import.meta.url\``,
+  );
+}
+
+function isRelative(specifier: string): boolean {
+  return /^\.\.?(\/|$)/.test(specifier);
+}
+
+/** The host's entry script as a real path, looked up once; null where there is none (a worker thread). */
+let entryScript: string | null | undefined;
+
+function hostEntryScript(): string | null {
+  if (entryScript === undefined) {
+    entryScript = null;
+    const script = process.argv[1];
+    if (isMainThread && script) {
+      try {
+        entryScript = realpathSync(script);
+      } catch {
+        // Not a file (-e, stdin): no task can live in it under a file name anyway.
+      }
+    }
+  }
+  return entryScript;
+}
+
+/** Verdicts by module specifier: a request names one of a handful of modules, over and over. */
+const verdicts = new Map<string, string | null>();
+
+/**
+ * Why no node could load the module of task id `task`, or undefined when one may. Checked before
+ * a request is sent: a node that cannot import the module fails late with a confusing error
+ * (a relative path resolves against troupe's own files there), and importing the host's own
+ * script runs the host's program again, on the node, which never answers.
+ */
+export function unloadableTask(task: string): string | undefined {
+  const hash = task.lastIndexOf('#');
+  const specifier = hash > 0 ? task.slice(0, hash) : task;
+  let verdict = verdicts.get(specifier);
+  if (verdict === undefined) {
+    verdict = judgeModule(specifier) ?? null;
+    if (verdicts.size < 1024) verdicts.set(specifier, verdict);
+  }
+  return verdict ?? undefined;
+}
+
+function judgeModule(specifier: string): string | undefined {
+  if (isRelative(specifier)) {
+    return (
+      `its module ${JSON.stringify(specifier)} is a relative path, which a node would resolve against ` +
+      "troupe's own files, not your script's: pass a file URL, such as " +
+      `\`\${new URL(${JSON.stringify(specifier)}, import.meta.url)}#name\``
+    );
+  }
+  if (!specifier.startsWith('file:')) return undefined;
+  let path: string;
+  try {
+    path = fileURLToPath(specifier);
+  } catch {
+    return `its module ${specifier} is not a valid file URL`;
+  }
+  const name = basename(path);
+  if (/^\[[^\]]*\]$/.test(name)) {
+    return (
+      `it was defined in code with no file of its own (${name}: node -e, stdin or a REPL), and a node ` +
+      'imports the module a task is exported from: define the task in a file and export it under its name'
+    );
+  }
+  const entry = hostEntryScript();
+  if (entry === null) return undefined;
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    // A file that is not there is the node's to report.
+  }
+  if (real !== entry) return undefined;
+  return (
+    `its module ${path} is the host's own script, and a node finds a task by importing its module: ` +
+    "that would run the host's program again on the node (which never answers, or starts nodes of " +
+    'its own). Define tasks in a module of their own, export each under its name, and import that ' +
+    'module from the script'
   );
 }
