@@ -17,6 +17,8 @@ export {
   StallError,
   type StallHolder,
   TaskFailedError,
+  TaskNotFoundError,
+  TaskRefusedError,
   TroupeError,
   UnknownPacketError,
   YieldMisuseError,
