@@ -347,6 +347,25 @@ describe('troupe node on TCP', () => {
     expect(await run.exited).toBe(0);
   });
 
+  it('--secret-env: the secret authenticates hosts, and is gone from the environment tasks see', async () => {
+    const run = troupe(
+      ['--listen', 'tcp://127.0.0.1:0', '--secret-env', 'TROUPE_TEST_SECRET', '--idle-timeout', '60000'],
+      {
+        TROUPE_TEST_SECRET: 'battery staple',
+        TROUPE_TEST_OTHER: 'visible',
+      },
+    );
+    const address = await run.listening;
+    expect(run.stderr()).not.toMatch(/WARNING/);
+    const node = await host((onLink) =>
+      new TcpTransport().connect(address, { handshake: plain, secret: 'battery staple', onLink }),
+    );
+    expect(await node.request(`${plainExports}#envOf`, 'TROUPE_TEST_OTHER')).toBe('visible');
+    expect(await node.request(`${plainExports}#envOf`, 'TROUPE_TEST_SECRET')).toBeNull();
+    await node.close({ reuse: false });
+    expect(await run.exited).toBe(0);
+  });
+
   it('--secret-env naming a variable that is not set is an error, not a node without a secret', async () => {
     const run = troupe(['--listen', 'tcp://127.0.0.1:0', '--secret-env', 'TROUPE_TEST_NO_SUCH_SECRET']);
     expect(await run.exited).toBe(2);
