@@ -193,7 +193,8 @@ async function silentStranger(address: string): Promise<Socket> {
 describe('strangers around a TCP node do not lock its host out', () => {
   it('with a secret: 100 connections that never finish the handshake; the oldest make room and the host builds', async () => {
     const tcp = new TcpTransport();
-    const { endpoint, logs } = await startEndpoint(tcp, { secret: 'correct horse' });
+    // Time stands still for the node: its strangers go by eviction alone, not by their handshake timing out.
+    const { endpoint, logs } = await startEndpoint(tcp, { secret: 'correct horse' }, manualClock());
     const strangers: Socket[] = [];
     cleanups.push(() => {
       for (const socket of strangers) socket.destroy();

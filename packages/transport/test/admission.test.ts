@@ -195,7 +195,8 @@ describe('connections waiting to be admitted', () => {
   });
 
   it('one more than maxPending closes the oldest pending connection, and the newcomer gets in', async () => {
-    const { listener, links } = await listen({ admission: { maxPending: 3 } });
+    // Time stands still for the listener: its strangers go by eviction alone, never by a timeout.
+    const { listener, links } = await listen({ clock: manualClock(), admission: { maxPending: 3 } });
     const rejected: Array<[Error, string]> = [];
     listener.on('rejected', (error, peer) => rejected.push([error, peer]));
     // Strangers that connect and say nothing: each holds a descriptor, and would hold it for good.
@@ -220,6 +221,7 @@ describe('connections waiting to be admitted', () => {
 
   it('bytes held across pending connections over maxPendingBytes close the one holding the most; a host holding little gets in', async () => {
     const { listener, links } = await listen({
+      clock: manualClock(),
       admission: { manual: true, maxPendingBytes: 64 * 1024 },
     });
     const rejected: Error[] = [];
