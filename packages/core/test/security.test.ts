@@ -367,6 +367,18 @@ describe('troupe node on TCP', () => {
     expect(await run.exited).toBe(0);
   });
 
+  it('--secret-file that cannot be read, or given beside --secret-env, is one line and exit 2', async () => {
+    const missing = join(directory, 'no-such-secret');
+    const unreadable = troupe(['--listen', 'tcp://127.0.0.1:0', '--secret-file', missing]);
+    expect(await unreadable.exited).toBe(2);
+    expect(unreadable.stderr()).toBe(`troupe node: --secret-file ${missing}: ENOENT\n`);
+    const both = troupe(['--listen', 'tcp://127.0.0.1:0', '--secret-file', missing, '--secret-env', 'X'], {
+      X: 'x',
+    });
+    expect(await both.exited).toBe(2);
+    expect(both.stderr()).toBe('troupe node: --secret-env and --secret-file are mutually exclusive\n');
+  });
+
   it('--secret-env naming a variable that is not set is an error, not a node without a secret', async () => {
     const run = troupe(['--listen', 'tcp://127.0.0.1:0', '--secret-env', 'TROUPE_TEST_NO_SUCH_SECRET']);
     expect(await run.exited).toBe(2);
