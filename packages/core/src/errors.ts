@@ -158,6 +158,38 @@ export class YieldMisuseError extends TroupeError {
   static override readonly code = 'TROUPE_YIELD_MISUSE';
 }
 
+/**
+ * A node was asked to run something that is not a task (or, for a job, not a job): a Node.js
+ * built-in, a module outside the file system, or an export not made with `defineTask` /
+ * `defineJob`. It ran nothing; the host sees a `TaskFailedError` with this code.
+ */
+export class TaskRefusedError extends TroupeError {
+  static override readonly code = 'TROUPE_TASK_REFUSED';
+  constructor(
+    /** The task or job id as the request named it. */
+    readonly task: string,
+    readonly kind: 'task' | 'job',
+    readonly reason: string,
+  ) {
+    super(`refused to run ${kind} ${task}: ${reason}`);
+  }
+}
+
+/** The module a task or job id names loads, but has no such export. */
+export class TaskNotFoundError extends TroupeError {
+  static override readonly code = 'TROUPE_TASK_NOT_FOUND';
+  constructor(
+    readonly task: string,
+    readonly kind: 'task' | 'job',
+    readonly specifier: string,
+    readonly exportName: string,
+  ) {
+    super(
+      `${kind} ${task} not found: ${specifier} has no ${kind} export named ${JSON.stringify(exportName)}`,
+    );
+  }
+}
+
 /** Why a job is asked to stop: the kind travels in the cancel message, the text says more. */
 export type JobCancelKind = 'CancelRequest' | 'RuntimeShutdown' | 'OperatingSystemShutdown';
 

@@ -19,6 +19,8 @@ export {
   type StallHolder,
   TaskFailedError,
   TaskModuleError,
+  TaskNotFoundError,
+  TaskRefusedError,
   TroupeError,
   UnknownPacketError,
   YieldMisuseError,

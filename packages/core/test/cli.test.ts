@@ -110,7 +110,7 @@ describe('troupe node', () => {
   });
 
   it('--listen tcp://127.0.0.1:0 prints one JSON line with the port it bound', async () => {
-    const run = troupe(['node', '--listen', 'tcp://127.0.0.1:0', '--idle-timeout', '60000']);
+    const run = troupe(['node', '--listen', 'tcp://127.0.0.1:0', '--insecure', '--idle-timeout', '60000']);
     const line = JSON.parse(await run.firstLine) as { event: string; address: string };
     expect(line.event).toBe('listening');
     const port = Number(/^tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(line.address)?.[1]);

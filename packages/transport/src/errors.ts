@@ -103,6 +103,17 @@ export class PacketTooLargeError extends TroupeError {
 }
 
 /** The two ends could not agree to talk; the connection is closed before any packet flows. */
+/** A frame had begun and then no byte of it arrived for too long; the link is closed. */
+export class FrameTimeoutError extends ProtocolError {
+  static override readonly code = 'TROUPE_FRAME_TIMEOUT';
+  constructor(
+    readonly bufferedBytes: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`a frame in progress got no more bytes for ${timeoutMs} ms (${bufferedBytes} bytes of it held)`);
+  }
+}
+
 export class HandshakeError extends TroupeError {
   static override readonly code: string = 'TROUPE_HANDSHAKE_FAILED';
 }
@@ -176,6 +187,68 @@ export class UnsafeDirectoryError extends ListenError {
     detail: string,
   ) {
     super(`refusing to use ${directory} for sockets: ${detail}`);
+  }
+}
+
+/**
+ * A listener on TCP was asked to listen with no way to tell who connects: no shared secret and no
+ * TLS client certificates. Anyone who can reach the port could connect (on loopback, every local
+ * user), so it needs `insecure: true` said out loud.
+ */
+export class InsecureListenError extends ListenError {
+  static override readonly code = 'TROUPE_INSECURE_LISTEN';
+  constructor(readonly address: string) {
+    super(
+      `refusing to listen on ${address} without a secret: anyone who can reach it (on loopback, every ` +
+        'local user) could connect and run tasks; pass a secret, TLS with client certificates ' +
+        '(requestCert), or insecure: true to accept that',
+    );
+  }
+}
+
+/**
+ * A connection the listener closed before its owner admitted it: it waited too long, or the
+ * listener held too many such connections or too many of their bytes. The listener keeps going.
+ */
+export class AdmissionError extends TroupeError {
+  static override readonly code: string = 'TROUPE_ADMISSION';
+}
+
+export class AdmissionTimeoutError extends AdmissionError {
+  static override readonly code = 'TROUPE_ADMISSION_TIMEOUT';
+  constructor(
+    readonly peer: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${peer} was not admitted within ${timeoutMs} ms of its handshake`);
+  }
+}
+
+export class TooManyPendingError extends AdmissionError {
+  static override readonly code = 'TROUPE_TOO_MANY_PENDING';
+  constructor(
+    readonly peer: string,
+    readonly maxPending: number,
+  ) {
+    super(
+      `closed ${peer}, the oldest of ${maxPending} connections waiting to be admitted (the most allowed), ` +
+        'to make room for a new one',
+    );
+  }
+}
+
+export class PendingBytesError extends AdmissionError {
+  static override readonly code = 'TROUPE_PENDING_BYTES';
+  constructor(
+    readonly peer: string,
+    readonly bytes: number,
+    readonly totalBytes: number,
+    readonly maxPendingBytes: number,
+  ) {
+    super(
+      `closed ${peer}: it held ${bytes} bytes, the most of the connections waiting to be admitted, ` +
+        `which held ${totalBytes} bytes together, over the limit of ${maxPendingBytes}`,
+    );
   }
 }
 

@@ -3,24 +3,30 @@ export { socketChannel } from './channel.js';
 export { type Clock, systemClock, type TimerId } from './clock.js';
 export {
   AddressInUseError,
+  AdmissionError,
+  AdmissionTimeoutError,
   AuthenticationError,
   ConnectError,
   ConnectionFailedError,
   describe,
+  FrameTimeoutError,
   FrameTooLargeError,
   FrameTruncatedError,
   HandshakeError,
   HandshakeMismatchError,
   HandshakeTimeoutError,
+  InsecureListenError,
   InvalidOptionError,
   LinkClosedError,
   ListenError,
   PacketDecodeError,
   PacketEncodeError,
   PacketTooLargeError,
+  PendingBytesError,
   ProtocolError,
   reportUnhandledError,
   setUnhandledErrorReporter,
+  TooManyPendingError,
   TroupeError,
   UnsafeDirectoryError,
 } from './errors.js';
@@ -50,6 +56,7 @@ export { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
 export { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
 export { type RandomSource, systemRandom } from './random.js';
 export {
+  type AdmissionOptions,
   type ConnectOptions,
   Listener,
   type ListenerEvents,

@@ -2,9 +2,10 @@ import { EventEmitter } from 'eventemitter3';
 import { Packr, Unpackr } from 'msgpackr';
 import { type Actor, createActor } from 'xstate';
 import type { ByteChannel } from './channel.js';
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, systemClock, type TimerId } from './clock.js';
 import {
   ConnectionFailedError,
+  FrameTimeoutError,
   InvalidOptionError,
   LinkClosedError,
   PacketDecodeError,
@@ -45,6 +46,12 @@ export interface LinkOptions {
   handshakeTimeoutMs?: number;
   /** How long an orderly close may wait for the peer before the channel is destroyed. Default 2 s. */
   closeTimeoutMs?: number;
+  /**
+   * How long a frame that has begun may go without receiving any more of its bytes before the
+   * link closes (`FrameTimeoutError`): a header announcing megabytes followed by silence holds
+   * no memory past this. Not counted while the link is paused. Default 30 s.
+   */
+  frameTimeoutMs?: number;
   clock?: Clock;
   random?: RandomSource;
 }
@@ -118,6 +125,7 @@ export class Link extends EventEmitter<LinkEvents> {
   readonly handshake: Handshake;
   readonly maxFrameLength: number;
   readonly highWaterMark: number;
+  readonly frameTimeoutMs: number;
   /** Resolves when the handshake succeeded; rejects with the reason it did not. */
   readonly opened: Promise<void>;
   /** Resolves once, when the link is closed, with why. Never rejects. */
@@ -156,6 +164,16 @@ export class Link extends EventEmitter<LinkEvents> {
   #preamble: Buffer[] = [];
   #preambleBytes = 0;
   #reader: { length: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  readonly #clock: Clock;
+  /**
+   * The frame-timeout check, armed while a frame is in progress and re-armed from the last byte
+   * received when it fires early, so a stream of chunks costs a clock read each, not a timer each.
+   */
+  #frameTimer: TimerId | undefined;
+  /** When bytes of the frame in progress last arrived. */
+  #frameProgressAt = 0;
+  /** Paused by its owner: the peer waits on us, so a frame in progress is not timed. */
+  #paused = false;
   #resolveOpened!: () => void;
   /** Until the link opens: how to fail `opened` (dropped once it opened, so a close after that
    * builds no error nobody will see). */
@@ -166,6 +184,7 @@ export class Link extends EventEmitter<LinkEvents> {
     super();
     const random = options.random ?? systemRandom;
     const clock = options.clock ?? systemClock;
+    this.#clock = clock;
     this.id = random.id(10);
     this.peer = channel.peer;
     this.role = role;
@@ -175,6 +194,7 @@ export class Link extends EventEmitter<LinkEvents> {
       throw new InvalidOptionError('maxFrameLength', 'at most 4294967295 (a u32)', this.maxFrameLength);
     }
     this.highWaterMark = positiveInteger('highWaterMark', options.highWaterMark, DEFAULT_HIGH_WATER_MARK);
+    this.frameTimeoutMs = positiveInteger('frameTimeoutMs', options.frameTimeoutMs, 30_000);
     this.handshake = createHandshake(options.handshake, options.secret !== undefined);
     this.#decoder = new FrameDecoder(
       (type, source, start, end) => this.#onFrame(type, source, start, end),
@@ -410,10 +430,13 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /** Stop reading (the peer's writes back up to it); `resume()` to continue. */
   pause(): void {
+    this.#paused = true;
     this.#channel.pause();
   }
 
   resume(): void {
+    this.#paused = false;
+    this.#frameProgressAt = this.#clock.now();
     this.#channel.resume();
   }
 
@@ -487,8 +510,28 @@ export class Link extends EventEmitter<LinkEvents> {
     } catch (error) {
       if (error instanceof ProtocolError) this.#toLink({ type: 'protocol.violated', error });
       else reportUnhandledError(error);
+      return;
+    }
+    if (this.#decoder.bufferedBytes > 0) {
+      this.#frameProgressAt = this.#clock.now();
+      this.#frameTimer ??= this.#clock.setTimeout(this.#checkFrame, this.frameTimeoutMs);
     }
   }
+
+  /** A frame in progress that heard nothing for `frameTimeoutMs` closes the link. */
+  readonly #checkFrame = () => {
+    this.#frameTimer = undefined;
+    if (this.#decoder.bufferedBytes === 0 || this.state === 'closed') return;
+    const waited = this.#paused ? 0 : this.#clock.now() - this.#frameProgressAt;
+    if (waited >= this.frameTimeoutMs) {
+      this.#toLink({
+        type: 'protocol.violated',
+        error: new FrameTimeoutError(this.#decoder.bufferedBytes, this.frameTimeoutMs),
+      });
+      return;
+    }
+    this.#frameTimer = this.#clock.setTimeout(this.#checkFrame, this.frameTimeoutMs - waited);
+  };
 
   #onFrame(type: number, source: Buffer, start: number, end: number): void {
     if (this.state === 'closed') return;
@@ -623,6 +666,10 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   #teardown(): void {
+    if (this.#frameTimer !== undefined) {
+      this.#clock.clearTimeout(this.#frameTimer);
+      this.#frameTimer = undefined;
+    }
     this.#toWriter({ type: 'queue.aborted' });
     this.#writer.stop();
     this.#channel.destroy();

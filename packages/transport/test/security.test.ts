@@ -7,6 +7,7 @@ import {
   AddressInUseError,
   AuthenticationError,
   HandshakeMismatchError,
+  InsecureListenError,
   type Link,
   ListenError,
   PipeTransport,
@@ -54,6 +55,36 @@ async function leaveStaleSocket(path: string): Promise<void> {
 describe('tcp authentication and TLS', () => {
   const tcp = new TcpTransport();
 
+  it('a TCP listener with no way to tell who connects refuses to listen, unless told insecure', async () => {
+    // A port nobody holds: the refusal must come before anything is bound to it.
+    const probe = await tcp.listen({ insecure: true });
+    const address = probe.address;
+    await probe.close();
+
+    const error = await tcp.listen({ address }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsecureListenError);
+    expect(error).toBeInstanceOf(ListenError);
+    expect((error as InsecureListenError).code).toBe('TROUPE_INSECURE_LISTEN');
+    expect((error as Error).message).toMatch(new RegExp(`refusing to listen on ${address} without a secret`));
+    // TLS alone proves the server to its clients, not the clients to it.
+    await expect(tcp.listen({ address, tls: { key, cert } })).rejects.toBeInstanceOf(InsecureListenError);
+    await expect(
+      tcp.listen({ address, tls: { key, cert, requestCert: true, rejectUnauthorized: false } }),
+    ).rejects.toBeInstanceOf(InsecureListenError);
+    await expect(tcp.listen({ address, secret: '' })).rejects.toBeInstanceOf(InsecureListenError);
+
+    // Client certificates checked by TLS are a way to tell, and so is saying so out loud.
+    const checked = await tcp.listen({ address, tls: { key, cert, ca: cert, requestCert: true } });
+    await checked.close();
+    const insecure = await tcp.listen({ address, insecure: true });
+    cleanups.push(() => insecure.close());
+    expect(insecure.address).toBe(address);
+    const accepted = new Promise<Link>((resolve) => insecure.once('link', resolve));
+    const link = await tcp.connect(insecure.address);
+    cleanups.push(() => link.destroy());
+    expect(await echoOver(link, accepted)).toBe('hello');
+  });
+
   it('both sides with the same secret: the link opens and carries packets', async () => {
     const listener = await tcp.listen({ secret: 'correct horse' });
     cleanups.push(() => listener.close());
@@ -84,7 +115,11 @@ describe('tcp authentication and TLS', () => {
 
   it('TLS, with and without a shared secret on top', async () => {
     for (const secret of [undefined, 'correct horse']) {
-      const listener = await tcp.listen({ tls: { key, cert }, ...(secret && { secret }) });
+      // TLS without client certificates proves the server to the client, not the client to it.
+      const listener = await tcp.listen({
+        tls: { key, cert },
+        ...(secret ? { secret } : { insecure: true }),
+      });
       cleanups.push(() => listener.close());
       const accepted = new Promise<Link>((resolve) => listener.once('link', resolve));
       const link = await tcp.connect(listener.address, { tls: { ca: cert }, ...(secret && { secret }) });
@@ -94,7 +129,7 @@ describe('tcp authentication and TLS', () => {
   });
 
   it('TLS refuses a server whose certificate it does not trust', async () => {
-    const listener = await tcp.listen({ tls: { key, cert } });
+    const listener = await tcp.listen({ tls: { key, cert }, insecure: true });
     cleanups.push(() => listener.close());
     await expect(tcp.connect(listener.address, { tls: {} })).rejects.toThrow(/self.signed|certificate/i);
   });

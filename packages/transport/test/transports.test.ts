@@ -11,6 +11,7 @@ import {
   type Listener,
   MemoryTransport,
   PipeTransport,
+  type TcpListenOptions,
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
@@ -27,11 +28,18 @@ async function tempDir(): Promise<string> {
   return directory;
 }
 
+/** These tests are about links, not authentication: their TCP listeners say so (`insecure`). */
+class LoopbackTcpTransport extends TcpTransport {
+  override listen(options: TcpListenOptions = {}) {
+    return super.listen({ insecure: true, ...options });
+  }
+}
+
 type Kind = 'memory' | 'pipe' | 'tcp';
 async function transportOf(kind: Kind): Promise<Transport> {
   if (kind === 'memory') return new MemoryTransport();
   if (kind === 'pipe') return new PipeTransport({ directory: await tempDir() });
-  return new TcpTransport();
+  return new LoopbackTcpTransport();
 }
 
 /** A listener whose links are handed to the test, and a connected pair. */

@@ -11,7 +11,7 @@ import {
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';
-import { type JobFunction, JobRun } from '../jobs/define.js';
+import { JobRun } from '../jobs/define.js';
 import { JOB_EXIT_CODES } from '../jobs/result.js';
 import {
   type NodeEndpointEvent,
@@ -77,7 +77,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 export interface NodeEndpointOptions {
   transport: Transport;
-  /** Passed to `transport.listen`: address, handshake options, secret, limits. */
+  /**
+   * Passed to `transport.listen`: address, handshake options, secret, limits. Admission is always
+   * manual here: a connection is admitted when it becomes the host (its NodeConfiguration
+   * accepted), and until then it counts against `admission`'s deadline and limits.
+   */
   listen?: ListenOptions;
   /** Exit after this long without a host (fresh or idle). Default 15 minutes, as MSBuild. */
   idleTimeoutMs?: number;
@@ -131,7 +135,13 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   #resolveExited!: () => void;
 
   static async start(options: NodeEndpointOptions): Promise<NodeEndpoint> {
-    const listener = await options.transport.listen(options.listen);
+    const listener = await options.transport.listen({
+      ...(options.clock && { clock: options.clock }),
+      ...options.listen,
+      // A stranger that connects and never presents itself as a host is closed in time, and
+      // strangers together hold a bounded number of connections and bytes.
+      admission: { ...options.listen?.admission, manual: true },
+    });
     return new NodeEndpoint(listener, options);
   }
 
@@ -318,6 +328,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
 
   #acceptHost(linkId: string): void {
     this.#host = [...this.#links].find((link) => link.id === linkId);
+    if (this.#host) this.#listener.admit(this.#host);
     this.#host?.send(PacketType.NodeReady, {
       pid: this.#identity.pid,
       threadId: this.#identity.threadId,
@@ -506,8 +517,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     void (async () => {
       let code: number;
       try {
-        const fn = await this.#tasks.resolve(request.job);
-        code = await job.run(fn as unknown as JobFunction, request.message);
+        const fn = await this.#tasks.resolveJob(request.job);
+        code = await job.run(fn, request.message);
       } catch (error) {
         job.port.log(`could not load job ${request.job}: ${(error as Error).message}`, 'error');
         code = await job.run(() => 'Failed', undefined);

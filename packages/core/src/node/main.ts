@@ -1,4 +1,4 @@
-import { unlink } from 'node:fs/promises';
+import { readFile, stat, unlink } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -8,6 +8,7 @@ import {
   type HandshakeOptions,
   PipeTransport,
   parseTcpAddress,
+  type TcpListenOptions,
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
@@ -24,7 +25,10 @@ export const NODE_USAGE = `usage: troupe node [options]
   --idle-timeout MS               exit after this long without a host (default 900000)
   --runtime-version X.Y.Z         present another runtime version (testing)
   --output-file PATH              this node's stdout/stderr file; removed on a clean exit
-  --secret-env NAME               read a shared secret (TCP authentication) from this variable`;
+  --secret-env NAME               read the shared secret (TCP authentication) from this variable
+  --secret-file PATH              read the shared secret from this file (not readable by group or others)
+  --insecure                      listen on TCP without a secret: anyone who can reach the port can
+                                  run tasks here (on loopback, every local user)`;
 
 /**
  * `troupe node`: the process a launcher starts (or a person, by hand). Prints one JSON line
@@ -44,6 +48,8 @@ export async function runNode(argv: string[]): Promise<number> {
       'runtime-version': { type: 'string' },
       'output-file': { type: 'string' },
       'secret-env': { type: 'string' },
+      'secret-file': { type: 'string' },
+      insecure: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -98,7 +104,11 @@ export async function runNode(argv: string[]): Promise<number> {
     ...(values.session !== undefined && { session: values.session }),
     ...(values['runtime-version'] !== undefined && { runtimeVersion: values['runtime-version'] }),
   };
-  const secret = values['secret-env'] ? process.env[values['secret-env']] : undefined;
+  const secret = await readSecret(values['secret-env'], values['secret-file']);
+  if (typeof secret === 'object') {
+    process.stderr.write(`troupe node: ${secret.error}\n`);
+    return 2;
+  }
   const pipe = new PipeTransport();
   let transport: Transport;
   let address: string;
@@ -106,6 +116,21 @@ export async function runNode(argv: string[]): Promise<number> {
     transport = pipe;
     address = nodeName(process.pid);
   } else if (values.listen.startsWith('tcp://')) {
+    // Loopback is shared by every local user, and the handshake's salt is no secret: without a
+    // shared secret, whoever reaches the port runs tasks as this user. Only said out loud.
+    if (secret === undefined && !values.insecure) {
+      process.stderr.write(
+        'troupe node: refusing to listen on TCP without a secret (anyone who can reach the port, ' +
+          'on loopback every local user, could run tasks here); pass --secret-env NAME or ' +
+          '--secret-file PATH, or --insecure to accept that\n',
+      );
+      return 2;
+    }
+    if (secret === undefined) {
+      log(
+        `WARNING: listening on ${values.listen} without a secret (--insecure): anyone who can reach it can run tasks here`,
+      );
+    }
     transport = new TcpTransport();
     address = values.listen;
   } else {
@@ -132,7 +157,12 @@ export async function runNode(argv: string[]): Promise<number> {
     endpoint = await NodeEndpoint.start({
       transport,
       idleTimeoutMs,
-      listen: { address, handshake, ...(secret !== undefined && { secret }) },
+      listen: {
+        address,
+        handshake,
+        ...(secret !== undefined && { secret }),
+        ...(values.insecure && { insecure: true }),
+      } satisfies TcpListenOptions,
     });
   } catch (error) {
     if (reusable) await registry.unregister(process.pid);
@@ -187,6 +217,7 @@ const VALUE_OPTIONS = new Set([
   '--runtime-version',
   '--output-file',
   '--secret-env',
+  '--secret-file',
 ]);
 
 /**
@@ -204,6 +235,44 @@ function joinDashValues(argv: readonly string[]): string[] {
     } else joined.push(arg);
   }
   return joined;
+}
+
+/**
+ * The shared secret, from the environment or a file (never from argv, which every local user can
+ * read in the process table), or an error to print. The variable is removed once read, so the
+ * tasks this node runs, and what they spawn, do not inherit it.
+ */
+async function readSecret(
+  variable: string | undefined,
+  file: string | undefined,
+): Promise<string | undefined | { error: string }> {
+  if (variable !== undefined && file !== undefined)
+    return { error: '--secret-env and --secret-file are mutually exclusive' };
+  if (variable !== undefined) {
+    const value = process.env[variable];
+    if (!value) return { error: `--secret-env ${variable}: the variable is not set or empty` };
+    delete process.env[variable];
+    return value;
+  }
+  if (file === undefined) return undefined;
+  let content: string;
+  try {
+    const mode = (await stat(file)).mode;
+    if (mode & 0o077) {
+      return {
+        error: `--secret-file ${file}: readable or writable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+      };
+    }
+    content = await readFile(file, 'utf8');
+  } catch (error) {
+    return {
+      error: `--secret-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    };
+  }
+  // A trailing newline is what an editor or `echo` leaves, not part of the secret.
+  const value = content.replace(/\r?\n$/, '');
+  if (!value) return { error: `--secret-file ${file}: the file is empty` };
+  return value;
 }
 
 function log(message: string): void {

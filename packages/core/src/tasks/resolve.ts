@@ -1,15 +1,58 @@
+import { isBuiltin } from 'node:module';
+import { TaskNotFoundError, TaskRefusedError } from '../errors.js';
+import { isJob, type Job, type JobFunction } from '../jobs/define.js';
 import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
 import type { TaskContext } from './context.js';
-import { isTask } from './define.js';
+import { isTask, type Task } from './define.js';
 
 export type { TaskContext };
 
 export type TaskFunction = (input: unknown, ctx: TaskContext) => unknown;
 
 /**
+ * Why a specifier is not loaded at all, or undefined when it may be. A node loads task modules
+ * from files (`file:` URLs, paths) and packages; never a Node.js built-in (`node:child_process`
+ * would hand its exports to whoever connects) nor code carried in the id itself (`data:`) or
+ * fetched (`http:`).
+ */
+function refusedSpecifier(specifier: string): string | undefined {
+  if (specifier.startsWith('node:') || isBuiltin(specifier))
+    return `${specifier} is a Node.js built-in module, not a task module`;
+  const scheme = /^([a-zA-Z][a-zA-Z\d+.-]+):/.exec(specifier)?.[1];
+  if (scheme !== undefined && scheme.toLowerCase() !== 'file')
+    return `${scheme}: modules are not loaded; a task module is a file URL, a path or a package`;
+  return undefined;
+}
+
+/** The export a request names: by its export name, or failing that, any marked export of that name. */
+function findExport<T extends { name: string }>(
+  module: Record<string, unknown>,
+  name: string,
+  marked: (value: unknown) => value is T,
+): { found: T } | { other: unknown } | undefined {
+  const named = module[name];
+  if (marked(named)) return { found: named };
+  const byName = Object.values(module).find((value) => marked(value) && value.name === name);
+  if (byName !== undefined) return { found: byName as T };
+  return named === undefined ? undefined : { other: named };
+}
+
+function describeExport(value: unknown): string {
+  if (typeof value === 'function') return 'a plain function';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return `a ${typeof value}`;
+}
+
+/**
  * Finds the code for a task id: a built-in (`troupe:ping`) or `moduleSpecifier#exportName`, where
- * the export is a function `(input, ctx)` or an object with such a `run` method. Modules are
- * imported once per node and kept across builds (like MSBuild keeps loaded task assemblies).
+ * the export is a task made with `defineTask` (a job id names a `defineJob` export), recognised by
+ * its registered marker. Anything else is refused with a `TaskRefusedError` before it runs: a node
+ * runs what it was built to run, not whatever export a client names. This is not a sandbox: a
+ * module named is imported, its top-level code run, before its exports are looked at. Who may
+ * name modules at all is decided by who can connect (the per-user pipe directory, a TCP secret).
+ *
+ * Modules are imported once per node and kept across builds (like MSBuild keeps loaded task
+ * assemblies).
  */
 export class TaskResolver {
   readonly #builtins: ReadonlyMap<string, TaskFunction>;
@@ -33,15 +76,29 @@ export class TaskResolver {
   async resolve(task: string): Promise<TaskFunction> {
     const known = this.cached(task);
     if (known) return known;
-    const found = await this.#find(task);
-    this.#found.set(task, found);
-    return found;
+    const found = (await this.#find(task, 'task', isTask)) as Task;
+    const run: TaskFunction = (input, ctx) => found.run(input, ctx);
+    this.#found.set(task, run);
+    return run;
   }
 
-  async #find(task: string): Promise<TaskFunction> {
+  /** A job's code: the `defineJob` export a job id names. Not kept: a worker runs one job. */
+  async resolveJob(job: string): Promise<JobFunction> {
+    const found = (await this.#find(job, 'job', isJob)) as Job;
+    return (message, ctx) => found.run(message, ctx);
+  }
+
+  /** The marked export an id names; refuses what is not one, or what it will not load. */
+  async #find(
+    task: string,
+    kind: 'task' | 'job',
+    marked: (value: unknown) => value is Task | Job,
+  ): Promise<Task | Job> {
     const hash = task.lastIndexOf('#');
     const specifier = hash > 0 ? task.slice(0, hash) : task;
     const name = hash > 0 ? task.slice(hash + 1) : 'default';
+    const refused = refusedSpecifier(specifier);
+    if (refused) throw new TaskRefusedError(task, kind, refused);
     let loading = this.#modules.get(specifier);
     if (!loading) {
       loading = import(specifier) as Promise<Record<string, unknown>>;
@@ -49,14 +106,16 @@ export class TaskResolver {
       loading.catch(() => this.#modules.delete(specifier));
     }
     const module = await loading;
-    // A task is found under its export name, or, failing that, as any exported task of that name.
-    const exported =
-      module[name] ?? Object.values(module).find((value) => isTask(value) && value.name === name);
-    if (typeof exported === 'function') return exported as TaskFunction;
-    if (exported && typeof (exported as { run?: unknown }).run === 'function') {
-      const run = (exported as { run: TaskFunction }).run;
-      return (input, ctx) => run.call(exported, input, ctx);
+    const exported = findExport<Task | Job>(module, name, marked);
+    if (!exported) throw new TaskNotFoundError(task, kind, specifier, name);
+    if ('other' in exported) {
+      const maker = kind === 'task' ? 'defineTask' : 'defineJob';
+      throw new TaskRefusedError(
+        task,
+        kind,
+        `export ${JSON.stringify(name)} of ${specifier} is ${describeExport(exported.other)}, not a ${kind} made with ${maker}`,
+      );
     }
-    throw new TypeError(`${specifier} has no task export named ${JSON.stringify(name)}`);
+    return exported.found;
   }
 }

@@ -1,6 +1,6 @@
 import { createServer as createNetServer, connect as netConnect, type Server } from 'node:net';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
-import { InvalidOptionError } from '../errors.js';
+import { InsecureListenError, InvalidOptionError } from '../errors.js';
 import type { Link } from '../link.js';
 import { type RandomSource, systemRandom } from '../random.js';
 import { type ConnectOptions, Listener, type ListenOptions, type Transport } from '../transport.js';
@@ -9,6 +9,18 @@ import { acceptSockets, closeServer, connectSocket, listening } from './socket.j
 export interface TcpListenOptions extends ListenOptions {
   /** Wrap accepted sockets in TLS with these server options (key, cert, ca, requestCert...). */
   tls?: TlsOptions;
+  /**
+   * Listen with neither a `secret` nor TLS client certificates, so that anyone who can reach the
+   * port can connect (on loopback: every local user). Without one of the three, `listen` refuses
+   * with `InsecureListenError`.
+   */
+  insecure?: boolean;
+}
+
+/** Whether a connection must prove who it is: a shared secret, or a client certificate TLS checks. */
+function authenticates(options: TcpListenOptions): boolean {
+  if (options.secret !== undefined && options.secret.length > 0) return true;
+  return options.tls?.requestCert === true && options.tls.rejectUnauthorized !== false;
 }
 
 export interface TcpConnectOptions extends ConnectOptions {
@@ -29,8 +41,9 @@ function formatTcpAddress(host: string, port: number): string {
 }
 
 /**
- * TCP, for nodes on other machines. Pair it with a shared `secret` (mutual challenge/HMAC
- * authentication) and, across untrusted networks, `tls`.
+ * TCP, for nodes on other machines. Listening needs a shared `secret` (mutual challenge/HMAC
+ * authentication) or TLS client certificates, unless `insecure: true` says otherwise; across
+ * untrusted networks, add `tls`.
  */
 export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
@@ -42,6 +55,9 @@ export class TcpTransport implements Transport {
 
   async listen(options: TcpListenOptions = {}): Promise<Listener> {
     const { host, port } = parseTcpAddress(options.address ?? 'tcp://127.0.0.1:0');
+    if (!authenticates(options) && options.insecure !== true) {
+      throw new InsecureListenError(formatTcpAddress(host, port));
+    }
     // node:tls is loaded only when TLS is asked for: a node process should not pay for it.
     const server: Server = options.tls
       ? (await import('node:tls')).createServer({ ...options.tls, allowHalfOpen: true })
