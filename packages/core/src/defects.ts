@@ -28,6 +28,8 @@ export interface Defects {
   acceptSecondHost: boolean;
   /** The job dispatcher reports Canceled as soon as the cancel is sent, and again when the worker exits. */
   completeJobTwice: boolean;
+  /** A node context pings a node that holds work but never declares it lost, however long it is silent. */
+  trustSilentNodes: boolean;
 }
 
 export const defects: Defects = {
@@ -38,6 +40,7 @@ export const defects: Defects = {
   keepRequestsOfLostNodes: false,
   acceptSecondHost: false,
   completeJobTwice: false,
+  trustSilentNodes: false,
 };
 
 /** Turns every defect off. */

@@ -12,6 +12,7 @@ export {
   NodeConnectionFailedError,
   type NodeExit,
   NodeLaunchError,
+  NodeUnresponsiveError,
   RequestCancelledError,
   RequestCycleError,
   StallError,

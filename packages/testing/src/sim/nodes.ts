@@ -63,6 +63,11 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       kind: 'inproc',
       ids: this.#ids,
       clock: sim.clock,
+      // Declared lost by its host (it stopped answering pings): killed, as a process would be.
+      kill: () => {
+        simulated.crash();
+        sim.network.discardTo(endpoint.address);
+      },
       connect: (onLink) =>
         sim.transport.connect(endpoint.address, { handshake: this.#handshake, onLink, clock: sim.clock }),
     });
