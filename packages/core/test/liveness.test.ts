@@ -3,10 +3,13 @@
 // test the ping logic step by step; thread and process nodes test it against a real stop.
 import {
   createRuntime,
+  DependencyFailedError,
   InProcessNodeProvider,
+  NodeConnectionFailedError,
   type NodeContext,
   NodeUnresponsiveError,
   type Runtime,
+  TaskFailedError,
 } from '@troupe/core';
 import { type Delivery, MemoryTransport } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -226,5 +229,47 @@ describe('liveness on real nodes', () => {
     expect(runtime.nodes.map((node) => node.id)).not.toContain(lost.nodeId);
     // A new thread takes its place; a short synchronous stretch is answered in time.
     expect(await runtime.build({ task: task('spin'), input: 20 })).toBe(20);
+  });
+});
+
+describe('a request failed by a lost node', () => {
+  it('fails its dependents, including one that asks for it later: it is not built again', async () => {
+    const provider = new InProcessNodeProvider();
+    runtime = createRuntime({ nodes: { provider, max: 2 } });
+    const heldLogs: string[] = [];
+    runtime.on('log', (entry) => heldLogs.push(entry.message));
+    const executing = new Promise<NodeContext>((resolve) => {
+      runtime!.on('log', (entry) => {
+        if (entry.message === 'a held') resolve(runtime!.nodes.find((node) => node.id === entry.node)!);
+      });
+    });
+    const first = runtime.build({ task: task('held'), input: 'a' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const node = await executing;
+    await provider.endpointOf(node)!.kill();
+    const lostError = await first;
+    expect(lostError).toBeInstanceOf(NodeConnectionFailedError);
+
+    // Asked again through a dependent's ctx.build: the dependent fails with the node's error as
+    // its cause, and 'a' does not start again (it would log 'a held' a second time).
+    const rebuilt = new Promise<string>((resolve) => {
+      runtime!.on('log', (entry) => {
+        if (entry.message === 'a held' && heldLogs.filter((m) => m === 'a held').length > 1)
+          resolve('a was built again');
+      });
+    });
+    const dependent = runtime.build({ task: task('needs'), input: ['a'] }).then(
+      () => 'the dependent completed',
+      (error: unknown) => error,
+    );
+    const outcome = await Promise.race([dependent, rebuilt]);
+    expect(outcome).toBeInstanceOf(TaskFailedError);
+    expect((outcome as TaskFailedError).remoteCode).toBe(DependencyFailedError.code);
+    expect((outcome as Error).message).toContain((lostError as Error).message.split('\n')[0]);
+    expect(heldLogs.filter((m) => m === 'a held')).toHaveLength(1);
+    // And asked again directly: the same failure, not a new build.
+    await expect(runtime.build({ task: task('held'), input: 'a' })).rejects.toBe(lostError);
   });
 });
