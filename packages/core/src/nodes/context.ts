@@ -206,6 +206,11 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     return (this.#machine.getSnapshot().value as { exitPacket: ExitPacketState }).exitPacket;
   }
 
+  /** Requests the node holds: sent (BuildRequest) and not yet ended there (BuildResult). */
+  get holding(): number {
+    return this.#held.size;
+  }
+
   /** Requests sent and not yet answered. */
   get inFlight(): number {
     return this.#pending.size;
