@@ -302,7 +302,8 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   /** The node holds one more request; a node that held none starts being watched. */
   #hold(id: string): void {
     this.#held.add(id);
-    if (this.#held.size === 1) this.#toMachine({ type: 'work.held' });
+    // A node still watched from its last busy spell (it goes quiet at its next tick) costs no event.
+    if (this.#held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
   }
 
   #sendPing(): void {
