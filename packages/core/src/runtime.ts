@@ -48,7 +48,7 @@ export interface RuntimeOptions {
     /**
      * A node that holds requests and has not answered pings for this long (default 10000 ms) is
      * declared lost: killed, and its requests fail with `NodeUnresponsiveError`. It must exceed
-     * the longest synchronous stretch of any task on thread and process nodes.
+     * the longest synchronous stretch of any task on thread and process nodes. `Infinity`: never.
      */
     pingTimeoutMs?: number;
   };

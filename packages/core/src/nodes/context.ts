@@ -318,7 +318,8 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
    * `NodeUnresponsiveError` through the same path as any lost connection.
    */
   #declareLost(): void {
-    if (this.state !== 'lost') return;
+    // Entered once; whatever happened since (a shutdown cut the link), the node is killed.
+    if (this.#lost) return;
     const error = new NodeUnresponsiveError(this.id, this.pid, this.#clock.now() - this.#answeredAt);
     this.#lost = error;
     try {
