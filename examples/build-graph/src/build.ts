@@ -33,8 +33,17 @@ export interface TraceEvent {
   tid: number;
 }
 
+/**
+ * How the run ended. The counts always add up and agree with `error` (and the command's exit
+ * code): `built + failed` is the number of projects; `error` is set exactly when `failed > 0` or
+ * the run itself failed. A project whose request failed stays failed for the run (troupe's rule:
+ * a request's outcome is final for its runtime), so a dependent that asks for it later fails too
+ * instead of building it again.
+ */
 export interface Summary {
+  /** Projects built. */
   built: number;
+  /** Projects not built: failed (on a lost node, by their task, or because a dependency failed) or never run. */
   failed: number;
   /**
    * Every project's output equals a sequential evaluation of the graph (each output derives from
@@ -43,6 +52,8 @@ export interface Summary {
   verified: boolean;
   /** Projects whose output differs from the sequential evaluation. */
   mismatched: string[];
+  /** Nodes that died or stopped answering during the run; the requests they held failed. */
+  lostNodes: number;
   makespanMs: number;
   lowerBoundMs: number;
   ratio: number;
@@ -157,6 +168,10 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     built++;
     options.onProgress?.(built, projects.length);
   };
+  const lost: string[] = [];
+  runtime.on('node.lost', (_node, error) => lost.push(error.message.split('\n')[0]!));
+  /** Projects whose request failed: held by a lost node, failed by their task, or by a dependency. */
+  const failures = { onLostNode: 0, byDependency: 0, byTask: 0 };
   let run: Promise<unknown>;
   let runId: string | undefined;
   let dispatch: Dispatch | undefined;
@@ -179,6 +194,14 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
         });
       }
       if (to === 'completed') progress();
+      else if (to === 'failed') {
+        // A task that let its dependency's failure through failed with the node's DependencyFailedError.
+        const error = request.error as { code?: string; remoteCode?: string } | undefined;
+        if (error?.code === 'TROUPE_NODE_CONNECTION_FAILED' || error?.code === 'TROUPE_NODE_UNRESPONSIVE')
+          failures.onLostNode++;
+        else if (error?.remoteCode === 'TROUPE_DEPENDENCY_FAILED') failures.byDependency++;
+        else failures.byTask++;
+      }
     });
     run = runtime.build(
       projects.map((p) => ({
@@ -229,15 +252,44 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
   rmSync(directory, { recursive: true, force: true });
   if (runId) simulation.__buildGraphRuns?.delete(runId);
+  const failed = projects.length - built;
+  const message =
+    failed > 0 || error ? describeFailure(projects.length, failed, lost, failures, error) : undefined;
   return {
     built,
-    failed: projects.length - built,
+    failed,
     verified: !error && mismatched.length === 0 && outputs.size === projects.length,
     mismatched,
+    lostNodes: lost.length,
     makespanMs,
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,
-    ...(error && { error: error.message }),
+    ...(message !== undefined && { error: message }),
     trace,
   };
+}
+
+/**
+ * One message for a run that did not build everything, that agrees with the counts: how many
+ * projects failed and why, the lost nodes first (the usual root cause), then the first error.
+ */
+function describeFailure(
+  total: number,
+  failed: number,
+  lost: string[],
+  failures: { onLostNode: number; byDependency: number; byTask: number },
+  error: Error | undefined,
+): string {
+  const parts: string[] = [];
+  if (lost.length > 0) parts.push(`${lost.length} node(s) lost: ${lost.join('; ')}`);
+  if (failed > 0) {
+    const why = [
+      failures.onLostNode > 0 && `${failures.onLostNode} held by a lost node`,
+      failures.byTask > 0 && `${failures.byTask} failed in their task`,
+      failures.byDependency > 0 && `${failures.byDependency} because a dependency failed`,
+    ].filter(Boolean);
+    parts.push(`${failed} of ${total} projects not built${why.length > 0 ? ` (${why.join(', ')})` : ''}`);
+  }
+  if (error && (lost.length === 0 || failed === 0)) parts.push(error.message);
+  return parts.join('; ');
 }

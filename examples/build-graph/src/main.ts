@@ -14,8 +14,8 @@ const USAGE = `usage: npm start -- [options]     (examples/build-graph)
   --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        Chrome trace-event JSON, one track per node (open in Perfetto)
-  --json              one final JSON line: built, failed, verified, mismatched, makespanMs,
-                      lowerBoundMs, ratio`;
+  --json              one final JSON line: built, failed, verified, mismatched, lostNodes,
+                      makespanMs, lowerBoundMs, ratio, and error when not every project was built`;
 
 function number(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

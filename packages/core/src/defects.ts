@@ -33,6 +33,8 @@ export interface Defects {
    * before the scheduler had recorded them: the bug a newcomer's build found).
    */
   loseResultsOfFinishedRequests: boolean;
+  /** A node context pings a node that holds work but never declares it lost, however long it is silent. */
+  trustSilentNodes: boolean;
 }
 
 export const defects: Defects = {
@@ -44,6 +46,7 @@ export const defects: Defects = {
   acceptSecondHost: false,
   completeJobTwice: false,
   loseResultsOfFinishedRequests: false,
+  trustSilentNodes: false,
 };
 
 /** Turns every defect off. */

@@ -61,6 +61,29 @@ export class NodeConnectionFailedError extends TroupeError {
   }
 }
 
+/**
+ * A node that holds requests stopped answering pings for longer than the bound
+ * (`nodes.pingTimeoutMs`): it is stopped (SIGSTOP), wedged, or busy in one synchronous stretch
+ * longer than the bound. The host declared it lost and killed it; the requests it held fail with
+ * this error.
+ */
+export class NodeUnresponsiveError extends TroupeError {
+  static override readonly code = 'TROUPE_NODE_UNRESPONSIVE';
+  constructor(
+    readonly nodeId: string,
+    readonly pid: number | undefined,
+    /** How long the node had not answered when it was declared lost. */
+    readonly silentMs: number,
+  ) {
+    const who = pid === undefined ? `node ${nodeId}` : `node ${nodeId} (pid ${pid})`;
+    super(
+      `${who} did not answer pings for ${Math.round(silentMs)} ms while it held requests; ` +
+        'it was declared lost and killed (a task that runs synchronously for longer than ' +
+        'nodes.pingTimeoutMs must be split up, or the bound raised)',
+    );
+  }
+}
+
 export class NodeLaunchError extends TroupeError {
   static override readonly code = 'TROUPE_NODE_LAUNCH_FAILED';
   constructor(

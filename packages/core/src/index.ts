@@ -13,6 +13,7 @@ export {
   NodeConnectionFailedError,
   type NodeExit,
   NodeLaunchError,
+  NodeUnresponsiveError,
   RequestCancelledError,
   RequestCycleError,
   StallError,

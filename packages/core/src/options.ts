@@ -243,6 +243,11 @@ const nodesShape: Shape<NodesOptions> = {
   process: shape(runtimeProcessShape),
   provider: withMethods('a NodeProvider', ['acquire', 'shutdown']),
   prefetch: integer(0),
+  pingIntervalMs: duration(1),
+  // Infinity: never declare a node lost for silence (documented); otherwise a timer's range.
+  pingTimeoutMs: (value, path) => {
+    if (value !== Number.POSITIVE_INFINITY) duration(1)(value, path);
+  },
 };
 
 const runtimeShape: Shape<RuntimeOptions> = {

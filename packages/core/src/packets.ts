@@ -21,6 +21,8 @@ export const PacketType = {
   ReacquireGranted: 14,
   JobRequest: 15,
   JobCancel: 16,
+  Ping: 17,
+  Pong: 18,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 
@@ -79,6 +81,10 @@ export interface PacketBodies {
   JobRequest: { jobId: string; job: string; message: unknown; metadata?: Record<string, unknown> };
   /** Host → worker node: stop the job; `kind` says why. */
   JobCancel: { jobId: string; kind: JobCancelKind; reason: string };
+  /** Host → node, while the node holds requests: are you there? */
+  Ping: { seq: number };
+  /** Node → host: the answer to Ping, sent by the endpoint whatever its tasks are doing. */
+  Pong: { seq: number };
 }
 
 export interface RequestSpecBody {
@@ -164,6 +170,8 @@ const checks: Record<PacketTypeName, Check[]> = {
     ),
     field('reason', isString, 'a string'),
   ],
+  Ping: [field('seq', Number.isInteger, 'an integer')],
+  Pong: [field('seq', Number.isInteger, 'an integer')],
 };
 
 const names = new Map<number, PacketTypeName>(

@@ -4,7 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import { defects } from './defects.js';
 import { NodeClosedError, RequestCancelledError, StallError, TaskFailedError } from './errors.js';
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
-import type { NodeContext, NodeKind } from './nodes/context.js';
+import type { NodeContext, NodeKind, PingTimes } from './nodes/context.js';
 import { InProcessNodeProvider } from './nodes/inproc.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions } from './nodes/process.js';
 import type { NodeProvider } from './nodes/provider.js';
@@ -41,6 +41,17 @@ export interface RuntimeOptions {
      * tasks, where a round trip per request would cost more than the task. See `SchedulerOptions`.
      */
     prefetch?: number;
+    /**
+     * A node that holds requests is pinged this often (default 1000 ms); its endpoint answers on
+     * its event loop whatever its tasks do, unless a task runs synchronously all that time.
+     */
+    pingIntervalMs?: number;
+    /**
+     * A node that holds requests and has not answered pings for this long (default 10000 ms) is
+     * declared lost: killed, and its requests fail with `NodeUnresponsiveError`. It must exceed
+     * the longest synchronous stretch of any task on thread and process nodes. `Infinity`: never.
+     */
+    pingTimeoutMs?: number;
   };
   policy?: SchedulingPolicy;
   /** See `Scheduler`: a stall event after this long without progress (default 5 s)... */
@@ -78,6 +89,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #closing: Promise<void> | undefined;
   /** Node launches in flight: shutdown waits for them, so no node outlives the runtime. */
   readonly #growth = new Set<Promise<void>>();
+  /** Ping times each adopted node gets (`nodes.pingIntervalMs`, `nodes.pingTimeoutMs`). */
+  readonly #ping: Partial<PingTimes>;
 
   constructor(options: RuntimeOptions = {}) {
     super();
@@ -86,6 +99,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);
     const kind = options.nodes?.kind ?? 'inproc';
+    this.#ping = pingTimes(options.nodes);
     const processOptions = { ...options.nodes?.process, clock: this.#clock, random };
     const providers = new Map<string, NodeProvider>();
     if (options.nodes?.provider) providers.set(DEFAULT_POOL, options.nodes.provider);
@@ -255,6 +269,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   #adopt(node: NodeContext, pool: string): void {
     this.#nodes.set(node.id, node);
+    node.setPingTimes(this.#ping);
     const scheduler = this.scheduler;
     // A result, block or yield is the request leaving its node. For a request this host has
     // already ended (cancelled, or failed by a stall, while the node still ran it) it is the news
@@ -332,6 +347,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (!node) throw new NodeClosedError(nodeId, 'not in the pool');
     node.send(kind, body);
   }
+}
+
+/** The ping times each adopted node gets; checked with the other options (`checkRuntimeOptions`). */
+function pingTimes(nodes: RuntimeOptions['nodes']): Partial<PingTimes> {
+  return {
+    ...(nodes?.pingIntervalMs !== undefined && { intervalMs: nodes.pingIntervalMs }),
+    ...(nodes?.pingTimeoutMs !== undefined && { timeoutMs: nodes.pingTimeoutMs }),
+  };
 }
 
 export function createRuntime(options: RuntimeOptions = {}): Runtime {

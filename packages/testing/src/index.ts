@@ -3,6 +3,7 @@ export {
   buildScenario,
   cancelScenario,
   dispatcherScenario,
+  hangScenario,
   jobsScenario,
   pipelineScenario,
   reuseScenario,

@@ -313,6 +313,11 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         if (this.#job && (packet.body.requestId ?? this.#job.jobId) === this.#job.jobId)
           this.#job.updateMetadata(packet.body.metadata);
         break;
+      case 'Ping':
+        // Answered here, on the event loop, whatever the tasks do: an async task leaves the loop
+        // free, so only a stopped node, or one stuck in a synchronous stretch, stays silent.
+        if (link.state === 'open') link.send(PacketType.Pong, { seq: packet.body.seq });
+        break;
       case 'NodeBuildComplete':
         this.#toMachine({
           type: 'build.completed',

@@ -13,14 +13,17 @@ import {
   NodeClosedError,
   NodeConnectionFailedError,
   type NodeExit,
+  NodeUnresponsiveError,
   RequestCancelledError,
   TaskFailedError,
 } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import {
   type ExitPacketState,
+  type LivenessState,
   type NodeConnectionState,
   type NodeContextEvent,
+  type NodeContextOwner,
   nodeContextMachine,
 } from '../machines/node-context.machine.js';
 import {
@@ -49,7 +52,28 @@ export interface NodeContextOptions {
   exitGraceMs?: number;
   /** How long to wait for the node to accept this host (NodeReady) after the handshake. Default 30 s. */
   readyTimeoutMs?: number;
+  /** Pings while the node holds requests, and how long it may stay silent. See `PingTimes`. */
+  ping?: Partial<PingTimes>;
+  /**
+   * Ends the node when it is declared lost (it did not answer pings). Default: kill its process's
+   * tree (a thread node's "process" terminates the thread). In-process nodes pass their own.
+   */
+  kill?: () => void;
 }
+
+/**
+ * Liveness of a node that holds requests: it is pinged every `intervalMs` (default 1 s) and
+ * declared lost when it has not answered for `timeoutMs` (default 10 s). The node's endpoint
+ * answers on its event loop, so a task that awaits leaves it free to answer, but a task that runs
+ * synchronously for longer than `timeoutMs` (on a thread or process node) is taken for a hung node:
+ * the bound must exceed the longest synchronous stretch of any task.
+ */
+export interface PingTimes {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_PING_TIMES: Readonly<PingTimes> = { intervalMs: 1_000, timeoutMs: 10_000 };
 
 export interface NodeContextEvents {
   /** The node is going away: it said so, or the connection failed (reason ConnectionFailed). */
@@ -89,6 +113,14 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   #link: Link | undefined;
   #failure: Error | undefined;
   #closed!: Promise<void>;
+  /** Requests sent to the node and not yet answered (BuildRequest → BuildResult): the node holds them. */
+  readonly #held = new Set<string>();
+  #ping: PingTimes;
+  #pingSeq = 0;
+  /** When the node last answered a ping, or was first given work: where its silence starts. */
+  #answeredAt = 0;
+  /** Set when the node was declared lost: what its requests fail with. */
+  #lost: NodeUnresponsiveError | undefined;
 
   constructor(options: NodeContextOptions) {
     super();
@@ -99,14 +131,36 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createIdSource();
-    this.#machine = createActor(nodeContextMachine, { clock: this.#clock, inspect: machineInspector() });
+    this.#ping = { ...DEFAULT_PING_TIMES };
+    this.setPingTimes(options.ping ?? {});
+    const self = this;
+    const owner: NodeContextOwner = {
+      holdsWork: () => this.#held.size > 0,
+      silentFor: () => this.#clock.now() - this.#answeredAt,
+      watchFromNow: () => {
+        this.#answeredAt = this.#clock.now();
+      },
+      ping: () => this.#sendPing(),
+      declareLost: () => queueMicrotask(() => this.#declareLost()),
+      get pingIntervalMs() {
+        return self.#ping.intervalMs;
+      },
+      get pingTimeoutMs() {
+        return self.#ping.timeoutMs;
+      },
+    };
+    this.#machine = createActor(nodeContextMachine, {
+      clock: this.#clock,
+      inspect: machineInspector(),
+      input: { owner },
+    });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
     this.#closed = new Promise((resolve) => {
       this.#machine.subscribe({
         complete: () => resolve(),
         next: (snapshot) => {
-          const connection = (snapshot.value as { connection: NodeConnectionState }).connection;
+          const connection = (snapshot.value as { connection: unknown }).connection;
           if (connection === 'closed' || connection === 'failed') resolve();
         },
       });
@@ -119,11 +173,42 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   }
 
   get state(): NodeConnectionState {
-    return (this.#machine.getSnapshot().value as { connection: NodeConnectionState }).connection;
+    const connection = (this.#machine.getSnapshot().value as { connection: unknown }).connection;
+    return typeof connection === 'string' ? (connection as NodeConnectionState) : 'active';
+  }
+
+  /** While active: whether the node is pinged (it holds requests) or quiet; undefined otherwise. */
+  get liveness(): LivenessState | undefined {
+    const connection = (this.#machine.getSnapshot().value as { connection: unknown }).connection;
+    return typeof connection === 'object' && connection !== null
+      ? (connection as { active: LivenessState }).active
+      : undefined;
+  }
+
+  /** The ping interval and silence bound in force. */
+  get pingTimes(): Readonly<PingTimes> {
+    return this.#ping;
+  }
+
+  /** Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options). */
+  setPingTimes(times: Partial<PingTimes>): void {
+    const next = { ...this.#ping, ...times };
+    for (const [name, value] of Object.entries(next)) {
+      if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
+        throw new RangeError(`node ${this.id}: ping ${name} must be a positive number of ms, not ${value}`);
+    }
+    if (!Number.isFinite(next.intervalMs))
+      throw new RangeError(`node ${this.id}: ping intervalMs must be finite, not ${next.intervalMs}`);
+    this.#ping = next;
   }
 
   get exitPacket(): ExitPacketState {
     return (this.#machine.getSnapshot().value as { exitPacket: ExitPacketState }).exitPacket;
+  }
+
+  /** Requests the node holds: sent (BuildRequest) and not yet ended there (BuildResult). */
+  get holding(): number {
+    return this.#held.size;
   }
 
   /** Requests sent and not yet answered. */
@@ -210,7 +295,42 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     if (this.exitPacket !== 'none') throw new NodeClosedError(this.id, 'the exit packet was already sent');
     if (!link || this.state !== 'active')
       throw new NodeClosedError(this.id, `the connection is ${this.state}`);
+    if (kind === 'BuildRequest') this.#hold((body as PacketBodies['BuildRequest']).id);
     return link.send(PacketType[kind], body);
+  }
+
+  /** The node holds one more request; a node that held none starts being watched. */
+  #hold(id: string): void {
+    this.#held.add(id);
+    // A node still watched from its last busy spell (it goes quiet at its next tick) costs no event.
+    if (this.#held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
+  }
+
+  #sendPing(): void {
+    const link = this.#link;
+    if (link?.state !== 'open' || this.exitPacket !== 'none') return;
+    link.send(PacketType.Ping, { seq: ++this.#pingSeq } satisfies PacketBodies['Ping']);
+  }
+
+  /**
+   * The node held requests and did not answer pings within the bound: it is killed (a stopped
+   * process does not answer even a polite close), its link cut, and what it held fails with
+   * `NodeUnresponsiveError` through the same path as any lost connection.
+   */
+  #declareLost(): void {
+    // Entered once; whatever happened since (a shutdown cut the link), the node is killed.
+    if (this.#lost) return;
+    const error = new NodeUnresponsiveError(this.id, this.pid, this.#clock.now() - this.#answeredAt);
+    this.#lost = error;
+    try {
+      if (this.#options.kill) this.#options.kill();
+      else this.process?.killTree();
+    } catch (killError) {
+      reportUnhandledError(killError);
+    }
+    // A link already closed is on its way through #fail, which reads `#lost`.
+    const link = this.#link;
+    if (link && link.state !== 'closed') void link.destroy(error);
   }
 
   /**
@@ -299,6 +419,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   #route(packet: Packet): void {
     switch (packet.type) {
       case 'BuildResult': {
+        this.#held.delete(packet.body.id);
         const pending = this.#pending.get(packet.body.id);
         if (pending) {
           this.#pending.delete(packet.body.id);
@@ -318,6 +439,9 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
         break;
       case 'NodeShutdown':
         this.#emit('shutdown', packet.body, undefined);
+        break;
+      case 'Pong':
+        this.#answeredAt = this.#clock.now();
         break;
       case 'NodeReady':
         this.pid ??= packet.body.pid;
@@ -364,14 +488,13 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
         });
       });
     }
-    const error = new NodeConnectionFailedError(
-      this.id,
-      this.pid,
-      process?.exit(),
-      process?.outputTail(2048) ?? '',
-      { cause: info.error ?? new Error(`link ${info.reason}`) },
-    );
+    const error =
+      this.#lost ??
+      new NodeConnectionFailedError(this.id, this.pid, process?.exit(), process?.outputTail(2048) ?? '', {
+        cause: info.error ?? new Error(`link ${info.reason}`),
+      });
     this.#failure = error;
+    this.#held.clear();
     const body: PacketBodies['NodeShutdown'] = {
       reason: 'ConnectionFailed',
       error: { message: error.message },

@@ -57,6 +57,8 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       kind: 'inproc',
       ids: this.#ids,
       ...(clock && { clock }),
+      // Declared lost: ended as a kill would end a process.
+      kill: () => void endpoint.kill(),
       connect: (onLink) =>
         this.#transport.connect(endpoint.address, { handshake, onLink, ...(clock && { clock }) }),
     });

@@ -524,8 +524,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     request.awaited = undefined;
     if (slot?.active === request && !stillOnNode) this.#leave(slot);
     this.#unfinished--;
-    // A failed or cancelled request leaves the cache, so asking again builds again.
-    if (to !== 'completed' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
+    // A request's outcome is final for this scheduler, failure as much as success: whoever asks
+    // again later (a dependent's ctx.build, another build) gets the same failure rather than a
+    // silent rebuild that would give one request two answers. Only a cancelled request leaves the
+    // cache: a cancel withdraws the question, it does not answer it, so asking again builds again.
+    if (to === 'cancelled' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
     unwaitAll(request);
     this.#progress();
     if (request.waiters.size > 0) {

@@ -48,11 +48,16 @@ function useDefects(which: Partial<Defects>): void {
   Object.assign(defects, which);
 }
 
-function runtimeIn(sim: Simulation, nodes: number, prefetch = 0) {
+function runtimeIn(
+  sim: Simulation,
+  nodes: number,
+  prefetch = 0,
+  ping: { pingIntervalMs?: number; pingTimeoutMs?: number } = {},
+) {
   world.clock = sim.clock;
   const provider = new SimulatedNodeProvider(sim);
   const runtime = createRuntime({
-    nodes: { provider, max: nodes, prefetch },
+    nodes: { provider, max: nodes, prefetch, ...ping },
     clock: sim.clock,
     random: sim.random,
   });
@@ -120,6 +125,42 @@ export const buildScenario: Scenario = {
       { task: waiter, input: { id: 'fetch', ms: 3 } },
       { task: join, input: { id: 'tests', deps: ['util'] } },
       { task: waiter, input: { id: 'upload', ms: 2 } },
+      { task: compute, input: { id: 'docs', ms: 4 } },
+      { task: compute, input: { id: 'lint', ms: 1 } },
+    ]);
+  },
+};
+
+/**
+ * Dependent and yielding requests on 2 nodes, one of which may hang while it holds requests (it
+ * takes no more steps, as a SIGSTOPped process). A node that holds requests is pinged (every 5 ms
+ * here, lost after 20 ms of silence): a hung one must be declared lost and killed, so every
+ * request ends, the hung node's with its error and the rest built. Must hold: every request ends
+ * exactly once, one active request per node, nothing after the exit packet. The
+ * `trust-silent-nodes` variant never declares a silent node lost: the build waits forever.
+ *
+ * The hang is this scenario's own fault, taken only while the node holds work: an idle node that
+ * hangs is not pinged (nothing waits on it), and a simulated one then also stops its own orderly
+ * exit, which a real provider ends with a kill after its exit timeout.
+ */
+export const hangScenario: Scenario = {
+  name: 'hang',
+  module: SCENARIOS,
+  faults: { max: 1 },
+  variants: ['trust-silent-nodes'],
+  setup(sim, variant) {
+    useDefects({ trustSilentNodes: variant === 'trust-silent-nodes' });
+    const { runtime } = runtimeIn(sim, 2, 0, { pingIntervalMs: 5, pingTimeoutMs: 20 });
+    for (const name of ['node-1', 'node-2']) {
+      sim.addFault(
+        `hang ${name} while it holds requests`,
+        () => sim.hang(name),
+        () => !sim.isHung(name) && (runtime.nodes.find((node) => node.id === name)?.holding ?? 0) > 0,
+      );
+    }
+    return buildWorld(sim, runtime, [
+      { task: join, input: { id: 'app', deps: ['lib', 'util'] } },
+      { task: waiter, input: { id: 'fetch', ms: 3 } },
       { task: compute, input: { id: 'docs', ms: 4 } },
       { task: compute, input: { id: 'lint', ms: 1 } },
     ]);
@@ -358,6 +399,7 @@ export const reuseScenario: Scenario = {
 
 export const scenarios: readonly Scenario[] = [
   buildScenario,
+  hangScenario,
   pipelineScenario,
   cancelScenario,
   dispatcherScenario,

@@ -15,6 +15,7 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
   readonly #handshake: HandshakeOptions;
   readonly #prefix: string;
   #started = 0;
+  readonly #kills = new Map<NodeEndpoint, () => void>();
 
   constructor(sim: Simulation, options: { handshake?: HandshakeOptions; prefix?: string } = {}) {
     super();
@@ -58,18 +59,37 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       },
     };
     sim.addNode(simulated);
+    const kill = () => {
+      simulated.crash();
+      sim.network.discardTo(endpoint.address);
+    };
+    this.#kills.set(endpoint, kill);
     const node = new NodeContext({
       id: name,
       kind: 'inproc',
       ids: this.#ids,
       clock: sim.clock,
+      // Declared lost by its host (it stopped answering pings): killed, as a process would be.
+      kill,
       connect: (onLink) =>
         sim.transport.connect(endpoint.address, { handshake: this.#handshake, onLink, clock: sim.clock }),
     });
     return { node, resource: endpoint };
   }
 
+  /**
+   * Asks the node to exit and, as the real providers do, kills it if it has not within 5 s (of
+   * simulated time): a hung node takes no steps, so its orderly exit would never end.
+   */
   protected async end(_node: NodeContext, endpoint: NodeEndpoint): Promise<void> {
-    await endpoint.exit();
+    const sim = this.#sim;
+    const exited = await new Promise<boolean>((resolve) => {
+      const timer = sim.clock.setTimeout(() => resolve(false), 5_000);
+      void endpoint.exit().then(() => {
+        sim.clock.clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!exited) this.#kills.get(endpoint)?.();
   }
 }

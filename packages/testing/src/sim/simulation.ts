@@ -155,6 +155,14 @@ export class Simulation {
   }
 
   /**
+   * Freezes a node now (what the `hang` fault does), for a scenario's own fault that picks its
+   * moment (`addFault`): a node that hangs while it holds work, say.
+   */
+  hang(name: string): void {
+    this.#hung.add(name);
+  }
+
+  /**
    * Something from outside the world that may happen at any point, once (a user cancelling, an
    * operator shutting down): a step the explorer interleaves with the others, not a fault.
    */
@@ -216,7 +224,7 @@ export class Simulation {
       }
       if (this.budget.hang) {
         steps.push(
-          this.#faultStep(`fault: hang ${node.name}`, `hang ${node.name}`, () => this.#hung.add(node.name)),
+          this.#faultStep(`fault: hang ${node.name}`, `hang ${node.name}`, () => this.hang(node.name)),
         );
       }
     }
