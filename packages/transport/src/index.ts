@@ -23,6 +23,7 @@ export {
   setUnhandledErrorReporter,
   TroupeError,
   UnsafeDirectoryError,
+  ValueNotCloneableError,
 } from './errors.js';
 export {
   DEFAULT_MAX_FRAME_LENGTH,
@@ -73,4 +74,5 @@ export {
   type TcpListenOptions,
   TcpTransport,
 } from './transports/tcp.js';
+export { assertCloneable, findRefused, refusedValue } from './values.js';
 export { PROTOCOL_VERSION, RUNTIME_VERSION } from './version.js';
