@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { type JobCancelKind, MalformedPacketError, UnknownPacketError } from './errors.js';
 
 /**
@@ -21,6 +22,7 @@ export const PacketType = {
   ReacquireGranted: 14,
   JobRequest: 15,
   JobCancel: 16,
+  JobError: 17,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 
@@ -79,6 +81,11 @@ export interface PacketBodies {
   JobRequest: { jobId: string; job: string; message: unknown; metadata?: Record<string, unknown> };
   /** Host → worker node: stop the job; `kind` says why. */
   JobCancel: { jobId: string; kind: JobCancelKind; reason: string };
+  /**
+   * Worker node → host, just before it exits with the code for Failed: why the job failed (what
+   * it threw, or what it returned instead of a result). The exit code is still the result.
+   */
+  JobError: { jobId: string; error: SerializedError };
 }
 
 export interface RequestSpecBody {
@@ -164,6 +171,10 @@ const checks: Record<PacketTypeName, Check[]> = {
     ),
     field('reason', isString, 'a string'),
   ],
+  JobError: [
+    field('jobId', isString, 'a string'),
+    field('error', (v) => typeof v === 'object' && v !== null, 'an object'),
+  ],
 };
 
 const names = new Map<number, PacketTypeName>(
@@ -228,5 +239,19 @@ export function serializeError(error: unknown): SerializedError {
     if (error.stack) out.stack = error.stack;
     return out;
   }
-  return { message: String(error) };
+  return { message: describeThrown(error) };
+}
+
+/**
+ * A thrown value that is not an Error, readably: a string as it is, anything else as code would
+ * show it (`{ code: 42, reason: 'busy' }`), never "[object Object]".
+ */
+export function describeThrown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return inspect(value, {
+    depth: 4,
+    breakLength: Number.POSITIVE_INFINITY,
+    maxArrayLength: 20,
+    maxStringLength: 500,
+  });
 }
