@@ -10,7 +10,8 @@ import { ValueNotCloneableError } from './errors.js';
  *
  * What has no meaning on the other side is refused on the sending side with a
  * `ValueNotCloneableError` naming its path inside the value: functions, symbols, promises, weak
- * collections and boxed primitives (docs/protocol.md, "Values").
+ * collections, boxed primitives, and the few built-ins whose state is internal and would arrive as
+ * `{}` (URL, URLSearchParams, Blob, generators) (docs/protocol.md, "Values").
  */
 
 /** Why a value other than a plain object cannot cross, or undefined if it can. */
@@ -21,8 +22,13 @@ function refusedObject(value: object): string | undefined {
   if (value instanceof WeakRef) return 'a WeakRef';
   if (value instanceof String || value instanceof Number || value instanceof Boolean)
     return `a boxed ${value.constructor.name} (send the primitive)`;
-  if (typeof BigInt === 'function' && Object.prototype.toString.call(value) === '[object BigInt]')
-    return 'a boxed BigInt (send the primitive)';
+  if (value instanceof URL) return 'a URL (send its href)';
+  if (value instanceof URLSearchParams) return 'a URLSearchParams (send its string)';
+  if (value instanceof Blob) return 'a Blob (send its bytes)';
+  // Objects whose state is internal would arrive as {} without a word.
+  const tag = Object.prototype.toString.call(value);
+  if (tag === '[object BigInt]') return 'a boxed BigInt (send the primitive)';
+  if (tag === '[object Generator]' || tag === '[object AsyncGenerator]') return `a ${tag.slice(8, -1)}`;
   return undefined;
 }
 

@@ -153,6 +153,7 @@ describe.each<Kind>(['memory', 'pipe', 'tcp', 'port'])('values over a %s link', 
       [new Map([['k', new WeakMap()]]), 'body.value.get("k") is a WeakMap'],
       [new Set([{ 'odd key': () => 1 }]), 'body.value.<member 0>["odd key"] is a function'],
       [{ boxed: new String('s') }, 'body.value.boxed is a boxed String'],
+      [[new URL('file:///a')], 'body.value[0] is a URL'],
     ];
     for (const [value, message] of refusals) {
       let thrown: unknown;
