@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { type JobCancelKind, MalformedPacketError, UnknownPacketError } from './errors.js';
 
 /**
@@ -23,6 +24,7 @@ export const PacketType = {
   JobCancel: 16,
   Ping: 17,
   Pong: 18,
+  JobError: 19,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 
@@ -85,6 +87,11 @@ export interface PacketBodies {
   Ping: { seq: number };
   /** Node → host: the answer to Ping, sent by the endpoint whatever its tasks are doing. */
   Pong: { seq: number };
+  /**
+   * Worker node → host, just before it exits with the code for Failed: why the job failed (what
+   * it threw, or what it returned instead of a result). The exit code is still the result.
+   */
+  JobError: { jobId: string; error: SerializedError };
 }
 
 export interface RequestSpecBody {
@@ -172,6 +179,10 @@ const checks: Record<PacketTypeName, Check[]> = {
   ],
   Ping: [field('seq', Number.isInteger, 'an integer')],
   Pong: [field('seq', Number.isInteger, 'an integer')],
+  JobError: [
+    field('jobId', isString, 'a string'),
+    field('error', (v) => typeof v === 'object' && v !== null, 'an object'),
+  ],
 };
 
 const names = new Map<number, PacketTypeName>(
@@ -236,5 +247,19 @@ export function serializeError(error: unknown): SerializedError {
     if (error.stack) out.stack = error.stack;
     return out;
   }
-  return { message: String(error) };
+  return { message: describeThrown(error) };
+}
+
+/**
+ * A thrown value that is not an Error, readably: a string as it is, anything else as code would
+ * show it (`{ code: 42, reason: 'busy' }`), never "[object Object]".
+ */
+export function describeThrown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return inspect(value, {
+    depth: 4,
+    breakLength: Number.POSITIVE_INFINITY,
+    maxArrayLength: 20,
+    maxStringLength: 500,
+  });
 }

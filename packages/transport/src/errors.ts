@@ -89,6 +89,24 @@ export class PacketEncodeError extends TroupeError {
   }
 }
 
+/**
+ * A value that cannot cross a link (a function, a symbol, a promise...): `path` says where it is
+ * inside what was sent, e.g. `result.handlers[2].onDone`. Raised on the sending side.
+ */
+export class ValueNotCloneableError extends TroupeError {
+  static override readonly code = 'TROUPE_VALUE_NOT_CLONEABLE';
+  constructor(
+    readonly path: string,
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${path} is ${what}: only structured-cloneable values cross between host and nodes (docs/protocol.md, "Values")`,
+      options,
+    );
+  }
+}
+
 export class PacketTooLargeError extends TroupeError {
   static override readonly code = 'TROUPE_PACKET_TOO_LARGE';
   constructor(

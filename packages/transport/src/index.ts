@@ -29,6 +29,7 @@ export {
   TooManyPendingError,
   TroupeError,
   UnsafeDirectoryError,
+  ValueNotCloneableError,
 } from './errors.js';
 export {
   DEFAULT_MAX_FRAME_LENGTH,
@@ -80,4 +81,5 @@ export {
   type TcpListenOptions,
   TcpTransport,
 } from './transports/tcp.js';
+export { assertCloneable, findRefused, refusedValue } from './values.js';
 export { PROTOCOL_VERSION, RUNTIME_VERSION } from './version.js';

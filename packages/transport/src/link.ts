@@ -1,5 +1,4 @@
 import { EventEmitter } from 'eventemitter3';
-import { Packr, Unpackr } from 'msgpackr';
 import { type Actor, createActor } from 'xstate';
 import type { ByteChannel } from './channel.js';
 import { type Clock, systemClock, type TimerId } from './clock.js';
@@ -32,6 +31,7 @@ import { machineInspector } from './inspect.js';
 import { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
 import { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
 import { type RandomSource, systemRandom } from './random.js';
+import { createValueDecoder, createValueEncoder, encodeValue } from './values.js';
 
 export interface LinkOptions {
   /** Settings both ends must share; a difference fails the handshake naming the component. */
@@ -132,8 +132,9 @@ export class Link extends EventEmitter<LinkEvents> {
   readonly closed: Promise<LinkCloseInfo>;
 
   readonly #channel: ByteChannel;
-  readonly #packr = new Packr({ sequential: true });
-  readonly #unpackr = new Unpackr({ sequential: true });
+  /** Structured-clone semantics for everything but a Buffer body (values.ts). */
+  readonly #packr = createValueEncoder();
+  readonly #unpackr = createValueDecoder();
   readonly #decoder: FrameDecoder;
   readonly #link: Actor<typeof linkMachine>;
   readonly #writer: Actor<typeof writerQueueMachine>;
@@ -322,7 +323,8 @@ export class Link extends EventEmitter<LinkEvents> {
    * Queues one packet. Returns false when the writer holds `highWaterMark` bytes or more: the
    * caller should wait for `drain` (or `await link.writable()`) before sending more.
    * Throws `LinkClosedError` once the link is closing or closed, `PacketTooLargeError` for a
-   * packet over the maximum frame length.
+   * packet over the maximum frame length, `PacketEncodeError` for a body that cannot be sent (its
+   * cause a `ValueNotCloneableError` naming the path, `body.…`, of what cannot cross).
    */
   send(type: number, body?: unknown): boolean {
     if (!Number.isInteger(type) || type < 0 || type > 255) {
@@ -340,7 +342,7 @@ export class Link extends EventEmitter<LinkEvents> {
       length = binHeaderLength(binary.length) + binary.length;
     } else {
       try {
-        encoded = this.#packr.pack(body);
+        encoded = encodeValue(this.#packr, body, 'body');
       } catch (error) {
         this.#resetStructures();
         throw new PacketEncodeError(type, error);

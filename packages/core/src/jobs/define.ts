@@ -1,4 +1,5 @@
 import { type JobCancelKind, JobCancelledError } from '../errors.js';
+import { describeThrown } from '../packets.js';
 import { callerModule } from '../tasks/define.js';
 import { isJobResult, JOB_EXIT_CODES, type JobResult } from './result.js';
 
@@ -68,6 +69,7 @@ export class JobRun {
   readonly #controller = new AbortController();
   readonly #listeners = new Set<(metadata: Readonly<Record<string, unknown>>) => void>();
   #metadata: Readonly<Record<string, unknown>>;
+  #failure: unknown;
 
   constructor(
     readonly jobId: string,
@@ -75,6 +77,11 @@ export class JobRun {
     readonly port: JobPort,
   ) {
     this.#metadata = Object.freeze({ ...metadata });
+  }
+
+  /** Why the job ended Failed, once it has: what it threw, or a TypeError for what it returned. */
+  get failure(): unknown {
+    return this.#failure;
   }
 
   get cancelled(): boolean {
@@ -118,12 +125,16 @@ export class JobRun {
       if (returned === undefined || returned === null) result = this.cancelled ? 'Canceled' : 'Succeeded';
       else if (isJobResult(returned)) result = returned;
       else {
-        this.port.log(`the job returned ${JSON.stringify(returned)}, which is not a job result`, 'error');
+        this.#failure = new TypeError(
+          `the job returned ${describeThrown(returned)}, which is not a job result (${Object.keys(JOB_EXIT_CODES).join(', ')})`,
+        );
+        this.port.log((this.#failure as Error).message, 'error');
         result = 'Failed';
       }
     } catch (error) {
       if (this.cancelled) result = 'Canceled';
       else {
+        this.#failure = error;
         this.port.log(`the job failed: ${describe(error)}`, 'error');
         result = 'Failed';
       }
@@ -133,5 +144,5 @@ export class JobRun {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+  return error instanceof Error ? (error.stack ?? error.message) : describeThrown(error);
 }

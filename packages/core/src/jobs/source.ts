@@ -9,7 +9,7 @@ export interface JobRequest {
   readonly id: string;
   /** The job's code: `moduleSpecifier#exportName` of a `defineJob` export. */
   readonly job: string;
-  /** What the job is asked to do, passed to the job function as is (anything msgpack carries). */
+  /** What the job is asked to do, passed to the job function as is (any structured-cloneable value). */
   readonly message: unknown;
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** The source's token for this lease: renewals and the completion present it. */

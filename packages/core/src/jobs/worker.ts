@@ -23,6 +23,11 @@ export interface JobWorker {
   onLog(listener: (body: PacketBodies['Log']) => void): void;
   /** Releases what is left of the worker (connection, output file); waits for it to be gone. */
   dispose(): Promise<void>;
+  /**
+   * Why the job failed, as the worker said before it exited (the error's stack, or its message),
+   * once it has said so (`JobError`). Read when the exit code says Failed.
+   */
+  failure?(): string | undefined;
 }
 
 /** Starts job workers. */
@@ -33,6 +38,7 @@ export interface JobWorkerFactory {
 class NodeJobWorker implements JobWorker {
   readonly id: string;
   readonly exited: Promise<NodeExit>;
+  #failure: string | undefined;
 
   constructor(
     readonly node: NodeContext,
@@ -44,7 +50,16 @@ class NodeJobWorker implements JobWorker {
     },
   ) {
     this.id = node.id;
-    this.exited = hooks.exited;
+    node.handle('JobError', (body) => {
+      this.#failure = body.error.stack ?? body.error.message;
+    });
+    // The exit and the JobError before it arrive by different ways: the exit counts once the
+    // connection has delivered everything the worker wrote.
+    this.exited = Promise.all([hooks.exited, node.whenClosed]).then(([exit]) => exit);
+  }
+
+  failure(): string | undefined {
+    return this.#failure;
   }
 
   get pid(): number | undefined {

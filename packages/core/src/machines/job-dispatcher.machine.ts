@@ -357,7 +357,10 @@ export const jobDispatcherMachine = setup({
 /** What a worker's exit says about its job: a result from the table, or a crash. */
 export function completionForExit(worker: JobWorker | undefined, exit: NodeExit): JobCompletion {
   const result = exit.signal === null ? resultForExitCode(exit.code) : undefined;
-  if (result) return { result, exit };
+  if (result) {
+    const failure = result === 'Failed' ? worker?.failure?.() : undefined;
+    return failure === undefined ? { result, exit } : { result, reason: `the job failed: ${failure}`, exit };
+  }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   return {
     result: 'Failed',

@@ -1,5 +1,6 @@
 import {
   type Clock,
+  findRefused,
   type Link,
   type Listener,
   type ListenOptions,
@@ -7,6 +8,7 @@ import {
   reportUnhandledError,
   systemClock,
   type Transport,
+  ValueNotCloneableError,
 } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
@@ -65,6 +67,15 @@ class RunningRequest implements LazySignal {
 
 function failure(id: string, error: unknown): PacketBodies['BuildResult'] {
   return { id, ok: false, error: serializeError(error) };
+}
+
+/**
+ * Why `value` could not be sent: the first thing in it that cannot cross, with its path from
+ * `root` (`result.handlers[2].onDone is a function`), or else the encoder's own error.
+ */
+function unsendable(value: unknown, root: string, error: unknown): unknown {
+  const found = findRefused(value, root);
+  return found ? new ValueNotCloneableError(found.path, found.what, { cause: error }) : error;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -459,7 +470,10 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         link.send(PacketType.BuildResult, result);
       } catch (error) {
         // A result that cannot be encoded is itself a failure the host must hear about.
-        link.send(PacketType.BuildResult, failure(id, error));
+        link.send(
+          PacketType.BuildResult,
+          failure(id, result.ok ? unsendable(result.value, 'result', error) : error),
+        );
       }
     }
     this.#left(link, id);
@@ -480,7 +494,14 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         new Promise((resolve, reject) => {
           const running = this.#running.get(requestId);
           if (running) running.unblock = { resolve, reject };
-          send('BuildBlocked', { requestId, requests });
+          try {
+            send('BuildBlocked', { requestId, requests });
+          } catch (error) {
+            // Nothing was sent: the request stays active here and its ctx.build throws.
+            if (running) running.unblock = undefined;
+            reject(unsendable(requests, 'requests', error));
+            return;
+          }
           this.#left(link, requestId);
         }),
       yield: (requestId) => {
@@ -521,12 +542,22 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     this.#log(`running job ${request.jobId} (${request.job})`);
     void (async () => {
       let code: number;
+      let failure: unknown;
       try {
         const fn = await this.#tasks.resolveJob(request.job);
         code = await job.run(fn, request.message);
+        failure = job.failure;
       } catch (error) {
         job.port.log(`could not load job ${request.job}: ${(error as Error).message}`, 'error');
+        failure = error;
         code = await job.run(() => 'Failed', undefined);
+      }
+      // The exit code says Failed; this says why, for the job's completion.
+      if (failure !== undefined && code === JOB_EXIT_CODES.Failed && link.state === 'open' && !this.#killed) {
+        link.send(PacketType.JobError, {
+          jobId: request.jobId,
+          error: serializeError(failure),
+        } satisfies PacketBodies['JobError']);
       }
       this.#exitCode ??= code;
       this.#log(`job ${request.jobId} ended (exit code ${code})`);

@@ -1,3 +1,5 @@
+import { assertCloneable, refusedValue } from '@troupe/transport';
+
 /**
  * The life of one request, as a statechart table: each state lists the states it may move to.
  * The scheduler moves requests only through `advance`, which refuses any other move, so an
@@ -121,18 +123,94 @@ export function advance(request: ScheduledRequest, to: RequestState): RequestSta
 }
 
 /**
- * The result-cache key of a request: task plus input, with object keys in sorted order so that
- * `{a, b}` and `{b, a}` are the same request.
+ * The result-cache key of a request: task plus input. Two inputs have the same key exactly when
+ * they arrive at the task as the same value (docs/protocol.md, "Values"): Maps, Sets, Dates,
+ * BigInts, typed arrays and the rest are told apart by kind and content, shared references and
+ * cycles by where they point; only the key order of plain objects is ignored, so `{a, b}` and
+ * `{b, a}` are the same request. An input that cannot cross to a node (a function, a symbol...)
+ * throws `ValueNotCloneableError` naming its path (`input.handlers[2].onDone`).
  */
 export function requestKey(spec: RequestSpec): string {
-  return `${spec.outOfProcess ? 'oop:' : ''}${spec.task}\u0000${stableStringify(spec.input)}`;
+  let input: string;
+  try {
+    input = canonical(spec.input, { ids: undefined });
+  } catch (error) {
+    if (error !== REFUSED) throw error;
+    assertCloneable(spec.input, 'input');
+    throw error;
+  }
+  return `${spec.outOfProcess ? 'oop:' : ''}${spec.task}\u0000${input}`;
 }
 
-function stableStringify(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? String(value);
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value instanceof Uint8Array) return `bin:${Buffer.from(value).toString('base64')}`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(',')}}`;
+const REFUSED = Symbol('refused');
+
+/**
+ * A string that identifies `value` up to what structured cloning keeps. Every token but a
+ * quoted string is structural, so no two different values write the same text. An object seen
+ * before is written `#n`, n counting objects in the order they are written.
+ */
+function canonical(value: unknown, seen: { ids: Map<object, number> | undefined }): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      // -0 crosses the wire as 0; NaN and the infinities are not null.
+      return Object.is(value, -0) ? '0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+    case 'symbol':
+      throw REFUSED;
+  }
+  if (value === null) return 'null';
+  const object = value as object;
+  seen.ids ??= new Map();
+  const id = seen.ids.get(object);
+  if (id !== undefined) return `#${id}`;
+  seen.ids.set(object, seen.ids.size);
+  if (Array.isArray(object)) {
+    const items: string[] = [];
+    for (let index = 0; index < object.length; index++) items.push(canonical(object[index], seen));
+    return `[${items.join(',')}]`;
+  }
+  if (object.constructor !== Object) {
+    if (refusedValue(object)) throw REFUSED;
+    const special = canonicalSpecial(object, seen);
+    if (special !== undefined) return special;
+  }
+  const keys = Object.keys(object).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((object as Record<string, unknown>)[k], seen)}`).join(',')}}`;
+}
+
+/** The kinds structured cloning keeps beyond plain objects and arrays; undefined for the rest. */
+function canonicalSpecial(
+  object: object,
+  seen: { ids: Map<object, number> | undefined },
+): string | undefined {
+  if (ArrayBuffer.isView(object)) {
+    const kind = Buffer.isBuffer(object) ? 'Buffer' : Object.prototype.toString.call(object).slice(8, -1);
+    return `${kind}:${Buffer.from(object.buffer, object.byteOffset, object.byteLength).toString('base64')}`;
+  }
+  if (object instanceof ArrayBuffer) return `ArrayBuffer:${Buffer.from(object).toString('base64')}`;
+  if (object instanceof Date) return `Date(${object.getTime()})`;
+  if (object instanceof RegExp) return `RegExp(${JSON.stringify(object.source)},${object.flags})`;
+  if (object instanceof Map) {
+    const entries: string[] = [];
+    for (const [key, entry] of object) entries.push(`${canonical(key, seen)}=>${canonical(entry, seen)}`);
+    return `Map{${entries.join(',')}}`;
+  }
+  if (object instanceof Set) {
+    const members: string[] = [];
+    for (const member of object) members.push(canonical(member, seen));
+    return `Set{${members.join(',')}}`;
+  }
+  if (object instanceof Error) {
+    const errors = object instanceof AggregateError ? `,${canonical(object.errors, seen)}` : '';
+    return `Error(${JSON.stringify(object.name)},${JSON.stringify(object.message)},${canonical(object.cause, seen)}${errors})`;
+  }
+  return undefined;
 }

@@ -250,8 +250,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * Submits a request; the same task and input submitted again (while cached) is the same
    * request, built once. Returns the request and a promise of its end.
    */
-  submit(spec: RequestSpec): ScheduledRequest {
-    const key = requestKey(spec);
+  submit(spec: RequestSpec, key = requestKey(spec)): ScheduledRequest {
     let request = this.#byKey.get(key);
     if (!request) {
       request = {
@@ -285,7 +284,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#dispatching = true;
     let requests: ScheduledRequest[];
     try {
-      requests = specs.map((spec) => this.submit(spec));
+      // Every key first: an input that cannot cross throws before any request of the batch is in.
+      const keys = specs.map(requestKey);
+      requests = specs.map((spec, index) => this.submit(spec, keys[index]));
     } finally {
       this.#dispatching = outer;
     }
