@@ -12,6 +12,7 @@ import {
   openLink,
   PacketEncodeError,
   PipeTransport,
+  type TcpListenOptions,
   TcpTransport,
   type Transport,
   ValueNotCloneableError,
@@ -46,7 +47,10 @@ async function pair(kind: Kind): Promise<{ client: Link; server: Link }> {
     return { client, server };
   }
   const transport = await transportOf(kind);
-  const listener = await transport.listen();
+  // Loopback TCP without a secret must be asked for; values, not authentication, are tested here.
+  const listener = await transport.listen(
+    kind === 'tcp' ? ({ insecure: true } as TcpListenOptions) : undefined,
+  );
   cleanups.push(() => listener.close());
   const accepted = new Promise<Link>((resolve) => listener.once('link', resolve));
   const client = await transport.connect(listener.address);
