@@ -218,16 +218,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   async #grow(count: number, pool: string): Promise<void> {
     const provider = this.providers.get(pool);
     if (!provider) {
-      this.scheduler.growthFailed(count, pool);
-      reportUnhandledError(new TroupeError(`no node provider for pool ${pool}`));
+      this.#growthFailed(count, pool, new TroupeError(`no node provider for pool ${pool}`));
       return;
     }
     let nodes: NodeContext[];
     try {
       nodes = await provider.acquire(count);
     } catch (error) {
-      this.scheduler.growthFailed(count, pool);
-      reportUnhandledError(error);
+      this.#growthFailed(count, pool, error instanceof Error ? error : new TroupeError(String(error)));
       return;
     }
     if (this.#closing) {
@@ -235,6 +233,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       return;
     }
     for (const node of nodes) this.#adopt(node, pool);
+  }
+
+  /** The requests waiting for the pool fail with `error` when it has no nodes; otherwise it is reported. */
+  #growthFailed(count: number, pool: string, error: Error): void {
+    if (this.#closing) return;
+    if (this.scheduler.growthFailed(count, pool, error) === 0) reportUnhandledError(error);
   }
 
   #adopt(node: NodeContext, pool: string): void {
