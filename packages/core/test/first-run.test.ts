@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import {
   createRuntime,
   InProcessNodeProvider,
+  type Launcher,
   NodeLaunchError,
   type NodeProvider,
   NodeRegistry,
@@ -17,6 +18,7 @@ import {
 } from '@troupe/core';
 import { PipeTransport, setUnhandledErrorReporter, UnsafeDirectoryError } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { manualClock } from './support/manual-clock.js';
 import {
   cleanupSandbox,
   createSandbox,
@@ -233,6 +235,86 @@ describe('launches that keep failing end the run with NodeLaunchError', () => {
     );
     expect(sandbox.launched).toHaveLength(2);
     for (const pid of sandbox.launched) expect(await waitUntilGone(pid)).toBe(true);
+  });
+});
+
+describe('launch back-off', () => {
+  /** Waits until `condition` holds: the provider's file system work is real. At most 10 s. */
+  async function until(condition: () => boolean): Promise<void> {
+    for (let tries = 0; tries < 10_000 && !condition(); tries++)
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(condition()).toBe(true);
+  }
+
+  it('spaces the attempts on the injected clock, 50 ms doubling, and launches nothing in between', async () => {
+    // A manual clock that knows which of its timers are still to fire.
+    const manual = manualClock();
+    const timers = new Set<unknown>();
+    const clock = {
+      ...manual,
+      setTimeout: (fn: () => void, ms: number) => {
+        const id = manual.setTimeout(() => {
+          timers.delete(id);
+          fn();
+        }, ms);
+        timers.add(id);
+        return id;
+      },
+      clearTimeout: (id: Parameters<typeof manual.clearTimeout>[0]) => {
+        timers.delete(id);
+        manual.clearTimeout(id);
+      },
+    };
+    const launchedAt: number[] = [];
+    // Each "node" has exited before the host looks at it, with something on its stderr.
+    const launcher: Launcher = {
+      launch: () => {
+        launchedAt.push(clock.now());
+        return {
+          pid: 1_000_000 + launchedAt.length,
+          exit: () => ({ code: 7, signal: null }),
+          isAlive: () => false,
+          onExit: (listener) => listener({ code: 7, signal: null }),
+          outputTail: () => `attempt ${launchedAt.length}: cannot start\n`,
+          killTree: () => {},
+        };
+      },
+      attach: () => {
+        throw new Error('nothing to reuse here');
+      },
+    };
+    const host = new ProcessNodeProvider({
+      transport: new PipeTransport({ directory: join(sandbox.directory, 'fresh') }),
+      launcher,
+      clock,
+      launchAttempts: 4,
+    });
+    let outcome: unknown;
+    void host.acquire(1).catch((error: unknown) => {
+      outcome = error;
+    });
+    for (const [attempt, pause] of [
+      [1, 50],
+      [2, 100],
+      [3, 200],
+    ] as const) {
+      // The attempt failed and the provider waits on the clock: nothing more until the pause ends.
+      await until(() => launchedAt.length === attempt && timers.size === 1);
+      clock.advance(pause - 1);
+      expect(launchedAt).toHaveLength(attempt);
+      expect(timers.size).toBe(1);
+      clock.advance(1);
+    }
+    await until(() => outcome !== undefined);
+    expect(launchedAt).toEqual([0, 50, 150, 350]);
+    expect(outcome).toBeInstanceOf(NodeLaunchError);
+    const error = outcome as NodeLaunchError;
+    expect(error.attempts).toBe(4);
+    expect(error.exit).toEqual({ code: 7, signal: null });
+    expect(error.message).toContain(
+      'after 4 attempts; the last one: node process 1000004 exited with code 7',
+    );
+    expect(error.stderrTail).toBe('attempt 4: cannot start\n');
   });
 });
 
