@@ -233,6 +233,15 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       return;
     }
     for (const node of nodes) this.#adopt(node, pool);
+    // A provider that hands back fewer than asked would leave the rest counted as on the way.
+    if (nodes.length < count)
+      this.#growthFailed(
+        count - nodes.length,
+        pool,
+        new TroupeError(
+          `the ${provider.kind} node provider gave ${nodes.length} of the ${count} nodes asked for`,
+        ),
+      );
   }
 
   /** The requests waiting for the pool fail with `error` when it has no nodes; otherwise it is reported. */

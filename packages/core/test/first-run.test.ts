@@ -350,6 +350,28 @@ describe('a pool that has nodes when its growth fails', () => {
   });
 });
 
+describe('a provider that gives fewer nodes than asked', () => {
+  it('the rest count as a failed growth, not as nodes on the way', async () => {
+    let asked = 0;
+    const provider: NodeProvider = {
+      kind: 'inproc',
+      acquire: async () => {
+        asked++;
+        return [];
+      },
+      shutdown: async () => {},
+    };
+    const reported = captureUnhandled();
+    runtime = createRuntime({ nodes: { provider, max: 2 } });
+    const error = await rejection(runtime.build({ task: task('leaf'), input: 1 }));
+    expect((error as Error).message).toBe('the inproc node provider gave 0 of the 1 nodes asked for');
+    expect(asked).toBe(1);
+    expect(runtime.scheduler.unfinished).toBe(0);
+    // The request got the error: nothing was left to report.
+    expect(reported).toEqual([]);
+  });
+});
+
 describe('the examples on a new machine (empty TMPDIR, XDG_RUNTIME_DIR and HOME)', () => {
   let home: string;
   beforeEach(async () => {
