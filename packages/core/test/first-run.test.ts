@@ -2,7 +2,7 @@
 // yet (or disappears mid-run), a node command that dies, a missing executable, a node too slow to
 // connect. Each ends, with the right values or a NodeLaunchError, and never loops.
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { chown, lstat, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,7 +132,6 @@ describe('a first run: no socket directory yet', () => {
   it.runIf(process.getuid?.() === 0)('refuses a socket directory that belongs to another user', async () => {
     const directory = join(sandbox.directory, 'theirs');
     await mkdir(directory, { mode: 0o700 });
-    const { chown } = await import('node:fs/promises');
     await chown(directory, 65534, 65534);
     runtime = processRuntime({ directory });
     const error = await rejection(runtime.build({ task: task('leaf'), input: 1 }));
