@@ -248,16 +248,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   async #grow(count: number, pool: string): Promise<void> {
     const provider = this.providers.get(pool);
     if (!provider) {
-      this.scheduler.growthFailed(count, pool);
-      reportUnhandledError(new TroupeError(`no node provider for pool ${pool}`));
+      this.#growthFailed(count, pool, new TroupeError(`no node provider for pool ${pool}`));
       return;
     }
     let nodes: NodeContext[];
     try {
       nodes = await provider.acquire(count);
     } catch (error) {
-      this.scheduler.growthFailed(count, pool);
-      reportUnhandledError(error);
+      this.#growthFailed(count, pool, error instanceof Error ? error : new TroupeError(String(error)));
       return;
     }
     if (this.#closing) {
@@ -265,6 +263,21 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       return;
     }
     for (const node of nodes) this.#adopt(node, pool);
+    // A provider that hands back fewer than asked would leave the rest counted as on the way.
+    if (nodes.length < count)
+      this.#growthFailed(
+        count - nodes.length,
+        pool,
+        new TroupeError(
+          `the ${provider.kind} node provider gave ${nodes.length} of the ${count} nodes asked for`,
+        ),
+      );
+  }
+
+  /** The requests waiting for the pool fail with `error` when it has no nodes; otherwise it is reported. */
+  #growthFailed(count: number, pool: string, error: Error): void {
+    if (this.#closing) return;
+    if (this.scheduler.growthFailed(count, pool, error) === 0) reportUnhandledError(error);
   }
 
   #adopt(node: NodeContext, pool: string): void {

@@ -203,8 +203,9 @@ export class UnsafeDirectoryError extends ListenError {
   constructor(
     readonly directory: string,
     detail: string,
+    options?: { cause?: unknown },
   ) {
-    super(`refusing to use ${directory} for sockets: ${detail}`);
+    super(`refusing to use ${directory} for sockets: ${detail}`, options);
   }
 }
 

@@ -73,7 +73,12 @@ export {
   MemoryTransport,
   type MemoryTransportOptions,
 } from './transports/memory.js';
-export { defaultSocketDirectory, PipeTransport, type PipeTransportOptions } from './transports/pipe.js';
+export {
+  defaultSocketDirectory,
+  ensurePrivateDirectory,
+  PipeTransport,
+  type PipeTransportOptions,
+} from './transports/pipe.js';
 export { messagePortChannel } from './transports/port.js';
 export {
   parseTcpAddress,

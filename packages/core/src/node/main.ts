@@ -141,17 +141,16 @@ export async function runNode(argv: string[]): Promise<number> {
   const registry = new NodeRegistry(pipe.directory);
   const local = createHandshake(handshake, secret !== undefined);
   const reusable = values.reuse && transport === pipe;
+  const record = {
+    pid: process.pid,
+    address: pipe.pathFor(address),
+    handshake: encodeHandshake(local).toString('hex'),
+    summary: describeHandshake(local),
+    ...(values['output-file'] && { outputFile: values['output-file'] }),
+  };
   // The record goes down before the socket listens: a host may connect, use this node and
   // release it for reuse within milliseconds, and the next host must already be able to find it.
-  if (reusable) {
-    await registry.register({
-      pid: process.pid,
-      address: pipe.pathFor(address),
-      handshake: encodeHandshake(local).toString('hex'),
-      summary: describeHandshake(local),
-      ...(values['output-file'] && { outputFile: values['output-file'] }),
-    });
-  }
+  if (reusable) await registry.register(record);
   let endpoint: NodeEndpoint;
   try {
     endpoint = await NodeEndpoint.start({
@@ -170,6 +169,18 @@ export async function runNode(argv: string[]): Promise<number> {
   }
   endpoint.on('log', log);
   endpoint.on('state', (state) => log(`state: ${state}`));
+  let restoring: Promise<unknown> = Promise.resolve();
+  if (reusable) {
+    // A temp cleaner may have removed the directory, with the socket and record, while a host
+    // held this node: both are put back as it goes idle, so that the next host finds it.
+    endpoint.on('state', (state) => {
+      if (state !== 'idle') return;
+      restoring = restoring
+        .then(() => pipe.restore(endpoint.address))
+        .then(() => registry.restore(record))
+        .catch((error: Error) => log(`could not put back the socket or record: ${error.message}`));
+    });
+  }
   stopEndpoint = () => void endpoint.exit();
   if (stopRequested) stopEndpoint();
   else {
@@ -178,6 +189,7 @@ export async function runNode(argv: string[]): Promise<number> {
     );
   }
   await endpoint.exited;
+  await restoring;
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
   const code = endpoint.exitCode;

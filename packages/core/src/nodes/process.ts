@@ -7,6 +7,7 @@ import {
   ConnectError,
   createHandshake,
   encodeHandshake,
+  ensurePrivateDirectory,
   type HandshakeOptions,
   type Link,
   PipeTransport,
@@ -212,11 +213,45 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
 
   async #launch(options: AcquireOptions): Promise<NodeContext> {
     const attempts = this.#options.launchAttempts ?? 10;
+    let pause = LAUNCH_PAUSE_FIRST_MS;
     let last: { error: Error; exit: NodeExit | undefined; tail: string } | undefined;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    let attempt = 0;
+    while (attempt < attempts) {
       options.signal?.throwIfAborted();
+      if (attempt > 0) {
+        // Back-off: a node that cannot start now (a loaded machine, a resource limit) may start in
+        // a moment, and one that never starts must not be relaunched as fast as the OS allows.
+        await sleep(this.#clock, pause);
+        pause = Math.min(pause * 2, LAUNCH_PAUSE_MAX_MS);
+        options.signal?.throwIfAborted();
+      }
+      attempt++;
+      try {
+        // A first run finds no directory, and a temp cleaner may remove it at any time: checked
+        // before each launch, since the node's output file goes there before the node does.
+        await ensurePrivateDirectory(this.#transport.directory);
+      } catch (error) {
+        // Retrying cannot make a directory safe.
+        throw new NodeLaunchError(
+          `could not start a node: ${(error as Error).message}`,
+          attempt,
+          undefined,
+          '',
+          {
+            cause: error,
+          },
+        );
+      }
       const outputFile = join(this.#transport.directory, `troupe-launch-${this.#random.id(10)}.log`);
-      const process = this.#spawn(outputFile);
+      let process: NodeProcess;
+      try {
+        process = this.#spawn(outputFile);
+      } catch (error) {
+        // The launcher itself failed (its output file, a spawn that threw): an attempt like any other.
+        last = { error: error as Error, exit: undefined, tail: '' };
+        await unlink(outputFile).catch(() => {});
+        continue;
+      }
       const node = new NodeContext({
         id: this.#ids.next('node'),
         kind: 'process',
@@ -234,18 +269,22 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       } catch (error) {
         process.killTree();
         await this.#waitForExit(process, this.#options.shutdown?.killTimeoutMs ?? 5_000);
-        last = { error: error as Error, exit: process.exit(), tail: process.outputTail(2048) };
+        last = {
+          error: error as Error,
+          exit: process.exit(),
+          // A process that never started has no output; its launch error is the message.
+          tail: process.pid > 0 ? process.outputTail(2048) : '',
+        };
         await unlink(outputFile).catch(() => {});
       }
     }
-    const how = last?.exit
-      ? last.exit.signal
-        ? `the last one was killed by ${last.exit.signal}`
-        : `the last one exited with code ${last.exit.code}`
-      : `the last one: ${last?.error.message}`;
+    // The last attempt's own error says how it ended (exited, killed, never listened); an exit
+    // alone would read "killed by SIGKILL" for a node this host killed for being late. Its stderr
+    // tail follows once, below the message.
+    const how = last ? last.error.message.split('\n')[0] : 'no attempt was made';
     throw new NodeLaunchError(
-      `could not start a node after ${attempts} attempts; ${how}`,
-      attempts,
+      `could not start a node after ${attempt} attempts; the last one: ${how}`,
+      attempt,
       last?.exit,
       last?.tail ?? '',
       {
@@ -289,13 +328,32 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     let pause = 2;
     for (;;) {
       const exit = process.exit();
-      if (exit || process.pid <= 0) {
+      if (exit && process.pid <= 0) {
+        const command = (this.#options.nodeCommand ?? defaultNodeCommand()).command;
         throw new NodeLaunchError(
-          `node process ${process.pid} ${exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${exit?.code}`} before it accepted a connection`,
+          `could not run ${command}: ${process.outputTail(2048).split('\n')[0] || 'no process was started'}`,
+          1,
+          exit,
+          '',
+        );
+      }
+      if (exit) {
+        throw new NodeLaunchError(
+          `node process ${process.pid} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before it accepted a connection`,
           1,
           exit,
           process.outputTail(2048),
         );
+      }
+      if (process.pid <= 0) {
+        // The OS would not start the command (missing, not executable) and the launcher learns why
+        // a moment later: a pause like any other until then.
+        if (this.#clock.now() + pause > deadline) {
+          throw new NodeLaunchError(`no node process was started within ${timeoutMs} ms`, 1, undefined, '');
+        }
+        await sleep(this.#clock, pause);
+        pause = Math.min(pause * 2, 5);
+        continue;
       }
       try {
         return await this.#transport.connect(address, {
@@ -397,6 +455,11 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     return true;
   }
 }
+
+/** The pause before the second launch of a node; it doubles for each one after. */
+const LAUNCH_PAUSE_FIRST_MS = 50;
+/** The longest pause between launches: ten attempts take under 6 s of pauses. */
+const LAUNCH_PAUSE_MAX_MS = 1_000;
 
 function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, ms));

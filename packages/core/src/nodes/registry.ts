@@ -1,5 +1,6 @@
 import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensurePrivateDirectory } from '@troupe/transport';
 import { isPidAlive } from './launcher.js';
 
 /**
@@ -39,9 +40,23 @@ export class NodeRegistry {
   async register(record: NodeRecord): Promise<void> {
     const path = this.recordPath(record.pid);
     const temporary = `${path}.${process.pid}.tmp`;
+    // The record may be the first thing to go into the directory (a node registers before it
+    // listens), and the directory may have been removed since the last record was written.
+    await ensurePrivateDirectory(this.directory);
     await writeFile(temporary, JSON.stringify(record), { mode: 0o600 });
     // Readers never see a half-written record.
     await rename(temporary, path);
+  }
+
+  /** Writes the record again if it is gone (a temp cleaner removed the directory); resolves whether it had to. */
+  async restore(record: NodeRecord): Promise<boolean> {
+    try {
+      await stat(this.recordPath(record.pid));
+      return false;
+    } catch {
+      await this.register(record);
+      return true;
+    }
   }
 
   async unregister(pid: number): Promise<void> {

@@ -77,6 +77,12 @@ interface Pool {
   /** Nodes asked of the host and not yet added. */
   growing: number;
   readonly max: number | undefined;
+  /**
+   * Why the pool's last growth failed. While set the pool does not grow: the host has already
+   * retried, and asking again at once would loop. Cleared when the pool's waiting requests fail
+   * with it (no nodes) or when every request has finished (the end of a run).
+   */
+  growthError: Error | undefined;
 }
 
 export interface StallReport {
@@ -197,11 +203,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return [...this.#nodes.keys()];
   }
 
-  /** The host could not start `count` of the nodes it was asked to grow by. */
-  growthFailed(count: number, poolName = DEFAULT_POOL): void {
+  /**
+   * The host could not start `count` of the nodes it was asked to grow by, because of `error`
+   * (after its own retries). A pool that has nodes carries on with them and grows no more until
+   * every request has finished. A pool with no node, and none on the way, cannot run what waits
+   * for it: those requests fail with `error` (and their waiters learn it as any failure), and a
+   * request submitted after that may try growing again. Returns how many requests failed now.
+   */
+  growthFailed(count: number, poolName: string, error: Error): number {
     const pool = this.#pool(poolName);
     pool.growing = Math.max(0, pool.growing - count);
+    // News from a run that has ended holds nothing back: the next run may try again.
+    if (this.#unfinished > 0) pool.growthError = error;
+    const unfinished = this.#unfinished;
     this.#dispatch();
+    return unfinished - this.#unfinished;
   }
 
   addNode(id: string, poolName = DEFAULT_POOL): void {
@@ -224,6 +240,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         nodes: new Set(),
         growing: 0,
         max,
+        growthError: undefined,
       };
       this.#pools.set(name, pool);
     }
@@ -524,7 +541,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#move(request, to);
     request.awaited = undefined;
     if (slot?.active === request && !stillOnNode) this.#leave(slot);
-    this.#unfinished--;
+    // The end of a run: a pool whose growth failed during it may try again in the next.
+    if (--this.#unfinished === 0) for (const pool of this.#pools.values()) pool.growthError = undefined;
     // A request's outcome is final for this scheduler, failure as much as success: whoever asks
     // again later (a dependent's ctx.build, another build) gets the same failure rather than a
     // silent rebuild that would give one request two answers. Only a cancelled request leaves the
@@ -580,19 +598,22 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.#dispatching) return;
     this.#dispatching = true;
     try {
-      let moved = true;
-      while (moved) {
-        moved = false;
-        for (const slot of this.#nodes.values()) {
-          if (slot.active) continue;
-          const next = this.#pickFor(slot);
-          if (!next) continue;
-          moved = true;
-          this.#run(next, slot);
+      do {
+        let moved = true;
+        while (moved) {
+          moved = false;
+          for (const slot of this.#nodes.values()) {
+            if (slot.active) continue;
+            const next = this.#pickFor(slot);
+            if (!next) continue;
+            moved = true;
+            this.#run(next, slot);
+          }
         }
-      }
-      if (this.#prefetch > 0) this.#stage();
-      this.#considerGrowth();
+        if (this.#prefetch > 0) this.#stage();
+        this.#considerGrowth();
+        // A failed request may free a continuation (its waiter) to run: decide again.
+      } while (this.#failUnservable());
       this.#checkStall();
     } finally {
       this.#dispatching = false;
@@ -660,7 +681,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const grow = this.#host.grow;
     if (!grow) return;
     for (const pool of this.#pools.values()) {
-      if (pool.waiting.size === 0) continue;
+      if (pool.waiting.size === 0 || pool.growthError) continue;
       const max = pool.max ?? pool.nodes.size;
       const room = max - pool.nodes.size - pool.growing;
       const wanted = Math.min(room, pool.waiting.size - pool.growing);
@@ -668,6 +689,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       pool.growing += wanted;
       grow.call(this.#host, wanted, pool.name);
     }
+  }
+
+  /**
+   * Fails what waits for a pool that cannot have nodes: its growth failed, it has none, and none
+   * are on the way. Says whether any request failed.
+   */
+  #failUnservable(): boolean {
+    let failed = false;
+    for (const pool of this.#pools.values()) {
+      const error = pool.growthError;
+      if (!error || pool.nodes.size > 0 || pool.growing > 0) continue;
+      pool.growthError = undefined;
+      for (let request = pool.waiting.pop(); request; request = pool.waiting.pop()) {
+        this.#finish(request, 'failed', undefined, error);
+        failed = true;
+      }
+    }
+    return failed;
   }
 
   /**

@@ -22,12 +22,21 @@ export function defaultSocketDirectory(): string {
 }
 
 /**
- * Creates the directory 0700, or checks an existing one: a real directory (not a link), owned by
- * this user, closed to everyone else. A directory another user could enter or replace would let
- * them connect to, or impersonate, this user's nodes.
+ * Creates the directory 0700 (and its missing parents), or checks an existing one: a real
+ * directory (not a link), owned by this user, closed to everyone else. A directory another user
+ * could enter or replace would let them connect to, or impersonate, this user's nodes. Called
+ * wherever something goes into the directory (a socket, a node's output file, a registry record),
+ * not once at start-up: a first run finds no directory, and a temp cleaner may remove it mid-run.
+ * Throws `UnsafeDirectoryError` (naming the directory) when it cannot be made safe.
  */
 export async function ensurePrivateDirectory(directory: string): Promise<void> {
-  await mkdir(directory, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UnsafeDirectoryError(directory, `it cannot be created (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
   const stats = await lstat(directory);
   if (!stats.isDirectory())
     throw new UnsafeDirectoryError(directory, 'it is not a directory (or is a symbolic link)');
@@ -35,7 +44,17 @@ export async function ensurePrivateDirectory(directory: string): Promise<void> {
   if (uid !== undefined && stats.uid !== uid) {
     throw new UnsafeDirectoryError(directory, `it belongs to uid ${stats.uid}, not ${uid}`);
   }
-  if ((stats.mode & 0o077) !== 0) await chmod(directory, 0o700);
+  if ((stats.mode & 0o777) === 0o700) return;
+  // Ours but open to others (or closed to us): ours to fix, and refused if that fails.
+  try {
+    await chmod(directory, 0o700);
+  } catch (error) {
+    throw new UnsafeDirectoryError(
+      directory,
+      `its mode is ${(stats.mode & 0o777).toString(8).padStart(4, '0')} and it cannot be changed to 0700 (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -46,6 +65,8 @@ export class PipeTransport implements Transport {
   readonly kind = 'pipe' as const;
   readonly directory: string;
   readonly #random: RandomSource;
+  /** How to put back each open listener's socket file, by its path. */
+  readonly #restorers = new Map<string, () => Promise<boolean>>();
 
   constructor(options: PipeTransportOptions = {}) {
     this.directory = options.directory ?? defaultSocketDirectory();
@@ -79,17 +100,48 @@ export class PipeTransport implements Transport {
       if (!isAbsolute(requested)) await ensurePrivateDirectory(this.directory);
       await removeStaleSocket(path);
     }
-    const server = createServer({ allowHalfOpen: true });
-    const accepting = acceptSockets(server, 'connection');
-    await listening(server, () => server.listen(path), path);
-    // The directory already keeps other users out; the mode on the socket is a second lock.
-    if (!isWindows) await chmod(path, 0o600);
+    const bind = async () => {
+      const server = createServer({ allowHalfOpen: true });
+      const accepting = acceptSockets(server, 'connection');
+      await listening(server, () => server.listen(path), path);
+      // The directory already keeps other users out; the mode on the socket is a second lock.
+      if (!isWindows) await chmod(path, 0o600);
+      return { server, accepting };
+    };
+    const first = await bind();
+    const servers = [first.server];
     const listener = new Listener('pipe', path, { random: this.#random, ...options }, async () => {
-      await closeServer(server);
+      this.#restorers.delete(path);
+      await Promise.all(servers.map(closeServer));
       if (!isWindows) await unlink(path).catch(() => {});
     });
-    accepting.start(listener);
+    first.accepting.start(listener);
+    if (!isWindows) {
+      this.#restorers.set(path, async () => {
+        const present = await lstat(path).then(
+          () => true,
+          () => false,
+        );
+        if (present) return false;
+        if (!isAbsolute(requested)) await ensurePrivateDirectory(this.directory);
+        const again = await bind();
+        // The old server keeps its connections; it is closed with the listener.
+        servers.push(again.server);
+        again.accepting.start(listener);
+        return true;
+      });
+    }
     return listener;
+  }
+
+  /**
+   * Puts back the socket file of an open listener of this transport when something removed it
+   * (a temp cleaner, `rm -rf` of the directory): the directory is made again and a new socket
+   * bound at the same path, feeding the same listener. Resolves whether it had to.
+   */
+  async restore(address: string): Promise<boolean> {
+    const restorer = this.#restorers.get(address);
+    return restorer ? restorer() : false;
   }
 
   connect(address: string, options: ConnectOptions = {}): Promise<Link> {
