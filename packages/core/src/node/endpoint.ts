@@ -28,6 +28,7 @@ import {
 } from '../packets.js';
 import { createTaskContext, type LazySignal, type TaskContextPort } from '../tasks/context.js';
 import { type TaskFunction, TaskResolver } from '../tasks/resolve.js';
+import type { TaskChildren } from './children.js';
 
 interface Pending<T> {
   resolve(value: T): void;
@@ -84,6 +85,13 @@ export interface NodeEndpointOptions {
   clock?: Clock;
   /** The process and thread it tells its host it runs in. Default: this one (a simulator's nodes get their own). */
   identity?: NodeIdentity;
+  /**
+   * Tracks the processes its tasks and jobs start, to end them with the request or job (a process
+   * node's; nodes inside the host track none: the host's processes are not theirs to end).
+   */
+  children?: TaskChildren;
+  /** How long a cancelled task has to stop its processes itself before they are signalled. Default 1 s. */
+  childGraceMs?: number;
 }
 
 export interface NodeEndpointEvents {
@@ -111,6 +119,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   readonly #packets = new PacketRegistry();
   readonly #tasks: TaskResolver;
   readonly #identity: NodeIdentity;
+  readonly #children: TaskChildren | undefined;
+  readonly #childGraceMs: number;
   readonly #links = new Set<Link>();
   readonly #running = new Map<string, RunningRequest>();
   #host: Link | undefined;
@@ -141,6 +151,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     this.address = listener.address;
     this.#identity = options.identity ?? systemIdentity();
     this.#tasks = new TaskResolver(this.#identity);
+    this.#children = options.children;
+    this.#childGraceMs = options.childGraceMs ?? 1_000;
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
@@ -341,6 +353,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     if (!running) return;
     const error = new Error(reason);
     running.abort(error);
+    void this.#children?.end(id, this.#childGraceMs);
     // A task parked in ctx.build or ctx.reacquire wakes up to its cancellation.
     running.unblock?.reject(error);
     running.grant?.reject(error);
@@ -422,7 +435,10 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const id = request.id;
     let value: unknown;
     try {
-      value = task(request.input, createTaskContext(id, running, this.#portOf(link)));
+      const ctx = createTaskContext(id, running, this.#portOf(link));
+      value = this.#children
+        ? this.#children.run(id, () => task(request.input, ctx))
+        : task(request.input, ctx);
     } catch (error) {
       this.#finish(link, id, running, failure(id, error));
       return;
@@ -438,6 +454,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   #finish(link: Link, id: string, running: RunningRequest, result: PacketBodies['BuildResult']): void {
     if (this.#running.get(id) !== running) return;
     this.#running.delete(id);
+    // A cancelled task's processes are being ended; a finished one's are its own affair.
+    if (!running.reason()) this.#children?.forget(id);
     if (link.state === 'open') {
       try {
         link.send(PacketType.BuildResult, result);
@@ -507,18 +525,23 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       let code: number;
       try {
         const fn = await this.#tasks.resolve(request.job);
-        code = await job.run(fn as unknown as JobFunction, request.message);
+        const run = () => job.run(fn as unknown as JobFunction, request.message);
+        code = await (this.#children ? this.#children.run(request.jobId, run) : run());
       } catch (error) {
         job.port.log(`could not load job ${request.job}: ${(error as Error).message}`, 'error');
         code = await job.run(() => 'Failed', undefined);
       }
       this.#exitCode ??= code;
       this.#log(`job ${request.jobId} ended (exit code ${code})`);
+      // Whatever the job left running goes with it (agent#1757): it had its chance to stop it.
+      await this.#children?.end(request.jobId, 0);
       this.#toMachine({ type: 'endpoint.exit' });
     })();
   }
 
   async #shutdown(): Promise<void> {
+    // Cancelled tasks' processes get their grace and signals before the node is gone.
+    await this.#children?.settled();
     await this.#listener.close();
     await Promise.all([...this.#links].map((link) => link.close()));
     this.#machine.stop();

@@ -10,7 +10,9 @@ import {
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
+import { PARENT_PIPE_ENV } from '../nodes/launcher.js';
 import { NodeRegistry, nodeName } from '../nodes/registry.js';
+import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
 
 export const NODE_USAGE = `usage: troupe node [options]
@@ -68,6 +70,12 @@ export async function runNode(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  let endpoint: NodeEndpoint | undefined;
+  const parent = watchParent(() => {
+    // A node nobody has connected to yet, or one that is not kept for reuse, has no one left to
+    // serve. A reusable node that served a host stays: outliving its host is what it is for.
+    if (!values.reuse || !endpoint || endpoint.state === 'waiting') stop();
+  });
   if (values['low-priority']) {
     try {
       setPriority(10);
@@ -111,30 +119,32 @@ export async function runNode(argv: string[]): Promise<number> {
       ...(values['output-file'] && { outputFile: values['output-file'] }),
     });
   }
-  let endpoint: NodeEndpoint;
   try {
     endpoint = await NodeEndpoint.start({
       transport,
       idleTimeoutMs,
+      children: processChildren(),
       listen: { address, handshake, ...(secret !== undefined && { secret }) },
     });
   } catch (error) {
     if (reusable) await registry.unregister(process.pid);
     throw error;
   }
-  endpoint.on('log', log);
-  endpoint.on('state', (state) => log(`state: ${state}`));
-  stopEndpoint = () => void endpoint.exit();
+  const started = endpoint;
+  started.on('log', log);
+  started.on('state', (state) => log(`state: ${state}`));
+  stopEndpoint = () => void started.exit();
   if (stopRequested) stopEndpoint();
   else {
     process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: endpoint.address, pid: process.pid })}\n`,
+      `${JSON.stringify({ event: 'listening', address: started.address, pid: process.pid })}\n`,
     );
   }
-  await endpoint.exited;
+  await started.exited;
+  parent?.destroy();
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
-  const code = endpoint.exitCode;
+  const code = started.exitCode;
   if (code !== undefined) {
     // A worker's exit code is its job's result. A job that ignored its cancellation may still hold
     // the event loop open (a timer, a socket): its host has been told how it ended, so a grace
@@ -142,6 +152,24 @@ export async function runNode(argv: string[]): Promise<number> {
     setTimeout(() => process.exit(code), 1_000).unref();
   }
   return code ?? 0;
+}
+
+/**
+ * Calls `gone` when the host that launched this node ends: its launcher hands the node a pipe on
+ * stdin that nothing is written to, and end of file on it means the host process is gone.
+ * Nothing happens for a node started any other way (by hand, stdin a terminal or /dev/null).
+ */
+function watchParent(gone: () => void): { destroy(): void } | undefined {
+  if (process.env[PARENT_PIPE_ENV] !== '0') return undefined;
+  // Not passed on to what tasks start: their stdin is not this pipe.
+  delete process.env[PARENT_PIPE_ENV];
+  const stdin = process.stdin;
+  stdin.once('end', gone);
+  stdin.once('error', gone);
+  stdin.resume();
+  // The pipe must not keep the node alive once it has exited.
+  (stdin as { unref?: () => void }).unref?.();
+  return { destroy: () => stdin.destroy() };
 }
 
 function log(message: string): void {
