@@ -164,6 +164,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         owner: {
           acceptHost: (linkId) => this.#acceptHost(linkId),
           refuseHost: (linkId) => this.#refuseHost(linkId),
+          staleModules: () => this.#tasks.modulesChanged(),
+          retire: (linkId) => this.#retire(linkId),
           releaseHost: () => this.#releaseHost(),
           resetBuildState: () => {
             this.#running.clear();
@@ -342,6 +344,22 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     this.#log(`refused a second host from ${link.peer}: already serving one`);
     try {
       link.send(PacketType.NodeShutdown, { reason: 'Busy' } satisfies PacketBodies['NodeShutdown']);
+    } catch {
+      // The link closed meanwhile; nothing to tell.
+    }
+    void link.close();
+  }
+
+  #retire(linkId: string): void {
+    const link = [...this.#links].find((candidate) => candidate.id === linkId);
+    const why = this.#tasks.modulesChanged() ?? 'a task module changed';
+    this.#log(`retiring instead of serving ${link?.peer ?? 'a new host'}: ${why}`);
+    if (!link) return;
+    try {
+      link.send(PacketType.NodeShutdown, {
+        reason: 'Retired',
+        error: { name: 'NodeRetiredError', message: `this node's task module ${why}; start a fresh node` },
+      } satisfies PacketBodies['NodeShutdown']);
     } catch {
       // The link closed meanwhile; nothing to tell.
     }

@@ -1,6 +1,7 @@
 import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
 import type { TaskContext } from './context.js';
 import { isTask } from './define.js';
+import { TaskModules } from './modules.js';
 
 export type { TaskContext };
 
@@ -13,7 +14,7 @@ export type TaskFunction = (input: unknown, ctx: TaskContext) => unknown;
  */
 export class TaskResolver {
   readonly #builtins: ReadonlyMap<string, TaskFunction>;
-  readonly #modules = new Map<string, Promise<Record<string, unknown>>>();
+  readonly #modules = new TaskModules();
   /** Tasks already found, by id: a request for a known task starts without waiting a microtask. */
   readonly #found = new Map<string, TaskFunction>();
 
@@ -30,6 +31,11 @@ export class TaskResolver {
     return this.#builtins.get(task) ?? this.#found.get(task);
   }
 
+  /** Why this node must not run its loaded modules any more (one's file changed); undefined if none did. */
+  modulesChanged(): string | undefined {
+    return this.#modules.changed();
+  }
+
   async resolve(task: string): Promise<TaskFunction> {
     const known = this.cached(task);
     if (known) return known;
@@ -42,13 +48,7 @@ export class TaskResolver {
     const hash = task.lastIndexOf('#');
     const specifier = hash > 0 ? task.slice(0, hash) : task;
     const name = hash > 0 ? task.slice(hash + 1) : 'default';
-    let loading = this.#modules.get(specifier);
-    if (!loading) {
-      loading = import(specifier) as Promise<Record<string, unknown>>;
-      this.#modules.set(specifier, loading);
-      loading.catch(() => this.#modules.delete(specifier));
-    }
-    const module = await loading;
+    const module = await this.#modules.load(specifier);
     // A task is found under its export name, or, failing that, as any exported task of that name.
     const exported =
       module[name] ?? Object.values(module).find((value) => isTask(value) && value.name === name);
