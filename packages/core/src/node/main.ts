@@ -144,14 +144,13 @@ export async function runNode(argv: string[]): Promise<number> {
   parent?.destroy();
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
-  const code = started.exitCode;
-  if (code !== undefined) {
-    // A worker's exit code is its job's result. A job that ignored its cancellation may still hold
-    // the event loop open (a timer, a socket): its host has been told how it ended, so a grace
-    // period later the process ends anyway rather than linger as an orphan.
-    setTimeout(() => process.exit(code), 1_000).unref();
-  }
-  return code ?? 0;
+  // A worker's exit code is its job's result.
+  const code = started.exitCode ?? 0;
+  // A task or job that ignored its cancellation may still hold the event loop open (a timer, a
+  // socket, a loop of chunks): the host has been told everything, and is waiting for this process
+  // to end (or to kill it), so a grace period later it ends rather than linger until killed.
+  setTimeout(() => process.exit(code), 1_000).unref();
+  return code;
 }
 
 /**
