@@ -22,6 +22,8 @@ export interface BuildOptions {
   stallTimeoutMs?: number;
   stallErrorMs?: number;
   seed?: number;
+  /** Aborting it stops the build: unfinished projects are cancelled, and the runtime shuts down. */
+  signal?: AbortSignal;
 }
 
 export interface TraceEvent {
@@ -40,6 +42,8 @@ export interface Summary {
   lowerBoundMs: number;
   ratio: number;
   error?: string;
+  /** The build was stopped through `signal` (Ctrl-C) before it finished. */
+  interrupted: boolean;
   trace: TraceEvent[];
 }
 
@@ -143,6 +147,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
         input: { id: p.id, graph: graphFile },
         cost: graph.remaining.get(p.id)!,
       })),
+      { signal: options.signal },
     );
   } else {
     const runId = `run-${process.pid}-${Math.round(clock.now())}`;
@@ -157,13 +162,16 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     });
     simulation.__buildGraphRuns ??= new Map();
     simulation.__buildGraphRuns.set(runId, dispatch);
-    run = runtime.build([
-      { task: dispatcher, input: { run: runId } },
-      ...Array.from({ length: options.nodes }, (_, index) => ({
-        task: worker,
-        input: { run: runId, index, yield: options.yield },
-      })),
-    ]);
+    run = runtime.build(
+      [
+        { task: dispatcher, input: { run: runId } },
+        ...Array.from({ length: options.nodes }, (_, index) => ({
+          task: worker,
+          input: { run: runId, index, yield: options.yield },
+        })),
+      ],
+      { signal: options.signal },
+    );
   }
   let error: Error | undefined;
   try {
@@ -172,10 +180,13 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     error = caught as Error;
   }
   const makespanMs = clock.now() - start;
-  const shutdown = runtime.shutdown({ reuse: options.reuse });
-  await (virtual ? simulate(virtual, shutdown) : shutdown);
-  if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
-  rmSync(directory, { recursive: true, force: true });
+  try {
+    const shutdown = runtime.shutdown({ reuse: options.reuse });
+    await (virtual ? simulate(virtual, shutdown) : shutdown);
+  } finally {
+    if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
+    rmSync(directory, { recursive: true, force: true });
+  }
   return {
     built,
     failed: projects.length - built,
@@ -183,6 +194,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,
     ...(error && { error: error.message }),
+    interrupted: options.signal?.aborted ?? false,
     trace,
   };
 }
