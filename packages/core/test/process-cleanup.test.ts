@@ -2,6 +2,7 @@
 // out its idle timeout: real processes, checked in the process table (/proc), each test in its own
 // socket directory, everything it caused killed afterwards even when it fails.
 import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import {
   JOB_EXIT_CODES,
   type JobCompletedEvent,
@@ -25,6 +26,8 @@ import {
 const tasks = new URL('./fixtures/process-tasks.mjs', import.meta.url).href;
 const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 const launchingHost = new URL('./fixtures/launching-host.mjs', import.meta.url).pathname;
+const jobWorkerHost = new URL('./fixtures/job-worker-host.mjs', import.meta.url).pathname;
+const bundle = new URL('../dist/troupe-node.mjs', import.meta.url).pathname;
 
 let sandbox: Sandbox;
 
@@ -153,9 +156,9 @@ describe('processes started by jobs', () => {
 });
 
 describe('nodes whose host is gone', () => {
-  /** Starts the launching host fixture; resolves with it and the pids of the nodes it launched. */
-  async function launchingHostWith(args: string[]) {
-    const child = spawn(process.execPath, [launchingHost, ...args], {
+  /** Starts a host fixture; resolves with it and the pids of the nodes it launched. */
+  async function launchingHostWith(args: string[], script = launchingHost) {
+    const child = spawn(process.execPath, [script, ...args], {
       env: sandbox.env,
       stdio: ['ignore', 'pipe', 'inherit'],
       detached: process.platform !== 'win32',
@@ -188,5 +191,37 @@ describe('nodes whose host is gone', () => {
     for (const pid of nodes) expect(await waitUntilGone(pid, 10_000)).toBe(true);
     // Each removed its socket and registry record on the way out.
     expect(await waitFor(() => processesUsing(sandbox.directory).length === 0)).toBe(true);
+  });
+
+  it("a job worker's captured output file goes with it when its host is killed", async () => {
+    const { child, nodes } = await launchingHostWith([], jobWorkerHost);
+    expect(nodes).toHaveLength(1);
+    expect((await readdir(sandbox.directory)).some((file) => file.endsWith('.log'))).toBe(true);
+
+    child.kill('SIGKILL');
+
+    expect(await waitUntilGone(nodes[0]!)).toBe(true);
+    // Its socket and the output file the host kept for a crash report: nobody is left to read it.
+    expect(await waitFor(() => processesUsing(sandbox.directory).length === 0)).toBe(true);
+    expect(await readdir(sandbox.directory)).toEqual([]);
+  });
+});
+
+describe('launches that fail', () => {
+  it('a node killed after it listened, because its launch failed, leaves no socket or file', async () => {
+    const host = new ProcessNodeProvider({
+      transport: sandbox.transport,
+      launcher: sandbox.launcher,
+      // A node of another runtime version listens, and no host of this version may pair with it.
+      nodeCommand: { command: process.execPath, args: [bundle, '--runtime-version', '9.9.9'] },
+      launchAttempts: 2,
+      connectTimeoutMs: 3_000,
+    });
+
+    await expect(host.acquire(1)).rejects.toThrow(/could not start a node after 2 attempts/);
+
+    expect(sandbox.launched).toHaveLength(2);
+    for (const pid of sandbox.launched) expect(await waitUntilGone(pid)).toBe(true);
+    expect(await readdir(sandbox.directory)).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import {
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
-import { PARENT_PIPE_ENV } from '../nodes/launcher.js';
+import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV } from '../nodes/launcher.js';
 import { NodeRegistry, nodeName } from '../nodes/registry.js';
 import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
@@ -144,6 +144,8 @@ export async function runNode(argv: string[]): Promise<number> {
   parent?.destroy();
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
+  // A host that kept this node's output for itself is gone: nobody will read or remove it.
+  else if (parent?.gone() && parent.outputFile) await unlink(parent.outputFile).catch(() => {});
   // A worker's exit code is its job's result.
   const code = started.exitCode ?? 0;
   // A task or job that ignored its cancellation may still hold the event loop open (a timer, a
@@ -158,17 +160,27 @@ export async function runNode(argv: string[]): Promise<number> {
  * stdin that nothing is written to, and end of file on it means the host process is gone.
  * Nothing happens for a node started any other way (by hand, stdin a terminal or /dev/null).
  */
-function watchParent(gone: () => void): { destroy(): void } | undefined {
+function watchParent(
+  onGone: () => void,
+): { destroy(): void; gone(): boolean; outputFile: string | undefined } | undefined {
   if (process.env[PARENT_PIPE_ENV] !== '0') return undefined;
-  // Not passed on to what tasks start: their stdin is not this pipe.
+  const outputFile = process.env[OUTPUT_FILE_ENV];
+  // Not passed on to what tasks start: their stdin is not this pipe, nor their output this file.
   delete process.env[PARENT_PIPE_ENV];
+  delete process.env[OUTPUT_FILE_ENV];
+  let gone = false;
   const stdin = process.stdin;
-  stdin.once('end', gone);
-  stdin.once('error', gone);
+  const end = () => {
+    if (gone) return;
+    gone = true;
+    onGone();
+  };
+  stdin.once('end', end);
+  stdin.once('error', end);
   stdin.resume();
   // The pipe must not keep the node alive once it has exited.
   (stdin as { unref?: () => void }).unref?.();
-  return { destroy: () => stdin.destroy() };
+  return { destroy: () => stdin.destroy(), gone: () => gone, outputFile };
 }
 
 function log(message: string): void {

@@ -98,6 +98,12 @@ function isZombie(pid: number): boolean {
  */
 export const PARENT_PIPE_ENV = 'TROUPE_PARENT_PIPE';
 
+/**
+ * The node's output file, for the node to remove when it outlives its host: a host that keeps the
+ * file to read after the node exits (a job worker's crash output) cannot remove it once it is gone.
+ */
+export const OUTPUT_FILE_ENV = 'TROUPE_OUTPUT_FILE';
+
 /** Whether any process is left in process group `pgid`. */
 function groupAlive(pgid: number): boolean {
   try {
@@ -156,7 +162,7 @@ export const processLauncher: Launcher = {
       child = spawn(spec.command, [...spec.args], {
         cwd: spec.cwd,
         detached: process.platform !== 'win32',
-        env: { ...(spec.env ?? process.env), [PARENT_PIPE_ENV]: '0' },
+        env: { ...(spec.env ?? process.env), [PARENT_PIPE_ENV]: '0', [OUTPUT_FILE_ENV]: spec.outputFile },
         stdio: ['pipe', fd, fd],
         windowsHide: true,
       });

@@ -233,7 +233,11 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
         process.killTree();
         await this.#waitForExit(process, this.#options.shutdown?.killTimeoutMs ?? 5_000);
         last = { error: error as Error, exit: process.exit(), tail: process.outputTail(2048) };
-        await unlink(outputFile).catch(() => {});
+        // A node killed after it listened leaves its socket behind.
+        await Promise.all([
+          unlink(outputFile).catch(() => {}),
+          process.pid > 0 && this.#transport.removeStale(nodeName(process.pid)),
+        ]);
       }
     }
     const how = last?.exit
