@@ -22,6 +22,8 @@ export interface BuildOptions {
   stallTimeoutMs?: number;
   stallErrorMs?: number;
   seed?: number;
+  /** Aborting it stops the build: unfinished projects are cancelled, and the runtime shuts down. */
+  signal?: AbortSignal;
 }
 
 export interface TraceEvent {
@@ -58,6 +60,8 @@ export interface Summary {
   lowerBoundMs: number;
   ratio: number;
   error?: string;
+  /** The build was stopped through `signal` (Ctrl-C) before it finished. */
+  interrupted: boolean;
   trace: TraceEvent[];
 }
 
@@ -209,6 +213,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
         input: { id: p.id, graph: graphFile },
         cost: graph.remaining.get(p.id)!,
       })),
+      { signal: options.signal },
     );
   } else {
     runId = `run-${process.pid}-${Math.round(clock.now())}`;
@@ -223,13 +228,16 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     });
     simulation.__buildGraphRuns ??= new Map();
     simulation.__buildGraphRuns.set(runId, dispatch);
-    run = runtime.build([
-      { task: dispatcher, input: { run: runId } },
-      ...Array.from({ length: options.nodes }, (_, index) => ({
-        task: worker,
-        input: { run: runId, index, yield: options.yield },
-      })),
-    ]);
+    run = runtime.build(
+      [
+        { task: dispatcher, input: { run: runId } },
+        ...Array.from({ length: options.nodes }, (_, index) => ({
+          task: worker,
+          input: { run: runId, index, yield: options.yield },
+        })),
+      ],
+      { signal: options.signal },
+    );
   }
   let error: Error | undefined;
   let outputs: ReadonlyMap<string, string> = new Map();
@@ -247,11 +255,14 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     .filter((p) => outputs.has(p.id) && outputs.get(p.id) !== expected.get(p.id))
     .map((p) => p.id);
   const makespanMs = clock.now() - start;
-  const shutdown = runtime.shutdown({ reuse: options.reuse });
-  await (virtual ? simulate(virtual, shutdown) : shutdown);
-  if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
-  rmSync(directory, { recursive: true, force: true });
-  if (runId) simulation.__buildGraphRuns?.delete(runId);
+  try {
+    const shutdown = runtime.shutdown({ reuse: options.reuse });
+    await (virtual ? simulate(virtual, shutdown) : shutdown);
+  } finally {
+    if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
+    rmSync(directory, { recursive: true, force: true });
+    if (runId) simulation.__buildGraphRuns?.delete(runId);
+  }
   const failed = projects.length - built;
   const message =
     failed > 0 || error ? describeFailure(projects.length, failed, lost, failures, error) : undefined;
@@ -265,6 +276,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,
     ...(message !== undefined && { error: message }),
+    interrupted: options.signal?.aborted ?? false,
     trace,
   };
 }

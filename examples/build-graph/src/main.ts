@@ -37,6 +37,30 @@ function oneOf<T extends string>(
   return value as T;
 }
 
+/** Exit codes of a run stopped by a signal, as a shell reports them (128 + the signal's number). */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM stops the build instead of killing the process: unfinished projects
+ * are cancelled, the runtime shuts its nodes down, the temp directory goes, and the summary is
+ * printed, marked interrupted. A second signal leaves at once.
+ */
+function interruptions(): {
+  signal: AbortSignal;
+  received: () => keyof typeof SIGNAL_EXIT_CODES | undefined;
+} {
+  const controller = new AbortController();
+  let received: keyof typeof SIGNAL_EXIT_CODES | undefined;
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(name, () => {
+      if (received) process.exit(SIGNAL_EXIT_CODES[name]);
+      received = name;
+      controller.abort(new Error(`interrupted by ${name}`));
+    });
+  }
+  return { signal: controller.signal, received: () => received };
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -59,6 +83,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const interrupt = interruptions();
   const tty = process.stderr.isTTY && !values.json;
   let lastShown = -1;
   const options: BuildOptions = {
@@ -70,6 +95,7 @@ async function main(): Promise<number> {
     mode: oneOf('mode', values.mode, ['dispatcher', 'requests'] as const, 'requests'),
     yield: !values['no-yield'],
     simulate: Boolean(values.simulate),
+    signal: interrupt.signal,
     ...(values.graph && { graph: values.graph }),
     onProgress: (built, total) => {
       if (values.json) return;
@@ -108,7 +134,7 @@ async function main(): Promise<number> {
   else {
     if (tty && summary.built < options.projects) process.stderr.write('\n');
     console.log(
-      `built ${summary.built}, failed ${summary.failed}; makespan ${summary.makespanMs.toFixed(0)} ms, ` +
+      `${summary.interrupted ? `interrupted by ${interrupt.received()}: ` : ''}built ${summary.built}, failed ${summary.failed}; makespan ${summary.makespanMs.toFixed(0)} ms, ` +
         `lower bound ${summary.lowerBoundMs.toFixed(0)} ms, ratio ${summary.ratio.toFixed(3)}`,
     );
     if (summary.verified) console.log("verified: every project's output equals a sequential evaluation");
@@ -116,8 +142,10 @@ async function main(): Promise<number> {
       console.error(
         `NOT verified: ${summary.mismatched.length} project(s) differ from a sequential evaluation: ${summary.mismatched.slice(0, 10).join(', ')}`,
       );
-    if (summary.error) console.error(`error: ${summary.error}`);
+    if (summary.error && !summary.interrupted) console.error(`error: ${summary.error}`);
   }
+  const signal = interrupt.received();
+  if (signal) return SIGNAL_EXIT_CODES[signal];
   return summary.error || summary.failed > 0 || !summary.verified ? 1 : 0;
 }
 

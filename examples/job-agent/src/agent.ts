@@ -44,6 +44,8 @@ export interface AgentRun {
   jobs: JobReport[];
   /** Worker processes still alive after the run (must be empty). */
   leftBehind: number[];
+  /** The signal that stopped the run before its jobs were done, if one did. */
+  interrupted?: 'SIGINT' | 'SIGTERM';
 }
 
 /** What each job of the scenario is, and what the agent does to it once it runs. */
@@ -148,15 +150,21 @@ export async function runAgent(options: AgentOptions = {}): Promise<AgentRun> {
     });
   }
   server.close();
-  const stopOnSignal = () => void dispatcher.shutdown('OperatingSystemShutdown', 'the agent got a signal');
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  let interrupted: AgentRun['interrupted'];
+  const stopOn = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    interrupted ??= signal;
+    void dispatcher.shutdown('OperatingSystemShutdown', `the agent got ${signal}`);
+  };
+  const onInt = stopOn('SIGINT');
+  const onTerm = stopOn('SIGTERM');
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
   try {
     await dispatcher.run();
   } finally {
-    process.off('SIGINT', stopOnSignal);
-    process.off('SIGTERM', stopOnSignal);
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
   }
   const leftBehind = [...pids.values()].filter((pid) => isPidAlive(pid));
-  return { jobs: reports, leftBehind };
+  return { jobs: reports, leftBehind, ...(interrupted && { interrupted }) };
 }

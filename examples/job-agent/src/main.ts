@@ -53,6 +53,11 @@ async function main(): Promise<number> {
     process.stderr.write(`worker processes left behind: ${run.leftBehind.join(', ')}\n`);
     return 1;
   }
+  if (run.interrupted) {
+    // The run was cut short: a shell and CI see it as the signal's exit code (128 + its number).
+    process.stderr.write(`interrupted by ${run.interrupted}\n`);
+    return run.interrupted === 'SIGINT' ? 130 : 143;
+  }
   return 0;
 }
 

@@ -77,4 +77,39 @@ describe('examples/job-agent', () => {
     // Sockets and captured output files are gone with their workers.
     expect(await readdir(directory)).toEqual([]);
   });
+
+  it('SIGINT mid-run cancels the jobs, exits 130, and leaves no worker, socket or output file', async () => {
+    directory = await mkdtemp(join(tmpdir(), 'troupe-agent-'));
+    const child = spawn(process.execPath, [main, '--json'], {
+      env: { ...process.env, TROUPE_SOCKET_DIR: directory },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      // The first job is done and the next ones run: the moment to interrupt (once).
+      if (!sent && stdout.includes('\n')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; result: string; pid?: number });
+    for (const line of lines) if (line.pid) seen.push(line.pid);
+
+    expect(code, stderr).toBe(130);
+    expect(stderr).toContain('interrupted by SIGINT');
+    expect(lines.length).toBeLessThan(7);
+    expect(lines.some((line) => line.result === 'Canceled')).toBe(true);
+    for (const line of lines) if (line.pid) expect(alive(line.pid)).toBe(false);
+    expect(await readdir(directory)).toEqual([]);
+  });
 });

@@ -49,7 +49,9 @@ export type NodeShutdownReason =
   /** The node hit an error it cannot recover from. */
   | 'Error'
   /** The node already serves another host. */
-  | 'Busy';
+  | 'Busy'
+  /** An idle node whose loaded task modules changed on disk: it exits rather than run their old code. */
+  | 'Retired';
 
 export interface PacketBodies {
   /** Host → node, first packet on a link: makes the sender the node's host. */

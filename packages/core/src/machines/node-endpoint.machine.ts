@@ -5,6 +5,10 @@ import { defects } from '../defects.js';
 export interface NodeEndpointOwner {
   acceptHost(linkId: string): void;
   refuseHost(linkId: string): void;
+  /** Why this node must not serve again (a task module it loaded changed on disk); undefined if it may. */
+  staleModules(): string | undefined;
+  /** Tells the host offering itself that this node retires (it then exits), and closes its link. */
+  retire(linkId: string): void;
   releaseHost(): void;
   resetBuildState(): void;
   exit(): void;
@@ -43,6 +47,7 @@ export const nodeEndpointMachine = setup({
     // machine each time).
     acceptHost: ({ context }, params: { linkId: string }) => context.owner?.acceptHost(params.linkId),
     refuseHost: ({ context }, params: { linkId: string }) => context.owner?.refuseHost(params.linkId),
+    retire: ({ context }, params: { linkId: string }) => context.owner?.retire(params.linkId),
     releaseHost: ({ context }, _params: { linkId: string | undefined }) => context.owner?.releaseHost(),
     resetBuildState: ({ context }) => context.owner?.resetBuildState(),
     exit: ({ context }) => context.owner?.exit(),
@@ -57,6 +62,8 @@ export const nodeEndpointMachine = setup({
     fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
     hostDoneForReuse: ({ context, event }) =>
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
+    // Checked when a host offers itself to an idle node, not per request: one stat per module per build.
+    modulesStale: ({ context }) => context.owner?.staleModules() !== undefined,
     hostLostReusable: ({ context, event }) =>
       event.type === 'host.lost' && event.linkId === context.host && context.reuse,
   },
@@ -109,14 +116,25 @@ export const nodeEndpointMachine = setup({
         assign({ host: undefined, builds: ({ context }) => context.builds + 1 }),
       ],
     },
-    /** Prepared for reuse: per-build state reset, waiting for the next host with a matching handshake. */
+    /**
+     * Prepared for reuse: per-build state reset, waiting for the next host with a matching handshake.
+     * A node whose task modules changed on disk since it imported them would run their old code: it
+     * retires, and the host launches a fresh node in its place.
+     */
     idle: {
       after: { idleTimeout: 'exiting' },
       on: {
-        'host.offered': {
-          target: 'active',
-          actions: ['takeHost', { type: 'acceptHost', params: ({ event }) => ({ linkId: event.linkId }) }],
-        },
+        'host.offered': [
+          {
+            guard: 'modulesStale',
+            target: 'exiting',
+            actions: { type: 'retire', params: ({ event }) => ({ linkId: event.linkId }) },
+          },
+          {
+            target: 'active',
+            actions: ['takeHost', { type: 'acceptHost', params: ({ event }) => ({ linkId: event.linkId }) }],
+          },
+        ],
       },
     },
     exiting: { type: 'final', entry: 'exit' },

@@ -30,6 +30,7 @@ import {
 } from '../packets.js';
 import { createTaskContext, type LazySignal, type TaskContextPort } from '../tasks/context.js';
 import { type TaskFunction, TaskResolver } from '../tasks/resolve.js';
+import type { TaskChildren } from './children.js';
 
 interface Pending<T> {
   resolve(value: T): void;
@@ -99,6 +100,13 @@ export interface NodeEndpointOptions {
   clock?: Clock;
   /** The process and thread it tells its host it runs in. Default: this one (a simulator's nodes get their own). */
   identity?: NodeIdentity;
+  /**
+   * Tracks the processes its tasks and jobs start, to end them with the request or job (a process
+   * node's; nodes inside the host track none: the host's processes are not theirs to end).
+   */
+  children?: TaskChildren;
+  /** How long a cancelled task has to stop its processes itself before they are signalled. Default 1 s. */
+  childGraceMs?: number;
 }
 
 export interface NodeEndpointEvents {
@@ -126,6 +134,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   readonly #packets = new PacketRegistry();
   readonly #tasks: TaskResolver;
   readonly #identity: NodeIdentity;
+  readonly #children: TaskChildren | undefined;
+  readonly #childGraceMs: number;
   readonly #links = new Set<Link>();
   readonly #running = new Map<string, RunningRequest>();
   #host: Link | undefined;
@@ -162,6 +172,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     this.address = listener.address;
     this.#identity = options.identity ?? systemIdentity();
     this.#tasks = new TaskResolver(this.#identity);
+    this.#children = options.children;
+    this.#childGraceMs = options.childGraceMs ?? 1_000;
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
@@ -173,6 +185,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
         owner: {
           acceptHost: (linkId) => this.#acceptHost(linkId),
           refuseHost: (linkId) => this.#refuseHost(linkId),
+          staleModules: () => this.#tasks.modulesChanged(),
+          retire: (linkId) => this.#retire(linkId),
           releaseHost: () => this.#releaseHost(),
           resetBuildState: () => {
             this.#running.clear();
@@ -363,11 +377,28 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     void link.close();
   }
 
+  #retire(linkId: string): void {
+    const link = [...this.#links].find((candidate) => candidate.id === linkId);
+    const why = this.#tasks.modulesChanged() ?? 'a task module changed';
+    this.#log(`retiring instead of serving ${link?.peer ?? 'a new host'}: ${why}`);
+    if (!link) return;
+    try {
+      link.send(PacketType.NodeShutdown, {
+        reason: 'Retired',
+        error: { name: 'NodeRetiredError', message: `this node's task module ${why}; start a fresh node` },
+      } satisfies PacketBodies['NodeShutdown']);
+    } catch {
+      // The link closed meanwhile; nothing to tell.
+    }
+    void link.close();
+  }
+
   #abort(id: string, reason: string): void {
     const running = this.#running.get(id);
     if (!running) return;
     const error = new Error(reason);
     running.abort(error);
+    void this.#children?.end(id, this.#childGraceMs);
     // A task parked in ctx.build or ctx.reacquire wakes up to its cancellation.
     running.unblock?.reject(error);
     running.grant?.reject(error);
@@ -449,7 +480,10 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     const id = request.id;
     let value: unknown;
     try {
-      value = task(request.input, createTaskContext(id, running, this.#portOf(link)));
+      const ctx = createTaskContext(id, running, this.#portOf(link));
+      value = this.#children
+        ? this.#children.run(id, () => task(request.input, ctx))
+        : task(request.input, ctx);
     } catch (error) {
       this.#finish(link, id, running, failure(id, error));
       return;
@@ -465,6 +499,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   #finish(link: Link, id: string, running: RunningRequest, result: PacketBodies['BuildResult']): void {
     if (this.#running.get(id) !== running) return;
     this.#running.delete(id);
+    // A cancelled task's processes are being ended; a finished one's are its own affair.
+    if (!running.reason()) this.#children?.forget(id);
     if (link.state === 'open') {
       try {
         link.send(PacketType.BuildResult, result);
@@ -545,7 +581,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       let failure: unknown;
       try {
         const fn = await this.#tasks.resolveJob(request.job);
-        code = await job.run(fn, request.message);
+        const run = () => job.run(fn, request.message);
+        code = await (this.#children ? this.#children.run(request.jobId, run) : run());
         failure = job.failure;
       } catch (error) {
         job.port.log(`could not load job ${request.job}: ${(error as Error).message}`, 'error');
@@ -561,11 +598,15 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       }
       this.#exitCode ??= code;
       this.#log(`job ${request.jobId} ended (exit code ${code})`);
+      // Whatever the job left running goes with it (agent#1757): it had its chance to stop it.
+      await this.#children?.end(request.jobId, 0);
       this.#toMachine({ type: 'endpoint.exit' });
     })();
   }
 
   async #shutdown(): Promise<void> {
+    // Cancelled tasks' processes get their grace and signals before the node is gone.
+    await this.#children?.settled();
     await this.#listener.close();
     await Promise.all([...this.#links].map((link) => link.close()));
     this.#machine.stop();

@@ -12,7 +12,9 @@ import {
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
+import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV } from '../nodes/launcher.js';
 import { NodeRegistry, nodeName } from '../nodes/registry.js';
+import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
 
 export const NODE_USAGE = `usage: troupe node [options]
@@ -90,6 +92,12 @@ export async function runNode(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  let endpoint: NodeEndpoint | undefined;
+  const parent = watchParent(() => {
+    // A node nobody has connected to yet, or one that is not kept for reuse, has no one left to
+    // serve. A reusable node that served a host stays: outliving its host is what it is for.
+    if (!values.reuse || !endpoint || endpoint.state === 'waiting') stop();
+  });
   if (values['low-priority']) {
     try {
       setPriority(10);
@@ -151,11 +159,11 @@ export async function runNode(argv: string[]): Promise<number> {
   // The record goes down before the socket listens: a host may connect, use this node and
   // release it for reuse within milliseconds, and the next host must already be able to find it.
   if (reusable) await registry.register(record);
-  let endpoint: NodeEndpoint;
   try {
     endpoint = await NodeEndpoint.start({
       transport,
       idleTimeoutMs,
+      children: processChildren(),
       listen: {
         address,
         handshake,
@@ -167,39 +175,70 @@ export async function runNode(argv: string[]): Promise<number> {
     if (reusable) await registry.unregister(process.pid);
     throw error;
   }
-  endpoint.on('log', log);
-  endpoint.on('state', (state) => log(`state: ${state}`));
+  const started = endpoint;
+  started.on('log', log);
+  started.on('state', (state) => log(`state: ${state}`));
   let restoring: Promise<unknown> = Promise.resolve();
   if (reusable) {
     // A temp cleaner may have removed the directory, with the socket and record, while a host
     // held this node: both are put back as it goes idle, so that the next host finds it.
-    endpoint.on('state', (state) => {
+    started.on('state', (state) => {
       if (state !== 'idle') return;
       restoring = restoring
-        .then(() => pipe.restore(endpoint.address))
+        .then(() => pipe.restore(started.address))
         .then(() => registry.restore(record))
         .catch((error: Error) => log(`could not put back the socket or record: ${error.message}`));
     });
   }
-  stopEndpoint = () => void endpoint.exit();
+  stopEndpoint = () => void started.exit();
   if (stopRequested) stopEndpoint();
   else {
     process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: endpoint.address, pid: process.pid })}\n`,
+      `${JSON.stringify({ event: 'listening', address: started.address, pid: process.pid })}\n`,
     );
   }
-  await endpoint.exited;
+  await started.exited;
   await restoring;
+  parent?.destroy();
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
-  const code = endpoint.exitCode;
-  if (code !== undefined) {
-    // A worker's exit code is its job's result. A job that ignored its cancellation may still hold
-    // the event loop open (a timer, a socket): its host has been told how it ended, so a grace
-    // period later the process ends anyway rather than linger as an orphan.
-    setTimeout(() => process.exit(code), 1_000).unref();
-  }
-  return code ?? 0;
+  // A host that kept this node's output for itself is gone: nobody will read or remove it.
+  else if (parent?.gone() && parent.outputFile) await unlink(parent.outputFile).catch(() => {});
+  // A worker's exit code is its job's result.
+  const code = started.exitCode ?? 0;
+  // A task or job that ignored its cancellation may still hold the event loop open (a timer, a
+  // socket, a loop of chunks): the host has been told everything, and is waiting for this process
+  // to end (or to kill it), so a grace period later it ends rather than linger until killed.
+  setTimeout(() => process.exit(code), 1_000).unref();
+  return code;
+}
+
+/**
+ * Calls `gone` when the host that launched this node ends: its launcher hands the node a pipe on
+ * stdin that nothing is written to, and end of file on it means the host process is gone.
+ * Nothing happens for a node started any other way (by hand, stdin a terminal or /dev/null).
+ */
+function watchParent(
+  onGone: () => void,
+): { destroy(): void; gone(): boolean; outputFile: string | undefined } | undefined {
+  if (process.env[PARENT_PIPE_ENV] !== '0') return undefined;
+  const outputFile = process.env[OUTPUT_FILE_ENV];
+  // Not passed on to what tasks start: their stdin is not this pipe, nor their output this file.
+  delete process.env[PARENT_PIPE_ENV];
+  delete process.env[OUTPUT_FILE_ENV];
+  let gone = false;
+  const stdin = process.stdin;
+  const end = () => {
+    if (gone) return;
+    gone = true;
+    onGone();
+  };
+  stdin.once('end', end);
+  stdin.once('error', end);
+  stdin.resume();
+  // The pipe must not keep the node alive once it has exited.
+  (stdin as { unref?: () => void }).unref?.();
+  return { destroy: () => stdin.destroy(), gone: () => gone, outputFile };
 }
 
 /** Timers hold at most a signed 32-bit count of milliseconds; Node fires a longer one at once. */

@@ -43,3 +43,6 @@ endpoint.on('state', (state) => {
 });
 await endpoint.exited;
 data.port.close();
+// A task that ignored its cancellation may keep this thread's event loop busy: its host has been
+// told everything, so a grace period later the thread ends rather than wait to be terminated.
+setTimeout(() => process.exit(0), 1_000).unref();

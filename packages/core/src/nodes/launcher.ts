@@ -91,6 +91,50 @@ function isZombie(pid: number): boolean {
   }
 }
 
+/**
+ * The variable that tells a launched node its stdin is a pipe from its host, held open for as long
+ * as the host lives: end of file on it means the host is gone (killed, crashed, or exited), which
+ * a node still waiting for that host, or not reusable, takes as its cue to exit at once.
+ */
+export const PARENT_PIPE_ENV = 'TROUPE_PARENT_PIPE';
+
+/**
+ * The node's output file, for the node to remove when it outlives its host: a host that keeps the
+ * file to read after the node exits (a job worker's crash output) cannot remove it once it is gone.
+ */
+export const OUTPUT_FILE_ENV = 'TROUPE_OUTPUT_FILE';
+
+/** Whether any process is left in process group `pgid`. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * After a node (a group leader) has exited, what its tasks and jobs started and left behind in its
+ * group gets SIGINT, SIGTERM, then SIGKILL, a step apart, stopping as soon as the group is empty.
+ * The node ends what it tracked itself; this is for what it could not (it was killed, or a task
+ * used a process it did not see start).
+ */
+function endGroup(pgid: number, stepMs = 250): void {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGKILL'];
+  const step = () => {
+    const signal = signals.shift();
+    if (!signal || !groupAlive(pgid)) return;
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      return;
+    }
+    setTimeout(step, stepMs).unref();
+  };
+  step();
+}
+
 function killProcessTree(pid: number): void {
   if (process.platform === 'win32') {
     spawnSync('taskkill', ['/pid', String(pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true });
@@ -117,9 +161,9 @@ export const processLauncher: Launcher = {
     try {
       child = spawn(spec.command, [...spec.args], {
         cwd: spec.cwd,
-        env: spec.env,
         detached: process.platform !== 'win32',
-        stdio: ['ignore', fd, fd],
+        env: { ...(spec.env ?? process.env), [PARENT_PIPE_ENV]: '0', [OUTPUT_FILE_ENV]: spec.outputFile },
+        stdio: ['pipe', fd, fd],
         windowsHide: true,
       });
     } finally {
@@ -131,8 +175,12 @@ export const processLauncher: Launcher = {
     child.on('error', (error) => {
       spawnError = error;
     });
+    // Never written to: only its closing, when this process ends, means anything to the node.
+    child.stdin?.on('error', () => {});
+    (child.stdin as { unref?: () => void } | null)?.unref?.();
     child.on('exit', (code, signal) => {
       exit = { code, signal };
+      if (pid > 0 && process.platform !== 'win32') endGroup(pid);
       for (const listener of listeners.splice(0)) listener(exit);
     });
     // The host must be able to exit while a reusable node lives on.

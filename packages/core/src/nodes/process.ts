@@ -275,7 +275,11 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
           // A process that never started has no output; its launch error is the message.
           tail: process.pid > 0 ? process.outputTail(2048) : '',
         };
-        await unlink(outputFile).catch(() => {});
+        // A node killed after it listened leaves its socket behind.
+        await Promise.all([
+          unlink(outputFile).catch(() => {}),
+          process.pid > 0 && this.#transport.removeStale(nodeName(process.pid)),
+        ]);
       }
     }
     // The last attempt's own error says how it ended (exited, killed, never listened); an exit
@@ -360,6 +364,10 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
           handshake: this.#handshake,
           clock: this.#clock,
           connectTimeoutMs: Math.max(1, deadline - this.#clock.now()),
+          // After the exit packet the host reads on until the node ends its side (what it logged
+          // before the end arrives); the exit and kill timeouts bound that, not a fixed 2 s. A
+          // reusable node is not waited on to exit, so its link keeps the short default.
+          ...(!this.reuse && { closeTimeoutMs: this.#closeTimeoutMs() }),
           onLink,
         });
       } catch (error) {
@@ -434,6 +442,12 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       // Whatever the close said, the process is gone (or given up on): drop it and its files.
       await this.#forget(node);
     }
+  }
+
+  /** How long a launched node's link may take to close: until the node is gone, at the latest killed. */
+  #closeTimeoutMs(): number {
+    const timeouts = this.#options.shutdown ?? {};
+    return (timeouts.exitTimeoutMs ?? 30_000) + (timeouts.killTimeoutMs ?? 5_000);
   }
 
   /** Polls with back-off (5 ms doubling to 500 ms by default) until the process is gone. */

@@ -20,7 +20,10 @@ export interface ThreadNodeProviderOptions {
   clock?: Clock;
   random?: RandomSource;
   handshake?: HandshakeOptions;
-  /** How long a thread may take to end after its exit packet before it is terminated. Default 5 s. */
+  /**
+   * How long a thread may take to end after its exit packet before it is terminated (its link is
+   * read until then, so what it logged before the end arrives). Default 5 s.
+   */
   exitTimeoutMs?: number;
 }
 
@@ -85,6 +88,8 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
   readonly #options: ThreadNodeProviderOptions;
   readonly #clock: Clock;
   readonly #ids: IdSource;
+  /** When each node being shut down was sent its exit packet: its exit timeout runs from then. */
+  readonly #closingSince = new Map<NodeContext, number>();
 
   constructor(options: ThreadNodeProviderOptions = {}) {
     super();
@@ -112,21 +117,42 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
       ids: this.#ids,
       clock: this.#clock,
       connect: (onLink) =>
-        openLink(messagePortChannel(port1, `thread ${id}`), { handshake, onLink, clock: this.#clock }),
+        openLink(messagePortChannel(port1, `thread ${id}`), {
+          handshake,
+          onLink,
+          clock: this.#clock,
+          // The close after the exit packet waits for the thread to end its side: the exit timeout.
+          closeTimeoutMs: this.#options.exitTimeoutMs ?? 5_000,
+        }),
     });
     return { node, resource: worker };
   }
 
-  /** The thread ends by itself after the exit packet; one that does not is terminated. */
+  override async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
+    const now = this.#clock.now();
+    for (const node of nodes) this.#closingSince.set(node, now);
+    await super.shutdown(nodes);
+  }
+
+  /**
+   * The thread ends by itself after the exit packet; one that does not is terminated once the
+   * exit timeout, counted from the exit packet, has passed. The close of its link waited for the
+   * thread's side within the same bound, so a task that never gives the thread's event loop back
+   * costs the exit timeout once, not the close's wait and then the exit timeout again.
+   */
   protected async end(node: NodeContext, worker: Worker): Promise<void> {
+    const since = this.#closingSince.get(node);
+    this.#closingSince.delete(node);
     if (!node.process?.isAlive()) return;
-    if (node.exitPacket !== 'sent') {
-      // It never started, or its link died: there is nothing to wait for.
+    const exitTimeoutMs = this.#options.exitTimeoutMs ?? 5_000;
+    const left = exitTimeoutMs - (since === undefined ? 0 : this.#clock.now() - since);
+    if (node.exitPacket !== 'sent' || left <= 0) {
+      // It never started, its link died, or its time is up.
       await worker.terminate();
       return;
     }
     const exited = await new Promise<boolean>((resolve) => {
-      const timer = this.#clock.setTimeout(() => resolve(false), this.#options.exitTimeoutMs ?? 5_000);
+      const timer = this.#clock.setTimeout(() => resolve(false), left);
       node.process?.onExit(() => {
         this.#clock.clearTimeout(timer);
         resolve(true);

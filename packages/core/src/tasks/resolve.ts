@@ -4,6 +4,7 @@ import { isJob, type Job, type JobFunction } from '../jobs/define.js';
 import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
 import type { TaskContext } from './context.js';
 import { isTask, type Task } from './define.js';
+import { TaskModules } from './modules.js';
 
 export type { TaskContext };
 
@@ -56,7 +57,7 @@ function describeExport(value: unknown): string {
  */
 export class TaskResolver {
   readonly #builtins: ReadonlyMap<string, TaskFunction>;
-  readonly #modules = new Map<string, Promise<Record<string, unknown>>>();
+  readonly #modules = new TaskModules();
   /** Tasks already found, by id: a request for a known task starts without waiting a microtask. */
   readonly #found = new Map<string, TaskFunction>();
 
@@ -71,6 +72,11 @@ export class TaskResolver {
   /** The task's code if it was resolved before (or is a built-in); undefined otherwise. */
   cached(task: string): TaskFunction | undefined {
     return this.#builtins.get(task) ?? this.#found.get(task);
+  }
+
+  /** Why this node must not run its loaded modules any more (one's file changed); undefined if none did. */
+  modulesChanged(): string | undefined {
+    return this.#modules.changed();
   }
 
   async resolve(task: string): Promise<TaskFunction> {
@@ -99,13 +105,7 @@ export class TaskResolver {
     const name = hash > 0 ? task.slice(hash + 1) : 'default';
     const refused = refusedSpecifier(specifier);
     if (refused) throw new TaskRefusedError(task, kind, refused);
-    let loading = this.#modules.get(specifier);
-    if (!loading) {
-      loading = import(specifier) as Promise<Record<string, unknown>>;
-      this.#modules.set(specifier, loading);
-      loading.catch(() => this.#modules.delete(specifier));
-    }
-    const module = await loading;
+    const module = await this.#modules.load(specifier);
     const exported = findExport<Task | Job>(module, name, marked);
     if (!exported) throw new TaskNotFoundError(task, kind, specifier, name);
     if ('other' in exported) {

@@ -1,0 +1,173 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { isPidAlive } from '../nodes/launcher.js';
+
+/**
+ * The processes a node's tasks and jobs start, by the request (or job) that started them, so that
+ * a cancelled request's compiler, or a finished job's `sleep`, does not outlive it: the task gets
+ * a grace to stop them itself, then they get SIGINT (what a terminal's Ctrl-C sends), SIGTERM, and
+ * at last their whole trees are killed (DESIGN.md: cancellation must reach grandchildren; MSBuild's
+ * ToolTask kills the tool's tree on cancel).
+ */
+export interface TaskChildren {
+  /** Runs `fn`; processes it starts, at once or later in its async context, belong to `owner`. */
+  run<T>(owner: string, fn: () => T): T;
+  /**
+   * Ends `owner`'s processes that still run: after `graceMs` (the owner's chance to stop them),
+   * SIGINT, then SIGTERM, then SIGKILL to their trees, each step only for what is left. Resolves
+   * when they are gone or, after the kill, given up on.
+   */
+  end(owner: string, graceMs: number): Promise<void>;
+  /** Forgets `owner`: its processes are its own business from now on (it finished normally). */
+  forget(owner: string): void;
+  /** Every `end` still under way. */
+  settled(): Promise<void>;
+}
+
+export interface TaskChildrenTimeouts {
+  /** How long each signal has before the next one. Default 500 ms. */
+  stepMs?: number;
+  /** How often to look whether the processes are gone. Default 20 ms. */
+  pollMs?: number;
+}
+
+const owners = new AsyncLocalStorage<string>();
+const byOwner = new Map<string, Set<ChildProcess>>();
+let installed = false;
+
+/**
+ * Every process started through `node:child_process` (spawn, exec, execFile, fork all go through
+ * `ChildProcess.prototype.spawn`) is recorded under the owner whose async context started it.
+ * `spawnSync` and friends block the node until their process ends, so there is nothing to track.
+ */
+function install(): void {
+  if (installed) return;
+  installed = true;
+  // Not in the type declarations, but the method every child_process function calls.
+  const prototype = ChildProcess.prototype as unknown as { spawn: (...args: unknown[]) => unknown };
+  const original = prototype.spawn;
+  prototype.spawn = function spawn(this: ChildProcess, ...args: unknown[]) {
+    const result = original.apply(this, args);
+    const owner = owners.getStore();
+    const set = owner === undefined ? undefined : byOwner.get(owner);
+    if (set && this.pid !== undefined) {
+      set.add(this);
+      this.once('exit', () => set.delete(this));
+    }
+    return result;
+  };
+}
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Descendants of `roots` (Linux: from /proc; elsewhere none are known but the roots themselves). */
+function descendants(roots: Iterable<number>): number[] {
+  const parents = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // "pid (comm) S ppid ...": comm may hold spaces and parentheses; fields follow the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const children = parents.get(ppid);
+      if (children) children.push(pid);
+      else parents.set(ppid, [pid]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const found: number[] = [];
+  const queue = [...roots];
+  while (queue.length > 0) {
+    for (const child of parents.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Gone meanwhile.
+  }
+}
+
+/** The real tracker of a process node (in-process and thread nodes run in the host and track nothing). */
+export function processChildren(timeouts: TaskChildrenTimeouts = {}): TaskChildren {
+  install();
+  const stepMs = timeouts.stepMs ?? 500;
+  const pollMs = timeouts.pollMs ?? 20;
+  const ending = new Set<Promise<void>>();
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+  /** Waits up to `ms` for `done`; says whether it came. */
+  const waitFor = async (done: () => boolean, ms: number) => {
+    for (let waited = 0; !done(); waited += pollMs) {
+      if (waited >= ms) return false;
+      await sleep(pollMs);
+    }
+    return true;
+  };
+
+  async function endOwner(owner: string, graceMs: number): Promise<void> {
+    const children = byOwner.get(owner);
+    if (!children) return;
+    // Every pid of the trees seen so far: a child that dies of SIGINT leaves its own children
+    // re-parented, out of reach of a later look at the tree, so they are remembered.
+    const seen = new Set<number>();
+    const alive = () => {
+      for (const child of children) if (running(child)) seen.add(child.pid!);
+      for (const pid of seen) if (!isPidAlive(pid)) seen.delete(pid);
+      return [...seen];
+    };
+    const trees = () => {
+      const roots = alive();
+      // Most requests start nothing: no look through /proc for them.
+      if (roots.length === 0) return roots;
+      for (const pid of descendants(roots)) seen.add(pid);
+      return alive();
+    };
+    const gone = () => alive().length === 0;
+    trees();
+    try {
+      if (await waitFor(gone, graceMs)) return;
+      for (const name of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+        for (const pid of trees()) signal(pid, name);
+        if (await waitFor(gone, stepMs)) return;
+      }
+    } finally {
+      byOwner.delete(owner);
+    }
+  }
+
+  return {
+    run(owner, fn) {
+      if (!byOwner.has(owner)) byOwner.set(owner, new Set());
+      return owners.run(owner, fn);
+    },
+    end(owner, graceMs) {
+      const done = endOwner(owner, graceMs);
+      ending.add(done);
+      void done.finally(() => ending.delete(done));
+      return done;
+    },
+    forget(owner) {
+      byOwner.delete(owner);
+    },
+    async settled() {
+      while (ending.size > 0) await Promise.all(ending);
+    },
+  };
+}
