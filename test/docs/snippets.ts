@@ -71,9 +71,9 @@ export const shellCommands: Readonly<Record<string, Coverage>> = {
     test: 'packages/core/test/cli.test.ts',
     name: '--listen pipe prints one JSON line with a socket path in the per-user directory, and serves a host there',
   },
-  'npx troupe node --listen tcp://127.0.0.1:0': {
-    test: 'packages/core/test/cli.test.ts',
-    name: '--listen tcp://127.0.0.1:0 prints one JSON line with the port it bound',
+  'npx troupe node --listen tcp://127.0.0.1:0 --secret-file ~/.troupe-secret': {
+    test: 'packages/core/test/security.test.ts',
+    name: '--secret-file: refused when group or others can read it, used when only its owner can',
   },
   'npx troupe nodes list': {
     test: 'packages/core/test/cli.test.ts',
