@@ -4,7 +4,8 @@ export { InvalidOptionError, TroupeError };
 
 /**
  * A request names a task nodes could never load: a relative module path, or a task whose module
- * is the host's own script or has no file. Thrown by `build` before anything is sent.
+ * is the host's own script or has no file. Thrown by `build` (and, for a job, by
+ * `MemoryJobServer.add`) before anything is sent.
  */
 export class TaskModuleError extends TroupeError {
   static override readonly code = 'TROUPE_TASK_MODULE';

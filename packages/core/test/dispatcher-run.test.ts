@@ -10,6 +10,7 @@ import {
   MemoryJobServer,
   type NodeExit,
   type PacketBodies,
+  TaskModuleError,
 } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';
@@ -111,5 +112,12 @@ describe('JobDispatcher.run()', () => {
     await a.running;
     expect(a.ended()).toBe(true);
     expect(a.started).toEqual([]);
+  });
+
+  it('refuses a job whose module a worker could not load: a relative path', () => {
+    const server = new MemoryJobServer();
+    expect(() => server.add({ job: './jobs.mjs#deploy' })).toThrow(TaskModuleError);
+    expect(() => server.add({ job: './jobs.mjs#deploy' })).toThrow(/relative path.*file URL/);
+    expect(server.list()).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import { type Clock, systemClock } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
-import { JobAlreadyCompletedError, LeaseRenewalError, type NodeExit } from '../errors.js';
+import { JobAlreadyCompletedError, LeaseRenewalError, type NodeExit, TaskModuleError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
+import { unloadableTask } from '../tasks/define.js';
 import type { JobResult } from './result.js';
 
 /** A job as a dispatcher receives it from its source. */
@@ -98,6 +99,10 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
   /** Queues a job; returns its id. */
   add(spec: { job: string; message?: unknown; metadata?: Record<string, unknown>; id?: string }): string {
     if (this.#closed) throw new Error('the job server is closed to new jobs');
+    // A worker imports the job's module: refused here, as `build` refuses such a task, rather than
+    // failing in the worker (a relative path resolves against troupe's files there).
+    const unloadable = unloadableTask(spec.job);
+    if (unloadable !== undefined) throw new TaskModuleError(spec.job, unloadable);
     const id = spec.id ?? this.#ids.next('job');
     if (this.#jobs.has(id)) throw new Error(`job ${id} already exists`);
     const job: MemoryJob = {
