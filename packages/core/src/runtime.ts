@@ -6,10 +6,23 @@ import { NodeClosedError, RequestCancelledError, StallError, TaskFailedError } f
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
 import type { NodeContext, NodeKind, PingTimes } from './nodes/context.js';
 import { InProcessNodeProvider } from './nodes/inproc.js';
-import { ProcessNodeProvider, type ProcessNodeProviderOptions } from './nodes/process.js';
+import { ProcessNodeProvider, type ProcessNodeProviderOptions, processShape } from './nodes/process.js';
 import type { NodeProvider } from './nodes/provider.js';
 import { ThreadNodeProvider } from './nodes/thread.js';
-import { checkRuntimeOptions } from './options.js';
+import {
+  boolean,
+  checkShape,
+  clock,
+  duration,
+  integer,
+  invalid,
+  join,
+  oneOf,
+  random,
+  type Shape,
+  shape,
+  withMethods,
+} from './options.js';
 import { type PacketBodies, type RequestOutcome, type RequestSpecBody, serializeError } from './packets.js';
 import type { SchedulingPolicy } from './scheduler/policy.js';
 import type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
@@ -94,7 +107,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   constructor(options: RuntimeOptions = {}) {
     super();
-    checkRuntimeOptions(options);
+    checkShape(options, runtimeShape, '');
     this.#clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);
@@ -362,7 +375,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   }
 }
 
-/** The ping times each adopted node gets; checked with the other options (`checkRuntimeOptions`). */
+/** The ping times each adopted node gets; checked with the other options (`runtimeShape`). */
 function pingTimes(nodes: RuntimeOptions['nodes']): Partial<PingTimes> {
   return {
     ...(nodes?.pingIntervalMs !== undefined && { intervalMs: nodes.pingIntervalMs }),
@@ -375,3 +388,64 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 }
 
 export { StallError };
+
+const { reuse: _reuse, clock: _clock, random: _random, ...runtimeProcessShape } = processShape;
+
+type NodesOptions = NonNullable<RuntimeOptions['nodes']>;
+
+const nodesShape: Shape<NodesOptions> = {
+  kind: oneOf(['inproc', 'thread', 'process', 'multi-threaded']),
+  taskHosts: integer(1),
+  max: integer(1),
+  reuse: boolean,
+  process: shape(runtimeProcessShape),
+  provider: withMethods('a NodeProvider', ['acquire', 'shutdown']),
+  prefetch: integer(0),
+  pingIntervalMs: duration(1),
+  // Infinity: never declare a node lost for silence (documented); otherwise a timer's range.
+  pingTimeoutMs: (value, path) => {
+    if (value !== Number.POSITIVE_INFINITY) duration(1)(value, path);
+  },
+};
+
+const runtimeShape: Shape<RuntimeOptions> = {
+  nodes: (value, path) => {
+    checkShape(value, nodesShape, path);
+    checkNodeCombinations(value as NodesOptions, path);
+  },
+  policy: withMethods('a SchedulingPolicy', ['compare']),
+  stallTimeoutMs: duration(1),
+  stallErrorMs: duration(0),
+  clock,
+  random,
+};
+
+/** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */
+function checkNodeCombinations(nodes: NodesOptions, path: string): void {
+  const kind = nodes.kind ?? 'inproc';
+  if (nodes.provider !== undefined) {
+    for (const key of ['kind', 'reuse', 'process', 'taskHosts'] as const) {
+      if (nodes[key] !== undefined)
+        throw invalid(
+          join(path, key),
+          `left out when ${join(path, 'provider')} is given (the provider decides where nodes come from)`,
+          nodes[key],
+        );
+    }
+    return;
+  }
+  if (nodes.taskHosts !== undefined && kind !== 'multi-threaded')
+    throw invalid(
+      join(path, 'taskHosts'),
+      `left out unless kind is 'multi-threaded' (kind is '${kind}')`,
+      nodes.taskHosts,
+    );
+  if (nodes.reuse === true && kind !== 'process')
+    throw invalid(join(path, 'reuse'), `left out unless kind is 'process' (kind is '${kind}')`, nodes.reuse);
+  if (nodes.process !== undefined && kind !== 'process' && kind !== 'multi-threaded')
+    throw invalid(
+      join(path, 'process'),
+      `left out unless kind is 'process' or 'multi-threaded' (kind is '${kind}')`,
+      nodes.process,
+    );
+}

@@ -9,7 +9,16 @@ import {
   type JobDispatcherState,
   jobDispatcherMachine,
 } from '../machines/job-dispatcher.machine.js';
-import { checkJobDispatcherOptions } from '../options.js';
+import {
+  checkRequired,
+  checkShape,
+  clock,
+  duration,
+  integer,
+  type Shape,
+  shape,
+  withMethods,
+} from '../options.js';
 import type { PacketBodies } from '../packets.js';
 import type { JobCompletion, JobRequest, JobSource } from './source.js';
 import { type JobWorkerFactory, ProcessJobWorkers } from './worker.js';
@@ -93,7 +102,8 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
 
   constructor(options: JobDispatcherOptions) {
     super();
-    checkJobDispatcherOptions(options);
+    checkShape(options, dispatcherShape, '');
+    checkRequired(options as unknown as Record<string, unknown>, ['source'], '', 'a JobSource');
     this.#options = options;
     this.#source = options.source;
     this.#workers = options.workers ?? new ProcessJobWorkers();
@@ -403,3 +413,21 @@ function renewLease(
     if (timer !== undefined) clock.clearTimeout(timer);
   };
 }
+
+const leaseShape: Shape<LeaseOptions> = {
+  renewIntervalMs: duration(1),
+  retryStartMs: duration(1),
+  retryMaxMs: duration(1),
+  firstRenewalAttempts: integer(1),
+};
+
+const dispatcherShape: Shape<JobDispatcherOptions> = {
+  source: withMethods('a JobSource', ['take', 'renew', 'complete']),
+  workers: withMethods('a JobWorkerFactory', ['start']),
+  slots: integer(1),
+  channelTimeoutMs: duration(1),
+  cancelTimeoutMs: duration(0),
+  killTimeoutMs: duration(0),
+  lease: shape(leaseShape),
+  clock,
+};

@@ -7,7 +7,7 @@ import {
 } from '@troupe/transport';
 import { createIdSource, type IdSource } from '../ids.js';
 import { NodeEndpoint } from '../node/endpoint.js';
-import { checkInProcessProviderOptions } from '../options.js';
+import { checkShape, clock, handshakeShape, random, type Shape, shape, withMethods } from '../options.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';
 
@@ -31,7 +31,7 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
 
   constructor(options: InProcessNodeProviderOptions = {}) {
     super();
-    checkInProcessProviderOptions(options);
+    checkShape(options, inprocShape, '');
     this.#options = options;
     const random = options.random ?? systemRandom;
     this.#transport = options.transport ?? new MemoryTransport({ random });
@@ -69,3 +69,10 @@ export class InProcessNodeProvider extends HostedNodeProvider<NodeEndpoint> {
     await endpoint.exit();
   }
 }
+
+const inprocShape: Shape<InProcessNodeProviderOptions> = {
+  transport: withMethods('a MemoryTransport', ['connect', 'listen']),
+  clock,
+  random,
+  handshake: shape(handshakeShape),
+};

@@ -18,7 +18,25 @@ import {
 import { EventEmitter } from 'eventemitter3';
 import { type NodeExit, NodeLaunchError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
-import { checkProcessProviderOptions } from '../options.js';
+import {
+  boolean,
+  checkRequired,
+  checkShape,
+  clock,
+  duration,
+  integer,
+  invalid,
+  isRecord,
+  nonEmptyString,
+  join as optionPath,
+  random,
+  type Shape,
+  shape,
+  string,
+  stringArray,
+  version,
+  withMethods,
+} from '../options.js';
 import { NodeContext } from './context.js';
 import { type Launcher, type NodeProcess, processLauncher } from './launcher.js';
 import type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './provider.js';
@@ -111,7 +129,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
 
   constructor(options: ProcessNodeProviderOptions = {}) {
     super();
-    checkProcessProviderOptions(options);
+    checkShape(options, processShape, '');
     this.#options = options;
     this.reuse = options.reuse ?? false;
     this.#launcher = options.launcher ?? processLauncher;
@@ -478,3 +496,39 @@ const LAUNCH_PAUSE_MAX_MS = 1_000;
 function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }
+
+const shutdownShape: Shape<ShutdownTimeouts> = {
+  drainTimeoutMs: duration(0),
+  exitPollStartMs: duration(1),
+  exitPollMaxMs: duration(1),
+  exitTimeoutMs: duration(0),
+  killTimeoutMs: duration(0),
+};
+
+/** The rules for `ProcessNodeProviderOptions` (the runtime's `nodes.process` takes most of them). */
+export const processShape: Shape<ProcessNodeProviderOptions> = {
+  reuse: boolean,
+  lowPriority: boolean,
+  taskHost: boolean,
+  session: string,
+  runtimeVersion: version,
+  idleTimeoutMs: duration(1),
+  connectTimeoutMs: duration(1),
+  launchAttempts: integer(1),
+  shutdown: shape(shutdownShape),
+  captureOutput: boolean,
+  nodeCommand: (value, path) => {
+    checkShape(value, { command: nonEmptyString, args: stringArray }, path);
+    checkRequired(value as Record<string, unknown>, ['command', 'args'], path, 'set');
+  },
+  env: (value, path) => {
+    if (!isRecord(value)) throw invalid(path, 'an object of environment variables', value);
+    for (const [name, entry] of Object.entries(value))
+      if (entry !== undefined && typeof entry !== 'string')
+        throw invalid(optionPath(path, name), 'a string', entry);
+  },
+  launcher: withMethods('a Launcher', ['launch', 'attach']),
+  transport: withMethods('a PipeTransport', ['connect', 'pathFor', 'removeStale']),
+  clock,
+  random,
+};

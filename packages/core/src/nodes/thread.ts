@@ -11,7 +11,7 @@ import {
 import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import type { ThreadNodeData } from '../node/thread-entry.js';
-import { checkThreadProviderOptions } from '../options.js';
+import { checkShape, clock, duration, handshakeShape, random, type Shape, shape } from '../options.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';
 import type { NodeProcess } from './launcher.js';
@@ -93,7 +93,7 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
 
   constructor(options: ThreadNodeProviderOptions = {}) {
     super();
-    checkThreadProviderOptions(options);
+    checkShape(options, threadShape, '');
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = createIdSource(options.random ?? systemRandom);
@@ -161,3 +161,10 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
     if (!exited) await worker.terminate();
   }
 }
+
+const threadShape: Shape<ThreadNodeProviderOptions> = {
+  clock,
+  random,
+  handshake: shape(handshakeShape),
+  exitTimeoutMs: duration(0),
+};
