@@ -216,6 +216,22 @@ describe('liveness on real nodes', () => {
     expect(await runtime.build({ task: task('double'), input: 50 })).toBe(100);
   });
 
+  it('a host whose own event loop is held up past the bound does not declare its answering nodes lost', async () => {
+    runtime = createRuntime({ nodes: { kind: 'thread', max: 1, pingIntervalMs: 50, pingTimeoutMs: 500 } });
+    const napping = new Promise<void>((resolve) =>
+      runtime!.on('log', (entry) => entry.message === 'napping' && resolve()),
+    );
+    const build = runtime.build({ task: task('nap'), input: 1_500 });
+    await napping;
+    // The host is busy (a synchronous parse, an execSync): the node's Pongs wait unread meanwhile.
+    const end = performance.now() + 1_000;
+    while (performance.now() < end) {
+      // Synchronous on purpose.
+    }
+    expect(await build).toBe(1_500);
+    expect(runtime.nodes).toHaveLength(1);
+  });
+
   it('a thread node stuck in a synchronous loop longer than the bound is declared lost and its thread terminated', async () => {
     runtime = createRuntime({ nodes: { kind: 'thread', max: 1, pingIntervalMs: 50, pingTimeoutMs: 500 } });
     // Long enough that only the host can end it: a node busy synchronously does not answer.

@@ -119,6 +119,8 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   #pingSeq = 0;
   /** When the node last answered a ping, or was first given work: where its silence starts. */
   #answeredAt = 0;
+  /** When the last liveness tick ran (watching began, or a ping went out). */
+  #tickedAt = 0;
   /** Set when the node was declared lost: what its requests fail with. */
   #lost: NodeUnresponsiveError | undefined;
 
@@ -136,9 +138,13 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     const self = this;
     const owner: NodeContextOwner = {
       holdsWork: () => this.#held.size > 0,
-      silentFor: () => this.#clock.now() - this.#answeredAt,
+      silentFor: () => {
+        const now = this.#clock.now();
+        return now - this.#answeredAt - this.#lateness(now);
+      },
       watchFromNow: () => {
         this.#answeredAt = this.#clock.now();
+        this.#tickedAt = this.#answeredAt;
       },
       ping: () => this.#sendPing(),
       declareLost: () => queueMicrotask(() => this.#declareLost()),
@@ -306,7 +312,20 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     if (this.#held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
   }
 
+  /**
+   * How much later than due this tick runs. A late tick means this host's own event loop was held
+   * up (a synchronous stretch of its own): the node's answers may be waiting unread in the socket,
+   * since timers run before I/O is read. Silence counts only while the host ran on time, or a
+   * blocked host would declare every healthy node lost.
+   */
+  #lateness(now: number): number {
+    return Math.max(0, now - this.#tickedAt - this.#ping.intervalMs);
+  }
+
   #sendPing(): void {
+    const now = this.#clock.now();
+    this.#answeredAt += this.#lateness(now);
+    this.#tickedAt = now;
     const link = this.#link;
     if (link?.state !== 'open' || this.exitPacket !== 'none') return;
     link.send(PacketType.Ping, { seq: ++this.#pingSeq } satisfies PacketBodies['Ping']);
