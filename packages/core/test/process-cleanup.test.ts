@@ -27,6 +27,7 @@ const tasks = new URL('./fixtures/process-tasks.mjs', import.meta.url).href;
 const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 const launchingHost = new URL('./fixtures/launching-host.mjs', import.meta.url).pathname;
 const jobWorkerHost = new URL('./fixtures/job-worker-host.mjs', import.meta.url).pathname;
+const jobAgentHost = new URL('./fixtures/job-agent-host.mjs', import.meta.url).pathname;
 const bundle = new URL('../dist/troupe-node.mjs', import.meta.url).pathname;
 
 let sandbox: Sandbox;
@@ -190,6 +191,18 @@ describe('nodes whose host is gone', () => {
     // Their idle timeout is 10 minutes: only the host's death can end them within this bound.
     for (const pid of nodes) expect(await waitUntilGone(pid, 10_000)).toBe(true);
     // Each removed its socket and registry record on the way out.
+    expect(await waitFor(() => processesUsing(sandbox.directory).length === 0)).toBe(true);
+  });
+
+  it("a running job's children, which it would not stop, end when its agent is killed", async () => {
+    const { child, nodes: children } = await launchingHostWith([], jobAgentHost);
+    expect(children).toHaveLength(2);
+    expect(children.every(isRunning)).toBe(true);
+
+    child.kill('SIGKILL');
+
+    // The worker's parent watch ends the job; the job ignores it, so the worker ends its children.
+    for (const pid of children) expect(await waitUntilGone(pid, 10_000)).toBe(true);
     expect(await waitFor(() => processesUsing(sandbox.directory).length === 0)).toBe(true);
   });
 

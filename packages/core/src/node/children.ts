@@ -23,6 +23,11 @@ export interface TaskChildren {
   forget(owner: string): void;
   /** Every `end` still under way. */
   settled(): Promise<void>;
+  /**
+   * Ends the processes of every owner still tracked (`end` for each), for a node that is going
+   * away: a job or task that ignored its cancel never reaches its own `end`.
+   */
+  endAll(graceMs: number): Promise<void>;
 }
 
 export interface TaskChildrenTimeouts {
@@ -168,6 +173,10 @@ export function processChildren(timeouts: TaskChildrenTimeouts = {}): TaskChildr
     },
     async settled() {
       while (ending.size > 0) await Promise.all(ending);
+    },
+    async endAll(graceMs) {
+      await Promise.all([...byOwner.keys()].map((owner) => this.end(owner, graceMs)));
+      await this.settled();
     },
   };
 }

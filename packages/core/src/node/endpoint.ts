@@ -605,8 +605,9 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
   }
 
   async #shutdown(): Promise<void> {
-    // Cancelled tasks' processes get their grace and signals before the node is gone.
-    await this.#children?.settled();
+    // Cancelled tasks' processes get their grace and signals before the node is gone, and so do
+    // those of a task or job still running (its host went away, and it ignored the cancel).
+    await this.#children?.endAll(this.#childGraceMs);
     await this.#listener.close();
     await Promise.all([...this.#links].map((link) => link.close()));
     this.#machine.stop();
