@@ -64,6 +64,14 @@ function pidsOf(line: string): number[] {
 }
 
 describe('processes started by tasks on process nodes', () => {
+  it("a task's child that reads the node's stdin gets end of file, not a pipe that waits for the host", async () => {
+    const host = provider();
+    const [node] = await host.acquire(1);
+    // The node's stdin is /dev/null: `cat` ends at once with code 0.
+    expect(await node!.request(`${tasks}#catStdin`, null)).toBe(0);
+    await host.shutdown();
+  });
+
   it("a cancelled task's child and grandchild end after the grace, and the node serves on", async () => {
     const host = provider();
     const [node] = await host.acquire(1);

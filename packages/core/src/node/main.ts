@@ -1,4 +1,5 @@
 import { readFile, stat, unlink } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -214,31 +215,38 @@ export async function runNode(argv: string[]): Promise<number> {
 }
 
 /**
- * Calls `gone` when the host that launched this node ends: its launcher hands the node a pipe on
- * stdin that nothing is written to, and end of file on it means the host process is gone.
- * Nothing happens for a node started any other way (by hand, stdin a terminal or /dev/null).
+ * Calls `gone` when the host that launched this node ends: its launcher hands the node a pipe
+ * (on the descriptor `PARENT_PIPE_ENV` names) that nothing is written to, and end of file on it
+ * means the host process is gone. Nothing happens for a node started any other way (by hand).
  */
 function watchParent(
   onGone: () => void,
 ): { destroy(): void; gone(): boolean; outputFile: string | undefined } | undefined {
-  if (process.env[PARENT_PIPE_ENV] !== '0') return undefined;
+  const fd = Number(process.env[PARENT_PIPE_ENV]);
+  if (!Number.isInteger(fd) || fd < 3) return undefined;
   const outputFile = process.env[OUTPUT_FILE_ENV];
-  // Not passed on to what tasks start: their stdin is not this pipe, nor their output this file.
+  // Not passed on to what tasks start: the pipe and the output file are this node's.
   delete process.env[PARENT_PIPE_ENV];
   delete process.env[OUTPUT_FILE_ENV];
   let gone = false;
-  const stdin = process.stdin;
+  let pipe: Socket;
+  try {
+    pipe = new Socket({ fd, readable: true, writable: false });
+  } catch {
+    return undefined;
+  }
   const end = () => {
     if (gone) return;
     gone = true;
     onGone();
   };
-  stdin.once('end', end);
-  stdin.once('error', end);
-  stdin.resume();
+  pipe.once('end', end);
+  pipe.once('close', end);
+  pipe.once('error', end);
+  pipe.resume();
   // The pipe must not keep the node alive once it has exited.
-  (stdin as { unref?: () => void }).unref?.();
-  return { destroy: () => stdin.destroy(), gone: () => gone, outputFile };
+  pipe.unref();
+  return { destroy: () => pipe.destroy(), gone: () => gone, outputFile };
 }
 
 /** Timers hold at most a signed 32-bit count of milliseconds; Node fires a longer one at once. */

@@ -92,11 +92,16 @@ function isZombie(pid: number): boolean {
 }
 
 /**
- * The variable that tells a launched node its stdin is a pipe from its host, held open for as long
- * as the host lives: end of file on it means the host is gone (killed, crashed, or exited), which
- * a node still waiting for that host, or not reusable, takes as its cue to exit at once.
+ * The variable that tells a launched node which of its file descriptors is a pipe from its host,
+ * held open for as long as the host lives: end of file on it means the host is gone (killed,
+ * crashed, or exited), which a node still waiting for that host, or not reusable, takes as its cue
+ * to exit at once. Not stdin: a task's child that inherits stdin and reads it would wait for the
+ * host to die, where /dev/null gives it end of file at once.
  */
 export const PARENT_PIPE_ENV = 'TROUPE_PARENT_PIPE';
+
+/** The descriptor the parent pipe is on, in a launched node. */
+const PARENT_PIPE_FD = 3;
 
 /**
  * The node's output file, for the node to remove when it outlives its host: a host that keeps the
@@ -162,8 +167,12 @@ export const processLauncher: Launcher = {
       child = spawn(spec.command, [...spec.args], {
         cwd: spec.cwd,
         detached: process.platform !== 'win32',
-        env: { ...(spec.env ?? process.env), [PARENT_PIPE_ENV]: '0', [OUTPUT_FILE_ENV]: spec.outputFile },
-        stdio: ['pipe', fd, fd],
+        env: {
+          ...(spec.env ?? process.env),
+          [PARENT_PIPE_ENV]: String(PARENT_PIPE_FD),
+          [OUTPUT_FILE_ENV]: spec.outputFile,
+        },
+        stdio: ['ignore', fd, fd, 'pipe'],
         windowsHide: true,
       });
     } finally {
@@ -176,8 +185,9 @@ export const processLauncher: Launcher = {
       spawnError = error;
     });
     // Never written to: only its closing, when this process ends, means anything to the node.
-    child.stdin?.on('error', () => {});
-    (child.stdin as { unref?: () => void } | null)?.unref?.();
+    const parentPipe = child.stdio[PARENT_PIPE_FD];
+    parentPipe?.on('error', () => {});
+    (parentPipe as { unref?: () => void } | null | undefined)?.unref?.();
     child.on('exit', (code, signal) => {
       exit = { code, signal };
       if (pid > 0 && process.platform !== 'win32') endGroup(pid);
