@@ -50,6 +50,19 @@ describe('scheduler: growth that fails', () => {
     expect(later.state).toBe('executing');
   });
 
+  it('the same request asked again after its pool could not grow is a new request, not the cached failure', () => {
+    const { host, grown } = growingHost();
+    const scheduler = new Scheduler({ host, maxNodes: 1 });
+    const first = scheduler.submit({ task: 'a', input: null });
+    scheduler.growthFailed(1, 'default', launchError('first'));
+    expect(first.state).toBe('failed');
+    const again = scheduler.submit({ task: 'a', input: null });
+    expect(again).not.toBe(first);
+    expect(grown).toHaveLength(2);
+    scheduler.addNode('n1');
+    expect(again.state).toBe('executing');
+  });
+
   it('waits for growth still on the way before failing anything, and uses what it brings', () => {
     const { host, grown, log } = growingHost();
     const scheduler = new Scheduler({ host, maxNodes: 3 });

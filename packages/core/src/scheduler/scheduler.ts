@@ -703,6 +703,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       pool.growthError = undefined;
       for (let request = pool.waiting.pop(); request; request = pool.waiting.pop()) {
         this.#finish(request, 'failed', undefined, error);
+        // It never ran: the failure is its pool's, not its answer, so asking again tries again.
+        if (this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
         failed = true;
       }
     }
