@@ -1,51 +1,11 @@
-import { DependencyFailedError, TaskModuleError, YieldMisuseError } from '../errors.js';
+import { DependencyFailedError, YieldMisuseError } from '../errors.js';
 import type { RequestOutcome, RequestSpecBody } from '../packets.js';
-import { isTask, type Task, unloadableTask } from './define.js';
+import { type RequestLike, toSpec } from './request.js';
+import type { TaskContext } from './task.js';
 
-/** One request for `ctx.build`: a task (or its id) and its input. */
-export interface RequestLike<I = unknown> {
-  task: Task<I> | string;
-  input: I;
-  /** Estimated cost, relative to other requests; the scheduler runs long chains first. */
-  cost?: number;
-  /** Run in an isolated process even if the task is thread-safe. */
-  outOfProcess?: boolean;
-}
-
-export function toSpec(request: RequestLike): RequestSpecBody {
-  const task = isTask(request.task) ? request.task.id : request.task;
-  if (typeof task !== 'string')
-    throw new TypeError('a request needs a task (defineTask) or a task id string');
-  const unloadable = unloadableTask(task);
-  if (unloadable !== undefined) throw new TaskModuleError(task, unloadable);
-  const spec: RequestSpecBody = { task, input: request.input };
-  if (request.cost !== undefined) spec.cost = request.cost;
-  if (request.outOfProcess) spec.outOfProcess = true;
-  return spec;
-}
-
-/** What a running task can do. */
-export interface TaskContext {
-  readonly requestId: string;
-  /** Aborted when the request is cancelled; its reason says why. */
-  readonly signal: AbortSignal;
-  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error'): void;
-  /**
-   * Waits for other requests and returns their results in order. The request is blocked and its
-   * node free meanwhile; it continues on the same node. A failed dependency throws
-   * `DependencyFailedError` with the chain of causes.
-   */
-  build<T = unknown>(requests: RequestLike | readonly RequestLike[]): Promise<T[]>;
-  /**
-   * Yields the node around a wait on something outside the runtime, then reacquires it before
-   * returning. Scoped: the reacquire cannot be forgotten.
-   */
-  yielding<T>(wait: () => T | Promise<T>): Promise<T>;
-  /** Frees the node; pair with `reacquire()`. Prefer `yielding`. */
-  yield(): void;
-  /** Waits until the node is this request's again. */
-  reacquire(): Promise<void>;
-}
+export type { RequestLike } from './request.js';
+export { toSpec } from './request.js';
+export type { TaskContext } from './task.js';
 
 /** How a task context reaches the host: implemented by the node endpoint. */
 export interface TaskContextPort {

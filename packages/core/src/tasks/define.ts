@@ -2,34 +2,9 @@ import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import type { TaskContext } from './context.js';
+import { kMultiThreadable, kTask, type Task, type TaskDefinition } from './task.js';
 
-/** The marker is a registered symbol, so a task made by another copy of @troupe/core still counts. */
-const kTask = Symbol.for('troupe.task');
-const kMultiThreadable = Symbol.for('troupe.task.multiThreadable');
-
-export interface TaskDefinition<I = unknown, O = unknown> {
-  /** The export name the task is found under in its module (or any name, when `module` says where). */
-  name: string;
-  /** The task is safe to run in a thread shared with other tasks (no process-wide state). */
-  multiThreadable?: boolean;
-  /**
-   * The module nodes import to find this task; default: the module that called defineTask. A
-   * relative path is taken relative to that module.
-   */
-  module?: string;
-  run(input: I, ctx: TaskContext): O | Promise<O>;
-}
-
-export interface Task<I = unknown, O = unknown> {
-  readonly name: string;
-  readonly module: string;
-  /** What a request names: `module#name`. */
-  readonly id: string;
-  readonly multiThreadable: boolean;
-  run(input: I, ctx: TaskContext): O | Promise<O>;
-  readonly [kTask]: true;
-}
+export type { Task, TaskDefinition } from './task.js';
 
 /**
  * Defines a task in a module nodes can load. Export it under its `name`:
