@@ -9,9 +9,9 @@ import {
   nodeContextMachine,
   nodeEndpointMachine,
   schedulerMachine,
-} from '@troupe/core';
-import { type CoverageData, MachineCoverage } from '@troupe/testing';
-import { linkMachine, writerQueueMachine } from '@troupe/transport';
+} from '@troupe/core/internal';
+import { type CoverageData, MachineCoverage } from '@troupe/testing/internal';
+import { linkMachine, writerQueueMachine } from '@troupe/transport/internal';
 
 let directory: string | undefined;
 

@@ -2,8 +2,8 @@
 // and leave the record where the global teardown (machine-coverage.global.ts) reads it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MachineCoverage } from '@troupe/testing';
-import { setMachineInspector } from '@troupe/transport';
+import { MachineCoverage } from '@troupe/testing/internal';
+import { setMachineInspector } from '@troupe/transport/internal';
 import { afterAll } from 'vitest';
 
 const directory = process.env.TROUPE_MACHINE_COVERAGE_DIR;

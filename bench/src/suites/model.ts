@@ -1,5 +1,6 @@
 import { InProcessNodeProvider, resetDefects } from '@troupe/core';
-import { buildScenario, ExplorerPool, explore, randomWalk } from '@troupe/testing';
+import { ExplorerPool, explore, randomWalk } from '@troupe/testing';
+import { buildScenario } from '@troupe/testing/internal';
 import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
 
 type Explorer = Pick<ExplorerPool, 'explore'>;

@@ -1,4 +1,5 @@
-import { type ScheduledRequest, Scheduler } from '@troupe/core';
+import type { ScheduledRequest } from '@troupe/core';
+import { Scheduler } from '@troupe/core/internal';
 import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
 
 /** A random dependency graph: each request depends on up to 3 earlier ones. */

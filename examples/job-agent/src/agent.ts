@@ -1,5 +1,4 @@
 import {
-  isPidAlive,
   type JobCompletedEvent,
   JobDispatcher,
   type JobRequest,
@@ -7,6 +6,7 @@ import {
   type PacketBodies,
   ProcessJobWorkers,
 } from '@troupe/core';
+import { isPidAlive } from '@troupe/core/internal';
 
 const jobsModule = new URL('./jobs.js', import.meta.url).href;
 

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { type Clock, reportUnhandledError, systemClock, TroupeError } from '@troupe/transport';
+import { type Clock, systemClock, TroupeError } from '@troupe/transport';
+import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { defects } from './defects.js';
 import { NodeClosedError, RequestCancelledError, StallError, TaskFailedError } from './errors.js';

@@ -1,4 +1,5 @@
-import { createIdSource, systemClock, systemRandom } from '@troupe/core';
+import { systemClock, systemRandom } from '@troupe/core';
+import { createIdSource } from '@troupe/core/internal';
 import { describe, expect, it } from 'vitest';
 
 describe('the real implementations of the injected interfaces', () => {

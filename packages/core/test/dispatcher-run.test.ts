@@ -3,15 +3,13 @@
 import {
   JOB_EXIT_CODES,
   JobDispatcher,
-  type JobPacket,
   type JobResult,
-  type JobWorker,
-  type JobWorkerFactory,
   MemoryJobServer,
   type NodeExit,
   type PacketBodies,
   TaskModuleError,
 } from '@troupe/core';
+import type { JobPacket, JobWorker, JobWorkerFactory } from '@troupe/core/internal';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';
 

@@ -7,20 +7,18 @@ import {
   NodeClosedError,
   NodeConnectionFailedError,
   NodeContext,
-  NodeEndpoint,
-  PacketType,
   TaskFailedError,
   ThreadNodeProvider,
 } from '@troupe/core';
+import { NodeEndpoint, PacketType } from '@troupe/core/internal';
 import {
-  createHandshake,
-  encodeHandshake,
   HandshakeMismatchError,
   type Link,
   MemoryTransport,
   PipeTransport,
   type Transport,
 } from '@troupe/transport';
+import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const tasks = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;

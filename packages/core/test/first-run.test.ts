@@ -9,13 +9,12 @@ import { fileURLToPath } from 'node:url';
 import {
   createRuntime,
   InProcessNodeProvider,
-  type Launcher,
   NodeLaunchError,
   type NodeProvider,
-  NodeRegistry,
   ProcessNodeProvider,
   type Runtime,
 } from '@troupe/core';
+import { type Launcher, NodeRegistry } from '@troupe/core/internal';
 import { PipeTransport, setUnhandledErrorReporter, UnsafeDirectoryError } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';

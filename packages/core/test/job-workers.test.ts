@@ -1,15 +1,14 @@
 // The job dispatcher with real workers: in-process endpoints running the real job runner over
 // memory links, and real worker processes for exit codes, kills, crashes and captured output.
 import {
-  InProcessJobWorkers,
   JOB_EXIT_CODES,
   type JobCompletedEvent,
   JobDispatcher,
   type JobDispatcherOptions,
-  type JobWorkerFactory,
   MemoryJobServer,
   ProcessJobWorkers,
 } from '@troupe/core';
+import { InProcessJobWorkers, type JobWorkerFactory } from '@troupe/core/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   cleanupSandbox,

@@ -4,16 +4,14 @@ import {
   type JobCompletedEvent,
   JobDispatcher,
   type JobDispatcherOptions,
-  type JobPacket,
   type JobRequest,
   type JobSource,
-  type JobWorker,
   JobWorkerCrashedError,
-  type JobWorkerFactory,
   MemoryJobServer,
   type NodeExit,
   type PacketBodies,
 } from '@troupe/core';
+import type { JobPacket, JobWorker, JobWorkerFactory } from '@troupe/core/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';

@@ -11,7 +11,8 @@ import {
   type Runtime,
   TaskFailedError,
 } from '@troupe/core';
-import { type Delivery, MemoryTransport } from '@troupe/transport';
+import { MemoryTransport } from '@troupe/transport';
+import type { Delivery } from '@troupe/transport/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';
 import {

@@ -9,13 +9,13 @@ import {
   NodeConnectionFailedError,
   type NodeContext,
   NodeLaunchError,
-  NodeRegistry,
   type NodeWarning,
   ProcessNodeProvider,
   type ProcessNodeProviderOptions,
   type ShutdownAllResult,
   shutdownAll,
 } from '@troupe/core';
+import { NodeRegistry } from '@troupe/core/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   cleanupSandbox,

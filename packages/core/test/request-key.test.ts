@@ -2,7 +2,7 @@
 // as the same value. A shared key for different inputs is a wrong result handed back silently.
 import { isDeepStrictEqual } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
-import { requestKey } from '@troupe/core';
+import { requestKey } from '@troupe/core/internal';
 import { ValueNotCloneableError } from '@troupe/transport';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

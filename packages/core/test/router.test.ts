@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRuntime, defineTask, isMultiThreadable, type Runtime, TaskRouter } from '@troupe/core';
+import { createRuntime, defineTask, type Runtime } from '@troupe/core';
+import { isMultiThreadable, TaskRouter } from '@troupe/core/internal';
 import { PipeTransport } from '@troupe/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import {
   createRuntime,
   DependencyFailedError,
-  isPidAlive,
   type Runtime,
   StallError,
   TaskFailedError,
 } from '@troupe/core';
+import { isPidAlive } from '@troupe/core/internal';
 import { PipeTransport } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

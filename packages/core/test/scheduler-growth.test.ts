@@ -1,7 +1,8 @@
 // The scheduler's rule for a pool that cannot grow: the host gave up after its own retries, so
 // asking again at once would loop. A pool with no node fails what waits for it; a pool with
 // nodes carries on with them and asks no more until the run ends.
-import { NodeLaunchError, Scheduler, type SchedulerHost } from '@troupe/core';
+import { NodeLaunchError } from '@troupe/core';
+import { Scheduler, type SchedulerHost } from '@troupe/core/internal';
 import { describe, expect, it } from 'vitest';
 
 function growingHost() {

@@ -1,11 +1,5 @@
-import {
-  type Clock,
-  RequestCycleError,
-  type ScheduledRequest,
-  Scheduler,
-  type SchedulerHost,
-  StallError,
-} from '@troupe/core';
+import { type Clock, RequestCycleError, type ScheduledRequest, StallError } from '@troupe/core';
+import { Scheduler, type SchedulerHost } from '@troupe/core/internal';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';
 

@@ -7,20 +7,16 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  InProcessJobWorkers,
   type JobCompletedEvent,
   JobDispatcher,
   MemoryJobServer,
   NodeContext,
-  NodeEndpoint,
-  PacketType,
   TaskFailedError,
   TaskNotFoundError,
   TaskRefusedError,
 } from '@troupe/core';
+import { InProcessJobWorkers, NodeEndpoint, PacketType } from '@troupe/core/internal';
 import {
-  createHandshake,
-  encodeHandshake,
   type HandshakeOptions,
   type Link,
   MemoryTransport,
@@ -28,6 +24,7 @@ import {
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
+import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from './support/manual-clock.js';
 

@@ -6,15 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createRuntime,
-  InProcessJobWorkers,
   type JobCompletedEvent,
   JobDispatcher,
-  type JobWorkerFactory,
   MemoryJobServer,
   ProcessJobWorkers,
   type Runtime,
   TaskFailedError,
 } from '@troupe/core';
+import { InProcessJobWorkers, type JobWorkerFactory } from '@troupe/core/internal';
 import { PipeTransport, ValueNotCloneableError } from '@troupe/transport';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module fixture, without types

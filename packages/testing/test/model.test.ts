@@ -10,11 +10,10 @@ import {
   pct,
   randomWalk,
   replay,
-  runSchedule,
   type Scenario,
   SimulatedNodeProvider,
-  builtInScenarios as scenarios,
 } from '@troupe/testing';
+import { runSchedule, builtInScenarios as scenarios } from '@troupe/testing/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 afterEach(() => resetDefects());

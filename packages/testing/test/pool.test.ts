@@ -1,15 +1,9 @@
 // Exploring on worker threads gives what exploring on one thread gives: the same schedules, the
 // same first violation, replayed.
-import { isPidAlive, resetDefects } from '@troupe/core';
-import {
-  ExplorerPool,
-  exhaustive,
-  explore,
-  pct,
-  randomWalk,
-  type Scenario,
-  builtInScenarios as scenarios,
-} from '@troupe/testing';
+import { resetDefects } from '@troupe/core';
+import { isPidAlive } from '@troupe/core/internal';
+import { ExplorerPool, exhaustive, explore, pct, randomWalk, type Scenario } from '@troupe/testing';
+import { builtInScenarios as scenarios } from '@troupe/testing/internal';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const byName = (name: string) => scenarios.find((s) => s.name === name)!;

@@ -5,8 +5,6 @@ import { connect as netConnect, type Socket } from 'node:net';
 import {
   AdmissionTimeoutError,
   type Clock,
-  createHandshake,
-  encodeHandshake,
   FrameTimeoutError,
   type Link,
   type LinkCloseInfo,
@@ -16,6 +14,7 @@ import {
   TcpTransport,
   TooManyPendingError,
 } from '@troupe/transport';
+import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

@@ -3,11 +3,6 @@ import {
   AuthenticationError,
   ConnectError,
   ConnectionFailedError,
-  createHandshake,
-  decodeHandshake,
-  encodeFrame,
-  encodeHandshake,
-  FrameDecoder,
   FrameTooLargeError,
   FrameTruncatedError,
   HandshakeError,
@@ -21,13 +16,20 @@ import {
   PacketTooLargeError,
   PROTOCOL_VERSION,
   ProtocolError,
-  reportUnhandledError,
   setUnhandledErrorReporter,
   TroupeError,
   UnsafeDirectoryError,
+} from '@troupe/transport';
+import {
+  createHandshake,
+  decodeHandshake,
+  encodeFrame,
+  encodeHandshake,
+  FrameDecoder,
+  reportUnhandledError,
   userSalt,
   verifyHandshake,
-} from '@troupe/transport';
+} from '@troupe/transport/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -1,14 +1,13 @@
 // The link's lifecycle at its edges, over a channel the test scripts byte by byte: closing during
 // the handshake, a peer that hangs up during it, writes that fail, a close while the channel
 // pushes back, and a peer that never finishes closing.
+import { type Clock, Link } from '@troupe/transport';
 import {
   type ByteChannel,
   type ChannelSink,
-  type Clock,
   createHandshake,
   encodeHandshake,
-  Link,
-} from '@troupe/transport';
+} from '@troupe/transport/internal';
 import { describe, expect, it } from 'vitest';
 
 type WriteMode = 'ok' | 'fail' | 'full';

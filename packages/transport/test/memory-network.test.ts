@@ -1,12 +1,6 @@
 import { createServer, type Socket } from 'node:net';
-import {
-  type Delivery,
-  HandshakeTimeoutError,
-  type Link,
-  type MemoryNetwork,
-  MemoryTransport,
-  TcpTransport,
-} from '@troupe/transport';
+import { HandshakeTimeoutError, type Link, MemoryTransport, TcpTransport } from '@troupe/transport';
+import type { Delivery, MemoryNetwork } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

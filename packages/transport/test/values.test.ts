@@ -5,11 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import {
-  findRefused,
   Link,
   MemoryTransport,
-  messagePortChannel,
-  openLink,
   PacketEncodeError,
   PipeTransport,
   type TcpListenOptions,
@@ -17,6 +14,7 @@ import {
   type Transport,
   ValueNotCloneableError,
 } from '@troupe/transport';
+import { findRefused, messagePortChannel, openLink } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

@@ -1,12 +1,5 @@
-import {
-  type Delivery,
-  type Link,
-  LinkClosedError,
-  MAX_WRITE_CHUNK,
-  MemoryTransport,
-  PacketTooLargeError,
-  writerQueueMachine,
-} from '@troupe/transport';
+import { type Link, LinkClosedError, MemoryTransport, PacketTooLargeError } from '@troupe/transport';
+import { type Delivery, MAX_WRITE_CHUNK, writerQueueMachine } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 

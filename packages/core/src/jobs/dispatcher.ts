@@ -1,4 +1,5 @@
-import { type Clock, machineInspector, reportUnhandledError, systemClock } from '@troupe/transport';
+import { type Clock, systemClock } from '@troupe/transport';
+import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
 import { defects } from '../defects.js';

@@ -1,15 +1,13 @@
 import {
   type Clock,
-  findRefused,
   type Link,
   type Listener,
   type ListenOptions,
-  machineInspector,
-  reportUnhandledError,
   systemClock,
   type Transport,
   ValueNotCloneableError,
 } from '@troupe/transport';
+import { findRefused, machineInspector, reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';

@@ -3,16 +3,18 @@ import { Socket } from 'node:net';
 import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
-  createHandshake,
-  describeHandshake,
-  encodeHandshake,
   type HandshakeOptions,
   PipeTransport,
-  parseTcpAddress,
   type TcpListenOptions,
   TcpTransport,
   type Transport,
 } from '@troupe/transport';
+import {
+  createHandshake,
+  describeHandshake,
+  encodeHandshake,
+  parseTcpAddress,
+} from '@troupe/transport/internal';
 import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV } from '../nodes/launcher.js';
 import { NodeRegistry, nodeName } from '../nodes/registry.js';
 import { processChildren } from './children.js';

@@ -1,5 +1,6 @@
 import { type MessagePort, workerData } from 'node:worker_threads';
-import { type HandshakeOptions, Listener, messagePortChannel, type Transport } from '@troupe/transport';
+import { type HandshakeOptions, Listener, type Transport } from '@troupe/transport';
+import { messagePortChannel } from '@troupe/transport/internal';
 import { NodeEndpoint } from './endpoint.js';
 
 /**

@@ -1,11 +1,5 @@
-import {
-  type Clock,
-  type Link,
-  type LinkCloseInfo,
-  machineInspector,
-  reportUnhandledError,
-  systemClock,
-} from '@troupe/transport';
+import { type Clock, type Link, type LinkCloseInfo, systemClock } from '@troupe/transport';
+import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { defects } from '../defects.js';

@@ -5,9 +5,6 @@ import { fileURLToPath } from 'node:url';
 import {
   type Clock,
   ConnectError,
-  createHandshake,
-  encodeHandshake,
-  ensurePrivateDirectory,
   type HandshakeOptions,
   type Link,
   PipeTransport,
@@ -15,6 +12,7 @@ import {
   systemClock,
   systemRandom,
 } from '@troupe/transport';
+import { createHandshake, encodeHandshake, ensurePrivateDirectory } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type NodeExit, NodeLaunchError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';

@@ -1,6 +1,6 @@
 import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensurePrivateDirectory } from '@troupe/transport';
+import { ensurePrivateDirectory } from '@troupe/transport/internal';
 import { isPidAlive } from './launcher.js';
 
 /**

@@ -1,10 +1,5 @@
-import {
-  type Clock,
-  decodeHandshake,
-  type HandshakeOptions,
-  PipeTransport,
-  systemClock,
-} from '@troupe/transport';
+import { type Clock, type HandshakeOptions, PipeTransport, systemClock } from '@troupe/transport';
+import { decodeHandshake } from '@troupe/transport/internal';
 import { createIdSource } from '../ids.js';
 import { NodeContext } from './context.js';
 import { isPidAlive } from './launcher.js';

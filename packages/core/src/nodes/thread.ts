@@ -2,12 +2,11 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   type Clock,
   type HandshakeOptions,
-  messagePortChannel,
-  openLink,
   type RandomSource,
   systemClock,
   systemRandom,
 } from '@troupe/transport';
+import { messagePortChannel, openLink } from '@troupe/transport/internal';
 import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import type { ThreadNodeData } from '../node/thread-entry.js';

@@ -1,4 +1,4 @@
-import { assertCloneable, refusedValue } from '@troupe/transport';
+import { assertCloneable, refusedValue } from '@troupe/transport/internal';
 
 /**
  * The life of one request, as a statechart table: each state lists the states it may move to.

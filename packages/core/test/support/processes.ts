@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isPidAlive, type Launcher, processLauncher } from '@troupe/core';
+import { isPidAlive, type Launcher, processLauncher } from '@troupe/core/internal';
 import { PipeTransport } from '@troupe/transport';
 
 /** The state letter of a process in /proc (R, S, T, Z...), or undefined where there is no /proc entry. */

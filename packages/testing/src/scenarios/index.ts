@@ -6,15 +6,14 @@ import {
   createRuntime,
   type Defects,
   defects,
-  InProcessJobWorkers,
   JobDispatcher,
   MemoryJobServer,
   NodeContext,
-  NodeEndpoint,
   type RequestLike,
   type Runtime,
   resetDefects,
 } from '@troupe/core';
+import { InProcessJobWorkers, NodeEndpoint } from '@troupe/core/internal';
 import type { Scenario, World } from '../sim/explore.js';
 import {
   jobsEndOnce,

@@ -1,5 +1,10 @@
-import { PacketType } from '@troupe/core';
-import { type Delivery, FrameDecoder, HANDSHAKE_LENGTH, type MemoryNetwork } from '@troupe/transport';
+import { PacketType } from '@troupe/core/internal';
+import {
+  type Delivery,
+  FrameDecoder,
+  HANDSHAKE_LENGTH,
+  type MemoryNetwork,
+} from '@troupe/transport/internal';
 import { Unpackr } from 'msgpackr';
 
 /** A packet seen on the simulated wire. */

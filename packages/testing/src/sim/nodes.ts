@@ -1,4 +1,5 @@
-import { createIdSource, HostedNodeProvider, type IdSource, NodeContext, NodeEndpoint } from '@troupe/core';
+import { NodeContext } from '@troupe/core';
+import { createIdSource, HostedNodeProvider, type IdSource, NodeEndpoint } from '@troupe/core/internal';
 import type { HandshakeOptions } from '@troupe/transport';
 import type { SimulatedNode, Simulation } from './simulation.js';
 

@@ -1,0 +1,60 @@
+// @troupe/core/internal: what troupe's own packages, the bench and the tests reach into and a user
+// of the README does not need: the machines, the packet protocol, the scheduler's parts, the node
+// endpoint, the launcher and registry seams. NOT covered by semver: any name here may change or go
+// in any release. A name moves to the index (and its export-list test) when a user needs it.
+export { createIdSource, type IdSource } from './ids.js';
+export { isJob } from './jobs/define.js';
+export { isJobResult, resultForExitCode } from './jobs/result.js';
+export { InProcessJobWorkers, type JobPacket, type JobWorker, type JobWorkerFactory } from './jobs/worker.js';
+export {
+  completionForExit,
+  type JobDispatcherEvent,
+  type JobDispatcherState,
+  type JobStop,
+  jobDispatcherMachine,
+} from './machines/job-dispatcher.machine.js';
+export { type NodeContextEvent, nodeContextMachine } from './machines/node-context.machine.js';
+export {
+  type NodeEndpointEvent,
+  type NodeEndpointState,
+  nodeEndpointMachine,
+} from './machines/node-endpoint.machine.js';
+export { type SchedulerState, schedulerMachine } from './machines/scheduler.machine.js';
+export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './node/endpoint.js';
+export type { NodeContextOptions } from './nodes/context.js';
+export { HostedNodeProvider } from './nodes/hosted.js';
+export {
+  isPidAlive,
+  type Launcher,
+  type LaunchSpec,
+  type NodeIdentity,
+  type NodeProcess,
+  processLauncher,
+  systemIdentity,
+} from './nodes/launcher.js';
+export { type NodeRecord, NodeRegistry, nodeName } from './nodes/registry.js';
+export {
+  FIRST_USER_PACKET,
+  type NodeShutdownReason,
+  type Packet,
+  PacketRegistry,
+  PacketType,
+  type PacketTypeName,
+  type RequestOutcome,
+  type RequestSpecBody,
+  type SerializedError,
+  serializeError,
+  type UserPacket,
+} from './packets.js';
+export { advance, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
+export {
+  Scheduler,
+  type SchedulerEvents,
+  type SchedulerHost,
+  type SchedulerOptions,
+} from './scheduler/scheduler.js';
+export { createTaskContext, type LazySignal, type TaskContextPort } from './tasks/context.js';
+export { isMultiThreadable, isTask } from './tasks/define.js';
+export { TaskResolver } from './tasks/resolve.js';
+export { type Placement, TaskRouter } from './tasks/router.js';
+// (seams)

@@ -1,0 +1,26 @@
+// @troupe/testing/internal: what troupe's own tests, the bench and check:model reach into and a
+// user writing scenarios does not need: the built-in scenarios, the simulator's parts, troupe's own
+// machine coverage. NOT covered by semver: any name here may change or go in any release. A name
+// moves to the index (and its export-list test) when a user needs it.
+export { type CoverageData, MachineCoverage, machineGraph } from './coverage.js';
+export {
+  buildScenario,
+  cancelScenario,
+  dispatcherScenario,
+  hangScenario,
+  jobsScenario,
+  pipelineScenario,
+  reuseScenario,
+  scenarios as builtInScenarios,
+  shutdownScenario,
+} from './scenarios/index.js';
+export { SimClock, type SimTimer } from './sim/clock.js';
+export {
+  type Chooser,
+  runSchedule,
+  type ScheduleRecord,
+  type StrategyRecipe,
+  strategyFromRecipe,
+} from './sim/explore.js';
+export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
+export { describePacket, type Step } from './sim/simulation.js';
