@@ -29,7 +29,7 @@ export {
   YieldMisuseError,
 } from './errors.js';
 export { type RandomSource, systemRandom } from './ids.js';
-export { defineJob, type Job, type JobContext, type JobFunction } from './jobs/define.js';
+export { defineJob, type Job, type JobContext, type JobDefinition, type JobFunction } from './jobs/define.js';
 export {
   type JobCompletedEvent,
   JobDispatcher,

@@ -61,6 +61,7 @@ const types = [
   'JobCompletedEvent',
   'JobCompletion',
   'JobContext',
+  'JobDefinition',
   'JobDispatcherEvents',
   'JobDispatcherOptions',
   'JobFunction',

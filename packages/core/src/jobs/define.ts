@@ -38,17 +38,40 @@ export interface Job<M = unknown> {
   readonly [kJob]: true;
 }
 
+/** What `defineJob` takes: the same shape as `defineTask`'s. */
+export interface JobDefinition<M = unknown> {
+  /** The export name the job is found under in its module. */
+  name: string;
+  /** The module workers import to find this job; default: the module that called defineJob. */
+  module?: string;
+  run: JobFunction<M>;
+}
+
 /**
- * Defines a job in a module worker processes can load. Export it under `name`:
+ * Defines a job in a module worker processes can load. Export it under its `name`:
  *
- *     export const deploy = defineJob(async (message, ctx) => { ... }, { name: 'deploy' });
+ *     export const deploy = defineJob({ name: 'deploy', async run(message, ctx) { ... } });
+ *
+ * `defineJob(run, { name })`, the first form, still works but is deprecated: one shape for tasks
+ * and jobs.
  */
+export function defineJob<M = unknown>(definition: JobDefinition<M>): Job<M>;
+/** @deprecated Use `defineJob({ name, run })`, the shape `defineTask` takes. */
 export function defineJob<M = unknown>(
   run: JobFunction<M>,
+  options?: { name?: string; module?: string },
+): Job<M>;
+export function defineJob<M = unknown>(
+  first: JobDefinition<M> | JobFunction<M>,
   options: { name?: string; module?: string } = {},
 ): Job<M> {
-  const module = options.module ?? callerModule('defineJob');
-  const name = options.name ?? 'default';
+  const definition: { name?: string; module?: string; run: JobFunction<M> } =
+    typeof first === 'function' ? { ...options, run: first } : first;
+  if (typeof definition.run !== 'function')
+    throw new TypeError('defineJob needs a run function: defineJob({ name, run(message, ctx) { ... } })');
+  const module = definition.module ?? callerModule('defineJob', defineJob);
+  const name = definition.name ?? 'default';
+  const run = definition.run;
   return Object.freeze({ name, module, id: `${module}#${name}`, run, [kJob]: true as const });
 }
 

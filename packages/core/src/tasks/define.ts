@@ -14,9 +14,9 @@ export type { Task, TaskDefinition } from './task.js';
 export function defineTask<I, O>(definition: TaskDefinition<I, O>): Task<I, O> {
   const module =
     definition.module === undefined
-      ? callerModule('defineTask')
+      ? callerModule('defineTask', defineTask)
       : isRelative(definition.module)
-        ? new URL(definition.module, callerModule('defineTask')).href
+        ? new URL(definition.module, callerModule('defineTask', defineTask)).href
         : definition.module;
   const task = {
     name: definition.name,
@@ -40,32 +40,24 @@ export function isMultiThreadable(value: unknown): boolean {
 }
 
 /** The file URL of the module that called `fn` (defineTask, defineJob), from the stack. */
-export function callerModule(fn: string): string {
-  // The caller is a few frames up, whatever limit the process set for stack traces (a model
-  // checker's worker sets none at all).
+export function callerModule(name: string, fn: (...args: never[]) => unknown): string {
+  // The stack is cut at `fn` (defineTask, defineJob), so its first frame is whoever called it,
+  // wherever that file lives (a package under node_modules too), and whatever limit the process
+  // set for stack traces (a model checker's worker sets none at all).
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = Math.max(limit, 16);
-  let trace: string | undefined;
+  Error.stackTraceLimit = Math.max(limit, 1);
+  const holder: { stack?: string } = {};
   try {
-    trace = new Error().stack;
+    Error.captureStackTrace(holder, fn);
   } finally {
     Error.stackTraceLimit = limit;
   }
-  const stack = trace?.split('\n') ?? [];
-  for (const line of stack.slice(1)) {
-    const match = /(file:\/\/[^\s)]+?|\/[^\s():]+?):\d+:\d+/.exec(line);
-    const location = match?.[1];
-    if (
-      !location ||
-      location.includes('/tasks/define.') ||
-      location.includes('/jobs/define.') ||
-      location.includes('/node_modules/')
-    )
-      continue;
-    return location.startsWith('file://') ? location : pathToFileURL(location).href;
-  }
+  const first = holder.stack?.split('\n')[1];
+  const location =
+    first === undefined ? undefined : /(file:\/\/[^\s)]+?|\/[^\s():]+?):\d+:\d+/.exec(first)?.[1];
+  if (location) return location.startsWith('file://') ? location : pathToFileURL(location).href;
   throw new TypeError(
-    `${fn} could not tell which module it was called from; pass \`module: import.meta.url\``,
+    `${name} could not tell which module it was called from; pass \`module: import.meta.url\``,
   );
 }
 
