@@ -26,8 +26,10 @@ export const compile = defineJob<{ projects: number }>(
  * Runs until cancelled, then cleans up and lets the cancellation end it (exit code: Canceled).
  * Says "waiting" once it runs, so the agent knows when to act on it.
  */
-export const longTask = defineJob(
-  async (_message, ctx) => {
+export const longTask = defineJob({
+  name: 'longTask',
+  module: import.meta.url,
+  run: async (_message, ctx) => {
     ctx.log('waiting');
     try {
       await sleep(60_000, ctx.signal);
@@ -36,38 +38,41 @@ export const longTask = defineJob(
       if (reason) ctx.log(`stopping (${reason.kind}: ${reason.message}); cleaning up`);
     }
   },
-  { name: 'longTask', module: import.meta.url },
-);
+});
 
 /** Ignores its cancellation: the agent has to kill it. */
-export const stubborn = defineJob(
-  (_message, ctx) =>
+export const stubborn = defineJob({
+  name: 'stubborn',
+  module: import.meta.url,
+  run: (_message, ctx) =>
     new Promise<never>(() => {
       setInterval(() => {}, 1_000);
       ctx.signal.addEventListener('abort', () => ctx.log('ignoring the cancel'));
       ctx.log('waiting');
     }),
-  { name: 'stubborn', module: import.meta.url },
-);
+});
 
 /** Writes to stdout and stderr and crashes its process (exit code 3, outside the result table). */
-export const crash = defineJob(
-  async (_message, ctx) => {
+export const crash = defineJob({
+  name: 'crash',
+  module: import.meta.url,
+  run: async (_message, ctx) => {
     ctx.log('loading a corrupt input');
     process.stdout.write('reading input.bin\n');
     process.stderr.write('fatal: input.bin is corrupt at offset 0x1f\n');
     await sleep(20);
     process.exit(3);
   },
-  { name: 'crash', module: import.meta.url },
-);
+});
 
 /**
  * Waits for a metadata update that names its target, then deploys there. Succeeds with issues when
  * the target is not the one it started with.
  */
-export const deploy = defineJob(
-  async (_message, ctx) => {
+export const deploy = defineJob({
+  name: 'deploy',
+  module: import.meta.url,
+  run: async (_message, ctx) => {
     const initial = ctx.metadata.target;
     ctx.log(`deploying to ${String(initial)}`);
     const target = await new Promise<unknown>((resolve, reject) => {
@@ -78,5 +83,4 @@ export const deploy = defineJob(
     ctx.log(`target changed to ${String(target)}; deployed there`);
     return target === initial ? 'Succeeded' : 'SucceededWithIssues';
   },
-  { name: 'deploy', module: import.meta.url },
-);
+});
