@@ -20,6 +20,7 @@ import {
 } from '@troupe/transport';
 import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
+import { manualClock } from './support/manual-clock.js';
 
 const tasks = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -215,18 +216,24 @@ describe('node endpoint', () => {
   });
 
   it('an idle node exits after its idle timeout, and failed handshakes do not reset the timer', async () => {
-    const { endpoint, transport } = await startEndpoint(new MemoryTransport(), 200);
-    let knocking = true;
-    const knock = async () => {
-      while (knocking) {
-        await transport.connect(endpoint.address, { handshake: { session: 'stranger' } }).catch(() => {});
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    };
-    const knocks = knock();
-    await endpoint.exited;
-    knocking = false;
-    await knocks;
+    const clock = manualClock();
+    const transport = new MemoryTransport();
+    const endpoint = await NodeEndpoint.start({ transport, idleTimeoutMs: 200, clock });
+    cleanups.push(() => endpoint.exit());
+    let exited = false;
+    void endpoint.exited.then(() => {
+      exited = true;
+    });
+    // Strangers knock at 100 and 150 ms: their handshakes fail, and the node's idle clock runs on.
+    for (const at of [100, 50]) {
+      clock.advance(at);
+      await expect(
+        transport.connect(endpoint.address, { handshake: { session: 'stranger' } }),
+      ).rejects.toThrow();
+    }
+    expect(exited).toBe(false);
+    clock.advance(50);
+    await until(() => exited, 'the node to exit at 200 ms');
     expect(endpoint.state).toBe('exiting');
   });
 });
