@@ -259,9 +259,9 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
         );
       }
       const outputFile = join(this.#transport.directory, `troupe-launch-${this.#random.id(10)}.log`);
-      let process: NodeProcess;
+      let launched: NodeProcess;
       try {
-        process = this.#spawn(outputFile);
+        launched = this.#spawn(outputFile);
       } catch (error) {
         // The launcher itself failed (its output file, a spawn that threw): an attempt like any other.
         last = { error: error as Error, exit: undefined, tail: '' };
@@ -271,30 +271,30 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       const node = new NodeContext({
         id: this.#ids.next('node'),
         kind: 'process',
-        process,
+        process: launched,
         nodeReuse: this.reuse,
         clock: this.#clock,
         ids: this.#ids,
-        connect: (onLink) => this.#connectLaunched(process, onLink),
+        connect: (onLink) => this.#connectLaunched(launched, onLink),
       });
       try {
-        await node.start(globalThis.process.pid);
+        await node.start(process.pid);
         this.#outputFiles.set(node, outputFile);
         this.#adopt(node, 'launched');
         return node;
       } catch (error) {
-        process.killTree();
-        await this.#waitForExit(process, this.#options.shutdown?.killTimeoutMs ?? 5_000);
+        launched.killTree();
+        await this.#waitForExit(launched, this.#options.shutdown?.killTimeoutMs ?? 5_000);
         last = {
           error: error as Error,
-          exit: process.exit(),
+          exit: launched.exit(),
           // A process that never started has no output; its launch error is the message.
-          tail: process.pid > 0 ? process.outputTail(2048) : '',
+          tail: launched.pid > 0 ? launched.outputTail(2048) : '',
         };
         // A node killed after it listened leaves its socket behind.
         await Promise.all([
           unlink(outputFile).catch(() => {}),
-          process.pid > 0 && this.#transport.removeStale(nodeName(process.pid)),
+          launched.pid > 0 && this.#transport.removeStale(nodeName(launched.pid)),
         ]);
       }
     }
@@ -331,7 +331,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
         // msgpackr's native string accelerator costs a node ~12 ms of start-up and buys little on
         // node packets, which are small; a caller's env may turn it back on.
         MSGPACKR_NATIVE_ACCELERATION_DISABLED: 'true',
-        ...(this.#options.env ?? globalThis.process.env),
+        ...(this.#options.env ?? process.env),
         TROUPE_SOCKET_DIR: this.#transport.directory,
       },
       outputFile,
@@ -339,19 +339,19 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
   }
 
   /** Connects to a node that is starting: retried with back-off until it listens, exits, or time runs out. */
-  async #connectLaunched(process: NodeProcess, onLink: (link: Link) => void): Promise<Link> {
-    const address = this.#transport.pathFor(nodeName(process.pid));
+  async #connectLaunched(launched: NodeProcess, onLink: (link: Link) => void): Promise<Link> {
+    const address = this.#transport.pathFor(nodeName(launched.pid));
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     const deadline = this.#clock.now() + timeoutMs;
     // A failed connect to a socket that does not exist yet costs microseconds, and every
     // millisecond between the node listening and us noticing is start-up time: poll briskly.
     let pause = 2;
     for (;;) {
-      const exit = process.exit();
-      if (exit && process.pid <= 0) {
+      const exit = launched.exit();
+      if (exit && launched.pid <= 0) {
         const command = (this.#options.nodeCommand ?? defaultNodeCommand()).command;
         throw new NodeLaunchError(
-          `could not run ${command}: ${process.outputTail(2048).split('\n')[0] || 'no process was started'}`,
+          `could not run ${command}: ${launched.outputTail(2048).split('\n')[0] || 'no process was started'}`,
           1,
           exit,
           '',
@@ -359,13 +359,13 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
       }
       if (exit) {
         throw new NodeLaunchError(
-          `node process ${process.pid} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before it accepted a connection`,
+          `node process ${launched.pid} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before it accepted a connection`,
           1,
           exit,
-          process.outputTail(2048),
+          launched.outputTail(2048),
         );
       }
-      if (process.pid <= 0) {
+      if (launched.pid <= 0) {
         // The OS would not start the command (missing, not executable) and the launcher learns why
         // a moment later: a pause like any other until then.
         if (this.#clock.now() + pause > deadline) {
@@ -390,10 +390,10 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
         if (!(error instanceof ConnectError)) throw error;
         if (this.#clock.now() + pause > deadline) {
           throw new NodeLaunchError(
-            `node process ${process.pid} did not accept a connection within ${timeoutMs} ms`,
+            `node process ${launched.pid} did not accept a connection within ${timeoutMs} ms`,
             1,
             undefined,
-            process.outputTail(2048),
+            launched.outputTail(2048),
             { cause: error },
           );
         }
@@ -420,21 +420,21 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     this.#nodes.delete(node);
     const outputFile = this.#outputFiles.get(node);
     this.#outputFiles.delete(node);
-    const process = node.process;
-    if (!process || process.isAlive()) return;
+    const nodeProcess = node.process;
+    if (!nodeProcess || nodeProcess.isAlive()) return;
     await Promise.all([
       outputFile && unlink(outputFile).catch(() => {}),
-      process.pid > 0 && this.#transport.removeStale(nodeName(process.pid)),
+      nodeProcess.pid > 0 && this.#transport.removeStale(nodeName(nodeProcess.pid)),
     ]);
   }
 
   async #shutdownOne(node: NodeContext, reuse: boolean): Promise<void> {
     const timeouts = this.#options.shutdown ?? {};
     const closing = node.close({ reuse, drainTimeoutMs: timeouts.drainTimeoutMs ?? 100 });
-    const process = node.process;
-    if (reuse || !process) {
+    const nodeProcess = node.process;
+    if (reuse || !nodeProcess) {
       await closing;
-      if (!process || node.state === 'closed') {
+      if (!nodeProcess || node.state === 'closed') {
         this.#nodes.delete(node);
         this.#outputFiles.delete(node);
         return;
@@ -442,14 +442,14 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     }
     // The exit clock runs alongside the orderly close: a node that ignores the exit packet (hung,
     // stopped) would otherwise also cost the link's close timeout before the wait even began.
-    const exited = await this.#waitForExit(process, timeouts.exitTimeoutMs ?? 30_000, timeouts);
+    const exited = await this.#waitForExit(nodeProcess, timeouts.exitTimeoutMs ?? 30_000, timeouts);
     if (!exited) {
-      process.killTree();
-      const killed = await this.#waitForExit(process, timeouts.killTimeoutMs ?? 5_000);
+      nodeProcess.killTree();
+      const killed = await this.#waitForExit(nodeProcess, timeouts.killTimeoutMs ?? 5_000);
       this.emit('warning', {
         nodeId: node.id,
-        pid: process.pid,
-        message: `node ${node.id} (pid ${process.pid}) did not exit within ${timeouts.exitTimeoutMs ?? 30_000} ms of the exit packet; its process tree was killed${killed ? '' : ' but it is still there'}`,
+        pid: nodeProcess.pid,
+        message: `node ${node.id} (pid ${nodeProcess.pid}) did not exit within ${timeouts.exitTimeoutMs ?? 30_000} ms of the exit packet; its process tree was killed${killed ? '' : ' but it is still there'}`,
       });
     }
     try {
@@ -468,14 +468,14 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
 
   /** Polls with back-off (5 ms doubling to 500 ms by default) until the process is gone. */
   async #waitForExit(
-    process: NodeProcess,
+    nodeProcess: NodeProcess,
     timeoutMs: number,
     timeouts: ShutdownTimeouts = {},
   ): Promise<boolean> {
     let pause = timeouts.exitPollStartMs ?? 5;
     const longest = timeouts.exitPollMaxMs ?? 500;
     let waited = 0;
-    while (process.isAlive()) {
+    while (nodeProcess.isAlive()) {
       if (waited >= timeoutMs) return false;
       const step = Math.min(pause, timeoutMs - waited);
       await sleep(this.#clock, step);
