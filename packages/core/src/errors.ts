@@ -258,3 +258,27 @@ export class JobWorkerCrashedError extends TroupeError {
     super(`the worker of job ${jobId}${pid === undefined ? '' : ` (pid ${pid})`} ${how}${tail}`);
   }
 }
+
+/** `MemoryJobServer.add` after `close()`: the server takes no more jobs. */
+export class JobServerClosedError extends TroupeError {
+  static override readonly code = 'TROUPE_JOB_SERVER_CLOSED';
+  constructor(readonly job: string) {
+    super(`the job server is closed to new jobs; ${job} was not added`);
+  }
+}
+
+/** A job id given twice to one job server. */
+export class DuplicateJobError extends TroupeError {
+  static override readonly code = 'TROUPE_JOB_EXISTS';
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} already exists`);
+  }
+}
+
+/** A job id the job server has never had (a renewal or result for it is someone's mistake). */
+export class UnknownJobError extends TroupeError {
+  static override readonly code = 'TROUPE_UNKNOWN_JOB';
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} does not exist`);
+  }
+}

@@ -4,10 +4,12 @@ export { type Clock, systemClock, type TimerId } from './clock.js';
 export { type Defects, defects, resetDefects } from './defects.js';
 export {
   DependencyFailedError,
+  DuplicateJobError,
   InvalidOptionError,
   JobAlreadyCompletedError,
   type JobCancelKind,
   JobCancelledError,
+  JobServerClosedError,
   JobWorkerCrashedError,
   LeaseRenewalError,
   MalformedPacketError,
@@ -25,6 +27,7 @@ export {
   TaskNotFoundError,
   TaskRefusedError,
   TroupeError,
+  UnknownJobError,
   UnknownPacketError,
   YieldMisuseError,
 } from './errors.js';

@@ -10,6 +10,7 @@ const kept = (names: string[]) => names.filter((name) => !leaving.has(name));
 
 const values = [
   'DependencyFailedError',
+  'DuplicateJobError',
   'InProcessNodeProvider',
   'InvalidOptionError',
   'JOB_EXIT_CODES',
@@ -17,6 +18,7 @@ const values = [
   'JobCancelledError',
   'JobDispatcher',
   'JobResult',
+  'JobServerClosedError',
   'JobWorkerCrashedError',
   'LeaseRenewalError',
   'MalformedPacketError',
@@ -38,6 +40,7 @@ const values = [
   'TaskRefusedError',
   'ThreadNodeProvider',
   'TroupeError',
+  'UnknownJobError',
   'UnknownPacketError',
   'YieldMisuseError',
   'createRuntime',

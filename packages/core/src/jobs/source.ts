@@ -1,6 +1,14 @@
 import { type Clock, systemClock } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';
-import { JobAlreadyCompletedError, LeaseRenewalError, type NodeExit, TaskModuleError } from '../errors.js';
+import {
+  DuplicateJobError,
+  JobAlreadyCompletedError,
+  JobServerClosedError,
+  LeaseRenewalError,
+  type NodeExit,
+  TaskModuleError,
+  UnknownJobError,
+} from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { unloadableTask } from '../tasks/define.js';
 import type { JobResult } from './result.js';
@@ -98,13 +106,13 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
 
   /** Queues a job; returns its id. */
   add(spec: { job: string; message?: unknown; metadata?: Record<string, unknown>; id?: string }): string {
-    if (this.#closed) throw new Error('the job server is closed to new jobs');
+    if (this.#closed) throw new JobServerClosedError(spec.job);
     // A worker imports the job's module: refused here, as `build` refuses such a task, rather than
     // failing in the worker (a relative path resolves against troupe's files there).
     const unloadable = unloadableTask(spec.job);
     if (unloadable !== undefined) throw new TaskModuleError(spec.job, unloadable);
     const id = spec.id ?? this.#ids.next('job');
-    if (this.#jobs.has(id)) throw new Error(`job ${id} already exists`);
+    if (this.#jobs.has(id)) throw new DuplicateJobError(id);
     const job: MemoryJob = {
       id,
       job: spec.job,
@@ -193,7 +201,7 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
 
   async complete(request: JobRequest, completion: JobCompletion): Promise<void> {
     const job = this.#jobs.get(request.id);
-    if (!job) throw new Error(`job ${request.id} does not exist`);
+    if (!job) throw new UnknownJobError(request.id);
     if (job.completion) {
       job.extraCompletions.push(completion);
       throw new JobAlreadyCompletedError(job.id);

@@ -4,6 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { defects } from '../defects.js';
 import {
+  InvalidOptionError,
   NodeClosedError,
   NodeConnectionFailedError,
   type NodeExit,
@@ -195,10 +196,10 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
     const next = { ...this.#ping, ...times };
     for (const [name, value] of Object.entries(next)) {
       if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
-        throw new RangeError(`node ${this.id}: ping ${name} must be a positive number of ms, not ${value}`);
+        throw new InvalidOptionError(`ping.${name}`, 'a positive number of milliseconds', value);
     }
     if (!Number.isFinite(next.intervalMs))
-      throw new RangeError(`node ${this.id}: ping intervalMs must be finite, not ${next.intervalMs}`);
+      throw new InvalidOptionError('ping.intervalMs', 'a finite number of milliseconds', next.intervalMs);
     this.#ping = next;
   }
 
