@@ -5,7 +5,6 @@ import * as core from '@troupe/core';
 import {
   DependencyFailedError,
   DuplicateJobError,
-  InvalidOptionError,
   JobAlreadyCompletedError,
   JobCancelledError,
   JobServerClosedError,
