@@ -1,4 +1,4 @@
-import { InProcessNodeProvider, resetDefects } from '@troupe/core';
+import { InProcessNodeProvider } from '@troupe/core';
 import { buildScenario, ExplorerPool, explore, randomWalk } from '@troupe/testing';
 import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
 
@@ -70,6 +70,5 @@ export async function modelSuite({ quick }: SuiteOptions): Promise<Row[]> {
     ];
   } finally {
     await pool.close();
-    resetDefects();
   }
 }

@@ -1,5 +1,4 @@
 export { type Clock, systemClock, type TimerId } from './clock.js';
-export { type Defects, defects, resetDefects } from './defects.js';
 export {
   DependencyFailedError,
   InvalidOptionError,
