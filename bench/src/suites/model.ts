@@ -1,4 +1,4 @@
-import { InProcessNodeProvider, resetDefects } from '@troupe/core';
+import { InProcessNodeProvider } from '@troupe/core';
 import { ExplorerPool, explore, randomWalk } from '@troupe/testing';
 import { buildScenario } from '@troupe/testing/internal';
 import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
@@ -71,6 +71,5 @@ export async function modelSuite({ quick }: SuiteOptions): Promise<Row[]> {
     ];
   } finally {
     await pool.close();
-    resetDefects();
   }
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, createRuntime, type Runtime, systemClock } from '@troupe/core';
+import { internalSeams, type RuntimeSeams } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { analyse, generateGraph, loadGraph, type Project } from './graph.js';
 import { Dispatch, digest, dispatcher, project, worker } from './tasks.js';
@@ -24,6 +25,8 @@ export interface BuildOptions {
   seed?: number;
   /** Aborting it stops the build: unfinished projects are cancelled, and the runtime shuts down. */
   signal?: AbortSignal;
+  /** Handed to the runtime: a test's broken rule, to show that `verified` catches a wrong result. */
+  [internalSeams]?: RuntimeSeams;
 }
 
 export interface TraceEvent {
@@ -154,6 +157,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     clock,
     stallTimeoutMs: options.stallTimeoutMs ?? 2_000,
     stallErrorMs: options.stallErrorMs ?? 3_000,
+    ...(options[internalSeams] && { [internalSeams]: options[internalSeams] }),
   });
   const trace: TraceEvent[] = [];
   const tids = new Map<string, number>();

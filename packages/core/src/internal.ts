@@ -4,6 +4,8 @@
 // in any release. A name moves to the index (and its export-list test) when a user needs it.
 export { createIdSource, type IdSource } from './ids.js';
 export { isJob } from './jobs/define.js';
+// --- seams: broken variants of the model checker (helper "seams", issue 12) ---
+export type { JobDispatcherSeams } from './jobs/dispatcher.js';
 export { isJobResult, resultForExitCode } from './jobs/result.js';
 export { InProcessJobWorkers, type JobPacket, type JobWorker, type JobWorkerFactory } from './jobs/worker.js';
 export {
@@ -20,8 +22,9 @@ export {
   nodeEndpointMachine,
 } from './machines/node-endpoint.machine.js';
 export { type SchedulerState, schedulerMachine } from './machines/scheduler.machine.js';
+export type { NodeEndpointSeams } from './node/endpoint.js';
 export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './node/endpoint.js';
-export type { NodeContextOptions } from './nodes/context.js';
+export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
 export {
   isPidAlive,
@@ -46,15 +49,18 @@ export {
   serializeError,
   type UserPacket,
 } from './packets.js';
+export type { RuntimeSeams } from './runtime.js';
 export { advance, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
+export { SCHEDULER_RULES, type SchedulerRules } from './scheduler/rules.js';
 export {
   Scheduler,
   type SchedulerEvents,
   type SchedulerHost,
   type SchedulerOptions,
 } from './scheduler/scheduler.js';
+export { internalSeams, type MachineSeam } from './seams.js';
 export { createTaskContext, type LazySignal, type TaskContextPort } from './tasks/context.js';
 export { isMultiThreadable, isTask } from './tasks/define.js';
 export { TaskResolver } from './tasks/resolve.js';
 export { type Placement, TaskRouter } from './tasks/router.js';
-// (seams)
+// --- end seams ---

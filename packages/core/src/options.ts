@@ -11,7 +11,8 @@ import { InvalidOptionError } from './errors.js';
  * an option added to an interface cannot be forgotten, and no owner's module is imported here.
  */
 export type Rule = (value: unknown, path: string) => void;
-export type Shape<T> = { readonly [K in keyof Required<T>]: Rule };
+// String keys only: a symbol-keyed option (`internalSeams`) is no user's option, and is not checked.
+export type Shape<T> = { readonly [K in Exclude<keyof Required<T>, symbol>]: Rule };
 
 /** Timers hold at most a signed 32-bit count of milliseconds; Node fires a longer one at once. */
 const MAX_TIMER_MS = 2_147_483_647;

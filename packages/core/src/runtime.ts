@@ -2,7 +2,6 @@ import { availableParallelism } from 'node:os';
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
-import { defects } from './defects.js';
 import { NodeClosedError, RequestCancelledError, StallError, TaskFailedError } from './errors.js';
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
 import type { NodeContext, NodeKind, PingTimes } from './nodes/context.js';
@@ -27,7 +26,9 @@ import {
 import { type PacketBodies, type RequestOutcome, type RequestSpecBody, serializeError } from './packets.js';
 import type { SchedulingPolicy } from './scheduler/policy.js';
 import type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
+import type { SchedulerRules } from './scheduler/rules.js';
 import { Scheduler, type SchedulerHost, type StallReport } from './scheduler/scheduler.js';
+import { internalSeams } from './seams.js';
 import { type RequestLike, toSpec } from './tasks/context.js';
 import { TaskRouter } from './tasks/router.js';
 
@@ -74,6 +75,19 @@ export interface RuntimeOptions {
   stallErrorMs?: number;
   clock?: Clock;
   random?: RandomSource;
+  /** The model checker's broken variants only (`@troupe/core/internal`). */
+  [internalSeams]?: RuntimeSeams;
+}
+
+/** Where a test reaches inside one runtime (see `internalSeams`). */
+export interface RuntimeSeams {
+  /** Rules replacing the scheduler's own (`SCHEDULER_RULES`). */
+  scheduler?: Partial<SchedulerRules>;
+  /**
+   * The runtime's answer to a node whose connection failed, given `forget`, which drops the node
+   * and fails the requests it held. Core calls `forget` at once.
+   */
+  nodeLost?: (node: NodeContext, forget: () => void) => void;
 }
 
 export interface RuntimeEvents {
@@ -105,10 +119,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #growth = new Set<Promise<void>>();
   /** Ping times each adopted node gets (`nodes.pingIntervalMs`, `nodes.pingTimeoutMs`). */
   readonly #ping: Partial<PingTimes>;
+  readonly #nodeLost: RuntimeSeams['nodeLost'];
 
   constructor(options: RuntimeOptions = {}) {
     super();
     checkShape(options, runtimeShape, '');
+    this.#nodeLost = options[internalSeams]?.nodeLost;
     this.#clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);
@@ -165,6 +181,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       ...(options.stallErrorMs !== undefined && { stallErrorMs: options.stallErrorMs }),
       clock: this.#clock,
       ids: this.#ids,
+      ...(options[internalSeams]?.scheduler && { [internalSeams]: options[internalSeams].scheduler }),
     });
     this.scheduler.on('transition', (request, from, to) => this.emit('request', request, from, to));
     this.scheduler.on('stall', (report) => this.emit('stall', report));
@@ -343,11 +360,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     node.on('log', (entry) => this.emit('log', { node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;
-      if (defects.keepRequestsOfLostNodes) return;
-      this.#nodes.delete(node.id);
-      const failure = error ?? new NodeClosedError(node.id, 'connection failed');
-      this.emit('node.lost', node, failure);
-      scheduler.removeNode(node.id, failure);
+      const forget = () => {
+        this.#nodes.delete(node.id);
+        const failure = error ?? new NodeClosedError(node.id, 'connection failed');
+        this.emit('node.lost', node, failure);
+        scheduler.removeNode(node.id, failure);
+      };
+      if (this.#nodeLost) this.#nodeLost(node, forget);
+      else forget();
     });
     this.emit('node', node);
     scheduler.addNode(node.id, pool);

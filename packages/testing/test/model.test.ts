@@ -1,12 +1,14 @@
 // The model checker on the real runtime: the unbroken runtime passes a bounded budget of
 // schedules of every scenario (the full 10,000 each is `npm run check:model`), and each
 // deliberately broken variant is found and replayed.
-import { createRuntime, resetDefects } from '@troupe/core';
+import { createRuntime, NodeContext } from '@troupe/core';
+import { NodeEndpoint } from '@troupe/core/internal';
 import {
   exhaustive,
   explore,
   formatTrace,
   type Monitor,
+  oneHostPerNode,
   pct,
   randomWalk,
   replay,
@@ -14,9 +16,7 @@ import {
   SimulatedNodeProvider,
 } from '@troupe/testing';
 import { runSchedule, builtInScenarios as scenarios } from '@troupe/testing/internal';
-import { afterEach, describe, expect, it } from 'vitest';
-
-afterEach(() => resetDefects());
+import { describe, expect, it } from 'vitest';
 
 describe('model check: the unbroken runtime', () => {
   for (const scenario of scenarios) {
@@ -44,6 +44,49 @@ describe('model check: the broken variants are found and replayed', () => {
       });
     }
   }
+});
+
+describe('model check: a broken variant breaks its own world only', () => {
+  it('after the accept-second-host variant is found, a node in a world of its own still refuses a second host', async () => {
+    const reuse = scenarios.find((s) => s.name === 'reuse')!;
+    const broken = await explore(reuse, 'accept-second-host', randomWalk({ seed: 1 }), {
+      schedules: 100_000,
+      timeMs: 10_000,
+    });
+    expect(broken.found).toBe(true);
+    // Two hosts claim one fresh node at once: whichever comes second must be refused.
+    const twoHosts: Scenario = {
+      name: 'two hosts',
+      setup(sim) {
+        sim.addMonitor(oneHostPerNode());
+        const host = (name: string, address: string) =>
+          new NodeContext({
+            id: name,
+            kind: 'inproc',
+            clock: sim.clock,
+            connect: (onLink) => sim.transport.connect(address, { onLink, clock: sim.clock }),
+          });
+        return {
+          async run() {
+            const endpoint = await NodeEndpoint.start({
+              transport: sim.transport,
+              listen: { address: 'node-1', clock: sim.clock.for('node-1') },
+              clock: sim.clock.for('node-1'),
+            });
+            const hosts = [host('host-a', endpoint.address), host('host-b', endpoint.address)];
+            const claims = await Promise.allSettled(hosts.map((ctx, index) => ctx.start(index + 1)));
+            const won = claims.filter((claim) => claim.status === 'fulfilled').length;
+            if (won !== 1) throw new Error(`${won} hosts got the node`);
+            await Promise.all(hosts.map((ctx) => ctx.close({ reuse: false })));
+            await endpoint.exit();
+          },
+        };
+      },
+    };
+    const result = await explore(twoHosts, 'none', randomWalk({ seed: 1 }), { schedules: 20 });
+    expect(result.violation, result.trace).toBeUndefined();
+    expect(result.schedules).toBe(20);
+  });
 });
 
 describe('simulation', () => {

@@ -1,15 +1,13 @@
 // Exploring on worker threads gives what exploring on one thread gives: the same schedules, the
 // same first violation, replayed.
-import { resetDefects } from '@troupe/core';
 import { isPidAlive } from '@troupe/core/internal';
 import { ExplorerPool, exhaustive, explore, pct, randomWalk, type Scenario } from '@troupe/testing';
 import { builtInScenarios as scenarios } from '@troupe/testing/internal';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const byName = (name: string) => scenarios.find((s) => s.name === name)!;
 const pool = new ExplorerPool({ workers: 2 });
 afterAll(() => pool.close());
-afterEach(() => resetDefects());
 
 describe('explorer pool', () => {
   it('explores every schedule of the budget across its workers, and finds nothing in the unbroken runtime', async () => {

@@ -2,7 +2,6 @@ import { type Clock, systemClock } from '@troupe/transport';
 import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
-import { defects } from '../defects.js';
 import { type JobCancelKind, JobWorkerCrashedError } from '../errors.js';
 import {
   type JobDispatcherContext,
@@ -21,6 +20,7 @@ import {
   withMethods,
 } from '../options.js';
 import type { PacketBodies } from '../packets.js';
+import { internalSeams, type MachineSeam } from '../seams.js';
 import type { JobCompletion, JobRequest, JobSource } from './source.js';
 import { type JobWorkerFactory, ProcessJobWorkers } from './worker.js';
 
@@ -49,6 +49,17 @@ export interface JobDispatcherOptions {
   killTimeoutMs?: number;
   lease?: LeaseOptions;
   clock?: Clock;
+  /** The model checker's broken variants only (`@troupe/core/internal`). */
+  [internalSeams]?: JobDispatcherSeams;
+}
+
+/** Where a test reaches inside one dispatcher (see `internalSeams`). */
+export interface JobDispatcherSeams {
+  /**
+   * Replaces each slot's machine, as the dispatcher provided it, e.g. by one whose `cancelSent`
+   * reports a result before the worker has exited.
+   */
+  machine?: MachineSeam<typeof jobDispatcherMachine>;
 }
 
 export interface JobStartedEvent {
@@ -221,7 +232,7 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
     const lease = options.lease ?? {};
     const slot: Slot = { index, actor: undefined as never, previous: Promise.resolve(), idle: [] };
     const jobOf = (ctx: JobDispatcherContext) => ctx.job!;
-    const machine = jobDispatcherMachine.provide({
+    const provided = jobDispatcherMachine.provide({
       actors: {
         awaitPrevious: fromPromise(() => slot.previous),
         renewLease: fromCallback(({ input, sendBack }) =>
@@ -287,11 +298,6 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
               ),
             );
         },
-        cancelSent: ({ context: ctx }) => {
-          // The model checker's broken variant: a result reported before the worker has exited.
-          if (defects.completeJobTwice)
-            void this.#source.complete(jobOf(ctx), ctx.completion ?? { result: 'Canceled' }).catch(() => {});
-        },
         killWorker: ({ context: ctx }) => ctx.worker?.kill(),
         releaseWorker: ({ context: ctx }) => {
           const worker = ctx.worker;
@@ -318,6 +324,8 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
         },
       },
     });
+    const seam = options[internalSeams]?.machine;
+    const machine = seam ? seam(provided) : provided;
     const actor = createActor(machine, {
       inspect: machineInspector(),
       clock: this.#clock,

@@ -154,8 +154,8 @@ export const jobDispatcherMachine = setup({
       completion: ({ context }, params: { exit: NodeExit }) =>
         context.completion && { ...context.completion, exit: params.exit },
     }),
-    // Provided by the dispatcher: the cancel reached the worker (where the defect
-    // `completeJobTwice` reports early).
+    // The cancel reached the worker: nothing to do in core. The model checker's broken variant
+    // `complete-twice` provides one that reports a result already (through `[internalSeams]`).
     cancelSent: () => {},
     // Provided by the dispatcher: tell the world a worker crashed (its output is in the completion).
     announceCrash: () => {},

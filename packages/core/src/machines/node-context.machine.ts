@@ -1,5 +1,4 @@
 import { setup } from 'xstate';
-import { defects } from '../defects.js';
 
 /** What the node-context machine asks of its context (liveness: pings and the verdict). */
 export interface NodeContextOwner {
@@ -57,9 +56,7 @@ export const nodeContextMachine = setup({
   },
   guards: {
     silentTooLong: ({ context }) =>
-      !defects.trustSilentNodes &&
-      context.owner !== undefined &&
-      context.owner.silentFor() >= context.owner.pingTimeoutMs,
+      context.owner !== undefined && context.owner.silentFor() >= context.owner.pingTimeoutMs,
     holdsNoWork: ({ context }) => !context.owner?.holdsWork(),
   },
   delays: {

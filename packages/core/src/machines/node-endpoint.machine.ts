@@ -1,5 +1,4 @@
 import { assign, setup } from 'xstate';
-import { defects } from '../defects.js';
 
 /** What the endpoint machine asks of its endpoint. */
 export interface NodeEndpointOwner {
@@ -57,8 +56,9 @@ export const nodeEndpointMachine = setup({
     }),
   },
   guards: {
-    // Only with the defect `acceptSecondHost` (the model checker's broken variant).
-    acceptsSecondHost: () => defects.acceptSecondHost,
+    // Never in core: the model checker's broken variant `accept-second-host` provides one that
+    // says yes (through the endpoint's `[internalSeams]`).
+    acceptsSecondHost: () => false,
     fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
     hostDoneForReuse: ({ context, event }) =>
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
@@ -95,7 +95,7 @@ export const nodeEndpointMachine = setup({
       on: {
         'host.offered': [
           {
-            // Only with the defect `acceptSecondHost` (the model checker's broken variant).
+            // Only in the model checker's broken variant `accept-second-host`.
             guard: 'acceptsSecondHost',
             actions: ['takeHost', { type: 'acceptHost', params: ({ event }) => ({ linkId: event.linkId }) }],
           },

@@ -26,6 +26,7 @@ import {
   type RequestOutcome,
   serializeError,
 } from '../packets.js';
+import { internalSeams, type MachineSeam } from '../seams.js';
 import { createTaskContext, type LazySignal, type TaskContextPort } from '../tasks/context.js';
 import { type TaskFunction, TaskResolver } from '../tasks/resolve.js';
 import type { TaskChildren } from './children.js';
@@ -105,6 +106,14 @@ export interface NodeEndpointOptions {
   children?: TaskChildren;
   /** How long a cancelled task has to stop its processes itself before they are signalled. Default 1 s. */
   childGraceMs?: number;
+  /** The model checker's broken variants only (`@troupe/core/internal`). */
+  [internalSeams]?: NodeEndpointSeams;
+}
+
+/** Where a test reaches inside one endpoint (see `internalSeams`). */
+export interface NodeEndpointSeams {
+  /** Replaces the endpoint's machine, e.g. by one that takes a second host. */
+  machine?: MachineSeam<typeof nodeEndpointMachine>;
 }
 
 export interface NodeEndpointEvents {
@@ -175,7 +184,8 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
-    this.#machine = createActor(nodeEndpointMachine, {
+    const seam = options[internalSeams]?.machine;
+    this.#machine = createActor(seam ? seam(nodeEndpointMachine) : nodeEndpointMachine, {
       inspect: machineInspector(),
       clock: options.clock ?? systemClock,
       input: {

@@ -2,7 +2,6 @@ import { type Clock, type Link, type LinkCloseInfo, systemClock } from '@troupe/
 import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
-import { defects } from '../defects.js';
 import {
   InvalidOptionError,
   NodeClosedError,
@@ -28,6 +27,7 @@ import {
   PacketType,
   type PacketTypeName,
 } from '../packets.js';
+import { internalSeams, type MachineSeam } from '../seams.js';
 import type { NodeProcess } from './launcher.js';
 
 export type NodeKind = 'inproc' | 'thread' | 'process' | 'remote';
@@ -54,6 +54,19 @@ export interface NodeContextOptions {
    * tree (a thread node's "process" terminates the thread). In-process nodes pass their own.
    */
   kill?: () => void;
+  /** The model checker's broken variants only (`@troupe/core/internal`). */
+  [internalSeams]?: NodeContextSeams;
+}
+
+/** Where a test reaches inside one node context (see `internalSeams`). */
+export interface NodeContextSeams {
+  /** Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost. */
+  machine?: MachineSeam<typeof nodeContextMachine>;
+  /**
+   * Writes to a link that is still open after the exit packet was sent, and leaves the link open
+   * for the node to hang up after an orderly close (the model checker's `send-after-exit`).
+   */
+  writesAfterExitPacket?: boolean;
 }
 
 /**
@@ -118,6 +131,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   #tickedAt = 0;
   /** Set when the node was declared lost: what its requests fail with. */
   #lost: NodeUnresponsiveError | undefined;
+  readonly #writesAfterExitPacket: boolean;
 
   constructor(options: NodeContextOptions) {
     super();
@@ -150,7 +164,10 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
         return self.#ping.timeoutMs;
       },
     };
-    this.#machine = createActor(nodeContextMachine, {
+    const seams = options[internalSeams];
+    this.#writesAfterExitPacket = seams?.writesAfterExitPacket ?? false;
+    const machine = seams?.machine ? seams.machine(nodeContextMachine) : nodeContextMachine;
+    this.#machine = createActor(machine, {
       clock: this.#clock,
       inspect: machineInspector(),
       input: { owner },
@@ -292,7 +309,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
   /** Sends one packet. Throws `NodeClosedError` once the exit packet was sent or the link is gone. */
   send<K extends PacketTypeName>(kind: K, body: PacketBodies[K]): boolean {
     const link = this.#link;
-    if (defects.sendAfterExitPacket && link?.state === 'open') return link.send(PacketType[kind], body);
+    if (this.#writesAfterExitPacket && link?.state === 'open') return link.send(PacketType[kind], body);
     if (this.exitPacket !== 'none') throw new NodeClosedError(this.id, 'the exit packet was already sent');
     if (!link || this.state !== 'active')
       throw new NodeClosedError(this.id, `the connection is ${this.state}`);
@@ -407,8 +424,8 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
       this.#toMachine({ type: 'exit.queued' });
       const flushed = await raceTimeout(this.#clock, link.flushed(), options.drainTimeoutMs ?? 100);
       if (flushed) this.#toMachine({ type: 'exit.sent' });
-      // The defect `sendAfterExitPacket`: the link stays open until the node hangs up.
-      if (defects.sendAfterExitPacket) return this.#closed;
+      // Only under the seam `writesAfterExitPacket`: the link stays open until the node hangs up.
+      if (this.#writesAfterExitPacket) return this.#closed;
     }
     await link.close();
     return this.#closed;

@@ -2,7 +2,6 @@ import { type Clock, systemClock } from '@troupe/transport';
 import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
-import { defects } from '../defects.js';
 import {
   DependencyFailedError,
   RequestCancelledError,
@@ -16,6 +15,7 @@ import {
   type SchedulerState,
   schedulerMachine,
 } from '../machines/scheduler.machine.js';
+import { internalSeams } from '../seams.js';
 import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
 import { WaitingQueue } from './queue.js';
 import {
@@ -30,6 +30,7 @@ import {
   unwaitAll,
   wait,
 } from './request.js';
+import { SCHEDULER_RULES, type SchedulerRules } from './rules.js';
 
 /** What the scheduler asks of the runtime that carries its decisions to the nodes. */
 export interface SchedulerHost {
@@ -67,6 +68,8 @@ export interface SchedulerOptions {
   prefetch?: number;
   clock?: Clock;
   ids?: IdSource;
+  /** Rules replacing core's (`SCHEDULER_RULES`): the model checker's broken variants only. */
+  [internalSeams]?: Partial<SchedulerRules>;
 }
 
 const DEFAULT_POOL = 'default';
@@ -141,10 +144,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #lastProgress = 0;
   readonly #stallTimeoutMs: number;
   readonly #prefetch: number;
+  readonly #rules: Readonly<SchedulerRules>;
 
   constructor(options: SchedulerOptions) {
     super();
     this.#host = options.host;
+    this.#rules = { ...SCHEDULER_RULES, ...options[internalSeams] };
     this.policy = options.policy ?? criticalPathFirst;
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createIdSource();
@@ -319,10 +324,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   block(parentId: string, specs: readonly RequestSpec[]): ScheduledRequest[] {
     const parent = this.#mustBe(parentId, 'executing');
     const children = this.submitAll(specs);
-    parent.awaited =
-      defects.loseResultsOfFinishedRequests && children.every((child) => FINISHED.has(child.state))
-        ? []
-        : children;
+    parent.awaited = this.#rules.awaitedResults(children);
     const cycle = this.#findCycle(parent, children);
     this.#releaseNode(parent, 'blocked');
     if (cycle) {
@@ -353,11 +355,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   reacquire(id: string): void {
     const request = this.#mustBe(id, 'yielded');
     this.#makeRunnable(request, 'reacquiring');
-    if (defects.grantReacquireWhileBusy) this.#grantNow(request);
+    if (this.#rules.reacquireTakesBusyNode(request)) this.#grantNow(request);
     this.#dispatch();
   }
 
-  /** The defect `grantReacquireWhileBusy`: the node is taken over whoever holds it. */
+  /** The node is taken over whoever holds it (only under a broken rule). */
   #grantNow(request: ScheduledRequest): void {
     const slot = request.node === undefined ? undefined : this.#nodes.get(request.node);
     if (!slot?.active) return;
@@ -391,7 +393,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       'cancelled',
       undefined,
       reason,
-      !defects.releaseNodeOnCancel && (request.state === 'executing' || request.state === 'staged'),
+      (request.state === 'executing' || request.state === 'staged') &&
+        this.#rules.cancelledHoldsNode(request),
     );
     for (const dependency of dependencies) {
       if (dependency.waiters.size === 0 && dependency.builds === 0) this.cancel(dependency.id, reason);
@@ -496,9 +499,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * node itself, which starts it the moment the active one sent its result, block or yield.
    */
   #leave(slot: NodeSlot): void {
-    // The defect `grantBeforeStaged` (MSBuild #13531): a waiting continuation is granted the node
-    // although the node starts its staged request at once.
-    if (defects.grantBeforeStaged && slot.runnable.size > 0 && slot.staged.length > 0) {
+    // Only a broken rule leaves the node to a waiting continuation while the node starts its
+    // staged request (MSBuild #13531).
+    if (slot.runnable.size > 0 && slot.staged.length > 0 && !this.#rules.stagedStartsFirst(slot.id)) {
       slot.active = undefined;
       return;
     }

@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { resetDefects } from '@troupe/core';
 import { scenarios } from '../scenarios/index.js';
 import {
   type ExploreResult,
@@ -171,7 +170,6 @@ async function check(
       report(line, result);
     }
   }
-  resetDefects();
   return bad === 0 ? 0 : 1;
 }
 

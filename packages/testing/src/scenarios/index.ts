@@ -1,19 +1,23 @@
 // The built-in scenarios: small worlds of the real runtime that `npm run check:model` explores,
-// each with the broken variants it must catch. A variant switches on one of core's `defects`
-// (or, for `no-yield`, makes the scenario's own tasks wait the wrong way).
+// each with the broken variants it must catch. A variant hands one bug (./broken.ts) to the
+// instances of its own world through core's internal seams (or, for `no-yield`, makes the
+// scenario's own tasks wait the wrong way).
 import { isDeepStrictEqual } from 'node:util';
 import {
   createRuntime,
-  type Defects,
-  defects,
   JobDispatcher,
   MemoryJobServer,
   NodeContext,
   type RequestLike,
   type Runtime,
-  resetDefects,
 } from '@troupe/core';
-import { InProcessJobWorkers, NodeEndpoint } from '@troupe/core/internal';
+import {
+  InProcessJobWorkers,
+  internalSeams,
+  type NodeContextSeams,
+  NodeEndpoint,
+  type RuntimeSeams,
+} from '@troupe/core/internal';
 import type { Scenario, World } from '../sim/explore.js';
 import {
   jobsEndOnce,
@@ -26,6 +30,17 @@ import {
 } from '../sim/monitors.js';
 import { SimulatedNodeProvider } from '../sim/nodes.js';
 import type { Simulation } from '../sim/simulation.js';
+import {
+  acceptSecondHost,
+  completeJobTwice,
+  grantBeforeStaged,
+  grantReacquireWhileBusy,
+  keepRequestsOfLostNodes,
+  loseResultsOfFinishedRequests,
+  releaseNodeOnCancel,
+  sendAfterExitPacket,
+  trustSilentNodes,
+} from './broken.js';
 import {
   Board,
   compute,
@@ -41,24 +56,23 @@ import {
 /** Where an ExplorerPool worker finds these scenarios (by name). */
 const SCENARIOS = import.meta.url;
 
-/** Switches core's defects to exactly those a variant asks for. */
-function useDefects(which: Partial<Defects>): void {
-  resetDefects();
-  Object.assign(defects, which);
+interface WorldOptions {
+  prefetch?: number;
+  ping?: { pingIntervalMs?: number; pingTimeoutMs?: number };
+  /** A variant's bug, in the runtime... */
+  runtime?: RuntimeSeams | undefined;
+  /** ...or in the host side of each node. */
+  nodes?: NodeContextSeams | undefined;
 }
 
-function runtimeIn(
-  sim: Simulation,
-  nodes: number,
-  prefetch = 0,
-  ping: { pingIntervalMs?: number; pingTimeoutMs?: number } = {},
-) {
+function runtimeIn(sim: Simulation, nodes: number, options: WorldOptions = {}) {
   world.clock = sim.clock;
-  const provider = new SimulatedNodeProvider(sim);
+  const provider = new SimulatedNodeProvider(sim, options.nodes && { [internalSeams]: options.nodes });
   const runtime = createRuntime({
-    nodes: { provider, max: nodes, prefetch, ...ping },
+    nodes: { provider, max: nodes, prefetch: options.prefetch ?? 0, ...options.ping },
     clock: sim.clock,
     random: sim.random,
+    ...(options.runtime && { [internalSeams]: options.runtime }),
   });
   return { runtime, provider };
 }
@@ -113,12 +127,12 @@ export const buildScenario: Scenario = {
     'lose-results-of-finished-requests',
   ],
   setup(sim, variant) {
-    useDefects({
-      grantReacquireWhileBusy: variant === 'grant-reacquire-while-busy',
-      keepRequestsOfLostNodes: variant === 'lose-requests-on-connection-failure',
-      loseResultsOfFinishedRequests: variant === 'lose-results-of-finished-requests',
-    });
-    const { runtime } = runtimeIn(sim, 2);
+    const broken: Record<string, RuntimeSeams> = {
+      'grant-reacquire-while-busy': { scheduler: grantReacquireWhileBusy },
+      'lose-requests-on-connection-failure': { nodeLost: keepRequestsOfLostNodes },
+      'lose-results-of-finished-requests': { scheduler: loseResultsOfFinishedRequests },
+    };
+    const { runtime } = runtimeIn(sim, 2, { runtime: broken[variant] });
     return buildWorld(sim, runtime, [
       { task: join, input: { id: 'app', deps: ['lib', 'util'] } },
       { task: waiter, input: { id: 'fetch', ms: 3 } },
@@ -148,8 +162,10 @@ export const hangScenario: Scenario = {
   faults: { max: 1 },
   variants: ['trust-silent-nodes'],
   setup(sim, variant) {
-    useDefects({ trustSilentNodes: variant === 'trust-silent-nodes' });
-    const { runtime } = runtimeIn(sim, 2, 0, { pingIntervalMs: 5, pingTimeoutMs: 20 });
+    const { runtime } = runtimeIn(sim, 2, {
+      ping: { pingIntervalMs: 5, pingTimeoutMs: 20 },
+      nodes: variant === 'trust-silent-nodes' ? trustSilentNodes : undefined,
+    });
     for (const name of ['node-1', 'node-2']) {
       sim.addFault(
         `hang ${name} while it holds requests`,
@@ -178,8 +194,10 @@ export const pipelineScenario: Scenario = {
   faults: { max: 1, crash: true, drop: true },
   variants: ['grant-before-staged'],
   setup(sim, variant) {
-    useDefects({ grantBeforeStaged: variant === 'grant-before-staged' });
-    const { runtime } = runtimeIn(sim, 2, 2);
+    const { runtime } = runtimeIn(sim, 2, {
+      prefetch: 2,
+      runtime: variant === 'grant-before-staged' ? { scheduler: grantBeforeStaged } : undefined,
+    });
     return buildWorld(sim, runtime, [
       { task: waiter, input: { id: 'fetch', ms: 2 } },
       { task: join, input: { id: 'app', deps: ['a', 'b', 'c'] } },
@@ -201,8 +219,10 @@ export const cancelScenario: Scenario = {
   strictErrors: true,
   variants: ['release-node-on-cancel'],
   setup(sim, variant) {
-    useDefects({ releaseNodeOnCancel: variant === 'release-node-on-cancel' });
-    const { runtime } = runtimeIn(sim, 1, 1);
+    const { runtime } = runtimeIn(sim, 1, {
+      prefetch: 1,
+      runtime: variant === 'release-node-on-cancel' ? { scheduler: releaseNodeOnCancel } : undefined,
+    });
     sim.addMonitor(
       oneActiveRequestPerNode(),
       oneActiveRequestOnNode(),
@@ -252,7 +272,6 @@ export const dispatcherScenario: Scenario = {
   module: SCENARIOS,
   variants: ['no-yield'],
   setup(sim, variant) {
-    useDefects({});
     world.yielding = variant !== 'no-yield';
     world.board = new Board({ a: [], b: ['a'], c: ['a'], d: ['b', 'c'] });
     const { runtime } = runtimeIn(sim, 2);
@@ -287,9 +306,11 @@ export const shutdownScenario: Scenario = {
   module: SCENARIOS,
   variants: ['send-after-exit'],
   setup(sim, variant) {
-    useDefects({ sendAfterExitPacket: variant === 'send-after-exit' });
     world.clock = sim.clock;
-    const provider = new SimulatedNodeProvider(sim);
+    const provider = new SimulatedNodeProvider(
+      sim,
+      variant === 'send-after-exit' ? { [internalSeams]: sendAfterExitPacket } : {},
+    );
     sim.addMonitor(nothingAfterExitPacket());
     let stopping: Promise<void> | undefined;
     return {
@@ -322,7 +343,6 @@ export const jobsScenario: Scenario = {
   faults: { max: 1 },
   variants: ['complete-twice'],
   setup(sim, variant) {
-    useDefects({ completeJobTwice: variant === 'complete-twice' });
     world.clock = sim.clock;
     const server = new MemoryJobServer({ clock: sim.clock, leaseMs: 20 });
     const dispatcherOfJobs = new JobDispatcher({
@@ -333,6 +353,7 @@ export const jobsScenario: Scenario = {
       cancelTimeoutMs: 30,
       killTimeoutMs: 10,
       lease: { renewIntervalMs: 5, retryStartMs: 2, retryMaxMs: 5 },
+      ...(variant === 'complete-twice' && { [internalSeams]: completeJobTwice(server) }),
     });
     const ended = new Set<string>();
     dispatcherOfJobs.on('completed', (event) => ended.add(event.job.id));
@@ -362,7 +383,6 @@ export const reuseScenario: Scenario = {
   module: SCENARIOS,
   variants: ['accept-second-host'],
   setup(sim, variant) {
-    useDefects({ acceptSecondHost: variant === 'accept-second-host' });
     sim.addMonitor(oneHostPerNode());
     const handshake = { nodeReuse: true };
     const host = (name: string, address: string) =>
@@ -379,6 +399,7 @@ export const reuseScenario: Scenario = {
           transport: sim.transport,
           listen: { address: 'node-1', handshake, clock: sim.clock.for('node-1') },
           clock: sim.clock.for('node-1'),
+          ...(variant === 'accept-second-host' && { [internalSeams]: acceptSecondHost }),
         });
         const first = host('host-a', endpoint.address);
         await first.start(1);

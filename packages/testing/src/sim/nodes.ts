@@ -1,5 +1,12 @@
 import { NodeContext } from '@troupe/core';
-import { createIdSource, HostedNodeProvider, type IdSource, NodeEndpoint } from '@troupe/core/internal';
+import {
+  createIdSource,
+  HostedNodeProvider,
+  type IdSource,
+  internalSeams,
+  type NodeContextSeams,
+  NodeEndpoint,
+} from '@troupe/core/internal';
 import type { HandshakeOptions } from '@troupe/transport';
 import type { SimulatedNode, Simulation } from './simulation.js';
 
@@ -15,15 +22,21 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
   readonly #ids: IdSource;
   readonly #handshake: HandshakeOptions;
   readonly #prefix: string;
+  readonly #contextSeams: NodeContextSeams | undefined;
   #started = 0;
   readonly #kills = new Map<NodeEndpoint, () => void>();
 
-  constructor(sim: Simulation, options: { handshake?: HandshakeOptions; prefix?: string } = {}) {
+  /** `[internalSeams]`: what each node's host side (its `NodeContext`) gets; a broken variant's bug. */
+  constructor(
+    sim: Simulation,
+    options: { handshake?: HandshakeOptions; prefix?: string; [internalSeams]?: NodeContextSeams } = {},
+  ) {
     super();
     this.#sim = sim;
     this.#ids = createIdSource(sim.random);
     this.#handshake = options.handshake ?? {};
     this.#prefix = options.prefix ?? 'node';
+    this.#contextSeams = options[internalSeams];
   }
 
   endpointOf(node: NodeContext): NodeEndpoint | undefined {
@@ -74,6 +87,7 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       kill,
       connect: (onLink) =>
         sim.transport.connect(endpoint.address, { handshake: this.#handshake, onLink, clock: sim.clock }),
+      ...(this.#contextSeams && { [internalSeams]: this.#contextSeams }),
     });
     return { node, resource: endpoint };
   }

@@ -1,0 +1,71 @@
+// The broken variants' bugs: each re-creates one real class of bug in the real code path it would
+// live in, through the seams core opens to its internal door (`@troupe/core/internal`). A variant
+// hands them to the instances of its own world only: nothing is switched for the process.
+import type { JobSource } from '@troupe/core';
+import type {
+  JobDispatcherSeams,
+  NodeContextSeams,
+  NodeEndpointSeams,
+  RuntimeSeams,
+  SchedulerRules,
+} from '@troupe/core/internal';
+
+const FINISHED: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
+/** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
+export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakesBusyNode: () => true };
+
+/**
+ * `grant-before-staged`: a waiting continuation is granted the node its active request left,
+ * though the node starts its staged request at that moment (MSBuild #13531).
+ */
+export const grantBeforeStaged: Partial<SchedulerRules> = { stagedStartsFirst: () => false };
+
+/**
+ * `release-node-on-cancel`: the node is free the moment the request running there is cancelled,
+ * though the task runs on until it notices (the bug the model checker found in the runtime).
+ */
+export const releaseNodeOnCancel: Partial<SchedulerRules> = { cancelledHoldsNode: () => false };
+
+/**
+ * `lose-results-of-finished-requests`: `ctx.build` of requests that had all finished hands back
+ * no results (the runtime read them before the scheduler had recorded them: a newcomer's build
+ * found it).
+ */
+export const loseResultsOfFinishedRequests: Partial<SchedulerRules> = {
+  awaitedResults: (children) => (children.every((child) => FINISHED.has(child.state)) ? [] : children),
+};
+
+/** `lose-requests-on-connection-failure`: the runtime never fails the requests of a node whose connection failed. */
+export const keepRequestsOfLostNodes: RuntimeSeams['nodeLost'] = () => {};
+
+/** `trust-silent-nodes`: a node that holds work is pinged but never declared lost, however long it is silent. */
+export const trustSilentNodes: NodeContextSeams = {
+  machine: (machine) => machine.provide({ guards: { silentTooLong: () => false } }),
+};
+
+/** `send-after-exit`: packets are still written after the exit packet, and the link is left open. */
+export const sendAfterExitPacket: NodeContextSeams = { writesAfterExitPacket: true };
+
+/** `accept-second-host`: a node endpoint takes a second host while it serves one. */
+export const acceptSecondHost: NodeEndpointSeams = {
+  machine: (machine) => machine.provide({ guards: { acceptsSecondHost: () => true } }),
+};
+
+/**
+ * `complete-twice`: the dispatcher reports Canceled to `source` as soon as the cancel reached the
+ * worker, and its result again when the worker exits.
+ */
+export function completeJobTwice(source: JobSource): JobDispatcherSeams {
+  return {
+    machine: (machine) =>
+      machine.provide({
+        actions: {
+          cancelSent: ({ context }) => {
+            if (context.job)
+              void source.complete(context.job, context.completion ?? { result: 'Canceled' }).catch(() => {});
+          },
+        },
+      }),
+  };
+}
