@@ -24,6 +24,7 @@ export {
 export { type MachineInspector, machineInspector, setMachineInspector } from './inspect.js';
 export { linkMachine } from './machines/link.machine.js';
 export { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
+export { SafeEmitter, sendIfActive } from './safe-emitter.js';
 export { openLink } from './transport.js';
 export { type Delivery, immediateNetwork, type MemoryNetwork } from './transports/memory.js';
 export { defaultSocketDirectory, ensurePrivateDirectory } from './transports/pipe.js';

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import type { ByteChannel } from './channel.js';
 import { type Clock, systemClock, type TimerId } from './clock.js';
@@ -31,6 +30,7 @@ import { machineInspector } from './inspect.js';
 import { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
 import { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
 import { type RandomSource, systemRandom } from './random.js';
+import { SafeEmitter, sendIfActive } from './safe-emitter.js';
 import { createValueDecoder, createValueEncoder, encodeValue } from './values.js';
 
 export interface LinkOptions {
@@ -118,7 +118,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * the writer queue machine. Nothing a peer sends can throw out of this class: bad bytes close
  * the link with a `ProtocolError`, and errors from user handlers go to `reportUnhandledError`.
  */
-export class Link extends EventEmitter<LinkEvents> {
+export class Link extends SafeEmitter<LinkEvents> {
   readonly id: string;
   readonly peer: string;
   readonly role: Role;
@@ -461,11 +461,11 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
   #toLink(event: Parameters<Actor<typeof linkMachine>['send']>[0]): void {
-    if (this.#link.getSnapshot().status === 'active') this.#link.send(event);
+    sendIfActive(this.#link, event);
   }
 
   #toWriter(event: Parameters<Actor<typeof writerQueueMachine>['send']>[0]): void {
-    if (this.#writer.getSnapshot().status === 'active') this.#writer.send(event);
+    sendIfActive(this.#writer, event);
   }
 
   #resetStructures(): void {
@@ -570,7 +570,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#writer.start();
     this.#resolveOpened();
     this.#rejectOpened = undefined;
-    this.#safeEmit('open');
+    this.emitSafely('open');
     // Like a readable stream's 'data', packets flow once someone listens for them: whoever
     // receives this link from `connect` or a listener gets every packet, however early it came.
     if (this.listenerCount('packet') > 0) this.#startFlowing();
@@ -663,7 +663,7 @@ export class Link extends EventEmitter<LinkEvents> {
   #maybeDrain(): void {
     if (this.#needDrain && this.#queuedBytes < this.highWaterMark && this.state === 'open') {
       this.#needDrain = false;
-      this.#safeEmit('drain');
+      this.emitSafely('drain');
     }
   }
 
@@ -693,14 +693,6 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#rejectOpened?.(cause ?? new LinkClosedError(this.id, reason));
     this.#rejectOpened = undefined;
     this.#resolveClosed(info);
-    this.#safeEmit('close', info);
-  }
-
-  #safeEmit<E extends keyof LinkEvents>(event: E, ...args: LinkEvents[E]): void {
-    try {
-      (this.emit as (e: E, ...a: LinkEvents[E]) => boolean)(event, ...args);
-    } catch (error) {
-      reportUnhandledError(error);
-    }
+    this.emitSafely('close', info);
   }
 }

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'eventemitter3';
 import type { ByteChannel } from './channel.js';
 import { type Clock, systemClock, type TimerId } from './clock.js';
 import {
@@ -10,6 +9,7 @@ import {
   TooManyPendingError,
 } from './errors.js';
 import { Link, type LinkOptions } from './link.js';
+import { SafeEmitter } from './safe-emitter.js';
 
 export type TransportKind = 'memory' | 'pipe' | 'tcp' | 'port';
 
@@ -124,7 +124,7 @@ export interface Transport {
  * before `link` is emitted; a stranger that fails it only produces `rejected`.
  * `close()` stops accepting; links already handed out stay open until their owners close them.
  */
-export class Listener extends EventEmitter<ListenerEvents> {
+export class Listener extends SafeEmitter<ListenerEvents> {
   readonly #stop: () => Promise<void>;
   readonly #options: ListenOptions;
   readonly #admission: Admission;
@@ -220,9 +220,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
           this.#forget(pending);
           entry = undefined;
         }
-        this.#emit('link', link);
+        this.emitSafely('link', link);
       },
-      (error: Error) => this.#emit('rejected', error, channel.peer),
+      (error: Error) => this.emitSafely('rejected', error, channel.peer),
     );
   }
 
@@ -237,7 +237,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
 
   close(): Promise<void> {
     this.#closing ??= this.#stop().then(() => {
-      this.#emit('close');
+      this.emitSafely('close');
     });
     return this.#closing;
   }
@@ -277,15 +277,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.#forget(pending);
     void pending.link.destroy(error);
     // A link still handshaking reports through its failed `opened`; one handed out, here.
-    if (pending.handedOut) this.#emit('rejected', error, pending.link.peer);
-  }
-
-  #emit<E extends keyof ListenerEvents>(event: E, ...args: ListenerEvents[E]): void {
-    try {
-      (this.emit as (e: E, ...a: ListenerEvents[E]) => boolean)(event, ...args);
-    } catch (error) {
-      reportUnhandledError(error);
-    }
+    if (pending.handedOut) this.emitSafely('rejected', error, pending.link.peer);
   }
 }
 

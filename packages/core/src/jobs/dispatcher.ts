@@ -1,6 +1,5 @@
 import { type Clock, systemClock } from '@troupe/transport';
-import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
-import { EventEmitter } from 'eventemitter3';
+import { machineInspector, reportUnhandledError, SafeEmitter } from '@troupe/transport/internal';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
 import { type JobCancelKind, JobWorkerCrashedError } from '../errors.js';
 import {
@@ -103,7 +102,7 @@ interface Slot {
  * exactly one result per job. Each slot is a `jobDispatcherMachine`; this class feeds it jobs and
  * gives it the world (source, workers, clock).
  */
-export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
+export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
   readonly #options: JobDispatcherOptions;
   readonly #source: JobSource;
   readonly #workers: JobWorkerFactory;
@@ -246,7 +245,7 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
         ),
         startWorker: fromPromise(async ({ input }) => {
           const worker = await this.#workers.start(input.job);
-          worker.onLog((body) => this.#emit('log', input.job, body));
+          worker.onLog((body) => this.emitSafely('log', input.job, body));
           return worker;
         }),
         sendJob: fromPromise(({ input }) =>
@@ -268,18 +267,18 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
       },
       actions: {
         announceStarted: ({ context: ctx }) =>
-          this.#emit('started', { job: jobOf(ctx), slot: index, pid: ctx.worker?.pid }),
+          this.emitSafely('started', { job: jobOf(ctx), slot: index, pid: ctx.worker?.pid }),
         announceCompleted: ({ context: ctx }) =>
-          this.#emit('completed', { job: jobOf(ctx), slot: index, completion: ctx.completion }),
+          this.emitSafely('completed', { job: jobOf(ctx), slot: index, completion: ctx.completion }),
         announceUnreported: ({ context: ctx }) =>
-          this.#emit('completed', {
+          this.emitSafely('completed', {
             job: jobOf(ctx),
             slot: index,
             completion: undefined,
             ...(ctx.unreported && { reason: ctx.unreported }),
           }),
         announceReportFailed: ({ context: ctx }, { error }) =>
-          this.#emit(
+          this.emitSafely(
             'jobError',
             jobOf(ctx),
             new Error(`could not report the result of job ${jobOf(ctx).id}: ${(error as Error)?.message}`, {
@@ -291,7 +290,7 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
           worker
             ?.send('MetadataUpdate', { requestId: jobOf(ctx).id, metadata })
             .catch((error: unknown) =>
-              this.#emit(
+              this.emitSafely(
                 'jobError',
                 jobOf(ctx),
                 new Error(`could not forward metadata to job ${jobOf(ctx).id}: ${(error as Error).message}`),
@@ -304,7 +303,7 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
           if (!worker) return;
           const job = jobOf(ctx);
           const released = worker.dispose().catch((error: unknown) => {
-            this.#emit(
+            this.emitSafely(
               'jobError',
               job,
               new Error(`could not release the worker of job ${job.id}`, { cause: error }),
@@ -316,7 +315,7 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
           const completion = ctx.completion;
           if (!completion?.exit || completion.output === undefined) return;
           const job = jobOf(ctx);
-          this.#emit(
+          this.emitSafely(
             'jobError',
             job,
             new JobWorkerCrashedError(job.id, ctx.worker?.pid, completion.exit, completion.output),
@@ -341,21 +340,13 @@ export class JobDispatcher extends EventEmitter<JobDispatcherEvents> {
       next: (snapshot) => {
         if (snapshot.value === last) return;
         last = snapshot.value;
-        this.#emit('state', index, snapshot.value as JobDispatcherState, snapshot.context.job?.id);
+        this.emitSafely('state', index, snapshot.value as JobDispatcherState, snapshot.context.job?.id);
         if (snapshot.value === 'idle') for (const resolve of slot.idle.splice(0)) resolve();
       },
       error: reportUnhandledError,
     });
     actor.start();
     return slot;
-  }
-
-  #emit<E extends keyof JobDispatcherEvents>(event: E, ...args: JobDispatcherEvents[E]): void {
-    try {
-      (this.emit as (e: E, ...a: JobDispatcherEvents[E]) => boolean)(event, ...args);
-    } catch (error) {
-      reportUnhandledError(error);
-    }
   }
 }
 

@@ -7,8 +7,13 @@ import {
   type Transport,
   ValueNotCloneableError,
 } from '@troupe/transport';
-import { findRefused, machineInspector, reportUnhandledError } from '@troupe/transport/internal';
-import { EventEmitter } from 'eventemitter3';
+import {
+  findRefused,
+  machineInspector,
+  reportUnhandledError,
+  SafeEmitter,
+  sendIfActive,
+} from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';
 import { JobRun } from '../jobs/define.js';
@@ -132,7 +137,7 @@ export interface NodeEndpointEvents {
  * Whatever a stranger sends (a wrong handshake, garbage, a truncated frame, an absurd length)
  * closes that stranger's link with a logged reason; the endpoint keeps waiting for its host.
  */
-export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
+export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
   readonly address: string;
   /** Resolves when the endpoint has exited: listener closed, host link flushed and closed. */
   readonly exited: Promise<void>;
@@ -208,7 +213,7 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       },
     });
     this.#machine.subscribe({
-      next: (snapshot) => this.#emit('state', snapshot.value as NodeEndpointState),
+      next: (snapshot) => this.emitSafely('state', snapshot.value as NodeEndpointState),
       error: reportUnhandledError,
     });
     listener.on('link', (link) => this.#onLink(link));
@@ -216,12 +221,12 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
       this.#log(`refused a connection from ${peer}: ${error.message}`),
     );
     this.#machine.start();
-    queueMicrotask(() => this.#emit('listening', this.address));
+    queueMicrotask(() => this.emitSafely('listening', this.address));
   }
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
   #toMachine(event: NodeEndpointEvent): void {
-    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
+    sendIfActive(this.#machine, event);
   }
 
   get state(): NodeEndpointState {
@@ -619,19 +624,11 @@ export class NodeEndpoint extends EventEmitter<NodeEndpointEvents> {
     await this.#listener.close();
     await Promise.all([...this.#links].map((link) => link.close()));
     this.#machine.stop();
-    this.#emit('exit');
+    this.emitSafely('exit');
     this.#resolveExited();
   }
 
   #log(message: string): void {
-    this.#emit('log', message);
-  }
-
-  #emit<E extends keyof NodeEndpointEvents>(event: E, ...args: NodeEndpointEvents[E]): void {
-    try {
-      (this.emit as (e: E, ...a: NodeEndpointEvents[E]) => boolean)(event, ...args);
-    } catch (error) {
-      reportUnhandledError(error);
-    }
+    this.emitSafely('log', message);
   }
 }

@@ -1,6 +1,10 @@
 import { type Clock, type Link, type LinkCloseInfo, systemClock } from '@troupe/transport';
-import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
-import { EventEmitter } from 'eventemitter3';
+import {
+  machineInspector,
+  reportUnhandledError,
+  SafeEmitter,
+  sendIfActive,
+} from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
 import {
   InvalidOptionError,
@@ -102,7 +106,7 @@ type Handler = (body: never) => void;
  * routed to the same handlers, and every request the node held fails with a
  * `NodeConnectionFailedError` naming the node and how it ended. Nothing is lost silently.
  */
-export class NodeContext extends EventEmitter<NodeContextEvents> {
+export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly id: string;
   readonly kind: NodeKind;
   readonly process: NodeProcess | undefined;
@@ -187,7 +191,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
   #toMachine(event: NodeContextEvent): void {
-    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
+    sendIfActive(this.#machine, event);
   }
 
   get state(): NodeConnectionState {
@@ -466,17 +470,17 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
         break;
       }
       case 'Log':
-        this.#emit('log', packet.body);
+        this.emitSafely('log', packet.body);
         break;
       case 'NodeShutdown':
-        this.#emit('shutdown', packet.body, undefined);
+        this.emitSafely('shutdown', packet.body, undefined);
         break;
       case 'Pong':
         this.#answeredAt = this.#clock.now();
         break;
       case 'NodeReady':
         this.pid ??= packet.body.pid;
-        this.#emit('ready', packet.body);
+        this.emitSafely('ready', packet.body);
         break;
       default:
         break;
@@ -501,7 +505,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
       this.state === 'closing' && (info.reason === 'closed' || info.reason === 'closed-by-peer');
     if (orderly && this.#pending.size === 0) {
       this.#toMachine({ type: 'link.closed' });
-      this.#emit('closed');
+      this.emitSafely('closed');
       return;
     }
     void this.#fail(info);
@@ -530,7 +534,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
       reason: 'ConnectionFailed',
       error: { message: error.message },
     };
-    this.#emit('shutdown', body, error);
+    this.emitSafely('shutdown', body, error);
     this.#dispatch('NodeShutdown', body);
     for (const [id, pending] of this.#pending) {
       this.#pending.delete(id);
@@ -538,15 +542,7 @@ export class NodeContext extends EventEmitter<NodeContextEvents> {
       pending.reject(error);
     }
     this.#toMachine({ type: 'link.closed' });
-    this.#emit('closed');
-  }
-
-  #emit<E extends keyof NodeContextEvents>(event: E, ...args: NodeContextEvents[E]): void {
-    try {
-      (this.emit as (e: E, ...a: NodeContextEvents[E]) => boolean)(event, ...args);
-    } catch (error) {
-      reportUnhandledError(error);
-    }
+    this.emitSafely('closed');
   }
 }
 

@@ -1,6 +1,10 @@
 import { type Clock, systemClock } from '@troupe/transport';
-import { machineInspector, reportUnhandledError } from '@troupe/transport/internal';
-import { EventEmitter } from 'eventemitter3';
+import {
+  machineInspector,
+  reportUnhandledError,
+  SafeEmitter,
+  sendIfActive,
+} from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
 import {
   DependencyFailedError,
@@ -121,7 +125,7 @@ interface NodeSlot {
  * Pure decision-making: the host carries out `start`, `unblock`, `grant` and `cancel`, and
  * reports back what the nodes did. Time enters only through the clock (stall detection).
  */
-export class Scheduler extends EventEmitter<SchedulerEvents> {
+export class Scheduler extends SafeEmitter<SchedulerEvents> {
   readonly policy: SchedulingPolicy;
   readonly #host: SchedulerHost;
   readonly #clock: Clock;
@@ -166,7 +170,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         stallTimeoutMs: this.#stallTimeoutMs,
         stallErrorMs: options.stallErrorMs ?? 10_000,
         owner: {
-          reportStall: () => this.#emit('stall', this.#stallReport()),
+          reportStall: () => this.emitSafely('stall', this.#stallReport()),
           failStall: () => this.#failStall(),
           quietFor: () => this.#clock.now() - this.#lastProgress,
         },
@@ -178,7 +182,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
   #toMachine(event: SchedulerMachineEvent): void {
-    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
+    sendIfActive(this.#machine, event);
   }
 
   get state(): SchedulerState {
@@ -294,7 +298,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.#requests.set(request.id, request);
       this.#byKey.set(key, request);
       this.#unfinished++;
-      this.#emit('transition', request, 'new', 'waiting');
+      this.emitSafely('transition', request, 'new', 'waiting');
       this.#pool(request.pool).waiting.push(request);
       this.#dispatch();
     }
@@ -484,7 +488,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   #move(request: ScheduledRequest, to: RequestState): void {
     const from = advance(request, to);
-    this.#emit('transition', request, from, to);
+    this.emitSafely('transition', request, from, to);
   }
 
   #releaseNode(request: ScheduledRequest, to: 'blocked' | 'yielded'): void {
@@ -563,7 +567,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const settle = request.onSettled;
     request.onSettled = undefined;
     if (settle) for (const resolve of settle) resolve(request);
-    this.#emit('settled', request);
+    this.emitSafely('settled', request);
   }
 
   /** A request's priority is its cost plus the longest chain waiting on it; it only rises. */
@@ -776,7 +780,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #failStall(): void {
     const report = this.#stallReport();
     const error = new StallError(report.holders, report.waiting);
-    this.#emit('stall.failed', error);
+    this.emitSafely('stall.failed', error);
     for (const request of [...this.#requests.values()]) {
       if (FINISHED.has(request.state)) continue;
       if (request.node !== undefined && request.state !== 'waiting')
@@ -788,14 +792,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         error,
         request.state === 'executing' || request.state === 'staged',
       );
-    }
-  }
-
-  #emit<E extends keyof SchedulerEvents>(event: E, ...args: SchedulerEvents[E]): void {
-    try {
-      (this.emit as (e: E, ...a: SchedulerEvents[E]) => boolean)(event, ...args);
-    } catch (error) {
-      reportUnhandledError(error);
     }
   }
 }
