@@ -110,7 +110,10 @@ export class NodeClosedError extends TroupeError {
   }
 }
 
-/** A task failed on its node; `remoteStack` is the stack as the node saw it. */
+/**
+ * A task failed on its node; `remoteStack` is the stack as the node saw it, and `chain`, when its
+ * task failed because a request it waited on did, the requests down to the root cause.
+ */
 export class TaskFailedError extends TroupeError {
   static override readonly code = 'TROUPE_TASK_FAILED';
   constructor(
@@ -119,6 +122,7 @@ export class TaskFailedError extends TroupeError {
     message: string,
     readonly remoteCode: string | undefined,
     readonly remoteStack: string | undefined,
+    readonly chain?: readonly string[],
   ) {
     super(`task ${task} failed on node ${nodeId}: ${message}`);
   }

@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { type JobCancelKind, MalformedPacketError, UnknownPacketError } from './errors.js';
+import { type JobCancelKind, MalformedPacketError, TaskFailedError, UnknownPacketError } from './errors.js';
 
 /**
  * The packet kinds of the node protocol, with stable numbers (docs/protocol.md). Numbers 1–127
@@ -264,4 +264,9 @@ export function describeThrown(value: unknown): string {
     maxArrayLength: 20,
     maxStringLength: 500,
   });
+}
+
+/** The host's error for a task whose node answered with a failed BuildResult: one way, everywhere. */
+export function taskFailure(task: string, nodeId: string, error: SerializedError): TaskFailedError {
+  return new TaskFailedError(task, nodeId, error.message, error.code, error.stack, error.chain);
 }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
-import { NodeClosedError, RequestCancelledError, StallError, TaskFailedError } from './errors.js';
+import { NodeClosedError, RequestCancelledError, StallError } from './errors.js';
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
 import type { NodeContext, NodeKind, PingTimes } from './nodes/context.js';
 import { InProcessNodeProvider } from './nodes/inproc.js';
@@ -23,7 +23,13 @@ import {
   shape,
   withMethods,
 } from './options.js';
-import { type PacketBodies, type RequestOutcome, type RequestSpecBody, serializeError } from './packets.js';
+import {
+  type PacketBodies,
+  type RequestOutcome,
+  type RequestSpecBody,
+  serializeError,
+  taskFailure,
+} from './packets.js';
 import type { SchedulingPolicy } from './scheduler/policy.js';
 import type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
 import type { SchedulerRules } from './scheduler/rules.js';
@@ -328,15 +334,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       onLeave(body.id, (request) => {
         if (body.ok) scheduler.complete(request.id, body.value);
         else {
-          const error = new TaskFailedError(
-            request.spec.task,
-            node.id,
-            body.error.message,
-            body.error.code,
-            body.error.stack,
-          );
-          if (body.error.chain) Object.assign(error, { chain: body.error.chain });
-          scheduler.fail(body.id, error);
+          scheduler.fail(body.id, taskFailure(request.spec.task, node.id, body.error));
         }
       }),
     );

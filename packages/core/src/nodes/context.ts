@@ -13,7 +13,6 @@ import {
   type NodeExit,
   NodeUnresponsiveError,
   RequestCancelledError,
-  TaskFailedError,
 } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import {
@@ -30,6 +29,7 @@ import {
   PacketRegistry,
   PacketType,
   type PacketTypeName,
+  taskFailure,
 } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import type { NodeProcess } from './launcher.js';
@@ -461,10 +461,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
           pending.cleanup();
           if (packet.body.ok) pending.resolve(packet.body.value);
           else {
-            const error = packet.body.error;
-            pending.reject(
-              new TaskFailedError(pending.task, this.id, error.message, error.code, error.stack),
-            );
+            pending.reject(taskFailure(pending.task, this.id, packet.body.error));
           }
         }
         break;

@@ -141,3 +141,16 @@ function judgeModule(specifier: string): string | undefined {
     'module from the script'
   );
 }
+
+/** The export a request names: by its export name, or failing that, any marked export of that name. */
+export function findExport<T extends { name: string }>(
+  module: Record<string, unknown>,
+  name: string,
+  marked: (value: unknown) => value is T,
+): { found: T } | { other: unknown } | undefined {
+  const named = module[name];
+  if (marked(named)) return { found: named };
+  const byName = Object.values(module).find((value) => marked(value) && value.name === name);
+  if (byName !== undefined) return { found: byName as T };
+  return named === undefined ? undefined : { other: named };
+}

@@ -3,7 +3,7 @@ import { TaskNotFoundError, TaskRefusedError } from '../errors.js';
 import { isJob, type Job, type JobFunction } from '../jobs/define.js';
 import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
 import type { TaskContext } from './context.js';
-import { isTask, type Task } from './define.js';
+import { findExport, isTask, type Task } from './define.js';
 import { TaskModules } from './modules.js';
 
 export type { TaskContext };
@@ -23,19 +23,6 @@ function refusedSpecifier(specifier: string): string | undefined {
   if (scheme !== undefined && scheme.toLowerCase() !== 'file')
     return `${scheme}: modules are not loaded; a task module is a file URL, a path or a package`;
   return undefined;
-}
-
-/** The export a request names: by its export name, or failing that, any marked export of that name. */
-function findExport<T extends { name: string }>(
-  module: Record<string, unknown>,
-  name: string,
-  marked: (value: unknown) => value is T,
-): { found: T } | { other: unknown } | undefined {
-  const named = module[name];
-  if (marked(named)) return { found: named };
-  const byName = Object.values(module).find((value) => marked(value) && value.name === name);
-  if (byName !== undefined) return { found: byName as T };
-  return named === undefined ? undefined : { other: named };
 }
 
 function describeExport(value: unknown): string {

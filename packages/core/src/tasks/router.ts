@@ -1,5 +1,5 @@
 import type { RequestSpecBody } from '../packets.js';
-import { isMultiThreadable, isTask } from './define.js';
+import { findExport, isMultiThreadable, isTask } from './define.js';
 
 /** Where a request runs in multi-threaded mode. */
 export type Placement = 'thread' | 'task-host';
@@ -58,8 +58,7 @@ export class TaskRouter {
       return 'task-host';
     }
     const name = task.slice(hash + 1);
-    const exported =
-      module[name] ?? Object.values(module).find((value) => isTask(value) && value.name === name);
-    return isMultiThreadable(exported) ? 'thread' : 'task-host';
+    const exported = findExport(module, name, isTask);
+    return exported && 'found' in exported && isMultiThreadable(exported.found) ? 'thread' : 'task-host';
   }
 }
