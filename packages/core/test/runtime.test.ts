@@ -140,7 +140,9 @@ describe('runtime', () => {
     while (!shared().events.includes('long started')) await new Promise((resolve) => setImmediate(resolve));
     controller.abort(new Error('user gave up'));
     await expect(pending).rejects.toThrow('user gave up');
-    while (!shared().events.includes('long aborted')) await new Promise((resolve) => setImmediate(resolve));
+    // On the node, the task's signal says why, as a RequestCancelledError (a plain Error before).
+    const aborted = 'long aborted: RequestCancelledError: user gave up';
+    while (!shared().events.includes(aborted)) await new Promise((resolve) => setImmediate(resolve));
   });
 
   it("a task may take its context's methods apart: const { log, build } = ctx", async () => {

@@ -15,7 +15,7 @@ import {
   sendIfActive,
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
-import { MalformedPacketError } from '../errors.js';
+import { MalformedPacketError, RequestCancelledError } from '../errors.js';
 import { JobRun } from '../jobs/define.js';
 import { JOB_EXIT_CODES } from '../jobs/result.js';
 import {
@@ -409,7 +409,7 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
   #abort(id: string, reason: string): void {
     const running = this.#running.get(id);
     if (!running) return;
-    const error = new Error(reason);
+    const error = new RequestCancelledError(reason);
     running.abort(error);
     void this.#children?.end(id, this.#childGraceMs);
     // A task parked in ctx.build or ctx.reacquire wakes up to its cancellation.
