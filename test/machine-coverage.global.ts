@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  jobDispatcherMachine,
+  jobSlotMachine,
   nodeContextMachine,
   nodeEndpointMachine,
   schedulerMachine,
@@ -35,7 +35,7 @@ export function teardown(): void {
     nodeContextMachine,
     nodeEndpointMachine,
     schedulerMachine,
-    jobDispatcherMachine,
+    jobSlotMachine,
   ]);
   if (missing.length > 0) {
     // Vitest reports an error thrown here but still exits 0; the exit code is set by hand.

@@ -10,11 +10,11 @@ export { isJobResult, resultForExitCode } from './jobs/result.js';
 export { InProcessJobWorkers, type JobPacket, type JobWorker, type JobWorkerFactory } from './jobs/worker.js';
 export {
   completionForExit,
-  type JobDispatcherEvent,
-  type JobDispatcherState,
+  type JobSlotEvent,
+  type JobSlotState,
   type JobStop,
-  jobDispatcherMachine,
-} from './machines/job-dispatcher.machine.js';
+  jobSlotMachine,
+} from './machines/job-slot.machine.js';
 export { type NodeContextEvent, nodeContextMachine } from './machines/node-context.machine.js';
 export {
   type NodeEndpointEvent,

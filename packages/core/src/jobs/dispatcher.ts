@@ -4,10 +4,10 @@ import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
 import { type JobCancelKind, JobWorkerCrashedError } from '../errors.js';
 import {
   type JobDispatcherContext,
-  type JobDispatcherEvent,
-  type JobDispatcherState,
-  jobDispatcherMachine,
-} from '../machines/job-dispatcher.machine.js';
+  type JobSlotEvent,
+  type JobSlotState,
+  jobSlotMachine,
+} from '../machines/job-slot.machine.js';
 import {
   checkRequired,
   checkShape,
@@ -58,7 +58,7 @@ export interface JobDispatcherSeams {
    * Replaces each slot's machine, as the dispatcher provided it, e.g. by one whose `cancelSent`
    * reports a result before the worker has exited.
    */
-  machine?: MachineSeam<typeof jobDispatcherMachine>;
+  machine?: MachineSeam<typeof jobSlotMachine>;
 }
 
 export interface JobStartedEvent {
@@ -85,12 +85,12 @@ export interface JobDispatcherEvents {
   /** Something about a job went wrong: a worker crash (with its output), a failed report. */
   jobError: [job: JobRequest, error: Error];
   /** A slot's machine changed state. */
-  state: [slot: number, state: JobDispatcherState, jobId: string | undefined];
+  state: [slot: number, state: JobSlotState, jobId: string | undefined];
 }
 
 interface Slot {
   readonly index: number;
-  readonly actor: Actor<typeof jobDispatcherMachine>;
+  readonly actor: Actor<typeof jobSlotMachine>;
   /** The previous job's release (worker gone, output removed): step 1 of the next job waits on it. */
   previous: Promise<void>;
   idle: Array<() => void>;
@@ -99,7 +99,7 @@ interface Slot {
 /**
  * The Azure Pipelines agent's job dispatcher: jobs from a `JobSource`, each in a fresh worker
  * process under a renewable lease, cancellation as a message then a kill, crash output attached,
- * exactly one result per job. Each slot is a `jobDispatcherMachine`; this class feeds it jobs and
+ * exactly one result per job. Each slot is a `jobSlotMachine`; this class feeds it jobs and
  * gives it the world (source, workers, clock).
  */
 export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
@@ -124,8 +124,8 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
   }
 
   /** The state of each slot's machine. */
-  get states(): JobDispatcherState[] {
-    return this.#slots.map((slot) => slot.actor.getSnapshot().value as JobDispatcherState);
+  get states(): JobSlotState[] {
+    return this.#slots.map((slot) => slot.actor.getSnapshot().value as JobSlotState);
   }
 
   /** The jobs running now (taken and not yet completed), by slot. */
@@ -231,17 +231,11 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     const lease = options.lease ?? {};
     const slot: Slot = { index, actor: undefined as never, previous: Promise.resolve(), idle: [] };
     const jobOf = (ctx: JobDispatcherContext) => ctx.job!;
-    const provided = jobDispatcherMachine.provide({
+    const provided = jobSlotMachine.provide({
       actors: {
         awaitPrevious: fromPromise(() => slot.previous),
         renewLease: fromCallback(({ input, sendBack }) =>
-          renewLease(
-            this.#source,
-            this.#clock,
-            input.job,
-            lease,
-            sendBack as (e: JobDispatcherEvent) => void,
-          ),
+          renewLease(this.#source, this.#clock, input.job, lease, sendBack as (e: JobSlotEvent) => void),
         ),
         startWorker: fromPromise(async ({ input }) => {
           const worker = await this.#workers.start(input.job);
@@ -340,7 +334,7 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
       next: (snapshot) => {
         if (snapshot.value === last) return;
         last = snapshot.value;
-        this.emitSafely('state', index, snapshot.value as JobDispatcherState, snapshot.context.job?.id);
+        this.emitSafely('state', index, snapshot.value as JobSlotState, snapshot.context.job?.id);
         if (snapshot.value === 'idle') for (const resolve of slot.idle.splice(0)) resolve();
       },
       error: reportUnhandledError,
@@ -361,7 +355,7 @@ function renewLease(
   clock: Clock,
   job: JobRequest,
   options: LeaseOptions,
-  send: (event: JobDispatcherEvent) => void,
+  send: (event: JobSlotEvent) => void,
 ): () => void {
   const interval = options.renewIntervalMs ?? 60_000;
   const retryStart = options.retryStartMs ?? 1_000;

@@ -4,7 +4,7 @@ import { resultForExitCode } from '../jobs/result.js';
 import type { JobCompletion, JobRequest } from '../jobs/source.js';
 import type { JobWorker } from '../jobs/worker.js';
 
-export type JobDispatcherEvent =
+export type JobSlotEvent =
   | { type: 'job.assigned'; job: JobRequest }
   | { type: 'job.cancel'; kind: JobCancelKind; reason: string }
   | { type: 'job.metadata'; metadata: Record<string, unknown> }
@@ -33,7 +33,7 @@ export interface JobDispatcherContext {
   unreported: string | undefined;
 }
 
-export type JobDispatcherState =
+export type JobSlotState =
   | 'idle'
   | 'awaitingPrevious'
   | { leased: 'firstRenewal' | 'startingWorker' | JobWorkerState }
@@ -56,12 +56,12 @@ const provided = (what: string) => () => {
 /** The worker exited before anything else decided: its exit code is the result. */
 const exitDecides = {
   guard: 'ourWorker',
-  target: '#jobDispatcher.finishing',
+  target: '#jobSlot.finishing',
   actions: [
     {
       type: 'completeFromExit',
-      params: ({ event }: { event: JobDispatcherEvent }) => ({
-        exit: (event as Extract<JobDispatcherEvent, { type: 'worker.exited' }>).exit,
+      params: ({ event }: { event: JobSlotEvent }) => ({
+        exit: (event as Extract<JobSlotEvent, { type: 'worker.exited' }>).exit,
       }),
     },
     'announceCrash',
@@ -88,10 +88,10 @@ const exitDecides = {
  * The result is assigned on exactly one transition into `finishing`, and `finishing` reports it
  * once; later events (a late exit after a cancel, a cancel after an exit) find no transition.
  */
-export const jobDispatcherMachine = setup({
+export const jobSlotMachine = setup({
   types: {
     context: {} as JobDispatcherContext,
-    events: {} as JobDispatcherEvent,
+    events: {} as JobSlotEvent,
     input: {} as { channelTimeoutMs: number; cancelTimeoutMs: number; killTimeoutMs: number },
   },
   actors: {
@@ -170,7 +170,7 @@ export const jobDispatcherMachine = setup({
     killTimeout: ({ context }) => context.killTimeoutMs,
   },
 }).createMachine({
-  id: 'jobDispatcher',
+  id: 'jobSlot',
   context: ({ input }) => ({
     ...input,
     job: undefined,
@@ -200,12 +200,12 @@ export const jobDispatcherMachine = setup({
           on: {
             'lease.renewed': 'startingWorker',
             'lease.lost': {
-              target: '#jobDispatcher.unreported',
+              target: '#jobSlot.unreported',
               actions: assign({
                 unreported: ({ event }) => `the lease was never renewed: ${event.error.message}`,
               }),
             },
-            'job.cancel': { target: '#jobDispatcher.finishing', actions: ['holdStop', 'completeAsStopped'] },
+            'job.cancel': { target: '#jobSlot.finishing', actions: ['holdStop', 'completeAsStopped'] },
           },
         },
         /** Step 3. */
@@ -222,7 +222,7 @@ export const jobDispatcherMachine = setup({
               { target: 'withWorker', actions: assign({ worker: ({ event }) => event.output }) },
             ],
             onError: {
-              target: '#jobDispatcher.finishing',
+              target: '#jobSlot.finishing',
               actions: assign({
                 completion: ({ context, event }): JobCompletion =>
                   context.stop
@@ -284,7 +284,7 @@ export const jobDispatcherMachine = setup({
               on: {
                 'worker.exited': {
                   guard: 'ourWorker',
-                  target: '#jobDispatcher.finishing',
+                  target: '#jobSlot.finishing',
                   actions: { type: 'noteExit', params: ({ event }) => ({ exit: event.exit }) },
                 },
               },
@@ -305,15 +305,15 @@ export const jobDispatcherMachine = setup({
                 awaitingExit: { after: { cancelTimeout: 'killing' } },
                 killing: {
                   entry: 'killWorker',
-                  after: { killTimeout: '#jobDispatcher.finishing' },
+                  after: { killTimeout: '#jobSlot.finishing' },
                 },
               },
             },
             /** The job message never reached the worker: kill it; there is no result to report. */
             abortingUnsent: {
               entry: 'killWorker',
-              on: { 'worker.exited': { guard: 'ourWorker', target: '#jobDispatcher.unreported' } },
-              after: { killTimeout: '#jobDispatcher.unreported' },
+              on: { 'worker.exited': { guard: 'ourWorker', target: '#jobSlot.unreported' } },
+              after: { killTimeout: '#jobSlot.unreported' },
             },
             /** Cancelled or abandoned before the job message was sent: kill the worker; result decided. */
             discarding: {
@@ -321,11 +321,11 @@ export const jobDispatcherMachine = setup({
               on: {
                 'worker.exited': {
                   guard: 'ourWorker',
-                  target: '#jobDispatcher.finishing',
+                  target: '#jobSlot.finishing',
                   actions: { type: 'noteExit', params: ({ event }) => ({ exit: event.exit }) },
                 },
               },
-              after: { killTimeout: '#jobDispatcher.finishing' },
+              after: { killTimeout: '#jobSlot.finishing' },
             },
           },
         },
