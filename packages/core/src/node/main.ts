@@ -1,3 +1,5 @@
+// `troupe node`'s process entry: the one place a node process reads its argv, stdin-side pipe and
+// exit timer; everything it starts (the endpoint) takes its clock and transport as options.
 import { readFile, stat, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { setPriority } from 'node:os';

@@ -1,3 +1,5 @@
+// A thread node's entry: runs inside a Worker, where it reads workerData and ends its thread; the
+// endpoint it starts takes its transport and clock as options like every other.
 import { type MessagePort, workerData } from 'node:worker_threads';
 import { type HandshakeOptions, Listener, type Transport } from '@troupe/transport';
 import { messagePortChannel } from '@troupe/transport/internal';

@@ -1,3 +1,5 @@
+// The real Launcher (child_process, process groups, kill trees) and the host's real process
+// identity: the one module where the host starts and signals processes. Providers take a Launcher.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';

@@ -1,3 +1,5 @@
+// Thread nodes: the one module that starts worker_threads Workers (the real thread launcher);
+// what runs on the thread is node/thread-entry.ts.
 import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   type Clock,
