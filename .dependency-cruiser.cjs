@@ -2,9 +2,79 @@
 // way, transport <- core <- testing <- examples and bench (a package's tests may use a layer above
 // it, e.g. testing's clock); a package reaches another only by its name (its built door), never
 // into its files; and no module imports one that imports it back.
+//
+// Inside a package, folders are layers (docs/architecture.md draws them): a folder imports only
+// folders in layers below its own, never a sibling in its layer, so no two folders can import each
+// other. '.' stands for the package's root files other than its doors (index.ts, internal.ts),
+// which are the top layer and may import anything.
+const layers = {
+  core: [
+    ['.'],
+    ['tasks', 'system'],
+    ['jobs'],
+    ['endpoint'],
+    ['nodes', 'scheduler'],
+    ['dispatch', 'runtime'],
+    ['bin'],
+  ],
+  testing: [['.'], ['sim'], ['scenarios'], ['bin']],
+};
+
+const folderPath = (pkg, folder) =>
+  folder === '.'
+    ? `^packages/${pkg}/src/(?!index\\.ts$|internal\\.ts$)[^/]+$`
+    : `^packages/${pkg}/src/${folder}/`;
+
+function layerRules() {
+  const rules = [];
+  for (const [pkg, groups] of Object.entries(layers)) {
+    groups.forEach((group, rank) => {
+      for (const folder of group) {
+        const above = groups
+          .slice(rank)
+          .flat()
+          .filter((other) => other !== folder);
+        if (above.length === 0) continue;
+        rules.push({
+          name: `${pkg}-layers`,
+          severity: 'error',
+          comment: `In @troupe/${pkg}, ${folder === '.' ? 'the root files' : `${folder}/`} may import only folders in layers below it (${
+            groups
+              .slice(0, rank)
+              .map((g) => g.join(' '))
+              .join(' < ') || 'none'
+          }).`,
+          from: { path: folderPath(pkg, folder) },
+          to: { path: above.map((other) => folderPath(pkg, other)) },
+        });
+      }
+    });
+  }
+  return rules;
+}
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
+    ...layerRules(),
+    {
+      name: 'transport-layers',
+      severity: 'error',
+      comment:
+        'In @troupe/transport, machines/ are leaves (they import only errors.ts) and the root files never import transports/, which build on them.',
+      from: { path: '^packages/transport/src/machines/' },
+      to: {
+        path: '^packages/transport/src/',
+        pathNot: ['^packages/transport/src/errors\\.ts$', '^packages/transport/src/machines/'],
+      },
+    },
+    {
+      name: 'transport-layers',
+      severity: 'error',
+      comment: 'In @troupe/transport, the root files never import transports/, which build on them.',
+      from: { path: '^packages/transport/src/(?!index\\.ts$|internal\\.ts$)[^/]+$' },
+      to: { path: '^packages/transport/src/transports/' },
+    },
     {
       name: 'no-circular',
       severity: 'error',

@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: [new URL('../dist/node/process-entry.js', import.meta.url).pathname],
+  entryPoints: [new URL('../dist/endpoint/process-entry.js', import.meta.url).pathname],
   outfile: new URL('../dist/troupe-node.mjs', import.meta.url).pathname,
   bundle: true,
   platform: 'node',

@@ -2,6 +2,16 @@
 // name is listed in test/exports.test.ts; the rest is behind '@troupe/core/internal'.
 export { type Clock, systemClock, type TimerId } from './clock.js';
 export {
+  type JobCompletedEvent,
+  JobDispatcher,
+  type JobDispatcherEvents,
+  type JobDispatcherOptions,
+  type JobStartedEvent,
+  type LeaseOptions,
+} from './dispatch/dispatcher.js';
+export { ProcessJobWorkers, type ProcessJobWorkersOptions } from './dispatch/workers.js';
+export type { TaskContext, TaskFunction } from './endpoint/resolver.js';
+export {
   DependencyFailedError,
   DuplicateJobError,
   InvalidOptionError,
@@ -32,14 +42,6 @@ export {
 } from './errors.js';
 export { type RandomSource, systemRandom } from './ids.js';
 export { defineJob, type Job, type JobContext, type JobDefinition, type JobFunction } from './jobs/define.js';
-export {
-  type JobCompletedEvent,
-  JobDispatcher,
-  type JobDispatcherEvents,
-  type JobDispatcherOptions,
-  type JobStartedEvent,
-  type LeaseOptions,
-} from './jobs/dispatcher.js';
 export { JOB_EXIT_CODES, JobResult } from './jobs/result.js';
 export {
   type JobCompletion,
@@ -51,7 +53,6 @@ export {
   type MemoryJobServerOptions,
   type MemoryJobStatus,
 } from './jobs/source.js';
-export { ProcessJobWorkers, type ProcessJobWorkersOptions } from './jobs/worker.js';
 export { NodeContext, type NodeContextEvents, type NodeKind } from './nodes/context.js';
 export { InProcessNodeProvider, type InProcessNodeProviderOptions } from './nodes/inproc.js';
 export {
@@ -61,7 +62,6 @@ export {
   type ShutdownTimeouts,
 } from './nodes/process.js';
 export type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './nodes/provider.js';
-export type { ListedNode } from './nodes/registry.js';
 export {
   listNodes,
   type ShutdownAllOptions,
@@ -70,10 +70,10 @@ export {
 } from './nodes/shutdown-all.js';
 export { ThreadNodeProvider, type ThreadNodeProviderOptions } from './nodes/thread.js';
 export type { PacketBodies } from './packets.js';
-export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime.js';
+export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime/runtime.js';
 export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
 export type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
 export type { StallReport } from './scheduler/scheduler.js';
-export type { RequestLike } from './tasks/context.js';
+export type { ListedNode } from './system/registry.js';
 export { defineTask, type Task, type TaskDefinition } from './tasks/define.js';
-export type { TaskContext, TaskFunction } from './tasks/resolve.js';
+export type { RequestLike } from './tasks/request.js';

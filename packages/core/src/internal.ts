@@ -2,40 +2,37 @@
 // of the README does not need: the machines, the packet protocol, the scheduler's parts, the node
 // endpoint, the launcher and registry seams. NOT covered by semver: any name here may change or go
 // in any release. A name moves to the index (and its export-list test) when a user needs it.
-export { createIdSource, type IdSource } from './ids.js';
-export { isJob } from './jobs/define.js';
+
 // --- seams: broken variants of the model checker (helper "seams", issue 12) ---
-export type { JobDispatcherSeams } from './jobs/dispatcher.js';
-export { isJobResult, resultForExitCode } from './jobs/result.js';
-export { InProcessJobWorkers, type JobPacket, type JobWorker, type JobWorkerFactory } from './jobs/worker.js';
+export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {
   completionForExit,
   type JobSlotEvent,
   type JobSlotState,
   type JobStop,
   jobSlotMachine,
-} from './machines/job-slot.machine.js';
-export { type NodeContextEvent, nodeContextMachine } from './machines/node-context.machine.js';
+} from './dispatch/job-slot.machine.js';
+export {
+  InProcessJobWorkers,
+  type JobPacket,
+  type JobWorker,
+  type JobWorkerFactory,
+} from './dispatch/workers.js';
+export type { NodeEndpointSeams } from './endpoint/endpoint.js';
+export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './endpoint/endpoint.js';
 export {
   type NodeEndpointEvent,
   type NodeEndpointState,
   nodeEndpointMachine,
-} from './machines/node-endpoint.machine.js';
-export { type SchedulerState, schedulerMachine } from './machines/scheduler.machine.js';
-export type { NodeEndpointSeams } from './node/endpoint.js';
-export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './node/endpoint.js';
+} from './endpoint/endpoint.machine.js';
+export { TaskResolver } from './endpoint/resolver.js';
+export { createTaskContext, type LazySignal, type TaskContextPort } from './endpoint/task-context.js';
+export { createIdSource, type IdSource } from './ids.js';
+export { isJob } from './jobs/define.js';
+export { isJobResult, resultForExitCode } from './jobs/result.js';
 export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
-export {
-  isPidAlive,
-  type Launcher,
-  type LaunchSpec,
-  type NodeIdentity,
-  type NodeProcess,
-  processLauncher,
-  systemIdentity,
-} from './nodes/launcher.js';
-export { type NodeRecord, NodeRegistry, nodeName } from './nodes/registry.js';
+export { type NodeContextEvent, nodeContextMachine } from './nodes/node-context.machine.js';
 export {
   FIRST_USER_PACKET,
   type NodeShutdownReason,
@@ -49,7 +46,8 @@ export {
   serializeError,
   type UserPacket,
 } from './packets.js';
-export type { RuntimeSeams } from './runtime.js';
+export { type Placement, TaskRouter } from './runtime/router.js';
+export type { RuntimeSeams } from './runtime/runtime.js';
 export { advance, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
 export { SCHEDULER_RULES, type SchedulerRules } from './scheduler/rules.js';
 export {
@@ -58,9 +56,17 @@ export {
   type SchedulerHost,
   type SchedulerOptions,
 } from './scheduler/scheduler.js';
+export { type SchedulerState, schedulerMachine } from './scheduler/scheduler.machine.js';
 export { internalSeams, type MachineSeam } from './seams.js';
-export { createTaskContext, type LazySignal, type TaskContextPort } from './tasks/context.js';
+export {
+  isPidAlive,
+  type Launcher,
+  type LaunchSpec,
+  type NodeIdentity,
+  type NodeProcess,
+  processLauncher,
+  systemIdentity,
+} from './system/launcher.js';
+export { type NodeRecord, NodeRegistry, nodeName } from './system/registry.js';
 export { isMultiThreadable, isTask } from './tasks/define.js';
-export { TaskResolver } from './tasks/resolve.js';
-export { type Placement, TaskRouter } from './tasks/router.js';
 // --- end seams ---

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseErrorMessage, runNode } from '../node/main.js';
+import { parseErrorMessage, runNode } from '../endpoint/main.js';
 import { listNodes, shutdownAll } from '../nodes/shutdown-all.js';
 
 const USAGE = `usage: troupe <command>

@@ -16,14 +16,6 @@ import {
 } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import {
-  type ExitPacketState,
-  type LivenessState,
-  type NodeConnectionState,
-  type NodeContextEvent,
-  type NodeContextOwner,
-  nodeContextMachine,
-} from '../machines/node-context.machine.js';
-import {
   type Packet,
   type PacketBodies,
   PacketRegistry,
@@ -32,7 +24,15 @@ import {
   taskFailure,
 } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
-import type { NodeProcess } from './launcher.js';
+import type { NodeProcess } from '../system/launcher.js';
+import {
+  type ExitPacketState,
+  type LivenessState,
+  type NodeConnectionState,
+  type NodeContextEvent,
+  type NodeContextOwner,
+  nodeContextMachine,
+} from './node-context.machine.js';
 
 export type NodeKind = 'inproc' | 'thread' | 'process' | 'remote';
 

@@ -5,8 +5,8 @@ import {
   type RandomSource,
   systemRandom,
 } from '@troupe/transport';
+import { NodeEndpoint } from '../endpoint/endpoint.js';
 import { createIdSource, type IdSource } from '../ids.js';
-import { NodeEndpoint } from '../node/endpoint.js';
 import { checkShape, clock, handshakeShape, random, type Shape, shape, withMethods } from '../options.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';

@@ -35,10 +35,10 @@ import {
   version,
   withMethods,
 } from '../options.js';
+import { type Launcher, type NodeProcess, processLauncher } from '../system/launcher.js';
+import { NodeRegistry, nodeName } from '../system/registry.js';
 import { NodeContext } from './context.js';
-import { type Launcher, type NodeProcess, processLauncher } from './launcher.js';
 import type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './provider.js';
-import { NodeRegistry, nodeName } from './registry.js';
 
 export interface ShutdownTimeouts {
   /** How long the exit packet may wait in the writer before the host stops waiting. Default 100 ms. */

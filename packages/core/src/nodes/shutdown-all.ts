@@ -1,9 +1,9 @@
 import { type Clock, type HandshakeOptions, PipeTransport, systemClock } from '@troupe/transport';
 import { decodeHandshake } from '@troupe/transport/internal';
 import { createIdSource } from '../ids.js';
+import { isPidAlive } from '../system/launcher.js';
+import { type ListedNode, NodeRegistry } from '../system/registry.js';
 import { NodeContext } from './context.js';
-import { isPidAlive } from './launcher.js';
-import { type ListedNode, NodeRegistry } from './registry.js';
 
 export interface ShutdownAllOptions {
   transport?: PipeTransport;

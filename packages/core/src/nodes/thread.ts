@@ -9,13 +9,13 @@ import {
   systemRandom,
 } from '@troupe/transport';
 import { messagePortChannel, openLink } from '@troupe/transport/internal';
+import type { ThreadNodeData } from '../endpoint/thread-entry.js';
 import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
-import type { ThreadNodeData } from '../node/thread-entry.js';
 import { checkShape, clock, duration, handshakeShape, random, type Shape, shape } from '../options.js';
+import type { NodeProcess } from '../system/launcher.js';
 import { NodeContext } from './context.js';
 import { HostedNodeProvider } from './hosted.js';
-import type { NodeProcess } from './launcher.js';
 
 export interface ThreadNodeProviderOptions {
   clock?: Clock;
@@ -28,7 +28,7 @@ export interface ThreadNodeProviderOptions {
   exitTimeoutMs?: number;
 }
 
-const entry = new URL('../node/thread-entry.js', import.meta.url);
+const entry = new URL('../endpoint/thread-entry.js', import.meta.url);
 
 /** Options about the host's own code (`node --input-type=module -e ...`, stdin): a file entry refuses them. */
 const SOURCE_FLAGS = new Set(['--input-type', '-e', '--eval', '-p', '--print']);

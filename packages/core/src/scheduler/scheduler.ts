@@ -14,11 +14,6 @@ import {
   type StallHolder,
 } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
-import {
-  type SchedulerMachineEvent,
-  type SchedulerState,
-  schedulerMachine,
-} from '../machines/scheduler.machine.js';
 import { internalSeams } from '../seams.js';
 import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
 import { WaitingQueue } from './queue.js';
@@ -35,6 +30,7 @@ import {
   wait,
 } from './request.js';
 import { SCHEDULER_RULES, type SchedulerRules } from './rules.js';
+import { type SchedulerMachineEvent, type SchedulerState, schedulerMachine } from './scheduler.machine.js';
 
 /** What the scheduler asks of the runtime that carries its decisions to the nodes. */
 export interface SchedulerHost {

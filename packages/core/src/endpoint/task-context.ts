@@ -1,11 +1,7 @@
 import { DependencyFailedError, YieldMisuseError } from '../errors.js';
 import type { RequestOutcome, RequestSpecBody } from '../packets.js';
-import { type RequestLike, toSpec } from './request.js';
-import type { TaskContext } from './task.js';
-
-export type { RequestLike } from './request.js';
-export { toSpec } from './request.js';
-export type { TaskContext } from './task.js';
+import { type RequestLike, toSpec } from '../tasks/request.js';
+import type { TaskContext } from '../tasks/task.js';
 
 /** How a task context reaches the host: implemented by the node endpoint. */
 export interface TaskContextPort {

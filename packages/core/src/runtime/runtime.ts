@@ -2,13 +2,13 @@ import { availableParallelism } from 'node:os';
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
-import { NodeClosedError, RequestCancelledError, StallError } from './errors.js';
-import { createIdSource, type IdSource, type RandomSource, systemRandom } from './ids.js';
-import type { NodeContext, NodeKind, PingTimes } from './nodes/context.js';
-import { InProcessNodeProvider } from './nodes/inproc.js';
-import { ProcessNodeProvider, type ProcessNodeProviderOptions, processShape } from './nodes/process.js';
-import type { NodeProvider } from './nodes/provider.js';
-import { ThreadNodeProvider } from './nodes/thread.js';
+import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
+import { createIdSource, type IdSource, type RandomSource, systemRandom } from '../ids.js';
+import type { NodeContext, NodeKind, PingTimes } from '../nodes/context.js';
+import { InProcessNodeProvider } from '../nodes/inproc.js';
+import { ProcessNodeProvider, type ProcessNodeProviderOptions, processShape } from '../nodes/process.js';
+import type { NodeProvider } from '../nodes/provider.js';
+import { ThreadNodeProvider } from '../nodes/thread.js';
 import {
   boolean,
   checkShape,
@@ -22,21 +22,21 @@ import {
   type Shape,
   shape,
   withMethods,
-} from './options.js';
+} from '../options.js';
 import {
   type PacketBodies,
   type RequestOutcome,
   type RequestSpecBody,
   serializeError,
   taskFailure,
-} from './packets.js';
-import type { SchedulingPolicy } from './scheduler/policy.js';
-import type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
-import type { SchedulerRules } from './scheduler/rules.js';
-import { Scheduler, type SchedulerHost, type StallReport } from './scheduler/scheduler.js';
-import { internalSeams } from './seams.js';
-import { type RequestLike, toSpec } from './tasks/context.js';
-import { TaskRouter } from './tasks/router.js';
+} from '../packets.js';
+import type { SchedulingPolicy } from '../scheduler/policy.js';
+import type { RequestSpec, RequestState, ScheduledRequest } from '../scheduler/request.js';
+import type { SchedulerRules } from '../scheduler/rules.js';
+import { Scheduler, type SchedulerHost, type StallReport } from '../scheduler/scheduler.js';
+import { internalSeams } from '../seams.js';
+import { type RequestLike, toSpec } from '../tasks/request.js';
+import { TaskRouter } from './router.js';
 
 const DEFAULT_POOL = 'default';
 

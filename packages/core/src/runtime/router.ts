@@ -1,5 +1,5 @@
 import type { RequestSpecBody } from '../packets.js';
-import { findExport, isMultiThreadable, isTask } from './define.js';
+import { findExport, isMultiThreadable, isTask } from '../tasks/define.js';
 
 /** Where a request runs in multi-threaded mode. */
 export type Placement = 'thread' | 'task-host';

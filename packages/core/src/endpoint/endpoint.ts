@@ -19,12 +19,6 @@ import { MalformedPacketError, RequestCancelledError } from '../errors.js';
 import { JobRun } from '../jobs/define.js';
 import { JOB_EXIT_CODES } from '../jobs/result.js';
 import {
-  type NodeEndpointEvent,
-  type NodeEndpointState,
-  nodeEndpointMachine,
-} from '../machines/node-endpoint.machine.js';
-import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
-import {
   type PacketBodies,
   PacketRegistry,
   PacketType,
@@ -32,9 +26,11 @@ import {
   serializeError,
 } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
-import { createTaskContext, type LazySignal, type TaskContextPort } from '../tasks/context.js';
-import { type TaskFunction, TaskResolver } from '../tasks/resolve.js';
+import { type NodeIdentity, systemIdentity } from '../system/launcher.js';
 import type { TaskChildren } from './children.js';
+import { type NodeEndpointEvent, type NodeEndpointState, nodeEndpointMachine } from './endpoint.machine.js';
+import { type TaskFunction, TaskResolver } from './resolver.js';
+import { createTaskContext, type LazySignal, type TaskContextPort } from './task-context.js';
 
 interface Pending<T> {
   resolve(value: T): void;

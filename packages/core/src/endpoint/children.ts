@@ -4,7 +4,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { isPidAlive } from '../nodes/launcher.js';
+import { isPidAlive } from '../system/launcher.js';
 
 /**
  * The processes a node's tasks and jobs start, by the request (or job) that started them, so that

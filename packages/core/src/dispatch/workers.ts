@@ -1,9 +1,9 @@
 import type { NodeExit } from '../errors.js';
+import type { JobRequest } from '../jobs/source.js';
 import type { NodeContext } from '../nodes/context.js';
 import { InProcessNodeProvider, type InProcessNodeProviderOptions } from '../nodes/inproc.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions } from '../nodes/process.js';
 import type { PacketBodies } from '../packets.js';
-import type { JobRequest } from './source.js';
 
 export type JobPacket = 'JobRequest' | 'JobCancel' | 'MetadataUpdate';
 

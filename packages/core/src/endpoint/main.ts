@@ -17,8 +17,8 @@ import {
   encodeHandshake,
   parseTcpAddress,
 } from '@troupe/transport/internal';
-import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV } from '../nodes/launcher.js';
-import { NodeRegistry, nodeName } from '../nodes/registry.js';
+import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV } from '../system/launcher.js';
+import { NodeRegistry, nodeName } from '../system/registry.js';
 import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
 

@@ -1,9 +1,9 @@
 import { isBuiltin } from 'node:module';
 import { TaskNotFoundError, TaskRefusedError } from '../errors.js';
 import { isJob, type Job, type JobFunction } from '../jobs/define.js';
-import { type NodeIdentity, systemIdentity } from '../nodes/launcher.js';
-import type { TaskContext } from './context.js';
-import { findExport, isTask, type Task } from './define.js';
+import { type NodeIdentity, systemIdentity } from '../system/launcher.js';
+import { findExport, isTask, type Task } from '../tasks/define.js';
+import type { TaskContext } from '../tasks/task.js';
 import { TaskModules } from './modules.js';
 
 export type { TaskContext };

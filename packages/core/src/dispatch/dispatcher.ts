@@ -2,12 +2,7 @@ import { type Clock, systemClock } from '@troupe/transport';
 import { machineInspector, reportUnhandledError, SafeEmitter } from '@troupe/transport/internal';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
 import { type JobCancelKind, JobWorkerCrashedError } from '../errors.js';
-import {
-  type JobDispatcherContext,
-  type JobSlotEvent,
-  type JobSlotState,
-  jobSlotMachine,
-} from '../machines/job-slot.machine.js';
+import type { JobCompletion, JobRequest, JobSource } from '../jobs/source.js';
 import {
   checkRequired,
   checkShape,
@@ -20,8 +15,13 @@ import {
 } from '../options.js';
 import type { PacketBodies } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
-import type { JobCompletion, JobRequest, JobSource } from './source.js';
-import { type JobWorkerFactory, ProcessJobWorkers } from './worker.js';
+import {
+  type JobDispatcherContext,
+  type JobSlotEvent,
+  type JobSlotState,
+  jobSlotMachine,
+} from './job-slot.machine.js';
+import { type JobWorkerFactory, ProcessJobWorkers } from './workers.js';
 
 export interface LeaseOptions {
   /** Pause between successful renewals. Default 60 s. */

@@ -2,7 +2,7 @@ import { assign, type EventObject, fromCallback, fromPromise, setup } from 'xsta
 import type { JobCancelKind, NodeExit } from '../errors.js';
 import { resultForExitCode } from '../jobs/result.js';
 import type { JobCompletion, JobRequest } from '../jobs/source.js';
-import type { JobWorker } from '../jobs/worker.js';
+import type { JobWorker } from './workers.js';
 
 export type JobSlotEvent =
   | { type: 'job.assigned'; job: JobRequest }
