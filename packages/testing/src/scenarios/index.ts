@@ -18,7 +18,7 @@ import {
   NodeEndpoint,
   type RuntimeSeams,
 } from '@troupe/core/internal';
-import type { Scenario, World } from '../sim/explore.js';
+import type { Scenario, World } from '../sim/scenario.js';
 import {
   jobsEndOnce,
   nothingAfterExitPacket,
