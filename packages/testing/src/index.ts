@@ -1,21 +1,7 @@
 // @troupe/testing's public door: what a user of docs/testing.md needs, covered by semver. Each
 // name is listed in test/exports.test.ts; the rest is behind '@troupe/testing/internal'.
 export { SeededRandom } from './seeded-random.js';
-export {
-  type ExploreOptions,
-  type ExploreResult,
-  exhaustive,
-  explore,
-  formatTrace,
-  pct,
-  type RunResult,
-  randomWalk,
-  replay,
-  type Scenario,
-  type Schedule,
-  type Strategy,
-  type World,
-} from './sim/explore.js';
+export { type ExploreOptions, type ExploreResult, explore } from './sim/explore.js';
 export {
   jobsEndOnce,
   nothingAfterExitPacket,
@@ -27,6 +13,8 @@ export {
 } from './sim/monitors.js';
 export { SimulatedNodeProvider } from './sim/nodes.js';
 export { ExplorerPool, type ExplorerPoolOptions } from './sim/pool.js';
+export type { Scenario, World } from './sim/scenario.js';
+export { formatTrace, type RunResult, replay, type Schedule } from './sim/schedule.js';
 export {
   type FaultBudget,
   type Monitor,
@@ -35,4 +23,5 @@ export {
   type TraceEntry,
   type Violation,
 } from './sim/simulation.js';
+export { exhaustive, pct, randomWalk, type Strategy } from './sim/strategies.js';
 export { VirtualClock } from './virtual-clock.js';

@@ -15,12 +15,12 @@ export {
   shutdownScenario,
 } from './scenarios/index.js';
 export { SimClock, type SimTimer } from './sim/clock.js';
+export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
+export { runSchedule } from './sim/schedule.js';
+export { describePacket, type Step } from './sim/simulation.js';
 export {
   type Chooser,
-  runSchedule,
   type ScheduleRecord,
   type StrategyRecipe,
   strategyFromRecipe,
-} from './sim/explore.js';
-export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
-export { describePacket, type Step } from './sim/simulation.js';
+} from './sim/strategies.js';

@@ -1,15 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { scenarios } from '../scenarios/index.js';
-import {
-  type ExploreResult,
-  exhaustive,
-  explore as exploreHere,
-  pct,
-  randomWalk,
-  type Strategy,
-} from '../sim/explore.js';
+import { type ExploreResult, explore as exploreHere } from '../sim/explore.js';
 import { ExplorerPool } from '../sim/pool.js';
+import { exhaustive, pct, randomWalk, type Strategy } from '../sim/strategies.js';
 
 const USAGE = `usage: npm run check:model -- [options]
   --schedules N     schedules per scenario for the unbroken runtime (default 10000), split

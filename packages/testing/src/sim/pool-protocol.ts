@@ -1,5 +1,6 @@
-import type { Schedule, StrategyRecipe } from './explore.js';
+import type { Schedule } from './schedule.js';
 import type { Violation } from './simulation.js';
+import type { StrategyRecipe } from './strategies.js';
 
 /** Main thread → explorer worker: explore the schedules of a job that fall to this worker. */
 export interface RunMessage {

@@ -1,6 +1,8 @@
 // What runs inside an ExplorerPool worker process: jobs of schedules, one at a time.
-import { runSchedule, type Scenario, strategyFromRecipe } from './explore.js';
 import type { FromWorker, RunMessage, ToWorker } from './pool-protocol.js';
+import type { Scenario } from './scenario.js';
+import { runSchedule } from './schedule.js';
+import { strategyFromRecipe } from './strategies.js';
 
 const send = process.send?.bind(process);
 if (!send) throw new Error('pool-worker.js runs in a process an ExplorerPool started');

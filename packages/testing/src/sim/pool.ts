@@ -1,18 +1,12 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  type ExploreOptions,
-  type ExploreResult,
-  explore,
-  formatTrace,
-  replay,
-  type Scenario,
-  type Schedule,
-  type Strategy,
-} from './explore.js';
+import { type ExploreOptions, type ExploreResult, explore } from './explore.js';
 import type { FromWorker, ToWorker } from './pool-protocol.js';
+import type { Scenario } from './scenario.js';
+import { formatTrace, replay, type Schedule } from './schedule.js';
 import type { Violation } from './simulation.js';
+import type { Strategy } from './strategies.js';
 
 const entry = new URL('./pool-worker.js', import.meta.url);
 

@@ -1,0 +1,72 @@
+// What the request scenarios share: a runtime on simulated nodes, and the world that builds a list
+// of requests on it under the request monitors and the result oracle.
+import { isDeepStrictEqual } from 'node:util';
+import { createRuntime, type RequestLike, type Runtime } from '@troupe/core';
+import { internalSeams, type NodeContextSeams, type RuntimeSeams } from '@troupe/core/internal';
+import {
+  nothingAfterExitPacket,
+  oneActiveRequestPerNode,
+  requestsEndOnce,
+  resultsMatchReference,
+} from '../sim/monitors.js';
+import { SimulatedNodeProvider } from '../sim/nodes.js';
+import type { World } from '../sim/scenario.js';
+import type { Simulation } from '../sim/simulation.js';
+import { referenceValue, world } from './tasks.js';
+
+interface WorldOptions {
+  prefetch?: number;
+  ping?: { pingIntervalMs?: number; pingTimeoutMs?: number };
+  /** A variant's bug, in the runtime... */
+  runtime?: RuntimeSeams | undefined;
+  /** ...or in the host side of each node. */
+  nodes?: NodeContextSeams | undefined;
+}
+
+/** A runtime on `nodes` simulated nodes of `sim`, with a variant's bug where it has one. */
+export function runtimeIn(sim: Simulation, nodes: number, options: WorldOptions = {}) {
+  world.clock = sim.clock;
+  const provider = new SimulatedNodeProvider(sim, options.nodes && { [internalSeams]: options.nodes });
+  const runtime = createRuntime({
+    nodes: { provider, max: nodes, prefetch: options.prefetch ?? 0, ...options.ping },
+    clock: sim.clock,
+    random: sim.random,
+    ...(options.runtime && { [internalSeams]: options.runtime }),
+  });
+  return { runtime, provider };
+}
+
+/**
+ * A runtime building `requests` (each its own build), then shutting down, with the request
+ * monitors and the result oracle on. Without a fault, every build must succeed; whatever a build
+ * returns must be its reference value.
+ */
+export function buildWorld(sim: Simulation, runtime: Runtime, requests: RequestLike[]): World {
+  sim.addMonitor(
+    oneActiveRequestPerNode(),
+    requestsEndOnce(sim, runtime),
+    nothingAfterExitPacket(),
+    resultsMatchReference(sim, runtime, referenceValue),
+  );
+  return {
+    async run() {
+      const results = await Promise.allSettled(requests.map((request) => runtime.build(request)));
+      await runtime.shutdown();
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed && sim.nodes.every((node) => node.alive))
+        throw new Error(`a build failed without any fault: ${(failed.reason as Error).message}`);
+      for (const [index, result] of results.entries()) {
+        const spec = requests[index]!;
+        const expected = referenceValue({ task: (spec.task as { id: string }).id, input: spec.input });
+        if (result.status === 'fulfilled' && !isDeepStrictEqual(result.value, expected))
+          throw new Error(
+            `a build returned ${JSON.stringify(result.value)}, the reference is ${JSON.stringify(expected)}`,
+          );
+      }
+    },
+    fingerprint: () =>
+      runtime.nodes
+        .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
+        .join(','),
+  };
+}

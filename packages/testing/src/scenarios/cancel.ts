@@ -1,0 +1,68 @@
+// The cancel scenario: a user aborts one of two builds that share a node.
+
+import {
+  nothingAfterExitPacket,
+  oneActiveRequestOnNode,
+  oneActiveRequestPerNode,
+  requestsEndOnce,
+  resultsMatchReference,
+} from '../sim/monitors.js';
+import type { Scenario } from '../sim/scenario.js';
+import { releaseNodeOnCancel } from './broken.js';
+import { runtimeIn } from './build-world.js';
+import { compute, join, referenceValue, waiter } from './tasks.js';
+
+/**
+ * A user aborts a build at a moment the explorer picks: requests running, blocked, yielded,
+ * staged or waiting are all cancelled, on their nodes too, while the nodes may still be sending
+ * about them. Must hold: every request ends once, nothing is thrown with no one to catch it.
+ */
+export const cancelScenario: Scenario = {
+  name: 'cancel',
+  module: import.meta.url,
+  strictErrors: true,
+  variants: ['release-node-on-cancel'],
+  setup(sim, variant) {
+    const { runtime } = runtimeIn(sim, 1, {
+      prefetch: 1,
+      runtime: variant === 'release-node-on-cancel' ? { scheduler: releaseNodeOnCancel } : undefined,
+    });
+    sim.addMonitor(
+      oneActiveRequestPerNode(),
+      oneActiveRequestOnNode(),
+      requestsEndOnce(sim, runtime),
+      nothingAfterExitPacket(),
+      resultsMatchReference(sim, runtime, referenceValue),
+    );
+    const controller = new AbortController();
+    // The user presses stop while work is running (an abort before anything runs is dull).
+    sim.addAction(
+      'user aborts the build',
+      () => controller.abort(new Error('aborted by the user')),
+      () => runtime.nodes.some((node) => runtime.scheduler.activeOn(node.id) !== undefined),
+    );
+    return {
+      async run() {
+        // One build the user aborts, one that carries on, sharing the nodes: work of the aborted
+        // one may still be running on a node when the other's continuations want it back.
+        const kept = runtime.build([
+          { task: waiter, input: { id: 'fetch', ms: 2 } },
+          { task: waiter, input: { id: 'upload', ms: 1 } },
+          { task: compute, input: { id: 'test', ms: 1 } },
+        ]);
+        const aborted = runtime
+          .build(
+            [
+              { task: compute, input: { id: 'lint', ms: 3 } },
+              { task: join, input: { id: 'app', deps: ['a', 'b'] } },
+              { task: compute, input: { id: 'docs', ms: 2 } },
+            ],
+            { signal: controller.signal },
+          )
+          .catch(() => {});
+        await Promise.all([aborted, kept]);
+        await runtime.shutdown();
+      },
+    };
+  },
+};

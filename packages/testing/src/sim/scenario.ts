@@ -1,0 +1,36 @@
+// What the explorer explores: a scenario, and the world it builds in each schedule's simulation.
+import type { FaultBudget, Simulation } from './simulation.js';
+
+/** What a scenario builds: the script that drives the world, and what the state hash may add. */
+export interface World {
+  /** Drives the world (builds, jobs, shutdown) and throws if something that must hold does not. */
+  run(): Promise<void>;
+  /** Extra state for the exhaustive search's hash: machine states the world exposes. */
+  fingerprint?(): string;
+}
+
+/**
+ * A world to explore: how to build it in a simulation (for the unbroken runtime, `variant` is
+ * `'none'`, or the name of one of `variants`), which faults the explorer may inject, and a step
+ * bound past which the run counts as making no progress.
+ */
+export interface Scenario {
+  readonly name: string;
+  readonly faults?: FaultBudget;
+  /** Steps per schedule before "no progress" is reported. Default 5,000. */
+  readonly maxSteps?: number;
+  /** Names of deliberately broken runtimes this scenario can build. */
+  readonly variants?: readonly string[];
+  /**
+   * An error reported with no caller left (`reportUnhandledError`: a handler that threw, a
+   * promise nobody awaited) is a violation. Default false: such errors go to the trace.
+   */
+  readonly strictErrors?: boolean;
+  /**
+   * The URL of a module that exports this scenario (directly, or in an exported array), so that
+   * an `ExplorerPool` worker process can load it by its name. Scenarios without one are explored
+   * on the calling thread.
+   */
+  readonly module?: string;
+  setup(sim: Simulation, variant: string): World;
+}
