@@ -11,6 +11,7 @@ import {
   ThreadNodeProvider,
 } from '@troupe/core';
 import { NodeEndpoint, PacketType } from '@troupe/core/internal';
+import { VirtualClock } from '@troupe/testing';
 import {
   HandshakeMismatchError,
   type Link,
@@ -20,7 +21,6 @@ import {
 } from '@troupe/transport';
 import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 
 const tasks = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -216,7 +216,7 @@ describe('node endpoint', () => {
   });
 
   it('an idle node exits after its idle timeout, and failed handshakes do not reset the timer', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const transport = new MemoryTransport();
     const endpoint = await NodeEndpoint.start({ transport, idleTimeoutMs: 200, clock });
     cleanups.push(() => endpoint.exit());

@@ -14,7 +14,6 @@ export {
   scenarios as builtInScenarios,
   shutdownScenario,
 } from './scenarios/index.js';
-export { SimClock, type SimTimer } from './sim/clock.js';
 export {
   type Chooser,
   runSchedule,
