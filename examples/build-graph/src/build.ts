@@ -5,7 +5,7 @@ import { type Clock, createRuntime, type Runtime, systemClock } from '@troupe/co
 import { internalSeams, type RuntimeSeams } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { analyse, generateGraph, loadGraph, type Project } from './graph.js';
-import { Dispatch, digest, dispatcher, project, worker } from './tasks.js';
+import { Dispatch, digest, dispatcher, openRun, project, type RunWorld, worker } from './tasks.js';
 
 export interface BuildOptions {
   projects: number;
@@ -68,7 +68,8 @@ export interface Summary {
   trace: TraceEvent[];
 }
 
-const simulation = globalThis as { __buildGraphClock?: Clock; __buildGraphRuns?: Map<string, Dispatch> };
+/** Builds started in this process: with the pid, what makes a run id unique. */
+let runs = 0;
 
 /** Each project's output, evaluated one project at a time in dependency order: the oracle. */
 function reference(projects: readonly Project[]): Map<string, string> {
@@ -147,7 +148,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   const directory = mkdtempSync(join(tmpdir(), 'troupe-build-graph-'));
   const graphFile = join(directory, 'graph.json');
   writeFileSync(graphFile, JSON.stringify({ tasks: projects }));
-  if (virtual) simulation.__buildGraphClock = virtual;
+  const runId = `run-${process.pid}-${++runs}`;
   const runtime: Runtime = createRuntime({
     nodes: {
       kind: options.simulate ? 'inproc' : options.kind,
@@ -180,8 +181,11 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   runtime.on('node.lost', (_node, error) => lost.push(error.message.split('\n')[0]!));
   /** Projects whose request failed: held by a lost node, failed by their task, or by a dependency. */
   const failures = { onLostNode: 0, byDependency: 0, byTask: 0 };
+  // The tasks find what this build shares with them (its virtual clock, its dispatcher's queue)
+  // by the run id in their input; closed once the runtime has shut down.
+  const world: RunWorld = virtual ? { clock: virtual } : {};
+  const closeRun = openRun(runId, world);
   let run: Promise<unknown>;
-  let runId: string | undefined;
   let dispatch: Dispatch | undefined;
   if (options.mode === 'requests') {
     const began = new Map<string, number>();
@@ -214,13 +218,12 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     run = runtime.build(
       projects.map((p) => ({
         task: project,
-        input: { id: p.id, graph: graphFile },
+        input: { id: p.id, graph: graphFile, run: runId },
         cost: graph.remaining.get(p.id)!,
       })),
       { signal: options.signal },
     );
   } else {
-    runId = `run-${process.pid}-${Math.round(clock.now())}`;
     const starts = new Map<string, number>();
     dispatch = new Dispatch(graph, {
       started: (id) => starts.set(id, clock.now()),
@@ -230,8 +233,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
         progress();
       },
     });
-    simulation.__buildGraphRuns ??= new Map();
-    simulation.__buildGraphRuns.set(runId, dispatch);
+    world.dispatch = dispatch;
     run = runtime.build(
       [
         { task: dispatcher, input: { run: runId } },
@@ -263,9 +265,8 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     const shutdown = runtime.shutdown({ reuse: options.reuse });
     await (virtual ? simulate(virtual, shutdown) : shutdown);
   } finally {
-    if (virtual && simulation.__buildGraphClock === virtual) delete simulation.__buildGraphClock;
+    closeRun();
     rmSync(directory, { recursive: true, force: true });
-    if (runId) simulation.__buildGraphRuns?.delete(runId);
   }
   const failed = projects.length - built;
   const message =

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defineTask, type Task } from '@troupe/core';
+import { type Clock, defineTask, type Task } from '@troupe/core';
 import { analyse, type Graph, loadGraph } from './graph.js';
 
 /**
@@ -8,16 +8,30 @@ import { analyse, type Graph, loadGraph } from './graph.js';
  * and so needs in-process nodes.
  */
 
-interface Clockish {
-  setTimeout(callback: () => void, ms: number): unknown;
+/**
+ * What a build shares in memory with its tasks: the virtual clock their work waits on under
+ * --simulate, and the dispatcher's queue in dispatcher mode. Neither can travel in a request's
+ * input (inputs are serialized), so a task finds its build's by the run id in its input. Only
+ * in-process nodes, which run on the host's event loop and import this same module, find one;
+ * on a thread or process node there is none, and work takes real time.
+ */
+export interface RunWorld {
+  clock?: Clock;
+  dispatch?: Dispatch;
 }
 
-/** Under --simulate, the host puts its virtual clock here and work takes virtual time. */
-const simulation = globalThis as { __buildGraphClock?: Clockish; __buildGraphRuns?: Map<string, Dispatch> };
+const worlds = new Map<string, RunWorld>();
 
-/** Simulated CPU work: the node stays busy (it does not yield) for `ms`. */
-async function work(ms: number): Promise<void> {
-  const clock = simulation.__buildGraphClock;
+/** Makes `world` what the tasks of run `run` find, until the returned function is called. */
+export function openRun(run: string, world: RunWorld): () => void {
+  if (worlds.has(run)) throw new Error(`run ${run} is already open`);
+  worlds.set(run, world);
+  return () => worlds.delete(run);
+}
+
+/** Simulated CPU work: the node stays busy (it does not yield) for `ms`, virtual under --simulate. */
+async function work(run: string, ms: number): Promise<void> {
+  const clock = worlds.get(run)?.clock;
   if (clock) {
     await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
     return;
@@ -50,21 +64,28 @@ export function digest(id: string, deps: readonly string[]): string {
     .slice(0, 16);
 }
 
+/** A project request: which project, in which graph file, for which run. */
+export interface ProjectInput {
+  id: string;
+  graph: string;
+  run: string;
+}
+
 /** Requests mode: a project is a request that first builds its dependencies (`ctx.build`). */
-export const project: Task<{ id: string; graph: string }, string> = defineTask({
+export const project: Task<ProjectInput, string> = defineTask({
   name: 'project',
-  async run(input: { id: string; graph: string }, ctx): Promise<string> {
+  async run(input: ProjectInput, ctx): Promise<string> {
     const graph = graphFrom(input.graph);
     const self = graph.byId.get(input.id);
     if (!self) throw new Error(`no project ${input.id} in ${input.graph}`);
     const outputs = await ctx.build<string>(
       self.deps.map((id) => ({
         task: project,
-        input: { id, graph: input.graph },
+        input: { id, graph: input.graph, run: input.run },
         cost: graph.remaining.get(id)!,
       })),
     );
-    await work(self.cost);
+    await work(input.run, self.cost);
     return digest(input.id, outputs);
   },
 });
@@ -178,7 +199,7 @@ export class Dispatch {
 }
 
 function dispatchFor(run: string): Dispatch {
-  const dispatch = simulation.__buildGraphRuns?.get(run);
+  const dispatch = worlds.get(run)?.dispatch;
   if (!dispatch)
     throw new Error(`no dispatch ${run} in this process: the dispatcher mode needs in-process nodes`);
   return dispatch;
@@ -205,7 +226,7 @@ export const worker = defineTask({
       if (next === null) return built;
       dispatch.start(next, input.index);
       const inputs = dispatch.inputsOf(next);
-      await work(dispatch.cost(next));
+      await work(input.run, dispatch.cost(next));
       dispatch.finish(next, input.index, digest(next, inputs));
       built++;
     }

@@ -1,5 +1,5 @@
 // When `JobDispatcher.run()` ends: the README's "add jobs, run them" and an agent that serves a
-// queue for good, on a manual clock with workers that finish as soon as they get their job.
+// queue for good, on a virtual clock with workers that finish as soon as they get their job.
 import {
   JOB_EXIT_CODES,
   JobDispatcher,
@@ -10,8 +10,8 @@ import {
   TaskModuleError,
 } from '@troupe/core';
 import type { JobPacket, JobWorker, JobWorkerFactory } from '@troupe/core/internal';
+import { VirtualClock } from '@troupe/testing';
 import { describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -52,7 +52,7 @@ class FinishingWorker implements JobWorker {
 }
 
 function agent(slots: number) {
-  const clock = manualClock();
+  const clock = new VirtualClock();
   const server = new MemoryJobServer({ clock });
   const started: FinishingWorker[] = [];
   const workers: JobWorkerFactory = {

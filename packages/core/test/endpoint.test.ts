@@ -1,63 +1,23 @@
+// The node's side of a connection: the node endpoint, driven by a host's node context or by a raw
+// link that sends it packets one by one.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  InProcessNodeProvider,
-  NodeClosedError,
-  NodeConnectionFailedError,
-  NodeContext,
-  TaskFailedError,
-  ThreadNodeProvider,
-} from '@troupe/core';
+import { NodeClosedError, TaskFailedError } from '@troupe/core';
 import { NodeEndpoint, PacketType } from '@troupe/core/internal';
-import {
-  HandshakeMismatchError,
-  type Link,
-  MemoryTransport,
-  PipeTransport,
-  type Transport,
-} from '@troupe/transport';
+import { VirtualClock } from '@troupe/testing';
+import { HandshakeMismatchError, type Link, MemoryTransport, PipeTransport } from '@troupe/transport';
 import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
+import { type Cleanups, endpointWorld, until } from './support/endpoint.js';
 
 const tasks = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function startEndpoint(transport: Transport = new MemoryTransport(), idleTimeoutMs = 60_000) {
-  const endpoint = await NodeEndpoint.start({ transport, idleTimeoutMs });
-  const logs: string[] = [];
-  endpoint.on('log', (line) => logs.push(line));
-  cleanups.push(() => endpoint.exit());
-  return { endpoint, logs, transport };
-}
-
-let ids = 0;
-function host(transport: Transport, address: string, handshake = {}) {
-  const node = new NodeContext({
-    id: `node-test${++ids}`,
-    kind: 'inproc',
-    connect: (onLink) => transport.connect(address, { handshake, onLink }),
-  });
-  cleanups.push(() => node.close({ reuse: false }));
-  return node;
-}
-
-function until(predicate: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let tries = 0;
-    const check = () => {
-      if (predicate()) resolve();
-      else if (++tries > 2_000) reject(new Error(`gave up waiting for ${what}`));
-      else setImmediate(check);
-    };
-    check();
-  });
-}
+const { startEndpoint, host } = endpointWorld(cleanups);
 
 describe('node endpoint', () => {
   it('runs requests for its host and answers a ping', async () => {
@@ -216,7 +176,7 @@ describe('node endpoint', () => {
   });
 
   it('an idle node exits after its idle timeout, and failed handshakes do not reset the timer', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const transport = new MemoryTransport();
     const endpoint = await NodeEndpoint.start({ transport, idleTimeoutMs: 200, clock });
     cleanups.push(() => endpoint.exit());
@@ -348,101 +308,5 @@ describe('node endpoint: a reusable node that loses its host', () => {
     await until(() => endpoint.state === 'idle', 'the node to go idle');
     await endpoint.exited;
     expect(endpoint.state).toBe('exiting');
-  });
-});
-
-describe('node context', () => {
-  it('closing a node that hung up right after accepting the host neither throws nor hangs', async () => {
-    // The race itself (the host's link already closing while its context has not heard) needs a
-    // socket's timing; the job-agent example under load is where it showed: the close threw and
-    // a crashed worker's files were left behind. Here: the node hangs up at once.
-    const transport = new MemoryTransport();
-    const listener = await transport.listen();
-    cleanups.push(() => listener.close());
-    listener.on('link', (link) => {
-      link.on('packet', (type) => {
-        if (type !== PacketType.NodeConfiguration) return;
-        link.send(PacketType.NodeReady, { pid: 1, threadId: 0 });
-        void link.close();
-      });
-    });
-    const node = host(transport, listener.address);
-    const closing = new Promise<void>((resolve) => {
-      void node.start(process.pid).then(() => {
-        // NodeReady arrived; the end of stream follows in the same turn.
-        queueMicrotask(() => resolve());
-      });
-    });
-    await closing;
-    await expect(node.close({ reuse: false })).resolves.toBeUndefined();
-    expect(['closed', 'failed']).toContain(node.state);
-  });
-
-  it('turns a lost connection into NodeShutdown(ConnectionFailed) and fails the requests it held', async () => {
-    const { endpoint, transport } = await startEndpoint();
-    const node = host(transport, endpoint.address);
-    const shutdowns: string[] = [];
-    node.handle('NodeShutdown', (body) => shutdowns.push(body.reason));
-    await node.start(process.pid);
-    const pending = node.request(`${tasks}#waitForCancel`, null);
-    await until(() => endpoint.running === 1, 'the request to start');
-    await endpoint.exit();
-    const error = await pending.catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(NodeConnectionFailedError);
-    expect((error as Error).message).toContain(node.id);
-    expect(shutdowns).toEqual(['ConnectionFailed']);
-    expect(node.state).toBe('failed');
-  });
-
-  it('closes the link on an unknown packet type from the node, failing only that node', async () => {
-    const transport = new MemoryTransport();
-    const listener = await transport.listen();
-    cleanups.push(() => listener.close());
-    listener.on('link', (link) => {
-      link.on('packet', (type) => {
-        if (type === PacketType.NodeConfiguration) {
-          link.send(PacketType.NodeReady, { pid: 1, threadId: 0 });
-          link.send(200, 'surprise');
-        }
-      });
-    });
-    const { endpoint } = await startEndpoint(transport);
-    const bad = host(transport, listener.address);
-    const good = host(transport, endpoint.address);
-    await Promise.all([bad.start(process.pid), good.start(process.pid)]);
-    await bad.whenClosed;
-    expect(bad.state).toBe('failed');
-    expect(bad.failure?.message).toMatch(/unknown packet type 200/);
-    expect(await good.request('troupe:ping', null)).toBeTruthy();
-  });
-});
-
-describe.each([
-  ['in-process', () => new InProcessNodeProvider()],
-  ['thread', () => new ThreadNodeProvider()],
-])('%s nodes', (_kind, create) => {
-  it('acquire, ping each, shut down: nothing left running', async () => {
-    const provider = create();
-    cleanups.push(() => provider.shutdown());
-    const nodes = await provider.acquire(3);
-    const pings = (await Promise.all(nodes.map((node) => node.request('troupe:ping', null)))) as Array<{
-      threadId: number;
-    }>;
-    expect(pings).toHaveLength(3);
-    await provider.shutdown();
-    for (const node of nodes) {
-      expect(node.state).toBe('closed');
-      expect(node.exitPacket).toBe('sent');
-      expect(node.process?.isAlive() ?? false).toBe(false);
-    }
-    expect(provider.nodes).toHaveLength(0);
-  });
-
-  it('runs module tasks, and a task failure does not take the node down', async () => {
-    const provider = create();
-    cleanups.push(() => provider.shutdown());
-    const [node] = await provider.acquire(1);
-    await expect(node!.request(`${tasks}#fail`, 1)).rejects.toBeInstanceOf(TaskFailedError);
-    expect(await node!.request(`${tasks}#echo`, 'still here')).toBe('still here');
   });
 });

@@ -15,9 +15,9 @@ import {
   type Runtime,
 } from '@troupe/core';
 import { type Launcher, NodeRegistry } from '@troupe/core/internal';
+import { VirtualClock } from '@troupe/testing';
 import { PipeTransport, setUnhandledErrorReporter, UnsafeDirectoryError } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 import {
   cleanupSandbox,
   createSandbox,
@@ -245,24 +245,7 @@ describe('launch back-off', () => {
   }
 
   it('spaces the attempts on the injected clock, 50 ms doubling, and launches nothing in between', async () => {
-    // A manual clock that knows which of its timers are still to fire.
-    const manual = manualClock();
-    const timers = new Set<unknown>();
-    const clock = {
-      ...manual,
-      setTimeout: (fn: () => void, ms: number) => {
-        const id = manual.setTimeout(() => {
-          timers.delete(id);
-          fn();
-        }, ms);
-        timers.add(id);
-        return id;
-      },
-      clearTimeout: (id: Parameters<typeof manual.clearTimeout>[0]) => {
-        timers.delete(id);
-        manual.clearTimeout(id);
-      },
-    };
+    const clock = new VirtualClock();
     const launchedAt: number[] = [];
     // Each "node" has exited before the host looks at it, with something on its stderr.
     const launcher: Launcher = {
@@ -297,10 +280,10 @@ describe('launch back-off', () => {
       [3, 200],
     ] as const) {
       // The attempt failed and the provider waits on the clock: nothing more until the pause ends.
-      await until(() => launchedAt.length === attempt && timers.size === 1);
+      await until(() => launchedAt.length === attempt && clock.pending === 1);
       clock.advance(pause - 1);
       expect(launchedAt).toHaveLength(attempt);
-      expect(timers.size).toBe(1);
+      expect(clock.pending).toBe(1);
       clock.advance(1);
     }
     await until(() => outcome !== undefined);

@@ -79,8 +79,9 @@ describe('job workers in process (the real endpoint and job runner, over memory 
       {
         during: (dispatcher, _server, id) => {
           if (id !== 'cancelled') return;
+          // Both go down the worker's one link in this order: the job hears the update, then the cancel.
           dispatcher.updateMetadata(id, { stage: 'two' });
-          setTimeout(() => dispatcher.cancel(id, 'CancelRequest', 'the user pressed stop'), 10);
+          dispatcher.cancel(id, 'CancelRequest', 'the user pressed stop');
         },
       },
     );

@@ -1,4 +1,4 @@
-// The job dispatcher's machine, step by step and race by race, on a manual clock with scripted
+// The job dispatcher's machine, step by step and race by race, on a virtual clock with scripted
 // workers: nothing here waits on real time.
 import {
   type JobCompletedEvent,
@@ -12,9 +12,9 @@ import {
   type PacketBodies,
 } from '@troupe/core';
 import type { JobPacket, JobWorker, JobWorkerFactory } from '@troupe/core/internal';
+import { VirtualClock } from '@troupe/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 
 /** Lets promise continuations and already-due callbacks run. */
 async function settle(): Promise<void> {
@@ -122,7 +122,7 @@ function holdJobMessage(workers: ScriptedWorkers): { release(): void } {
 }
 
 function world({ leaseMs, ...options }: Partial<JobDispatcherOptions> & { leaseMs?: number } = {}) {
-  const clock = manualClock();
+  const clock = new VirtualClock();
   const server = new MemoryJobServer({ clock, leaseMs: leaseMs ?? 10_000 });
   const workers = new ScriptedWorkers();
   const renewals: string[] = [];
@@ -657,7 +657,7 @@ describe('job dispatcher: exactly one result, whatever races', () => {
 
 describe('memory job server', () => {
   it('leases jobs in order, waits for new ones, and ends takers when closed', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const server = new MemoryJobServer({ clock, leaseMs: 100 });
     server.add({ id: 'a', job: 'x' });
     expect((await server.take())!.id).toBe('a');
@@ -671,7 +671,7 @@ describe('memory job server', () => {
   });
 
   it('refuses renewal of an expired lease, of another lease token, and when told to fail', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const server = new MemoryJobServer({ clock, leaseMs: 100 });
     server.add({ id: 'a', job: 'x' });
     const job = (await server.take())!;

@@ -1,5 +1,5 @@
 // Liveness: a node that holds requests is pinged, and one that stops answering is declared lost,
-// killed, and its requests failed with NodeUnresponsiveError. In-process nodes on a manual clock
+// killed, and its requests failed with NodeUnresponsiveError. In-process nodes on a virtual clock
 // test the ping logic step by step; thread and process nodes test it against a real stop.
 import {
   createRuntime,
@@ -11,10 +11,10 @@ import {
   type Runtime,
   TaskFailedError,
 } from '@troupe/core';
+import { VirtualClock } from '@troupe/testing';
 import { MemoryTransport } from '@troupe/transport';
 import type { Delivery } from '@troupe/transport/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 import {
   cleanupSandbox,
   createSandbox,
@@ -64,7 +64,7 @@ function stoppableNetwork() {
 }
 
 function inprocWorld(options: { pingIntervalMs?: number; pingTimeoutMs?: number } = {}) {
-  const clock = manualClock();
+  const clock = new VirtualClock();
   const world = stoppableNetwork();
   const provider = new InProcessNodeProvider({
     transport: new MemoryTransport({ network: world.network }),
@@ -81,15 +81,15 @@ function inprocWorld(options: { pingIntervalMs?: number; pingTimeoutMs?: number 
   return { clock, world, provider, runtime, started };
 }
 
-/** Moves the manual clock in steps, letting deliveries run between them, as time passes for real. */
-async function pass(clock: ReturnType<typeof manualClock>, ms: number, step = 100): Promise<void> {
+/** Moves the virtual clock in steps, letting deliveries run between them, as time passes for real. */
+async function pass(clock: VirtualClock, ms: number, step = 100): Promise<void> {
   for (let passed = 0; passed < ms; passed += step) {
     clock.advance(Math.min(step, ms - passed));
     await settle(4);
   }
 }
 
-describe('liveness on a manual clock (in-process nodes)', () => {
+describe('liveness on a virtual clock (in-process nodes)', () => {
   it('a stopped node holding a request is declared lost at the bound, killed, and only its request fails', async () => {
     const { clock, world, provider, runtime, started } = inprocWorld({
       pingIntervalMs: 1_000,

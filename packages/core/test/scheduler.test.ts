@@ -1,7 +1,7 @@
 import { type Clock, RequestCycleError, type ScheduledRequest, StallError } from '@troupe/core';
 import { Scheduler, type SchedulerHost } from '@troupe/core/internal';
+import { VirtualClock } from '@troupe/testing';
 import { describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 
 /** A host that records what the scheduler decided, one line per decision. */
 function recordingHost() {
@@ -181,7 +181,7 @@ describe('scheduler', () => {
   });
 
   it('reports a stall, then fails with an error naming the requests that hold the nodes', () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { scheduler, submit } = setup(2, { clock });
     const stalls: number[] = [];
     scheduler.on('stall', (report) => stalls.push(report.holders.length));
@@ -203,7 +203,7 @@ describe('scheduler', () => {
   });
 
   it('progress while a stall is suspected, that does not end it, starts the stall clock again', () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { scheduler, submit } = setup(2, { clock });
     const stalls: number[] = [];
     scheduler.on('stall', () => stalls.push(clock.now()));
@@ -219,7 +219,7 @@ describe('scheduler', () => {
   });
 
   it('a stall that was reported ends with the next progress', () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { scheduler, submit } = setup(2, { clock });
     const holders = [submit('worker-1'), submit('worker-2')];
     const starved = submit('dispatcher');
@@ -234,7 +234,7 @@ describe('scheduler', () => {
   });
 
   it('progress resets the stall clock; yielding ends the stall', () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { scheduler, submit } = setup(1, { clock });
     const worker = submit('worker');
     const waiting = submit('next');
@@ -391,7 +391,7 @@ describe('scheduler: requests sent ahead (prefetch)', () => {
   });
 
   it('counts staged requests as waiting work for the stall question', () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { scheduler, submit } = setup(1, { prefetch: 1, clock });
     const stalls: number[] = [];
     scheduler.on('stall', (report) => stalls.push(report.waiting));

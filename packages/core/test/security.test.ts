@@ -16,6 +16,7 @@ import {
   TaskRefusedError,
 } from '@troupe/core';
 import { InProcessJobWorkers, NodeEndpoint, PacketType } from '@troupe/core/internal';
+import { VirtualClock } from '@troupe/testing';
 import {
   type HandshakeOptions,
   type Link,
@@ -26,7 +27,6 @@ import {
 } from '@troupe/transport';
 import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { manualClock } from './support/manual-clock.js';
 
 const plainExports = new URL('./fixtures/plain-exports.mjs', import.meta.url).href;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -55,7 +55,7 @@ function until(predicate: () => boolean, what: string): Promise<void> {
 async function startEndpoint(
   transport: Transport,
   listen: Parameters<typeof NodeEndpoint.start>[0]['listen'] = {},
-  clock?: ReturnType<typeof manualClock>,
+  clock?: VirtualClock,
 ) {
   const endpoint = await NodeEndpoint.start({
     transport,
@@ -191,7 +191,7 @@ describe('strangers around a TCP node do not lock its host out', () => {
   it('with a secret: 100 connections that never finish the handshake; the oldest make room and the host builds', async () => {
     const tcp = new TcpTransport();
     // Time stands still for the node: its strangers go by eviction alone, not by their handshake timing out.
-    const { endpoint, logs } = await startEndpoint(tcp, { secret: 'correct horse' }, manualClock());
+    const { endpoint, logs } = await startEndpoint(tcp, { secret: 'correct horse' }, new VirtualClock());
     const strangers: Socket[] = [];
     cleanups.push(() => {
       for (const socket of strangers) socket.destroy();
@@ -212,7 +212,7 @@ describe('strangers around a TCP node do not lock its host out', () => {
   });
 
   it('insecure: squatters past the handshake and strangers announcing 60 MiB frames; the host builds, the rest go at the deadline', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const tcp = new TcpTransport();
     const listen: TcpListenOptions = { insecure: true };
     const { endpoint, logs } = await startEndpoint(tcp, listen, clock);

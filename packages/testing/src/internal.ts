@@ -14,7 +14,6 @@ export {
   scenarios as builtInScenarios,
   shutdownScenario,
 } from './scenarios/index.js';
-export { SimClock, type SimTimer } from './sim/clock.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { runSchedule } from './sim/schedule.js';
 export { describePacket, type Step } from './sim/simulation.js';

@@ -74,6 +74,42 @@ describe('VirtualClock', () => {
     actor.stop();
   });
 
+  it('records who armed each timer, and offers the soonest ones, leaving out the owners skipped', () => {
+    const clock = new VirtualClock();
+    const node = clock.for('node-1');
+    expect(clock.for('node-1')).toBe(node);
+    clock.setTimeout(() => {}, 20);
+    node.setTimeout(() => {}, 10);
+    clock.setTimeout(() => {}, 10);
+    expect(clock.timers().map((t) => `${t.owner}@${t.due}`)).toEqual(['node-1@10', 'host@10', 'host@20']);
+    expect(clock.soonest().map((t) => t.owner)).toEqual(['node-1', 'host']);
+    expect(clock.soonest((owner) => owner === 'host').map((t) => t.owner)).toEqual(['node-1']);
+    expect(clock.soonest((owner) => owner === 'node-1').map((t) => t.owner)).toEqual(['host']);
+    expect(clock.soonest(() => true)).toEqual([]);
+  });
+
+  it('fires a chosen timer, moving time to its due point and never back', () => {
+    const clock = new VirtualClock();
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('early'), 10);
+    const late = clock.for('node-1').setTimeout(() => fired.push('late'), 30);
+    expect(clock.fire(late as number)).toBe(true);
+    expect(clock.now()).toBe(30);
+    expect(clock.fire(late as number)).toBe(false);
+    // The early timer, fired after the late one, does not move time backwards.
+    expect(clock.fireNext()).toBe(true);
+    expect(fired).toEqual(['late', 'early']);
+    expect(clock.now()).toBe(30);
+  });
+
+  it('clears a timer armed through a view, from the clock or the view', () => {
+    const clock = new VirtualClock();
+    const view = clock.for('node-1');
+    view.clearTimeout(view.setTimeout(() => {}, 1));
+    clock.clearTimeout(view.setTimeout(() => {}, 1));
+    expect(clock.pending).toBe(0);
+  });
+
   it('has the same shape as the real clock', () => {
     const keys = (o: object) =>
       ['now', 'setTimeout', 'clearTimeout'].filter((k) => typeof (o as never)[k] === 'function');

@@ -1,10 +1,10 @@
 // Hostile clients against a listener: connections that never get admitted, too many of them, too
 // many bytes held by them, and a frame that starts and never finishes. Real TCP sockets; the
-// listener's and links' timers run on a manual clock the test advances.
+// listener's and links' timers run on a virtual clock the test advances.
 import { connect as netConnect, type Socket } from 'node:net';
+import { VirtualClock } from '@troupe/testing';
 import {
   AdmissionTimeoutError,
-  type Clock,
   FrameTimeoutError,
   type Link,
   type LinkCloseInfo,
@@ -21,36 +21,6 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** Timers fire only when the test advances time. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let now = 0;
-  let next = 1;
-  const timers = new Map<number, { at: number; fn: () => void }>();
-  return {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      const id = next++;
-      timers.set(id, { at: now + ms, fn });
-      return id;
-    },
-    clearTimeout: (id) => {
-      timers.delete(id as number);
-    },
-    advance(ms) {
-      const target = now + ms;
-      for (;;) {
-        let due: [number, { at: number; fn: () => void }] | undefined;
-        for (const entry of timers) if (!due || entry[1].at < due[1].at) due = entry;
-        if (!due || due[1].at > target) break;
-        timers.delete(due[0]);
-        now = due[1].at;
-        due[1].fn();
-      }
-      now = target;
-    },
-  };
-}
 
 function until(predicate: () => boolean, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -103,7 +73,7 @@ function frameHeader(type: number, length: number): Buffer {
 
 describe('a frame that begins and stops', () => {
   it('a header announcing 60 MiB followed by silence closes that link after frameTimeoutMs; bytes arriving reset the wait', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { listener, links } = await listen({ clock, frameTimeoutMs: 30_000 });
     const hostile = await stranger(listener.address);
     hostile.write(Buffer.concat([handshakeBlock, frameHeader(2, 60 * 1024 * 1024), Buffer.alloc(1000)]));
@@ -134,7 +104,7 @@ describe('a frame that begins and stops', () => {
   });
 
   it('a link its owner paused is not timed: the peer waits on it, not the other way round', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { listener, links } = await listen({ clock, frameTimeoutMs: 30_000 });
     const hostile = await stranger(listener.address);
     hostile.write(Buffer.concat([handshakeBlock, frameHeader(2, 4096), Buffer.alloc(100)]));
@@ -156,7 +126,7 @@ describe('a frame that begins and stops', () => {
 
 describe('connections waiting to be admitted', () => {
   it('one that passed the handshake and is never admitted is closed at the deadline; an admitted one stays', async () => {
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const { listener, links } = await listen({ clock, admission: { manual: true, timeoutMs: 5_000 } });
     const rejected: Array<[Error, string]> = [];
     listener.on('rejected', (error, peer) => rejected.push([error, peer]));
@@ -195,7 +165,7 @@ describe('connections waiting to be admitted', () => {
 
   it('one more than maxPending closes the oldest pending connection, and the newcomer gets in', async () => {
     // Time stands still for the listener: its strangers go by eviction alone, never by a timeout.
-    const { listener, links } = await listen({ clock: manualClock(), admission: { maxPending: 3 } });
+    const { listener, links } = await listen({ clock: new VirtualClock(), admission: { maxPending: 3 } });
     const rejected: Array<[Error, string]> = [];
     listener.on('rejected', (error, peer) => rejected.push([error, peer]));
     // Strangers that connect and say nothing: each holds a descriptor, and would hold it for good.
@@ -220,7 +190,7 @@ describe('connections waiting to be admitted', () => {
 
   it('bytes held across pending connections over maxPendingBytes close the one holding the most; a host holding little gets in', async () => {
     const { listener, links } = await listen({
-      clock: manualClock(),
+      clock: new VirtualClock(),
       admission: { manual: true, maxPendingBytes: 64 * 1024 },
     });
     const rejected: Error[] = [];

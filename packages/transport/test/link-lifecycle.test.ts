@@ -1,7 +1,8 @@
 // The link's lifecycle at its edges, over a channel the test scripts byte by byte: closing during
 // the handshake, a peer that hangs up during it, writes that fail, a close while the channel
 // pushes back, and a peer that never finishes closing.
-import { type Clock, Link } from '@troupe/transport';
+import { VirtualClock } from '@troupe/testing';
+import { Link } from '@troupe/transport';
 import {
   type ByteChannel,
   type ChannelSink,
@@ -56,27 +57,6 @@ function scriptedChannel() {
   return { channel, control };
 }
 
-function manualClock(): Clock & { fire(): void } {
-  const timers = new Map<number, () => void>();
-  let next = 1;
-  return {
-    now: () => 0,
-    setTimeout: (fn) => {
-      timers.set(next, fn);
-      return next++;
-    },
-    clearTimeout: (id) => {
-      timers.delete(id as number);
-    },
-    fire() {
-      const [id, fn] = [...timers][0] ?? [];
-      if (id === undefined || !fn) throw new Error('no timer armed');
-      timers.delete(id);
-      fn();
-    },
-  };
-}
-
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('link lifecycle edges', () => {
@@ -117,7 +97,7 @@ describe('link lifecycle edges', () => {
 
   it('closing while the channel pushes back hands the rest over and ends the stream', async () => {
     const { channel, control } = scriptedChannel();
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const link = new Link(channel, 'connector', { clock });
     control.answerHandshake();
     await link.opened;
@@ -136,14 +116,14 @@ describe('link lifecycle edges', () => {
 
   it('a peer that never finishes an orderly close is cut off after the close timeout', async () => {
     const { channel, control } = scriptedChannel();
-    const clock = manualClock();
+    const clock = new VirtualClock();
     const link = new Link(channel, 'connector', { clock, closeTimeoutMs: 500 });
     control.answerHandshake();
     await link.opened;
     const closed = link.close();
     await settle();
     expect(link.state).toBe('closing');
-    clock.fire();
+    clock.advance(500);
     await expect(closed).resolves.toMatchObject({ reason: 'closed' });
     expect(control.events).toContain('destroy');
   });

@@ -1,6 +1,6 @@
 import { MemoryTransport } from '@troupe/transport';
 import { SeededRandom } from '../seeded-random.js';
-import { SimClock } from './clock.js';
+import { VirtualClock } from '../virtual-clock.js';
 import { type PendingDelivery, SimNetwork, type WirePacket } from './network.js';
 
 /** One thing the simulator can do next. */
@@ -74,7 +74,7 @@ interface CustomFault {
  * continuations settle (the explorer waits for a macrotask, which runs every microtask first).
  */
 export class Simulation {
-  readonly clock = new SimClock();
+  readonly clock = new VirtualClock();
   readonly network = new SimNetwork();
   readonly random: SeededRandom;
   readonly transport: MemoryTransport;
@@ -323,7 +323,7 @@ class DropStep implements Step {
 class TimerStep implements Step {
   readonly kind: 'timer' | 'fault';
   constructor(
-    readonly clock: SimClock,
+    readonly clock: VirtualClock,
     readonly id: number,
     readonly owner: string,
     readonly due: number,
