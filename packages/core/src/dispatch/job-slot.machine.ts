@@ -1,4 +1,6 @@
-import { assign, type EventObject, fromCallback, fromPromise, setup } from 'xstate';
+// Over 400 lines on purpose: one statechart (a job's eight steps), with the effects contract and
+// provide function that the wiring convention keeps beside it (docs/architecture.md).
+import { assign, type EventObject, fromCallback, fromPromise, type SnapshotFrom, setup } from 'xstate';
 import type { JobCancelKind, NodeExit } from '../errors.js';
 import { resultForExitCode } from '../jobs/result.js';
 import type { JobCompletion, JobRequest } from '../jobs/source.js';
@@ -8,9 +10,11 @@ export type JobSlotEvent =
   | { type: 'job.assigned'; job: JobRequest }
   | { type: 'job.cancel'; kind: JobCancelKind; reason: string }
   | { type: 'job.metadata'; metadata: Record<string, unknown> }
-  | { type: 'lease.renewed' }
-  | { type: 'lease.lost'; error: Error }
+  | LeaseEvent
   | { type: 'worker.exited'; worker: string; exit: NodeExit };
+
+/** What the lease renewer tells the slot. */
+export type LeaseEvent = { type: 'lease.renewed' } | { type: 'lease.lost'; error: Error };
 
 /** Why the job is being stopped, decided by whichever of cancel and lease loss came first. */
 export interface JobStop {
@@ -19,11 +23,12 @@ export interface JobStop {
   reason: string;
 }
 
-export interface JobDispatcherContext {
+export interface JobSlotContext {
   channelTimeoutMs: number;
   cancelTimeoutMs: number;
   killTimeoutMs: number;
   job: JobRequest | undefined;
+  /** The job's worker, once started: the handle the effects below act on, not the slot's owner. */
   worker: JobWorker | undefined;
   /** A cancel or lease loss that arrived before the job message reached the worker. */
   stop: JobStop | undefined;
@@ -33,24 +38,43 @@ export interface JobDispatcherContext {
   unreported: string | undefined;
 }
 
-export type JobSlotState =
-  | 'idle'
-  | 'awaitingPrevious'
-  | { leased: 'firstRenewal' | 'startingWorker' | JobWorkerState }
-  | 'finishing'
-  | 'unreported';
-
-type JobWorkerState = {
-  withWorker:
-    | 'sendingJob'
-    | 'running'
-    | 'abortingUnsent'
-    | 'discarding'
-    | { cancelling: 'sendingCancel' | 'awaitingExit' | 'killing' };
-};
+/**
+ * What a slot does to the world. The machine names each in `setup()` and decides when; its owner
+ * (the `JobDispatcher`) supplies them all through `provideJobSlot`.
+ */
+export interface JobSlotEffects {
+  /** Step 1: resolves once the slot's previous job has released its worker. Never rejects. */
+  awaitPrevious(): Promise<void>;
+  /**
+   * Keeps the job's lease for as long as the slot is `leased`: sends `lease.renewed` after the
+   * first renewal and `lease.lost` when it gives up. The function it returns stops it.
+   */
+  renewLease(job: JobRequest, send: (event: LeaseEvent) => void): () => void;
+  /** Starts a fresh worker for the job. */
+  startWorker(job: JobRequest): Promise<JobWorker>;
+  /** Sends the job message; resolves once it was handed to the worker's connection. */
+  sendJob(worker: JobWorker, job: JobRequest): Promise<void>;
+  /** Sends the cancel message for `stop`. */
+  sendCancel(worker: JobWorker, job: JobRequest, stop: JobStop): Promise<void>;
+  /** Reports the job's one result to its source. */
+  report(job: JobRequest, completion: JobCompletion): Promise<void>;
+  /** The job message reached its worker. */
+  announceStarted(job: JobRequest, pid: number | undefined): void;
+  /** The job's result was reported (or could not be: `announceReportFailed` came first). */
+  announceCompleted(job: JobRequest, completion: JobCompletion | undefined): void;
+  /** The job ends without a result; `reason` says why. */
+  announceUnreported(job: JobRequest, reason: string | undefined): void;
+  announceReportFailed(job: JobRequest, error: unknown): void;
+  /** The worker exited outside the result codes; `output` is its stdout and stderr tail. */
+  announceCrash(job: JobRequest, crash: { pid: number | undefined; exit: NodeExit; output: string }): void;
+  forwardMetadata(worker: JobWorker, job: JobRequest, metadata: Record<string, unknown>): void;
+  killWorker(worker: JobWorker): void;
+  /** Lets go of what is left of the worker; the next job's `awaitPrevious` waits for it. */
+  releaseWorker(worker: JobWorker, job: JobRequest): void;
+}
 
 const provided = (what: string) => () => {
-  throw new Error(`the job dispatcher machine needs ${what} provided`);
+  throw new Error(`the job slot machine needs ${what} provided (provideJobSlot)`);
 };
 
 /** The worker exited before anything else decided: its exit code is the result. */
@@ -90,7 +114,7 @@ const exitDecides = {
  */
 export const jobSlotMachine = setup({
   types: {
-    context: {} as JobDispatcherContext,
+    context: {} as JobSlotContext,
     events: {} as JobSlotEvent,
     input: {} as { channelTimeoutMs: number; cancelTimeoutMs: number; killTimeoutMs: number },
   },
@@ -114,7 +138,7 @@ export const jobSlotMachine = setup({
     report: fromPromise<void, { job: JobRequest; completion: JobCompletion }>(provided('report')),
   },
   actions: {
-    // Provided by the dispatcher.
+    // Effects: provideJobSlot gives them the owner's implementations.
     announceStarted: () => {},
     announceCompleted: () => {},
     announceUnreported: () => {},
@@ -122,6 +146,8 @@ export const jobSlotMachine = setup({
     forwardMetadata: (_, _params: { metadata: Record<string, unknown> }) => {},
     killWorker: () => {},
     releaseWorker: () => {},
+    announceCrash: () => {},
+    // Pure: what the machine knows.
     takeJob: assign({
       job: ({ event }) => (event.type === 'job.assigned' ? event.job : undefined),
       worker: undefined,
@@ -154,11 +180,10 @@ export const jobSlotMachine = setup({
       completion: ({ context }, params: { exit: NodeExit }) =>
         context.completion && { ...context.completion, exit: params.exit },
     }),
-    // The cancel reached the worker: nothing to do in core. The model checker's broken variant
-    // `complete-twice` provides one that reports a result already (through `[internalSeams]`).
+    // The cancel reached the worker: nothing to do in core, so not an effect. It is the hook of
+    // the model checker's broken variant `complete-twice`, whose seam provides one that reports a
+    // result already (through `[internalSeams]`, before the owner provides its effects).
     cancelSent: () => {},
-    // Provided by the dispatcher: tell the world a worker crashed (its output is in the completion).
-    announceCrash: () => {},
   },
   guards: {
     stopHeld: ({ context }) => context.stop !== undefined,
@@ -353,6 +378,54 @@ export const jobSlotMachine = setup({
     },
   },
 });
+
+/** A slot's state, as the machine defines it. */
+export type JobSlotState = SnapshotFrom<typeof jobSlotMachine>['value'];
+
+/**
+ * The slot machine with its owner's effects. Takes the machine rather than importing it, so a
+ * seam's variant (`[internalSeams].machine`) is what gets provided.
+ */
+export function provideJobSlot(
+  machine: typeof jobSlotMachine,
+  effects: JobSlotEffects,
+): typeof jobSlotMachine {
+  return machine.provide({
+    actors: {
+      awaitPrevious: fromPromise(() => effects.awaitPrevious()),
+      renewLease: fromCallback(({ input, sendBack }) => effects.renewLease(input.job, sendBack)),
+      startWorker: fromPromise(({ input }) => effects.startWorker(input.job)),
+      sendJob: fromPromise(({ input }) => effects.sendJob(input.worker, input.job)),
+      sendCancel: fromPromise(({ input }) => effects.sendCancel(input.worker, input.job, input.stop)),
+      report: fromPromise(({ input }) => effects.report(input.job, input.completion)),
+    },
+    actions: {
+      announceStarted: ({ context }) => effects.announceStarted(context.job!, context.worker?.pid),
+      announceCompleted: ({ context }) => effects.announceCompleted(context.job!, context.completion),
+      announceUnreported: ({ context }) => effects.announceUnreported(context.job!, context.unreported),
+      announceReportFailed: ({ context }, { error }) => effects.announceReportFailed(context.job!, error),
+      announceCrash: ({ context }) => {
+        const completion = context.completion;
+        // Only a completion from an exit outside the result codes carries the worker's output.
+        if (!completion?.exit || completion.output === undefined) return;
+        effects.announceCrash(context.job!, {
+          pid: context.worker?.pid,
+          exit: completion.exit,
+          output: completion.output,
+        });
+      },
+      forwardMetadata: ({ context }, { metadata }) => {
+        if (context.worker) effects.forwardMetadata(context.worker, context.job!, metadata);
+      },
+      killWorker: ({ context }) => {
+        if (context.worker) effects.killWorker(context.worker);
+      },
+      releaseWorker: ({ context }) => {
+        if (context.worker) effects.releaseWorker(context.worker, context.job!);
+      },
+    },
+  });
+}
 
 /** What a worker's exit says about its job: a result from the table, or a crash. */
 export function completionForExit(worker: JobWorker | undefined, exit: NodeExit): JobCompletion {

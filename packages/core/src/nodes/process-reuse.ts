@@ -1,0 +1,81 @@
+import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
+import { NodeRegistry } from '../system/registry.js';
+import { NodeContext } from './context.js';
+import type { ProcessNodeSetup } from './process-options.js';
+
+/**
+ * The idle nodes of this user that a provider may reuse: those in the registry whose handshake
+ * is this provider's, MSBuild style. Remembers the ones that refused or could not be reached.
+ */
+export class IdleNodes {
+  readonly #setup: ProcessNodeSetup;
+  readonly #registry: NodeRegistry;
+  readonly #handshakeKey: string;
+  /** Pids that refused or could not be reached, per handshake: not tried again by this host. */
+  readonly #tried = new Set<string>();
+
+  constructor(setup: ProcessNodeSetup) {
+    this.#setup = setup;
+    this.#registry = new NodeRegistry(setup.transport.directory);
+    this.#handshakeKey = encodeHandshake(createHandshake(setup.handshake)).toString('hex');
+  }
+
+  /**
+   * Connects to up to `count` idle nodes and hands each that accepted this host to `reused`;
+   * nodes in `ours` (pids this provider holds already) are not candidates.
+   */
+  async claim(
+    count: number,
+    ours: ReadonlySet<number | undefined>,
+    reused: (node: NodeContext) => void,
+  ): Promise<NodeContext[]> {
+    const setup = this.#setup;
+    const hostPid = process.pid;
+    const candidates = (await this.#registry.list(0)).filter(
+      (record) =>
+        record.handshake === this.#handshakeKey &&
+        record.pid !== hostPid &&
+        !ours.has(record.pid) &&
+        !this.#tried.has(`${record.handshake}|${record.pid}`),
+    );
+    // Connect to every candidate at once; a busy one refuses, and the first `count` to accept win.
+    const attempts = await Promise.allSettled(
+      candidates.map(async (record) => {
+        const node = new NodeContext({
+          id: setup.ids.next('node'),
+          kind: 'process',
+          process: setup.launcher.attach(record.pid, record.outputFile),
+          nodeReuse: true,
+          clock: setup.clock,
+          ids: setup.ids,
+          connect: (onLink) =>
+            setup.transport.connect(record.address, {
+              handshake: setup.handshake,
+              clock: setup.clock,
+              connectTimeoutMs: 2_000,
+              onLink,
+            }),
+        });
+        await node.start(hostPid);
+        return node;
+      }),
+    );
+    const claimed: NodeContext[] = [];
+    for (const [index, attempt] of attempts.entries()) {
+      if (attempt.status !== 'fulfilled') {
+        // MSBuild's rule: a node that refused (busy) or could not be reached is not tried again
+        // for this handshake by this host. One we connected to and let go stays a candidate.
+        const record = candidates[index]!;
+        this.#tried.add(`${record.handshake}|${record.pid}`);
+        continue;
+      }
+      if (claimed.length < count) {
+        claimed.push(attempt.value);
+        reused(attempt.value);
+      } else {
+        await attempt.value.close({ reuse: true });
+      }
+    }
+    return claimed;
+  }
+}
