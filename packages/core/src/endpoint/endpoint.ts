@@ -18,7 +18,12 @@ import { type PacketBodies, PacketRegistry, PacketType } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import { type NodeIdentity, systemIdentity } from '../system/launcher.js';
 import type { TaskChildren } from './children.js';
-import { type NodeEndpointEvent, type NodeEndpointState, nodeEndpointMachine } from './endpoint.machine.js';
+import {
+  type NodeEndpointEvent,
+  type NodeEndpointState,
+  nodeEndpointMachine,
+  provideNodeEndpoint,
+} from './endpoint.machine.js';
 import { WorkerJob } from './jobs.js';
 import { TaskRequests } from './requests.js';
 import { TaskResolver } from './resolver.js';
@@ -123,27 +128,26 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       log: (message) => this.#log(message),
       ended: () => this.#toMachine({ type: 'endpoint.exit' }),
     });
+    // A broken variant's seam changes the machine first; the endpoint's effects go on top.
     const seam = options[internalSeams]?.machine;
-    this.#machine = createActor(seam ? seam(nodeEndpointMachine) : nodeEndpointMachine, {
-      inspect: machineInspector(),
-      clock: options.clock ?? systemClock,
-      input: {
-        idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000,
-        owner: {
-          acceptHost: (linkId) => this.#acceptHost(linkId),
-          refuseHost: (linkId) => this.#refuseHost(linkId),
-          staleModules: () => this.#tasks.modulesChanged(),
-          retire: (linkId) => this.#retire(linkId),
-          releaseHost: () => this.#releaseHost(),
-          resetBuildState: () => this.#requests.reset(),
-          exit: () => {
-            void this.#shutdown();
-          },
-        },
+    const machine = provideNodeEndpoint(seam ? seam(nodeEndpointMachine) : nodeEndpointMachine, {
+      acceptHost: (linkId) => this.#acceptHost(linkId),
+      refuseHost: (linkId) => this.#refuseHost(linkId),
+      staleModules: () => this.#tasks.modulesChanged(),
+      retire: (linkId) => this.#retire(linkId),
+      releaseHost: () => this.#releaseHost(),
+      resetBuildState: () => this.#requests.reset(),
+      exit: () => {
+        void this.#shutdown();
       },
     });
+    this.#machine = createActor(machine, {
+      inspect: machineInspector(),
+      clock: options.clock ?? systemClock,
+      input: { idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000 },
+    });
     this.#machine.subscribe({
-      next: (snapshot) => this.emitSafely('state', snapshot.value as NodeEndpointState),
+      next: (snapshot) => this.emitSafely('state', snapshot.value),
       error: reportUnhandledError,
     });
     listener.on('link', (link) => this.#onLink(link));
@@ -160,7 +164,7 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
   }
 
   get state(): NodeEndpointState {
-    return this.#machine.getSnapshot().value as NodeEndpointState;
+    return this.#machine.getSnapshot().value;
   }
 
   /** Requests currently running. */
