@@ -1,15 +1,23 @@
-import { assign, setup } from 'xstate';
+import { assign, type SnapshotFrom, setup } from 'xstate';
 
-/** What the endpoint machine asks of its endpoint. */
-export interface NodeEndpointOwner {
+/**
+ * What the endpoint machine does to the world, carried out by its endpoint: given to
+ * `provideNodeEndpoint` when the endpoint creates its actor, so none can be left out.
+ */
+export interface NodeEndpointEffects {
+  /** Makes `linkId` the host: admitted by the listener, told the node is ready. */
   acceptHost(linkId: string): void;
+  /** Tells a host offering itself while this node serves another that it is busy, and closes its link. */
   refuseHost(linkId: string): void;
   /** Why this node must not serve again (a task module it loaded changed on disk); undefined if it may. */
   staleModules(): string | undefined;
   /** Tells the host offering itself that this node retires (it then exits), and closes its link. */
   retire(linkId: string): void;
+  /** Cancels what the host left running here and closes its link. */
   releaseHost(): void;
+  /** Forgets the requests of the build that ended, for the next host. */
   resetBuildState(): void;
+  /** Ends the node: listener and links closed, processes its tasks started ended. */
   exit(): void;
 }
 
@@ -36,20 +44,19 @@ export const nodeEndpointMachine = setup({
       host: string | undefined;
       reuse: boolean;
       builds: number;
-      owner: NodeEndpointOwner | undefined;
     },
     events: {} as NodeEndpointEvent,
-    input: {} as { idleTimeoutMs: number; owner?: NodeEndpointOwner },
+    input: {} as { idleTimeoutMs: number },
   },
   actions: {
-    // Carried out by the endpoint named in the input (no `provide` per endpoint: it builds a
-    // machine each time).
-    acceptHost: ({ context }, params: { linkId: string }) => context.owner?.acceptHost(params.linkId),
-    refuseHost: ({ context }, params: { linkId: string }) => context.owner?.refuseHost(params.linkId),
-    retire: ({ context }, params: { linkId: string }) => context.owner?.retire(params.linkId),
-    releaseHost: ({ context }, _params: { linkId: string | undefined }) => context.owner?.releaseHost(),
-    resetBuildState: ({ context }) => context.owner?.resetBuildState(),
-    exit: ({ context }) => context.owner?.exit(),
+    // Effects, provided by the endpoint (`provideNodeEndpoint`); without it they do nothing, as
+    // when a test walks the machine on its own.
+    acceptHost: (_, _params: { linkId: string }) => {},
+    refuseHost: (_, _params: { linkId: string }) => {},
+    retire: (_, _params: { linkId: string }) => {},
+    releaseHost: (_, _params: { linkId: string | undefined }) => {},
+    resetBuildState: () => {},
+    exit: () => {},
     takeHost: assign({
       host: ({ event }) => (event.type === 'host.offered' ? event.linkId : undefined),
       reuse: ({ event }) => event.type === 'host.offered' && event.reuse,
@@ -62,8 +69,9 @@ export const nodeEndpointMachine = setup({
     fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
     hostDoneForReuse: ({ context, event }) =>
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
-    // Checked when a host offers itself to an idle node, not per request: one stat per module per build.
-    modulesStale: ({ context }) => context.owner?.staleModules() !== undefined,
+    // Provided by the endpoint (it asks its task modules). Checked when a host offers itself to an
+    // idle node, not per request: one stat per module per build.
+    modulesStale: () => false,
     hostLostReusable: ({ context, event }) =>
       event.type === 'host.lost' && event.linkId === context.host && context.reuse,
   },
@@ -77,7 +85,6 @@ export const nodeEndpointMachine = setup({
     host: undefined,
     reuse: false,
     builds: 0,
-    owner: input.owner,
   }),
   initial: 'waiting',
   states: {
@@ -144,4 +151,28 @@ export const nodeEndpointMachine = setup({
   },
 });
 
-export type NodeEndpointState = 'waiting' | 'active' | 'idle' | 'exiting';
+/** `waiting`, `active`, `idle` or `exiting`, as the machine says. */
+export type NodeEndpointState = SnapshotFrom<typeof nodeEndpointMachine>['value'];
+
+/**
+ * `machine` (the endpoint machine, or a broken variant's `provide()`d from it) with the
+ * endpoint's effects. Whatever a seam provided that is not an effect (a broken guard) stays.
+ */
+export function provideNodeEndpoint(
+  machine: typeof nodeEndpointMachine,
+  effects: NodeEndpointEffects,
+): typeof nodeEndpointMachine {
+  return machine.provide({
+    actions: {
+      acceptHost: (_, { linkId }) => effects.acceptHost(linkId),
+      refuseHost: (_, { linkId }) => effects.refuseHost(linkId),
+      retire: (_, { linkId }) => effects.retire(linkId),
+      releaseHost: () => effects.releaseHost(),
+      resetBuildState: () => effects.resetBuildState(),
+      exit: () => effects.exit(),
+    },
+    guards: {
+      modulesStale: () => effects.staleModules() !== undefined,
+    },
+  });
+}

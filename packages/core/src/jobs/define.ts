@@ -1,7 +1,5 @@
-import { type JobCancelKind, JobCancelledError } from '../errors.js';
-import { describeThrown } from '../packets.js';
 import { callerModule } from '../tasks/define.js';
-import { isJobResult, JOB_EXIT_CODES, type JobResult } from './result.js';
+import type { JobResult } from './result.js';
 
 /** The marker is a registered symbol, so a job made by another copy of @troupe/core still counts. */
 const kJob = Symbol.for('troupe.job');
@@ -77,95 +75,4 @@ export function defineJob<M = unknown>(
 
 export function isJob(value: unknown): value is Job {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kJob] === true;
-}
-
-/** How a job's code reaches its host, from inside the worker. */
-export interface JobPort {
-  log(message: string, level: 'debug' | 'info' | 'warn' | 'error'): void;
-}
-
-/**
- * Runs one job inside a worker: the context, cancellation, metadata updates, and the mapping of
- * how the job's function ended to the worker's exit code (`JOB_EXIT_CODES`).
- */
-export class JobRun {
-  readonly #controller = new AbortController();
-  readonly #listeners = new Set<(metadata: Readonly<Record<string, unknown>>) => void>();
-  #metadata: Readonly<Record<string, unknown>>;
-  #failure: unknown;
-
-  constructor(
-    readonly jobId: string,
-    metadata: Readonly<Record<string, unknown>> | undefined,
-    readonly port: JobPort,
-  ) {
-    this.#metadata = Object.freeze({ ...metadata });
-  }
-
-  /** Why the job ended Failed, once it has: what it threw, or a TypeError for what it returned. */
-  get failure(): unknown {
-    return this.#failure;
-  }
-
-  get cancelled(): boolean {
-    return this.#controller.signal.aborted;
-  }
-
-  cancel(kind: JobCancelKind, reason: string): void {
-    if (this.cancelled) return;
-    this.#controller.abort(new JobCancelledError(kind, reason));
-  }
-
-  updateMetadata(update: Readonly<Record<string, unknown>>): void {
-    this.#metadata = Object.freeze({ ...this.#metadata, ...update });
-    for (const listener of this.#listeners) {
-      try {
-        listener(this.#metadata);
-      } catch (error) {
-        this.port.log(`a metadata listener threw: ${describe(error)}`, 'error');
-      }
-    }
-  }
-
-  /** Runs the job's function; resolves with the exit code for how it ended. Never rejects. */
-  async run(fn: JobFunction, message: unknown): Promise<number> {
-    const run = this;
-    const ctx: JobContext = {
-      jobId: this.jobId,
-      signal: this.#controller.signal,
-      get metadata() {
-        return run.#metadata;
-      },
-      onMetadata: (listener) => {
-        this.#listeners.add(listener);
-        return () => this.#listeners.delete(listener);
-      },
-      log: (line, level = 'info') => this.port.log(line, level),
-    };
-    let result: JobResult;
-    try {
-      const returned = await fn(message, ctx);
-      if (returned === undefined || returned === null) result = this.cancelled ? 'Canceled' : 'Succeeded';
-      else if (isJobResult(returned)) result = returned;
-      else {
-        this.#failure = new TypeError(
-          `the job returned ${describeThrown(returned)}, which is not a job result (${Object.keys(JOB_EXIT_CODES).join(', ')})`,
-        );
-        this.port.log((this.#failure as Error).message, 'error');
-        result = 'Failed';
-      }
-    } catch (error) {
-      if (this.cancelled) result = 'Canceled';
-      else {
-        this.#failure = error;
-        this.port.log(`the job failed: ${describe(error)}`, 'error');
-        result = 'Failed';
-      }
-    }
-    return JOB_EXIT_CODES[result];
-  }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : describeThrown(error);
 }
