@@ -6,13 +6,7 @@ import {
   sendIfActive,
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
-import {
-  DependencyFailedError,
-  RequestCancelledError,
-  RequestCycleError,
-  StallError,
-  type StallHolder,
-} from '../errors.js';
+import { RequestCancelledError, RequestCycleError, StallError, type StallHolder } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { internalSeams } from '../seams.js';
 import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
@@ -790,15 +784,4 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
       );
     }
   }
-}
-
-/** Walks `waitingOn`-style failure causes into a chain for `DependencyFailedError`. */
-export function dependencyFailure(
-  request: ScheduledRequest,
-  failed: ScheduledRequest,
-): DependencyFailedError {
-  const cause = failed.error ?? new Error('unknown failure');
-  const chain = cause instanceof DependencyFailedError ? [failed.id, ...cause.chain] : [failed.id];
-  const root = cause instanceof DependencyFailedError ? ((cause.cause as Error) ?? cause) : cause;
-  return new DependencyFailedError(request.id, chain, root);
 }
