@@ -24,7 +24,12 @@ import {
   wait,
 } from './request.js';
 import { SCHEDULER_RULES, type SchedulerRules } from './rules.js';
-import { type SchedulerMachineEvent, type SchedulerState, schedulerMachine } from './scheduler.machine.js';
+import {
+  provideSchedulerMachine,
+  type SchedulerMachineEvent,
+  type SchedulerState,
+  schedulerMachine,
+} from './scheduler.machine.js';
 
 /** What the scheduler asks of the runtime that carries its decisions to the nodes. */
 export interface SchedulerHost {
@@ -153,18 +158,15 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
       throw new RangeError(`prefetch must be a non-negative integer, not ${options.prefetch}`);
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
     this.#idPrefix = `${this.#ids.next('req')}.`;
-    this.#machine = createActor(schedulerMachine, {
+    const machine = provideSchedulerMachine(schedulerMachine, {
+      reportStall: () => this.emitSafely('stall', this.#stallReport()),
+      failStall: () => this.#failStall(),
+      quietFor: () => this.#clock.now() - this.#lastProgress,
+    });
+    this.#machine = createActor(machine, {
       inspect: machineInspector(),
       clock: this.#clock,
-      input: {
-        stallTimeoutMs: this.#stallTimeoutMs,
-        stallErrorMs: options.stallErrorMs ?? 10_000,
-        owner: {
-          reportStall: () => this.emitSafely('stall', this.#stallReport()),
-          failStall: () => this.#failStall(),
-          quietFor: () => this.#clock.now() - this.#lastProgress,
-        },
-      },
+      input: { stallTimeoutMs: this.#stallTimeoutMs, stallErrorMs: options.stallErrorMs ?? 10_000 },
     });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
@@ -176,7 +178,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   }
 
   get state(): SchedulerState {
-    return this.#machine.getSnapshot().value as SchedulerState;
+    return this.#machine.getSnapshot().value;
   }
 
   /** Requests submitted and not yet completed, failed or cancelled. */
