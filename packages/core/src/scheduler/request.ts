@@ -36,6 +36,9 @@ export type RequestState = keyof typeof REQUEST_TRANSITIONS;
 
 export const FINISHED: ReadonlySet<RequestState> = new Set(['completed', 'failed', 'cancelled']);
 
+/** The pool a request runs in when its spec names none. */
+export const DEFAULT_POOL = 'default';
+
 export interface RequestSpec {
   /** Task id: a built-in, or `moduleSpecifier#exportName`. */
   task: string;
@@ -61,7 +64,7 @@ export interface ScheduledRequest {
   node: string | undefined;
   /** Critical-path priority: its cost plus the longest chain of requests waiting on it. */
   priority: number;
-  /** Unfinished requests this one is blocked on (the scheduler's to change: `wait`, `unwait`). */
+  /** Unfinished requests this one is blocked on (changed only through graph.ts: `wait`, `unwait`). */
   waitingOn: ReadonlySet<ScheduledRequest>;
   /** Requests blocked on this one. */
   waiters: ReadonlySet<ScheduledRequest>;
@@ -92,25 +95,23 @@ export interface ScheduledRequest {
  */
 export const NO_REQUESTS: ReadonlySet<ScheduledRequest> = new Set();
 
-/** `waiter` now waits on `dependency`. */
-export function wait(waiter: ScheduledRequest, dependency: ScheduledRequest): void {
-  if (waiter.waitingOn === NO_REQUESTS) waiter.waitingOn = new Set();
-  if (dependency.waiters === NO_REQUESTS) dependency.waiters = new Set();
-  (waiter.waitingOn as Set<ScheduledRequest>).add(dependency);
-  (dependency.waiters as Set<ScheduledRequest>).add(waiter);
-}
-
-/** `waiter` waits on nothing any more. */
-export function unwaitAll(waiter: ScheduledRequest): void {
-  for (const dependency of waiter.waitingOn)
-    if (dependency.waiters !== NO_REQUESTS) (dependency.waiters as Set<ScheduledRequest>).delete(waiter);
-  waiter.waitingOn = NO_REQUESTS;
-}
-
-/** `waiter` no longer waits on `dependency`. */
-export function unwait(waiter: ScheduledRequest, dependency: ScheduledRequest): void {
-  if (waiter.waitingOn !== NO_REQUESTS) (waiter.waitingOn as Set<ScheduledRequest>).delete(dependency);
-  if (dependency.waiters !== NO_REQUESTS) (dependency.waiters as Set<ScheduledRequest>).delete(waiter);
+/** A new request, waiting for a node, waiting on nothing. */
+export function createRequest(id: string, key: string, spec: RequestSpec, seq: number): ScheduledRequest {
+  return {
+    id,
+    key,
+    spec,
+    seq,
+    pool: spec.pool ?? DEFAULT_POOL,
+    state: 'waiting',
+    node: undefined,
+    priority: spec.cost ?? 1,
+    waitingOn: NO_REQUESTS,
+    waiters: NO_REQUESTS,
+    builds: 0,
+    activeSince: 0,
+    queueIndex: undefined,
+  };
 }
 
 export function advance(request: ScheduledRequest, to: RequestState): RequestState {

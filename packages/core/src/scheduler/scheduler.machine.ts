@@ -1,12 +1,20 @@
-import { setup } from 'xstate';
+import { type SnapshotFrom, setup } from 'xstate';
 
-/** What the scheduler machine asks of its scheduler. */
-export interface SchedulerMachineOwner {
+/**
+ * What the scheduler machine needs of the world, supplied by its owner (the stall watch) through
+ * `provideSchedulerMachine`, so none can be forgotten.
+ */
+export type SchedulerMachineEffects = {
+  /** A stall began: announce it. */
   reportStall(): void;
+  /** The stall lasted: fail the run. */
   failStall(): void;
-  /** How long since the last progress, in ms. */
+  /**
+   * How long since the last progress, in ms. Read when a timer fires rather than sent as events:
+   * progress only moves a timestamp, so a busy pool costs no transition per request.
+   */
   quietFor(): number;
-}
+};
 
 export type SchedulerMachineEvent =
   | { type: 'stall.suspected' }
@@ -25,24 +33,24 @@ export type SchedulerMachineEvent =
  */
 export const schedulerMachine = setup({
   types: {
-    context: {} as { stallTimeoutMs: number; stallErrorMs: number; owner: SchedulerMachineOwner | undefined },
+    context: {} as { stallTimeoutMs: number; stallErrorMs: number },
     events: {} as SchedulerMachineEvent,
-    input: {} as { stallTimeoutMs: number; stallErrorMs: number; owner?: SchedulerMachineOwner },
+    input: {} as { stallTimeoutMs: number; stallErrorMs: number },
   },
   actions: {
-    // Carried out by the scheduler named in the input.
-    reportStall: ({ context }) => context.owner?.reportStall(),
-    failStall: ({ context }) => context.owner?.failStall(),
+    // Effects: the owner's (provideSchedulerMachine).
+    reportStall: () => {},
+    failStall: () => {},
   },
   guards: {
-    // Has there been no progress for the whole stall timeout?
-    quietLongEnough: ({ context }) =>
-      context.owner?.quietFor() !== undefined && context.owner.quietFor() >= context.stallTimeoutMs,
+    // Has there been no progress for the whole stall timeout? Needs the owner's quietFor: the
+    // real one is provideSchedulerMachine's; without an owner, never.
+    quietLongEnough: () => false,
   },
   delays: {
-    // What is left of the stall timeout since the last progress. Progress only moves a
-    // timestamp, so a busy pool costs no transition per request.
-    stallCheck: ({ context }) => Math.max(0, context.stallTimeoutMs - (context.owner?.quietFor() ?? 0)),
+    // What is left of the stall timeout since the last progress (provideSchedulerMachine; without
+    // an owner, all of it).
+    stallCheck: ({ context }) => context.stallTimeoutMs,
     stallError: ({ context }) => context.stallErrorMs,
   },
 }).createMachine({
@@ -50,7 +58,6 @@ export const schedulerMachine = setup({
   context: ({ input }) => ({
     stallTimeoutMs: input.stallTimeoutMs,
     stallErrorMs: input.stallErrorMs,
-    owner: input.owner,
   }),
   initial: 'flowing',
   states: {
@@ -79,4 +86,23 @@ export const schedulerMachine = setup({
   on: { 'scheduler.stop': '.stopped' },
 });
 
-export type SchedulerState = 'flowing' | 'suspected' | 'stalled' | 'failed' | 'stopped';
+export type SchedulerState = SnapshotFrom<typeof schedulerMachine>['value'];
+
+/**
+ * `machine` (the scheduler machine, or a seam's version of it) with the owner's effects. The guard
+ * and the delay that read the quiet time are written here, beside the machine, from `quietFor`.
+ */
+export function provideSchedulerMachine(machine: typeof schedulerMachine, effects: SchedulerMachineEffects) {
+  return machine.provide({
+    actions: {
+      reportStall: () => effects.reportStall(),
+      failStall: () => effects.failStall(),
+    },
+    guards: {
+      quietLongEnough: ({ context }) => effects.quietFor() >= context.stallTimeoutMs,
+    },
+    delays: {
+      stallCheck: ({ context }) => Math.max(0, context.stallTimeoutMs - effects.quietFor()),
+    },
+  });
+}

@@ -1,0 +1,207 @@
+import type { Clock } from '@troupe/transport';
+import { reportUnhandledError } from '@troupe/transport/internal';
+import { considerGrowth, failUnservable, sendAhead } from './growth.js';
+import type { SchedulerHost } from './host.js';
+import type { SchedulingPolicy } from './policy.js';
+import type { NodeSlot, Pools } from './pools.js';
+import { FINISHED, type RequestState, type ScheduledRequest } from './request.js';
+import type { SchedulerRules } from './rules.js';
+import type { StallWatch } from './stall.js';
+
+export interface NodeAssignmentOptions {
+  pools: Pools;
+  host: SchedulerHost;
+  policy: SchedulingPolicy;
+  rules: Readonly<SchedulerRules>;
+  clock: Clock;
+  stall: StallWatch;
+  /** Requests sent ahead to each busy node at most (`SchedulerOptions.prefetch`). */
+  prefetch: number;
+  /** Moves a request's state and announces it (the scheduler's `transition` event). */
+  move(request: ScheduledRequest, to: RequestState): void;
+  /** `request`, taken from the queue of a pool that cannot have nodes, fails with `error`. */
+  failUnservable(request: ScheduledRequest, error: Error): void;
+}
+
+/**
+ * Which request runs on which node, never more than one active on a node. A free node takes the
+ * best continuation waiting for it, else its pool's next waiting request; a request that leaves
+ * its node hands it to the first request staged there. Each round of decisions then sends work
+ * ahead, grows pools, gives up on pools that cannot have nodes, and asks the stall question.
+ */
+export class NodeAssignment {
+  readonly #pools: Pools;
+  readonly #host: SchedulerHost;
+  readonly #policy: SchedulingPolicy;
+  readonly #rules: Readonly<SchedulerRules>;
+  readonly #clock: Clock;
+  readonly #stall: StallWatch;
+  readonly #prefetch: number;
+  readonly #move: (request: ScheduledRequest, to: RequestState) => void;
+  readonly #failUnservable: (request: ScheduledRequest, error: Error) => void;
+  #deciding = false;
+
+  constructor(options: NodeAssignmentOptions) {
+    this.#pools = options.pools;
+    this.#host = options.host;
+    this.#policy = options.policy;
+    this.#rules = options.rules;
+    this.#clock = options.clock;
+    this.#stall = options.stall;
+    this.#prefetch = options.prefetch;
+    this.#move = options.move;
+    this.#failUnservable = options.failUnservable;
+  }
+
+  /** Decides which request runs where, until nothing more can move. */
+  dispatch(): void {
+    // Host callbacks may report back synchronously; one loop at a time keeps decisions ordered.
+    if (this.#deciding) return;
+    this.#deciding = true;
+    try {
+      do {
+        let moved = true;
+        while (moved) {
+          moved = false;
+          for (const slot of this.#pools.nodes.values()) {
+            if (slot.active) continue;
+            const next = this.#pickFor(slot);
+            if (!next) continue;
+            moved = true;
+            this.#run(next, slot);
+          }
+        }
+        if (this.#prefetch > 0) sendAhead(this.#pools, this.#prefetch, this.#stage);
+        considerGrowth(this.#pools, this.#host);
+        // A failed request may free a continuation (its waiter) to run: decide again.
+      } while (failUnservable(this.#pools, this.#failUnservable));
+      this.#stall.check();
+    } finally {
+      this.#deciding = false;
+    }
+  }
+
+  /** Runs `submit` with no decision made meanwhile, then decides once (unless a round is on). */
+  batch<T>(submit: () => T): T {
+    const outer = this.#deciding;
+    this.#deciding = true;
+    let result: T;
+    try {
+      result = submit();
+    } finally {
+      this.#deciding = outer;
+    }
+    if (!outer) this.dispatch();
+    return result;
+  }
+
+  /** `request`, active, waits (on other requests, or on the world): its node is free meanwhile. */
+  releaseNode(request: ScheduledRequest, to: 'blocked' | 'yielded'): void {
+    const slot = this.#pools.slotOf(request);
+    this.#move(request, to);
+    if (slot?.active === request) this.leave(slot);
+    this.#stall.progress();
+  }
+
+  /** `request` may continue on its node, as soon as that node is free. */
+  makeRunnable(request: ScheduledRequest, to: 'ready' | 'reacquiring'): void {
+    this.#move(request, to);
+    this.#pools.slotOf(request)?.runnable.add(request);
+  }
+
+  /** The node is taken over whoever holds it (only under a broken rule). */
+  grantNow(request: ScheduledRequest): void {
+    const slot = this.#pools.slotOf(request);
+    if (!slot?.active) return;
+    this.#run(request, slot);
+  }
+
+  /**
+   * `request` is ending: it waits for no node and in no queue any more, unless it `holdsNode`
+   * (see `Scheduler.#withdraw`). Called before its state moves; returns its node, which the
+   * caller lets go of (`leave`) once it has moved.
+   */
+  remove(request: ScheduledRequest, holdsNode: boolean): NodeSlot | undefined {
+    const slot = this.#pools.slotOf(request);
+    if (slot) {
+      slot.runnable.delete(request);
+      // A staged request the host ends stays in the node's queue until the node answers for it:
+      // it may have started it already (its active one left before the cancel arrived).
+      if (request.state === 'staged' && !holdsNode) slot.staged.splice(slot.staged.indexOf(request), 1);
+    }
+    this.#pools.find(request.pool)?.waiting.delete(request);
+    return slot;
+  }
+
+  /**
+   * The active request left its node: the first staged one starts there now, as it does on the
+   * node itself, which starts it the moment the active one sent its result, block or yield.
+   */
+  leave(slot: NodeSlot): void {
+    // Only a broken rule leaves the node to a waiting continuation while the node starts its
+    // staged request (MSBuild #13531).
+    if (slot.runnable.size > 0 && slot.staged.length > 0 && !this.#rules.stagedStartsFirst(slot.id)) {
+      slot.active = undefined;
+      return;
+    }
+    const next = slot.staged.shift();
+    slot.active = next;
+    // A request the host already ended holds the node until the node answers for it.
+    if (next && !FINISHED.has(next.state)) {
+      next.activeSince = this.#clock.now();
+      this.#move(next, 'executing');
+    }
+  }
+
+  /** See `Scheduler.nodeLeft`. */
+  nodeLeft(nodeId: string, requestId: string): void {
+    const slot = this.#pools.nodes.get(nodeId);
+    if (!slot) return;
+    const active = slot.active;
+    if (active?.id === requestId && FINISHED.has(active.state)) this.leave(slot);
+    else {
+      // Still queued there: the node dropped it without running it.
+      const index = slot.staged.findIndex((r) => r.id === requestId && FINISHED.has(r.state));
+      if (index < 0) return;
+      slot.staged.splice(index, 1);
+    }
+    this.dispatch();
+  }
+
+  #pickFor(slot: NodeSlot): ScheduledRequest | undefined {
+    // A continuation waiting for this node beats new work: it holds resources and is nearer done.
+    let best: ScheduledRequest | undefined;
+    for (const request of slot.runnable) {
+      if (!best || this.#policy.compare(request, best) < 0) best = request;
+    }
+    if (best) return best;
+    return slot.pool.waiting.pop();
+  }
+
+  #run(request: ScheduledRequest, slot: NodeSlot): void {
+    slot.active = request;
+    slot.runnable.delete(request);
+    request.activeSince = this.#clock.now();
+    const from = request.state;
+    request.node = slot.id;
+    this.#move(request, 'executing');
+    this.#stall.progress();
+    try {
+      if (from === 'waiting') this.#host.start(request, slot.id);
+      else if (from === 'ready') this.#host.unblock(request, slot.id);
+      else this.#host.grant(request, slot.id);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  }
+
+  /** A request sent ahead to a busy node (`sendAhead`). */
+  readonly #stage = (request: ScheduledRequest, slot: NodeSlot): void => {
+    this.#move(request, 'staged');
+    try {
+      this.#host.start(request, slot.id);
+    } catch (error) {
+      reportUnhandledError(error);
+    }
+  };
+}
