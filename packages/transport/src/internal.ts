@@ -22,8 +22,18 @@ export {
   verifyHandshake,
 } from './handshake.js';
 export { type MachineInspector, machineInspector, setMachineInspector } from './inspect.js';
-export { linkMachine } from './machines/link.machine.js';
-export { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
+export {
+  bindLinkEffects,
+  type LinkEffects,
+  type LinkMachineState,
+  linkMachine,
+} from './machines/link.machine.js';
+export {
+  bindWriterQueueEffects,
+  type WriterQueueEffects,
+  type WriterQueueState,
+  writerQueueMachine,
+} from './machines/writer-queue.machine.js';
 export { SafeEmitter, sendIfActive } from './safe-emitter.js';
 export { openLink } from './transport.js';
 export { type Delivery, immediateNetwork, type MemoryNetwork } from './transports/memory.js';

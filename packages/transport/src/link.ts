@@ -27,8 +27,17 @@ import {
   type Role,
 } from './handshake.js';
 import { machineInspector } from './inspect.js';
-import { type LinkCloseReason, linkMachine } from './machines/link.machine.js';
-import { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
+import {
+  bindLinkEffects,
+  type LinkCloseReason,
+  type LinkMachineState,
+  linkMachine,
+} from './machines/link.machine.js';
+import {
+  bindWriterQueueEffects,
+  type WriterQueueState,
+  writerQueueMachine,
+} from './machines/writer-queue.machine.js';
 import { type RandomSource, systemRandom } from './random.js';
 import { SafeEmitter, sendIfActive } from './safe-emitter.js';
 import { createValueDecoder, createValueEncoder, encodeValue } from './values.js';
@@ -61,7 +70,8 @@ export interface LinkCloseInfo {
   readonly error?: Error;
 }
 
-export type LinkState = 'handshaking' | 'open' | 'closing' | 'closed';
+/** `handshaking`, `open`, `closing` or `closed`. */
+export type LinkState = LinkMachineState;
 
 export interface LinkEvents {
   open: [];
@@ -218,44 +228,43 @@ export class Link extends SafeEmitter<LinkEvents> {
       },
       read: (length: number) => this.#readPreamble(length),
     };
-    this.#writer = createActor(writerQueueMachine, {
-      clock,
-      inspect: machineInspector(),
-      input: {
-        owner: {
-          flush: () => this.#flush(),
-          endChannel: () => channel.end(),
-          discardQueue: () => {
-            this.#chunks = [];
-            this.#arena = undefined;
-            this.#arenaStart = this.#arenaEnd = 0;
-            this.#queuedBytes = 0;
-            if (this.#flushWaiters.length === 0) return;
-            const error = new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
-            for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(error);
-          },
+    this.#writer = bindWriterQueueEffects(
+      createActor(writerQueueMachine, { clock, inspect: machineInspector() }),
+      {
+        flush: () => this.#flush(),
+        endChannel: () => channel.end(),
+        discardQueue: () => {
+          this.#chunks = [];
+          this.#arena = undefined;
+          this.#arenaStart = this.#arenaEnd = 0;
+          this.#queuedBytes = 0;
+          if (this.#flushWaiters.length === 0) return;
+          const error = new LinkClosedError(this.id, this.#link.getSnapshot().context.reason ?? 'closed');
+          for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(error);
         },
       },
-    });
-    this.#link = createActor(linkMachine, {
-      clock,
-      inspect: machineInspector(),
-      input: {
-        handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
-        closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 2_000),
-        owner: {
-          announceOpen: () => this.#announceOpen(),
-          endWriter: () => {
-            // A closing link must see the peer's end of stream, so a link nobody read from
-            // starts reading now (there is no one to give its packets to).
-            if (this.#inbound === 'held') this.#startFlowing(true);
-            this.#toWriter({ type: 'queue.ending' });
-          },
-          destroyChannel: () => this.#teardown(),
-          announceClose: (reason, error) => this.#announceClose(reason, error),
+    );
+    this.#link = bindLinkEffects(
+      createActor(linkMachine, {
+        clock,
+        inspect: machineInspector(),
+        input: {
+          handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
+          closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 2_000),
         },
+      }),
+      {
+        announceOpen: () => this.#announceOpen(),
+        endWriter: () => {
+          // A closing link must see the peer's end of stream, so a link nobody read from
+          // starts reading now (there is no one to give its packets to).
+          if (this.#inbound === 'held') this.#startFlowing(true);
+          this.#toWriter({ type: 'queue.ending' });
+        },
+        destroyChannel: () => this.#teardown(),
+        announceClose: (reason, error) => this.#announceClose(reason, error),
       },
-    });
+    );
     this.#writer.subscribe({
       next: (snapshot) => {
         if (snapshot.value === 'aborted' && snapshot.context.error) {
@@ -301,12 +310,12 @@ export class Link extends SafeEmitter<LinkEvents> {
   }
 
   get state(): LinkState {
-    return this.#link.getSnapshot().value as LinkState;
+    return this.#link.getSnapshot().value;
   }
 
   /** The writer queue's state, for diagnostics and tests. */
   get writerState(): WriterQueueState {
-    return this.#writer.getSnapshot().value as WriterQueueState;
+    return this.#writer.getSnapshot().value;
   }
 
   /** Bytes queued in this link's writer, not yet handed to the channel. */
