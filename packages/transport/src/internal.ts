@@ -17,6 +17,7 @@ export {
   describeHandshake,
   encodeHandshake,
   HANDSHAKE_LENGTH,
+  handshakeExtraBytes,
   type Role,
   userSalt,
   verifyHandshake,
