@@ -41,4 +41,11 @@ export { type Delivery, immediateNetwork, type MemoryNetwork } from './transport
 export { defaultSocketDirectory, ensurePrivateDirectory } from './transports/pipe.js';
 export { messagePortChannel } from './transports/port.js';
 export { parseTcpAddress } from './transports/tcp.js';
-export { assertCloneable, findRefused, refusedValue } from './values.js';
+export {
+  assertCloneable,
+  createValueDecoder,
+  createValueEncoder,
+  findRefused,
+  forgetStructures,
+  refusedValue,
+} from './values.js';

@@ -40,7 +40,7 @@ import {
 } from './machines/writer-queue.machine.js';
 import { type RandomSource, systemRandom } from './random.js';
 import { SafeEmitter, sendIfActive } from './safe-emitter.js';
-import { createValueDecoder, createValueEncoder, encodeValue } from './values.js';
+import { createValueDecoder, createValueEncoder, encodeValue, forgetStructures } from './values.js';
 
 export interface LinkOptions {
   /** Settings both ends must share; a difference fails the handshake naming the component. */
@@ -480,7 +480,7 @@ export class Link extends SafeEmitter<LinkEvents> {
   #resetStructures(): void {
     // The packer may have assigned a record structure for a packet that is never sent; the peer
     // would not know it. Forgetting all structures makes the next packets define them again.
-    (this.#packr as unknown as { structures: unknown[] }).structures = [];
+    forgetStructures(this.#packr);
   }
 
   #readPreamble(length: number): Promise<Buffer> {
