@@ -146,6 +146,17 @@ export function decodeHandshake(block: Uint8Array): Handshake {
   };
 }
 
+/**
+ * Bytes one end sends after its handshake block `block` and before its first frame: its side of
+ * the authentication exchange (a nonce, then a proof) when the block's authenticated flag is set,
+ * else none. For a reader of the raw stream (the simulator's wire tap) skipping to the frames; it
+ * reads only the flags, so it answers for a block that would fail the handshake too.
+ */
+export function handshakeExtraBytes(block: Uint8Array): number {
+  const flags = Buffer.from(block.buffer, block.byteOffset, block.length).readUInt32LE(12);
+  return flags & FLAG_BITS.authenticated ? NONCE_LENGTH + PROOF_LENGTH : 0;
+}
+
 function describeFlags(bits: number): string {
   const names = Object.entries(FLAG_BITS)
     .filter(([, bit]) => bits & bit)

@@ -17,17 +17,35 @@ export {
   describeHandshake,
   encodeHandshake,
   HANDSHAKE_LENGTH,
+  handshakeExtraBytes,
   type Role,
   userSalt,
   verifyHandshake,
 } from './handshake.js';
 export { type MachineInspector, machineInspector, setMachineInspector } from './inspect.js';
-export { linkMachine } from './machines/link.machine.js';
-export { type WriterQueueState, writerQueueMachine } from './machines/writer-queue.machine.js';
+export {
+  bindLinkEffects,
+  type LinkEffects,
+  type LinkMachineState,
+  linkMachine,
+} from './machines/link.machine.js';
+export {
+  bindWriterQueueEffects,
+  type WriterQueueEffects,
+  type WriterQueueState,
+  writerQueueMachine,
+} from './machines/writer-queue.machine.js';
 export { SafeEmitter, sendIfActive } from './safe-emitter.js';
 export { openLink } from './transport.js';
 export { type Delivery, immediateNetwork, type MemoryNetwork } from './transports/memory.js';
 export { defaultSocketDirectory, ensurePrivateDirectory } from './transports/pipe.js';
 export { messagePortChannel } from './transports/port.js';
 export { parseTcpAddress } from './transports/tcp.js';
-export { assertCloneable, findRefused, refusedValue } from './values.js';
+export {
+  assertCloneable,
+  createValueDecoder,
+  createValueEncoder,
+  findRefused,
+  forgetStructures,
+  refusedValue,
+} from './values.js';

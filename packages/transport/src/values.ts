@@ -76,6 +76,21 @@ export function createValueEncoder(): Packr {
   } as ConstructorParameters<typeof Packr>[0]);
 }
 
+/**
+ * Makes `packr` forget its record structures, so the next packets define theirs again. For a
+ * packet encoded and then not sent (it failed half-way, or it was too large): the packer may have
+ * given it a record structure the peer's decoder never saw, and a later packet of that shape
+ * would refer to it. Costs the next few packets their definitions again, on the failure path only.
+ *
+ * `clearSharedData()` is in msgpackr's typed API (index.d.ts) but its README speaks of it for
+ * shared structures; that it also restarts a `sequential` packer's own record ids at the first
+ * one, and that its decoder takes a record id defined again, is msgpackr 2.1's behaviour that
+ * test/values.test.ts ("record structures") pins, so an upgrade that changes it fails there.
+ */
+export function forgetStructures(packr: Packr): void {
+  packr.clearSharedData();
+}
+
 /** A new decoder for one direction of one link. */
 export function createValueDecoder(): Unpackr {
   return new Unpackr({ sequential: true, structuredClone: true });

@@ -9,8 +9,10 @@ import {
   HandshakeMismatchError,
   HandshakeTimeoutError,
   InvalidOptionError,
+  type Link,
   LinkClosedError,
   ListenError,
+  MemoryTransport,
   PacketDecodeError,
   PacketEncodeError,
   PacketTooLargeError,
@@ -26,6 +28,9 @@ import {
   encodeFrame,
   encodeHandshake,
   FrameDecoder,
+  HANDSHAKE_LENGTH,
+  handshakeExtraBytes,
+  type MemoryNetwork,
   reportUnhandledError,
   userSalt,
   verifyHandshake,
@@ -193,6 +198,35 @@ describe('handshake', () => {
   it('rejects a bad runtime version or salt as an invalid option', () => {
     expect(() => createHandshake({ runtimeVersion: 'latest' })).toThrow(InvalidOptionError);
     expect(() => createHandshake({ salt: new Uint8Array(3) })).toThrow(InvalidOptionError);
+  });
+
+  it('an end sends handshakeExtraBytes(its block) between its block and its first frame, the authentication exchange', async () => {
+    for (const secret of [undefined, 'shared secret']) {
+      const wire: Buffer[] = [];
+      const network: MemoryNetwork = {
+        submit: (delivery) => {
+          if (delivery.kind === 'data' && delivery.from.endsWith(':connector'))
+            wire.push(Buffer.from(delivery.data!));
+          queueMicrotask(() => delivery.deliver());
+        },
+      };
+      const transport = new MemoryTransport({ network });
+      const listener = await transport.listen({ ...(secret && { secret }) });
+      const server = new Promise<Link>((resolve) => listener.once('link', resolve));
+      const client = await transport.connect(listener.address, { ...(secret && { secret }) });
+      const peer = await server;
+      const got = new Promise((resolve) => peer.once('packet', resolve));
+      client.send(9, 'first');
+      await got;
+      const bytes = Buffer.concat(wire);
+      const block = bytes.subarray(0, HANDSHAKE_LENGTH);
+      expect(handshakeExtraBytes(block)).toBe(secret ? 64 : 0);
+      const frames = decodeAll([bytes.subarray(HANDSHAKE_LENGTH + handshakeExtraBytes(block))]);
+      expect(frames.map(([type]) => type)).toEqual([9]);
+      await client.destroy();
+      await peer.destroy();
+      await listener.close();
+    }
   });
 
   it('property: any 36 bytes are a mismatch or a match, never a throw', () => {

@@ -14,7 +14,14 @@ import {
   type Transport,
   ValueNotCloneableError,
 } from '@troupe/transport';
-import { findRefused, messagePortChannel, openLink } from '@troupe/transport/internal';
+import {
+  createValueDecoder,
+  createValueEncoder,
+  findRefused,
+  forgetStructures,
+  messagePortChannel,
+  openLink,
+} from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -188,5 +195,49 @@ describe('findRefused', () => {
       path: 'input[0].<key 0>.k',
       what: 'a symbol',
     });
+  });
+});
+
+// A link's encoder is `sequential`: the first packet of each shape defines a record structure
+// inline, later ones only name it. A packet encoded and then not sent (its encoding failed
+// half-way, or it was too large) may have taken a structure the peer never saw, so the link makes
+// its encoder forget them all (`forgetStructures`, msgpackr's `clearSharedData`). These pin what
+// that relies on in msgpackr, so an upgrade that changes it fails here, not on a wire.
+describe('record structures', () => {
+  const shapes = [{ a: 1, b: 'two' }, { c: [3] }, { a: 4, b: 'five' }, { nested: { d: 6 } }];
+
+  it('an encoder that forgot its structures writes exactly what a fresh one writes', () => {
+    const used = createValueEncoder();
+    for (const shape of shapes) used.pack(shape);
+    forgetStructures(used);
+    const fresh = createValueEncoder();
+    for (const shape of [...shapes, { x: 1, y: 2 }, ...shapes]) {
+      expect(used.pack(shape).equals(fresh.pack(shape))).toBe(true);
+    }
+  });
+
+  it('a decoder that read the stream before the forgetting reads it after, structures defined again', () => {
+    const encoder = createValueEncoder();
+    const decoder = createValueDecoder();
+    for (const shape of shapes) expect(decoder.unpack(encoder.pack(shape))).toEqual(shape);
+    encoder.pack({ unsent: 1, shape: 2 }); // encoded, never sent
+    forgetStructures(encoder);
+    const after = [{ unsent: 3, shape: 4 }, ...shapes, { unsent: 5, shape: 6 }];
+    for (const shape of after) expect(decoder.unpack(encoder.pack(shape))).toEqual(shape);
+  });
+
+  it('without the forgetting, a packet after an unsent one names a structure the peer never saw', () => {
+    const encoder = createValueEncoder();
+    const decoder = createValueDecoder();
+    for (const shape of shapes) decoder.unpack(encoder.pack(shape));
+    encoder.pack({ unsent: 1, shape: 2 }); // encoded, never sent
+    const next = encoder.pack({ unsent: 3, shape: 4 });
+    let read: unknown;
+    try {
+      read = decoder.unpack(next);
+    } catch {
+      read = 'unreadable';
+    }
+    expect(read).not.toEqual({ unsent: 3, shape: 4 });
   });
 });

@@ -1,18 +1,19 @@
 import { type Link, LinkClosedError, MemoryTransport, PacketTooLargeError } from '@troupe/transport';
-import { type Delivery, MAX_WRITE_CHUNK, writerQueueMachine } from '@troupe/transport/internal';
+import {
+  bindWriterQueueEffects,
+  type Delivery,
+  MAX_WRITE_CHUNK,
+  writerQueueMachine,
+} from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 
 function writer() {
   const calls: string[] = [];
-  const actor = createActor(writerQueueMachine, {
-    input: {
-      owner: {
-        flush: () => calls.push('flush'),
-        endChannel: () => calls.push('end'),
-        discardQueue: () => calls.push('discard'),
-      },
-    },
+  const actor = bindWriterQueueEffects(createActor(writerQueueMachine), {
+    flush: () => calls.push('flush'),
+    endChannel: () => calls.push('end'),
+    discardQueue: () => calls.push('discard'),
   }).start();
   return {
     actor,

@@ -3,6 +3,7 @@ import {
   type Delivery,
   FrameDecoder,
   HANDSHAKE_LENGTH,
+  handshakeExtraBytes,
   type MemoryNetwork,
 } from '@troupe/transport/internal';
 import { Unpackr } from 'msgpackr';
@@ -26,8 +27,6 @@ export interface PendingDelivery {
 }
 
 const names = new Map<number, string>(Object.entries(PacketType).map(([name, type]) => [type, name]));
-const AUTH_FLAG = 1 << 3;
-const AUTH_BYTES = 64;
 
 /**
  * Reads one direction of a connection as its receiver will: the handshake block (and the
@@ -71,12 +70,11 @@ class WireReader {
       if (this.#seen === HANDSHAKE_LENGTH && this.#skip === 0 && this.#handshake.length > 0) {
         const block = Buffer.concat(this.#handshake);
         this.#handshake = [];
-        if (block.readUInt32LE(12) & AUTH_FLAG) {
-          this.#skip = AUTH_BYTES;
-          const more = Math.min(this.#skip, chunk.length);
-          this.#skip -= more;
-          chunk = chunk.subarray(more);
-        }
+        // The authentication exchange, when the block asks for one, comes before the frames.
+        this.#skip = handshakeExtraBytes(block);
+        const more = Math.min(this.#skip, chunk.length);
+        this.#skip -= more;
+        chunk = chunk.subarray(more);
       }
     }
     if (chunk.length === 0) return [];

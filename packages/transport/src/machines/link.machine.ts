@@ -1,5 +1,6 @@
-import { assign, setup } from 'xstate';
+import { type Actor, assign, type SnapshotFrom, setup } from 'xstate';
 import { HandshakeTimeoutError } from '../errors.js';
+import { ActorEffects } from './effects.js';
 
 export type LinkCloseReason =
   /** This side called `close()` or `destroy()`. */
@@ -13,19 +14,24 @@ export type LinkCloseReason =
   /** Handshake or authentication failed or timed out. */
   | 'handshake-failed';
 
-/** What the link machine asks of its link. */
-export interface LinkMachineOwner {
+/**
+ * What the link machine does to the world, carried out by its link: bound by `bindLinkEffects`
+ * when the link creates its actor, so none can be left out.
+ */
+export interface LinkEffects {
+  /** Starts the writer, settles `opened` and emits `open`. */
   announceOpen(): void;
+  /** Ends the writer: what is queued goes out, then the channel's end. */
   endWriter(): void;
+  /** Stops the writer and the frame timer and destroys the channel. */
   destroyChannel(): void;
+  /** Settles `opened` and `closed` and emits `close`, with the first reason. */
   announceClose(reason: LinkCloseReason, error: Error | undefined): void;
 }
 
 export interface LinkMachineContext {
   handshakeTimeoutMs: number;
   closeTimeoutMs: number;
-  /** Carries out the machine's actions: an owner in the context instead of a `provide` per link. */
-  owner: LinkMachineOwner | undefined;
   reason: LinkCloseReason | undefined;
   error: Error | undefined;
 }
@@ -40,6 +46,8 @@ export type LinkMachineEvent =
   | { type: 'protocol.violated'; error: Error }
   | { type: 'writer.failed'; error: Error };
 
+const effects = new ActorEffects<LinkEffects>();
+
 const firstReason =
   (reason: LinkCloseReason) =>
   ({ context }: { context: LinkMachineContext }) =>
@@ -53,13 +61,15 @@ export const linkMachine = setup({
   types: {
     context: {} as LinkMachineContext,
     events: {} as LinkMachineEvent,
-    input: {} as { handshakeTimeoutMs: number; closeTimeoutMs: number; owner?: LinkMachineOwner },
+    input: {} as { handshakeTimeoutMs: number; closeTimeoutMs: number },
   },
   actions: {
-    announceOpen: ({ context }) => context.owner?.announceOpen(),
-    endWriter: ({ context }) => context.owner?.endWriter(),
-    destroyChannel: ({ context }) => context.owner?.destroyChannel(),
-    announceClose: ({ context }) => context.owner?.announceClose(context.reason ?? 'closed', context.error),
+    // Effects, carried out by the link that bound them (`bindLinkEffects`).
+    announceOpen: ({ self }) => effects.of(self)?.announceOpen(),
+    endWriter: ({ self }) => effects.of(self)?.endWriter(),
+    destroyChannel: ({ self }) => effects.of(self)?.destroyChannel(),
+    announceClose: ({ context, self }) =>
+      effects.of(self)?.announceClose(context.reason ?? 'closed', context.error),
     recordError: assign({
       error: ({ context, event }) => context.error ?? ('error' in event ? event.error : undefined),
     }),
@@ -73,7 +83,6 @@ export const linkMachine = setup({
   context: ({ input }) => ({
     handshakeTimeoutMs: input.handshakeTimeoutMs,
     closeTimeoutMs: input.closeTimeoutMs,
-    owner: input.owner,
     reason: undefined,
     error: undefined,
   }),
@@ -157,3 +166,14 @@ export const linkMachine = setup({
     },
   },
 });
+
+/** `handshaking`, `open`, `closing` or `closed`, as the machine says. */
+export type LinkMachineState = SnapshotFrom<typeof linkMachine>['value'];
+
+/** Gives `actor` (made from the link machine, not started yet) its link's effects. */
+export function bindLinkEffects(
+  actor: Actor<typeof linkMachine>,
+  linkEffects: LinkEffects,
+): Actor<typeof linkMachine> {
+  return effects.bind(actor, linkEffects);
+}

@@ -1,11 +1,20 @@
-import { assign, setup } from 'xstate';
+import { type Actor, assign, type SnapshotFrom, setup } from 'xstate';
+import { ActorEffects } from './effects.js';
 
-/** What the writer machine asks of its link. */
-export interface WriterQueueOwner {
+/**
+ * What the writer machine does to the world, carried out by its link: bound by
+ * `bindWriterQueueEffects` when the link creates its actor, so none can be left out.
+ */
+export interface WriterQueueEffects {
+  /** Hands everything queued to the channel. */
   flush(): void;
+  /** Ends the channel (after the last flush). */
   endChannel(): void;
+  /** Drops what is queued; whoever waits for a flush hears the link closed. */
   discardQueue(): void;
 }
+
+const effects = new ActorEffects<WriterQueueEffects>();
 
 export type WriterQueueEvent =
   | { type: 'write.refused' }
@@ -33,24 +42,21 @@ export type WriterQueueEvent =
  */
 export const writerQueueMachine = setup({
   types: {
-    context: {} as { error: Error | undefined; owner: WriterQueueOwner | undefined },
+    context: {} as { error: Error | undefined },
     events: {} as WriterQueueEvent,
-    input: {} as { owner?: WriterQueueOwner } | undefined,
   },
   actions: {
-    // Carried out by the owner (the link) named in the input. An owner in the context rather than
-    // `machine.provide(...)` per link: providing builds a new machine each time (~30 µs here),
-    // more than the rest of a link's set-up.
-    flush: ({ context }) => context.owner?.flush(),
-    endChannel: ({ context }) => context.owner?.endChannel(),
-    discardQueue: ({ context }) => context.owner?.discardQueue(),
+    // Effects, carried out by the link that bound them (`bindWriterQueueEffects`).
+    flush: ({ self }) => effects.of(self)?.flush(),
+    endChannel: ({ self }) => effects.of(self)?.endChannel(),
+    discardQueue: ({ self }) => effects.of(self)?.discardQueue(),
     recordError: assign({
       error: ({ event }) => ('error' in event ? event.error : undefined),
     }),
   },
 }).createMachine({
   id: 'writerQueue',
-  context: ({ input }) => ({ error: undefined, owner: input?.owner }),
+  context: () => ({ error: undefined }),
   initial: 'flowing',
   states: {
     flowing: {
@@ -77,4 +83,13 @@ export const writerQueueMachine = setup({
   },
 });
 
-export type WriterQueueState = 'flowing' | 'awaitingDrain' | 'ended' | 'aborted';
+/** `flowing`, `awaitingDrain`, `ended` or `aborted`, as the machine says. */
+export type WriterQueueState = SnapshotFrom<typeof writerQueueMachine>['value'];
+
+/** Gives `actor` (made from the writer queue machine, not started yet) its link's effects. */
+export function bindWriterQueueEffects(
+  actor: Actor<typeof writerQueueMachine>,
+  writerEffects: WriterQueueEffects,
+): Actor<typeof writerQueueMachine> {
+  return effects.bind(actor, writerEffects);
+}
