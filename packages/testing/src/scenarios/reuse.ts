@@ -1,6 +1,6 @@
 // The reuse scenario: two hosts claim one idle reusable node at once.
 import { NodeContext } from '@troupe/core';
-import { internalSeams, NodeEndpoint } from '@troupe/core/internal';
+import { createIdSource, internalSeams, NodeEndpoint } from '@troupe/core/internal';
 import { oneHostPerNode } from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
 import { acceptSecondHost } from './broken.js';
@@ -16,12 +16,15 @@ export const reuseScenario: Scenario = {
   setup(sim, variant) {
     sim.addMonitor(oneHostPerNode());
     const handshake = { nodeReuse: true };
+    // Request ids from the simulation's seeded randomness, so a replayed trace is the same trace.
+    const ids = createIdSource(sim.random);
     const host = (name: string, address: string) =>
       new NodeContext({
         id: name,
         kind: 'inproc',
         nodeReuse: true,
         clock: sim.clock,
+        ids,
         connect: (onLink) => sim.transport.connect(address, { handshake, onLink, clock: sim.clock }),
       });
     return {
