@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: one search, its bounds and the proof that it is complete belong
+// together; splitting them would separate the pruning rules from the argument that they are safe.
 /**
  * An exact branch and bound for P|prec|Cmax: m identical processors, precedence constraints, no
  * communication cost, no preemption, integer costs; minimise the time the last task ends.
