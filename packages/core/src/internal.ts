@@ -34,7 +34,6 @@ export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
 export { type NodeContextEvent, nodeContextMachine } from './nodes/node-context.machine.js';
 export {
-  FIRST_USER_PACKET,
   type NodeShutdownReason,
   type Packet,
   PacketRegistry,
@@ -44,7 +43,6 @@ export {
   type RequestSpecBody,
   type SerializedError,
   serializeError,
-  type UserPacket,
 } from './packets.js';
 export { type Placement, TaskRouter } from './runtime/router.js';
 export type { RuntimeSeams } from './runtime/runtime.js';

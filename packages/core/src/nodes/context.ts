@@ -436,16 +436,12 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   }
 
   #onPacket(type: number, body: unknown): void {
-    let packet: ReturnType<PacketRegistry['decode']>;
+    let packet: Packet;
     try {
       packet = this.#packets.decode(type, body);
     } catch (error) {
       // Bad input from the node: close this one link with the protocol error.
       void this.#link?.destroy(error as Error);
-      return;
-    }
-    if (packet.type === 'user') {
-      this.#dispatch(packet.name, packet.body);
       return;
     }
     this.#route(packet);
