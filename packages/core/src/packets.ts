@@ -94,10 +94,14 @@ export interface PacketBodies {
   JobError: { jobId: string; error: SerializedError };
 }
 
+/** A request as it crosses the wire (BuildBlocked); the scheduler's `RequestSpec` adds its pool. */
 export interface RequestSpecBody {
+  /** Task id: a built-in, or `moduleSpecifier#exportName`. */
   task: string;
   input: unknown;
+  /** Estimated cost (any unit, used relative to other requests). Default 1. */
   cost?: number;
+  /** Run in an isolated process even if the task is thread-safe. */
   outOfProcess?: boolean;
 }
 
