@@ -32,7 +32,12 @@ export { isJob } from './jobs/define.js';
 export { isJobResult, resultForExitCode } from './jobs/result.js';
 export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
-export { type NodeContextEvent, nodeContextMachine } from './nodes/node-context.machine.js';
+export {
+  type NodeContextEffects,
+  type NodeContextEvent,
+  nodeContextMachine,
+  provideNodeContext,
+} from './nodes/node-context.machine.js';
 export {
   type NodeShutdownReason,
   type Packet,

@@ -7,11 +7,9 @@ import {
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
 import {
-  InvalidOptionError,
   NodeClosedError,
   NodeConnectionFailedError,
   type NodeExit,
-  NodeUnresponsiveError,
   RequestCancelledError,
 } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
@@ -25,13 +23,14 @@ import {
 } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import type { NodeProcess } from '../system/launcher.js';
+import { NodeLiveness, type PingTimes } from './liveness.js';
 import {
   type ExitPacketState,
   type LivenessState,
   type NodeConnectionState,
   type NodeContextEvent,
-  type NodeContextOwner,
   nodeContextMachine,
+  provideNodeContext,
 } from './node-context.machine.js';
 
 export type NodeKind = 'inproc' | 'thread' | 'process' | 'remote';
@@ -64,7 +63,10 @@ export interface NodeContextOptions {
 
 /** Where a test reaches inside one node context (see `internalSeams`). */
 export interface NodeContextSeams {
-  /** Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost. */
+  /**
+   * Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost.
+   * Applied on top of the context's effects, since the guard it replaces reads them.
+   */
   machine?: MachineSeam<typeof nodeContextMachine>;
   /**
    * Writes to a link that is still open after the exit packet was sent, and leaves the link open
@@ -73,19 +75,7 @@ export interface NodeContextSeams {
   writesAfterExitPacket?: boolean;
 }
 
-/**
- * Liveness of a node that holds requests: it is pinged every `intervalMs` (default 1 s) and
- * declared lost when it has not answered for `timeoutMs` (default 10 s). The node's endpoint
- * answers on its event loop, so a task that awaits leaves it free to answer, but a task that runs
- * synchronously for longer than `timeoutMs` (on a thread or process node) is taken for a hung node:
- * the bound must exceed the longest synchronous stretch of any task.
- */
-export interface PingTimes {
-  intervalMs: number;
-  timeoutMs: number;
-}
-
-export const DEFAULT_PING_TIMES: Readonly<PingTimes> = { intervalMs: 1_000, timeoutMs: 10_000 };
+export { DEFAULT_PING_TIMES, type PingTimes } from './liveness.js';
 
 export interface NodeContextEvents {
   /** The node is going away: it said so, or the connection failed (reason ConnectionFailed). */
@@ -124,17 +114,8 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly #options: NodeContextOptions;
   #link: Link | undefined;
   #failure: Error | undefined;
-  #closed!: Promise<void>;
-  /** Requests sent to the node and not yet answered (BuildRequest → BuildResult): the node holds them. */
-  readonly #held = new Set<string>();
-  #ping: PingTimes;
-  #pingSeq = 0;
-  /** When the node last answered a ping, or was first given work: where its silence starts. */
-  #answeredAt = 0;
-  /** When the last liveness tick ran (watching began, or a ping went out). */
-  #tickedAt = 0;
-  /** Set when the node was declared lost: what its requests fail with. */
-  #lost: NodeUnresponsiveError | undefined;
+  readonly #closed: Promise<void>;
+  readonly #liveness: NodeLiveness;
   readonly #writesAfterExitPacket: boolean;
 
   constructor(options: NodeContextOptions) {
@@ -146,47 +127,30 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createIdSource();
-    this.#ping = { ...DEFAULT_PING_TIMES };
+    this.#liveness = new NodeLiveness(this.#clock);
     this.setPingTimes(options.ping ?? {});
-    const self = this;
-    const owner: NodeContextOwner = {
-      holdsWork: () => this.#held.size > 0,
-      silentFor: () => {
-        const now = this.#clock.now();
-        return now - this.#answeredAt - this.#lateness(now);
-      },
-      watchFromNow: () => {
-        this.#answeredAt = this.#clock.now();
-        this.#tickedAt = this.#answeredAt;
-      },
+    let ended!: () => void;
+    this.#closed = new Promise((resolve) => {
+      ended = resolve;
+    });
+    const liveness = this.#liveness;
+    const provided = provideNodeContext(nodeContextMachine, {
+      holdsWork: () => liveness.held.size > 0,
+      silentFor: () => liveness.silentFor(),
+      pingIntervalMs: () => liveness.times.intervalMs,
+      pingTimeoutMs: () => liveness.times.timeoutMs,
+      watchFromNow: () => liveness.watchFromNow(),
       ping: () => this.#sendPing(),
       declareLost: () => queueMicrotask(() => this.#declareLost()),
-      get pingIntervalMs() {
-        return self.#ping.intervalMs;
-      },
-      get pingTimeoutMs() {
-        return self.#ping.timeoutMs;
-      },
-    };
+      ended: () => ended(),
+    });
     const seams = options[internalSeams];
     this.#writesAfterExitPacket = seams?.writesAfterExitPacket ?? false;
-    const machine = seams?.machine ? seams.machine(nodeContextMachine) : nodeContextMachine;
-    this.#machine = createActor(machine, {
-      clock: this.#clock,
-      inspect: machineInspector(),
-      input: { owner },
-    });
+    // The seam goes on top of the effects: the liveness guard it replaces reads the clock.
+    const machine = seams?.machine ? seams.machine(provided) : provided;
+    this.#machine = createActor(machine, { clock: this.#clock, inspect: machineInspector() });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
-    this.#closed = new Promise((resolve) => {
-      this.#machine.subscribe({
-        complete: () => resolve(),
-        next: (snapshot) => {
-          const connection = (snapshot.value as { connection: unknown }).connection;
-          if (connection === 'closed' || connection === 'failed') resolve();
-        },
-      });
-    });
   }
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
@@ -195,42 +159,33 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   }
 
   get state(): NodeConnectionState {
-    const connection = (this.#machine.getSnapshot().value as { connection: unknown }).connection;
-    return typeof connection === 'string' ? (connection as NodeConnectionState) : 'active';
+    const connection = this.#machine.getSnapshot().value.connection;
+    return typeof connection === 'string' ? connection : 'active';
   }
 
   /** While active: whether the node is pinged (it holds requests) or quiet; undefined otherwise. */
   get liveness(): LivenessState | undefined {
-    const connection = (this.#machine.getSnapshot().value as { connection: unknown }).connection;
-    return typeof connection === 'object' && connection !== null
-      ? (connection as { active: LivenessState }).active
-      : undefined;
+    const connection = this.#machine.getSnapshot().value.connection;
+    return typeof connection === 'string' ? undefined : connection.active;
   }
 
   /** The ping interval and silence bound in force. */
   get pingTimes(): Readonly<PingTimes> {
-    return this.#ping;
+    return this.#liveness.times;
   }
 
   /** Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options). */
   setPingTimes(times: Partial<PingTimes>): void {
-    const next = { ...this.#ping, ...times };
-    for (const [name, value] of Object.entries(next)) {
-      if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
-        throw new InvalidOptionError(`ping.${name}`, 'a positive number of milliseconds', value);
-    }
-    if (!Number.isFinite(next.intervalMs))
-      throw new InvalidOptionError('ping.intervalMs', 'a finite number of milliseconds', next.intervalMs);
-    this.#ping = next;
+    this.#liveness.setTimes(times);
   }
 
   get exitPacket(): ExitPacketState {
-    return (this.#machine.getSnapshot().value as { exitPacket: ExitPacketState }).exitPacket;
+    return this.#machine.getSnapshot().value.exitPacket;
   }
 
   /** Requests the node holds: sent (BuildRequest) and not yet ended there (BuildResult). */
   get holding(): number {
-    return this.#held.size;
+    return this.#liveness.held.size;
   }
 
   /** Requests sent and not yet answered. */
@@ -323,28 +278,17 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
 
   /** The node holds one more request; a node that held none starts being watched. */
   #hold(id: string): void {
-    this.#held.add(id);
+    const held = this.#liveness.held;
+    held.add(id);
     // A node still watched from its last busy spell (it goes quiet at its next tick) costs no event.
-    if (this.#held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
-  }
-
-  /**
-   * How much later than due this tick runs. A late tick means this host's own event loop was held
-   * up (a synchronous stretch of its own): the node's answers may be waiting unread in the socket,
-   * since timers run before I/O is read. Silence counts only while the host ran on time, or a
-   * blocked host would declare every healthy node lost.
-   */
-  #lateness(now: number): number {
-    return Math.max(0, now - this.#tickedAt - this.#ping.intervalMs);
+    if (held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
   }
 
   #sendPing(): void {
-    const now = this.#clock.now();
-    this.#answeredAt += this.#lateness(now);
-    this.#tickedAt = now;
+    this.#liveness.ticked();
     const link = this.#link;
     if (link?.state !== 'open' || this.exitPacket !== 'none') return;
-    link.send(PacketType.Ping, { seq: ++this.#pingSeq } satisfies PacketBodies['Ping']);
+    link.send(PacketType.Ping, { seq: this.#liveness.nextSeq() } satisfies PacketBodies['Ping']);
   }
 
   /**
@@ -354,16 +298,15 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
    */
   #declareLost(): void {
     // Entered once; whatever happened since (a shutdown cut the link), the node is killed.
-    if (this.#lost) return;
-    const error = new NodeUnresponsiveError(this.id, this.pid, this.#clock.now() - this.#answeredAt);
-    this.#lost = error;
+    const error = this.#liveness.lose(this.id, this.pid);
+    if (!error) return;
     try {
       if (this.#options.kill) this.#options.kill();
       else this.process?.killTree();
     } catch (killError) {
       reportUnhandledError(killError);
     }
-    // A link already closed is on its way through #fail, which reads `#lost`.
+    // A link already closed is on its way through #fail, which reads the liveness verdict.
     const link = this.#link;
     if (link && link.state !== 'closed') void link.destroy(error);
   }
@@ -450,7 +393,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   #route(packet: Packet): void {
     switch (packet.type) {
       case 'BuildResult': {
-        this.#held.delete(packet.body.id);
+        this.#liveness.held.delete(packet.body.id);
         const pending = this.#pending.get(packet.body.id);
         if (pending) {
           this.#pending.delete(packet.body.id);
@@ -469,7 +412,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
         this.emitSafely('shutdown', packet.body, undefined);
         break;
       case 'Pong':
-        this.#answeredAt = this.#clock.now();
+        this.#liveness.answered();
         break;
       case 'NodeReady':
         this.pid ??= packet.body.pid;
@@ -517,12 +460,12 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       });
     }
     const error =
-      this.#lost ??
+      this.#liveness.lost ??
       new NodeConnectionFailedError(this.id, this.pid, process?.exit(), process?.outputTail(2048) ?? '', {
         cause: info.error ?? new Error(`link ${info.reason}`),
       });
     this.#failure = error;
-    this.#held.clear();
+    this.#liveness.held.clear();
     const body: PacketBodies['NodeShutdown'] = {
       reason: 'ConnectionFailed',
       error: { message: error.message },
@@ -544,15 +487,10 @@ export type { NodeExit };
 function raceTimeout(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = clock.setTimeout(() => resolve(false), ms);
-    promise.then(
-      () => {
-        clock.clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clock.clearTimeout(timer);
-        resolve(false);
-      },
-    );
+    const settle = (reached: boolean) => () => {
+      clock.clearTimeout(timer);
+      resolve(reached);
+    };
+    promise.then(settle(true), settle(false));
   });
 }
