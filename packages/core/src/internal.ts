@@ -31,6 +31,7 @@ export { createIdSource, type IdSource } from './ids.js';
 export { isJob } from './jobs/define.js';
 export { isJobResult, resultForExitCode } from './jobs/result.js';
 export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
+export type { HostPacket, NodeHost } from './nodes/host.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
 export {
   type NodeContextEffects,

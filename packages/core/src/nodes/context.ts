@@ -6,23 +6,20 @@ import {
   sendIfActive,
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
-import {
-  NodeClosedError,
-  NodeConnectionFailedError,
-  type NodeExit,
-  RequestCancelledError,
-} from '../errors.js';
-import { createIdSource, type IdSource } from '../ids.js';
+import { NodeClosedError, NodeConnectionFailedError } from '../errors.js';
+import { createIdSource } from '../ids.js';
 import {
   type Packet,
   type PacketBodies,
   PacketRegistry,
   PacketType,
   type PacketTypeName,
-  taskFailure,
 } from '../packets.js';
-import { internalSeams, type MachineSeam } from '../seams.js';
+import { internalSeams } from '../seams.js';
 import type { NodeProcess } from '../system/launcher.js';
+import type { NodeContextEvents, NodeContextOptions, NodeKind } from './context-options.js';
+import { DirectRequests } from './direct.js';
+import type { NodeHost } from './host.js';
 import { NodeLiveness, type PingTimes } from './liveness.js';
 import {
   type ExitPacketState,
@@ -33,68 +30,18 @@ import {
   provideNodeContext,
 } from './node-context.machine.js';
 
-export type NodeKind = 'inproc' | 'thread' | 'process' | 'remote';
-
-export interface NodeContextOptions {
-  id: string;
-  kind: NodeKind;
-  /** Opens the link; must call `onLink` as soon as the link exists (before its handshake ends). */
-  connect: (onLink: (link: Link) => void) => Promise<Link>;
-  /** The node's process, when it has one: its exit and output tail go into failure reports. */
-  process?: NodeProcess;
-  nodeReuse?: boolean;
-  clock?: Clock;
-  ids?: IdSource;
-  /** How long to wait for the process to report its exit after the link dies, so the error can
-   * say how the node ended. Default 1 s (a loaded machine can be slow to deliver the exit). */
-  exitGraceMs?: number;
-  /** How long to wait for the node to accept this host (NodeReady) after the handshake. Default 30 s. */
-  readyTimeoutMs?: number;
-  /** Pings while the node holds requests, and how long it may stay silent. See `PingTimes`. */
-  ping?: Partial<PingTimes>;
-  /**
-   * Ends the node when it is declared lost (it did not answer pings). Default: kill its process's
-   * tree (a thread node's "process" terminates the thread). In-process nodes pass their own.
-   */
-  kill?: () => void;
-  /** The model checker's broken variants only (`@troupe/core/internal`). */
-  [internalSeams]?: NodeContextSeams;
-}
-
-/** Where a test reaches inside one node context (see `internalSeams`). */
-export interface NodeContextSeams {
-  /**
-   * Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost.
-   * Applied on top of the context's effects, since the guard it replaces reads them.
-   */
-  machine?: MachineSeam<typeof nodeContextMachine>;
-  /**
-   * Writes to a link that is still open after the exit packet was sent, and leaves the link open
-   * for the node to hang up after an orderly close (the model checker's `send-after-exit`).
-   */
-  writesAfterExitPacket?: boolean;
-}
-
-export { DEFAULT_PING_TIMES, type PingTimes } from './liveness.js';
-
-export interface NodeContextEvents {
-  /** The node is going away: it said so, or the connection failed (reason ConnectionFailed). */
-  shutdown: [body: PacketBodies['NodeShutdown'], error: Error | undefined];
-  log: [body: PacketBodies['Log']];
-  /** The node accepted this host. */
-  ready: [body: PacketBodies['NodeReady']];
-  closed: [];
-}
-
-type Handler = (body: never) => void;
+export type { NodeContextEvents, NodeContextOptions, NodeContextSeams, NodeKind } from './context-options.js';
+export type { PingTimes } from './liveness.js';
 
 /**
- * The host's side of one node: its link, a read loop that routes each packet to the handlers
- * registered for its kind, the requests in flight, and the lifecycle machine.
+ * The host's side of one node: its link and the link's life (connect, handshake, pings, close,
+ * the exit packet), run by the node-context machine. Of the packets the node sends, what anyone
+ * may watch becomes an event (`ready`, `log`, `shutdown`), a Pong is the context's own, and the
+ * conversation (results, blocks, yields, job errors) goes to the node's one host (`NodeHost`).
  *
- * A connection that dies for any reason becomes a `NodeShutdown { reason: 'ConnectionFailed' }`
- * routed to the same handlers, and every request the node held fails with a
- * `NodeConnectionFailedError` naming the node and how it ended. Nothing is lost silently.
+ * A connection that dies for any reason becomes a `shutdown` event with reason `ConnectionFailed`
+ * and a `NodeConnectionFailedError` naming the node and how it ended, so whoever had requests on
+ * it fails them. Nothing is lost silently.
  */
 export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly id: string;
@@ -104,13 +51,9 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   pid: number | undefined;
   readonly #machine: Actor<typeof nodeContextMachine>;
   readonly #packets = new PacketRegistry();
-  readonly #handlers = new Map<string, Set<Handler>>();
-  readonly #pending = new Map<
-    string,
-    { task: string; resolve: (value: unknown) => void; reject: (error: Error) => void; cleanup: () => void }
-  >();
+  readonly #direct: DirectRequests;
+  #host: NodeHost;
   readonly #clock: Clock;
-  readonly #ids: IdSource;
   readonly #options: NodeContextOptions;
   #link: Link | undefined;
   #failure: Error | undefined;
@@ -126,9 +69,14 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.pid = options.process?.pid;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#ids = options.ids ?? createIdSource();
     this.#liveness = new NodeLiveness(this.#clock);
     this.setPingTimes(options.ping ?? {});
+    this.#direct = new DirectRequests({
+      id: this.id,
+      ids: options.ids ?? createIdSource(),
+      send: (kind, body) => this.send(kind, body),
+    });
+    this.#host = this.#direct;
     let ended!: () => void;
     this.#closed = new Promise((resolve) => {
       ended = resolve;
@@ -188,9 +136,9 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     return this.#liveness.held.size;
   }
 
-  /** Requests sent and not yet answered. */
+  /** Direct requests (`request`) sent and not yet answered. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#direct.inFlight;
   }
 
   /** Why the connection failed, once it has. */
@@ -254,15 +202,14 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     }
   }
 
-  /** Registers a handler for one packet kind; returns a function that removes it. */
-  handle<K extends PacketTypeName>(kind: K, handler: (body: PacketBodies[K]) => void): () => void {
-    let set = this.#handlers.get(kind);
-    if (!set) {
-      set = new Set();
-      this.#handlers.set(kind, set);
-    }
-    set.add(handler as Handler);
-    return () => set.delete(handler as Handler);
+  /**
+   * Hands the node's conversation to `host` (a runtime's build host, a job worker) for good: its
+   * results, blocks, yields and job errors go there from now on, and `request` is refused. A
+   * node has one host; this one must have no direct request in flight.
+   */
+  attachHost(host: NodeHost): void {
+    this.#direct.handOver();
+    this.#host = host;
   }
 
   /** Sends one packet. Throws `NodeClosedError` once the exit packet was sent or the link is gone. */
@@ -321,33 +268,14 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     return link.flushed();
   }
 
-  /** Runs a task on the node and resolves with its result. */
+  /**
+   * The low-level door: runs one task on this node directly, outside any scheduler, and resolves
+   * with its result (`DirectRequests`). For a node you hold yourself (a provider's `acquire`); a
+   * node in a runtime's pool or a job worker belongs to that host, and refuses. A runtime's
+   * `build` is the way to run requests that wait on each other or yield.
+   */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    const signal = options.signal;
-    if (signal?.aborted)
-      return Promise.reject(signal.reason ?? new RequestCancelledError('aborted before it started'));
-    const id = this.#ids.next('req');
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#pending.delete(id);
-        try {
-          this.send('Cancel', { id, reason: String(signal?.reason ?? 'aborted') });
-        } catch {
-          // The node is gone; there is nothing to cancel.
-        }
-        reject(signal?.reason ?? new RequestCancelledError(`request ${id} (${task}) was cancelled`));
-      };
-      const cleanup = () => signal?.removeEventListener('abort', onAbort);
-      this.#pending.set(id, { task, resolve, reject, cleanup });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        this.send('BuildRequest', { id, task, input });
-      } catch (error) {
-        this.#pending.delete(id);
-        cleanup();
-        reject(error);
-      }
-    });
+    return this.#direct.request(task, input, options);
   }
 
   /**
@@ -387,59 +315,47 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       void this.#link?.destroy(error as Error);
       return;
     }
-    this.#route(packet);
-  }
-
-  #route(packet: Packet): void {
     switch (packet.type) {
-      case 'BuildResult': {
-        this.#liveness.held.delete(packet.body.id);
-        const pending = this.#pending.get(packet.body.id);
-        if (pending) {
-          this.#pending.delete(packet.body.id);
-          pending.cleanup();
-          if (packet.body.ok) pending.resolve(packet.body.value);
-          else {
-            pending.reject(taskFailure(pending.task, this.id, packet.body.error));
-          }
-        }
-        break;
-      }
-      case 'Log':
-        this.emitSafely('log', packet.body);
-        break;
-      case 'NodeShutdown':
-        this.emitSafely('shutdown', packet.body, undefined);
-        break;
       case 'Pong':
         this.#liveness.answered();
-        break;
+        return;
       case 'NodeReady':
         this.pid ??= packet.body.pid;
         this.emitSafely('ready', packet.body);
+        return;
+      case 'NodeShutdown':
+        this.emitSafely('shutdown', packet.body, undefined);
+        return;
+      case 'Log':
+        this.emitSafely('log', packet.body);
+        return;
+      case 'BuildResult':
+        this.#liveness.held.delete(packet.body.id);
+        break;
+      case 'BuildBlocked':
+      case 'Yield':
+      case 'Reacquire':
+      case 'JobError':
         break;
       default:
-        break;
+        // A packet only a host sends (BuildRequest, Ping...) means nothing coming from a node.
+        return;
     }
-    this.#dispatch(packet.type, packet.body);
-  }
-
-  #dispatch(kind: string, body: unknown): void {
-    const handlers = this.#handlers.get(kind);
-    if (!handlers) return;
-    for (const handler of handlers) {
-      try {
-        (handler as (body: unknown) => void)(body);
-      } catch (error) {
-        reportUnhandledError(error);
-      }
+    try {
+      this.#host.receive(packet);
+    } catch (error) {
+      reportUnhandledError(error);
     }
   }
 
   #onLinkClosed(info: LinkCloseInfo): void {
+    // The one rule for an orderly close: this side was closing, the link ended cleanly, and the
+    // host has no caller still waiting for an answer from the node.
     const orderly =
-      this.state === 'closing' && (info.reason === 'closed' || info.reason === 'closed-by-peer');
-    if (orderly && this.#pending.size === 0) {
+      this.state === 'closing' &&
+      (info.reason === 'closed' || info.reason === 'closed-by-peer') &&
+      !this.#host.awaitsAnswers();
+    if (orderly) {
       this.#toMachine({ type: 'link.closed' });
       this.emitSafely('closed');
       return;
@@ -466,23 +382,12 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       });
     this.#failure = error;
     this.#liveness.held.clear();
-    const body: PacketBodies['NodeShutdown'] = {
-      reason: 'ConnectionFailed',
-      error: { message: error.message },
-    };
-    this.emitSafely('shutdown', body, error);
-    this.#dispatch('NodeShutdown', body);
-    for (const [id, pending] of this.#pending) {
-      this.#pending.delete(id);
-      pending.cleanup();
-      pending.reject(error);
-    }
+    this.emitSafely('shutdown', { reason: 'ConnectionFailed', error: { message: error.message } }, error);
+    this.#direct.connectionFailed(error);
     this.#toMachine({ type: 'link.closed' });
     this.emitSafely('closed');
   }
 }
-
-export type { NodeExit };
 
 function raceTimeout(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
