@@ -31,10 +31,15 @@ export { createIdSource, type IdSource } from './ids.js';
 export { isJob } from './jobs/define.js';
 export { isJobResult, resultForExitCode } from './jobs/result.js';
 export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
+export type { HostPacket, NodeHost } from './nodes/host.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
-export { type NodeContextEvent, nodeContextMachine } from './nodes/node-context.machine.js';
 export {
-  FIRST_USER_PACKET,
+  type NodeContextEffects,
+  type NodeContextEvent,
+  nodeContextMachine,
+  provideNodeContext,
+} from './nodes/node-context.machine.js';
+export {
   type NodeShutdownReason,
   type Packet,
   PacketRegistry,
@@ -44,7 +49,6 @@ export {
   type RequestSpecBody,
   type SerializedError,
   serializeError,
-  type UserPacket,
 } from './packets.js';
 export { type Placement, TaskRouter } from './runtime/router.js';
 export type { RuntimeSeams } from './runtime/runtime.js';

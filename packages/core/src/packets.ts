@@ -3,7 +3,7 @@ import { type JobCancelKind, MalformedPacketError, TaskFailedError, UnknownPacke
 
 /**
  * The packet kinds of the node protocol, with stable numbers (docs/protocol.md). Numbers 1–127
- * belong to troupe; 128–255 are free for users (`PacketRegistry.define`).
+ * belong to troupe; 128–255 are reserved: a peer that sends one is refused like any unknown type.
  */
 export const PacketType = {
   NodeConfiguration: 1,
@@ -27,8 +27,6 @@ export const PacketType = {
   JobError: 19,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
-
-export const FIRST_USER_PACKET = 128;
 
 export interface SerializedError {
   message: string;
@@ -96,10 +94,14 @@ export interface PacketBodies {
   JobError: { jobId: string; error: SerializedError };
 }
 
+/** A request as it crosses the wire (BuildBlocked); the scheduler's `RequestSpec` adds its pool. */
 export interface RequestSpecBody {
+  /** Task id: a built-in, or `moduleSpecifier#exportName`. */
   task: string;
   input: unknown;
+  /** Estimated cost (any unit, used relative to other requests). Default 1. */
   cost?: number;
+  /** Run in an isolated process even if the task is thread-safe. */
   outOfProcess?: boolean;
 }
 
@@ -191,51 +193,22 @@ const names = new Map<number, PacketTypeName>(
   Object.entries(PacketType).map(([name, type]) => [type, name as PacketTypeName]),
 );
 
-export interface UserPacket<T> {
-  readonly type: number;
-  readonly name: string;
-  validate(body: unknown): T;
-}
-
 /**
  * The packet factory of one side of a connection: turns a (type, body) pair read off a link into
  * a typed packet, or a `ProtocolError` (unknown type, malformed body) that closes that link only.
  */
 export class PacketRegistry {
-  readonly #user = new Map<number, UserPacket<unknown>>();
-
-  /** Adds a user packet kind (type 128–255) with a validator for its body. */
-  define<T>(packet: UserPacket<T>): UserPacket<T> {
-    if (!Number.isInteger(packet.type) || packet.type < FIRST_USER_PACKET || packet.type > 255) {
-      throw new RangeError(`user packet types are ${FIRST_USER_PACKET}–255; got ${packet.type}`);
-    }
-    if (this.#user.has(packet.type)) throw new RangeError(`packet type ${packet.type} is already defined`);
-    this.#user.set(packet.type, packet);
-    return packet;
-  }
-
   /** Throws `UnknownPacketError` or `MalformedPacketError`. */
-  decode(
-    type: number,
-    body: unknown,
-  ): Packet | { type: 'user'; packetType: number; name: string; body: unknown } {
+  decode(type: number, body: unknown): Packet {
     const name = names.get(type);
-    if (name) {
-      if (typeof body !== 'object' || body === null)
-        throw new MalformedPacketError(name, 'body must be an object');
-      for (const check of checks[name]) {
-        const problem = check(body as Record<string, unknown>);
-        if (problem) throw new MalformedPacketError(name, problem);
-      }
-      return { type: name, body } as Packet;
+    if (!name) throw new UnknownPacketError(type);
+    if (typeof body !== 'object' || body === null)
+      throw new MalformedPacketError(name, 'body must be an object');
+    for (const check of checks[name]) {
+      const problem = check(body as Record<string, unknown>);
+      if (problem) throw new MalformedPacketError(name, problem);
     }
-    const user = this.#user.get(type);
-    if (!user) throw new UnknownPacketError(type);
-    try {
-      return { type: 'user', packetType: type, name: user.name, body: user.validate(body) };
-    } catch (error) {
-      throw new MalformedPacketError(user.name, error instanceof Error ? error.message : String(error));
-    }
+    return { type: name, body } as Packet;
   }
 }
 

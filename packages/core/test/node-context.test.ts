@@ -44,7 +44,7 @@ describe('node context', () => {
     const { endpoint, transport } = await startEndpoint();
     const node = host(transport, endpoint.address);
     const shutdowns: string[] = [];
-    node.handle('NodeShutdown', (body) => shutdowns.push(body.reason));
+    node.on('shutdown', (body) => shutdowns.push(body.reason));
     await node.start(process.pid);
     const pending = node.request(`${tasks}#waitForCancel`, null);
     await until(() => endpoint.running === 1, 'the request to start');

@@ -156,7 +156,7 @@ describe('process nodes (real processes)', () => {
     const { provider: host } = provider();
     const [victim, ...others] = (await host.acquire(3)) as [NodeContext, NodeContext, NodeContext];
     const shutdowns: string[] = [];
-    victim.handle('NodeShutdown', (body) => shutdowns.push(body.reason));
+    victim.on('shutdown', (body) => shutdowns.push(body.reason));
 
     // Every node is running a request when the victim dies: the victim's waits until cancelled.
     const running = [victim, ...others].map((node) => logged(node, 'sleeping'));

@@ -50,8 +50,13 @@ class NodeJobWorker implements JobWorker {
     },
   ) {
     this.id = node.id;
-    node.handle('JobError', (body) => {
-      this.#failure = body.error.stack ?? body.error.message;
+    // The worker is its node's host: of what a node says, only why its job failed matters here.
+    node.attachHost({
+      receive: (packet) => {
+        if (packet.type === 'JobError') this.#failure = packet.body.error.stack ?? packet.body.error.message;
+      },
+      // The job's answer is the worker's exit code, never a packet.
+      awaitsAnswers: () => false,
     });
     // The exit and the JobError before it arrive by different ways: the exit counts once the
     // connection has delivered everything the worker wrote.

@@ -6,105 +6,42 @@ import {
   sendIfActive,
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
-import {
-  InvalidOptionError,
-  NodeClosedError,
-  NodeConnectionFailedError,
-  type NodeExit,
-  NodeUnresponsiveError,
-  RequestCancelledError,
-} from '../errors.js';
-import { createIdSource, type IdSource } from '../ids.js';
+import { NodeClosedError, NodeConnectionFailedError } from '../errors.js';
+import { createIdSource } from '../ids.js';
 import {
   type Packet,
   type PacketBodies,
   PacketRegistry,
   PacketType,
   type PacketTypeName,
-  taskFailure,
 } from '../packets.js';
-import { internalSeams, type MachineSeam } from '../seams.js';
+import { internalSeams } from '../seams.js';
 import type { NodeProcess } from '../system/launcher.js';
+import type { NodeContextEvents, NodeContextOptions, NodeKind } from './context-options.js';
+import { DirectRequests } from './direct.js';
+import type { NodeHost } from './host.js';
+import { NodeLiveness, type PingTimes } from './liveness.js';
 import {
   type ExitPacketState,
   type LivenessState,
   type NodeConnectionState,
   type NodeContextEvent,
-  type NodeContextOwner,
   nodeContextMachine,
+  provideNodeContext,
 } from './node-context.machine.js';
 
-export type NodeKind = 'inproc' | 'thread' | 'process' | 'remote';
-
-export interface NodeContextOptions {
-  id: string;
-  kind: NodeKind;
-  /** Opens the link; must call `onLink` as soon as the link exists (before its handshake ends). */
-  connect: (onLink: (link: Link) => void) => Promise<Link>;
-  /** The node's process, when it has one: its exit and output tail go into failure reports. */
-  process?: NodeProcess;
-  nodeReuse?: boolean;
-  clock?: Clock;
-  ids?: IdSource;
-  /** How long to wait for the process to report its exit after the link dies, so the error can
-   * say how the node ended. Default 1 s (a loaded machine can be slow to deliver the exit). */
-  exitGraceMs?: number;
-  /** How long to wait for the node to accept this host (NodeReady) after the handshake. Default 30 s. */
-  readyTimeoutMs?: number;
-  /** Pings while the node holds requests, and how long it may stay silent. See `PingTimes`. */
-  ping?: Partial<PingTimes>;
-  /**
-   * Ends the node when it is declared lost (it did not answer pings). Default: kill its process's
-   * tree (a thread node's "process" terminates the thread). In-process nodes pass their own.
-   */
-  kill?: () => void;
-  /** The model checker's broken variants only (`@troupe/core/internal`). */
-  [internalSeams]?: NodeContextSeams;
-}
-
-/** Where a test reaches inside one node context (see `internalSeams`). */
-export interface NodeContextSeams {
-  /** Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost. */
-  machine?: MachineSeam<typeof nodeContextMachine>;
-  /**
-   * Writes to a link that is still open after the exit packet was sent, and leaves the link open
-   * for the node to hang up after an orderly close (the model checker's `send-after-exit`).
-   */
-  writesAfterExitPacket?: boolean;
-}
+export type { NodeContextEvents, NodeContextOptions, NodeContextSeams, NodeKind } from './context-options.js';
+export type { PingTimes } from './liveness.js';
 
 /**
- * Liveness of a node that holds requests: it is pinged every `intervalMs` (default 1 s) and
- * declared lost when it has not answered for `timeoutMs` (default 10 s). The node's endpoint
- * answers on its event loop, so a task that awaits leaves it free to answer, but a task that runs
- * synchronously for longer than `timeoutMs` (on a thread or process node) is taken for a hung node:
- * the bound must exceed the longest synchronous stretch of any task.
- */
-export interface PingTimes {
-  intervalMs: number;
-  timeoutMs: number;
-}
-
-export const DEFAULT_PING_TIMES: Readonly<PingTimes> = { intervalMs: 1_000, timeoutMs: 10_000 };
-
-export interface NodeContextEvents {
-  /** The node is going away: it said so, or the connection failed (reason ConnectionFailed). */
-  shutdown: [body: PacketBodies['NodeShutdown'], error: Error | undefined];
-  log: [body: PacketBodies['Log']];
-  /** The node accepted this host. */
-  ready: [body: PacketBodies['NodeReady']];
-  closed: [];
-}
-
-type Handler = (body: never) => void;
-
-/**
- * The host's side of one node: its link, a read loop that routes each packet to the handlers
- * registered for its kind, the requests in flight, and the lifecycle machine.
+ * The host's side of one node: its link and the link's life (connect, handshake, pings, close,
+ * the exit packet), run by the node-context machine. Of the packets the node sends, what anyone
+ * may watch becomes an event (`ready`, `log`, `shutdown`), a Pong is the context's own, and the
+ * conversation (results, blocks, yields, job errors) goes to the node's one host (`NodeHost`).
  *
- * A connection that dies for any reason becomes a `NodeShutdown { reason: 'ConnectionFailed' }`
- * routed to the same handlers, and every request the node held fails with a
- * `NodeConnectionFailedError` naming the node and how it ended. Nothing is lost silently.
+ * A connection that dies for any reason becomes a `shutdown` event with reason `ConnectionFailed`
+ * and a `NodeConnectionFailedError` naming the node and how it ended, so whoever had requests on
+ * it fails them. Nothing is lost silently.
  */
 export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly id: string;
@@ -114,27 +51,14 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   pid: number | undefined;
   readonly #machine: Actor<typeof nodeContextMachine>;
   readonly #packets = new PacketRegistry();
-  readonly #handlers = new Map<string, Set<Handler>>();
-  readonly #pending = new Map<
-    string,
-    { task: string; resolve: (value: unknown) => void; reject: (error: Error) => void; cleanup: () => void }
-  >();
+  readonly #direct: DirectRequests;
+  #host: NodeHost;
   readonly #clock: Clock;
-  readonly #ids: IdSource;
   readonly #options: NodeContextOptions;
   #link: Link | undefined;
   #failure: Error | undefined;
-  #closed!: Promise<void>;
-  /** Requests sent to the node and not yet answered (BuildRequest → BuildResult): the node holds them. */
-  readonly #held = new Set<string>();
-  #ping: PingTimes;
-  #pingSeq = 0;
-  /** When the node last answered a ping, or was first given work: where its silence starts. */
-  #answeredAt = 0;
-  /** When the last liveness tick ran (watching began, or a ping went out). */
-  #tickedAt = 0;
-  /** Set when the node was declared lost: what its requests fail with. */
-  #lost: NodeUnresponsiveError | undefined;
+  readonly #closed: Promise<void>;
+  readonly #liveness: NodeLiveness;
   readonly #writesAfterExitPacket: boolean;
 
   constructor(options: NodeContextOptions) {
@@ -145,48 +69,36 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.pid = options.process?.pid;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#ids = options.ids ?? createIdSource();
-    this.#ping = { ...DEFAULT_PING_TIMES };
+    this.#liveness = new NodeLiveness(this.#clock);
     this.setPingTimes(options.ping ?? {});
-    const self = this;
-    const owner: NodeContextOwner = {
-      holdsWork: () => this.#held.size > 0,
-      silentFor: () => {
-        const now = this.#clock.now();
-        return now - this.#answeredAt - this.#lateness(now);
-      },
-      watchFromNow: () => {
-        this.#answeredAt = this.#clock.now();
-        this.#tickedAt = this.#answeredAt;
-      },
+    this.#direct = new DirectRequests({
+      id: this.id,
+      ids: options.ids ?? createIdSource(),
+      send: (kind, body) => this.send(kind, body),
+    });
+    this.#host = this.#direct;
+    let ended!: () => void;
+    this.#closed = new Promise((resolve) => {
+      ended = resolve;
+    });
+    const liveness = this.#liveness;
+    const provided = provideNodeContext(nodeContextMachine, {
+      holdsWork: () => liveness.held.size > 0,
+      silentFor: () => liveness.silentFor(),
+      pingIntervalMs: () => liveness.times.intervalMs,
+      pingTimeoutMs: () => liveness.times.timeoutMs,
+      watchFromNow: () => liveness.watchFromNow(),
       ping: () => this.#sendPing(),
       declareLost: () => queueMicrotask(() => this.#declareLost()),
-      get pingIntervalMs() {
-        return self.#ping.intervalMs;
-      },
-      get pingTimeoutMs() {
-        return self.#ping.timeoutMs;
-      },
-    };
+      ended: () => ended(),
+    });
     const seams = options[internalSeams];
     this.#writesAfterExitPacket = seams?.writesAfterExitPacket ?? false;
-    const machine = seams?.machine ? seams.machine(nodeContextMachine) : nodeContextMachine;
-    this.#machine = createActor(machine, {
-      clock: this.#clock,
-      inspect: machineInspector(),
-      input: { owner },
-    });
+    // The seam goes on top of the effects: the liveness guard it replaces reads the clock.
+    const machine = seams?.machine ? seams.machine(provided) : provided;
+    this.#machine = createActor(machine, { clock: this.#clock, inspect: machineInspector() });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
-    this.#closed = new Promise((resolve) => {
-      this.#machine.subscribe({
-        complete: () => resolve(),
-        next: (snapshot) => {
-          const connection = (snapshot.value as { connection: unknown }).connection;
-          if (connection === 'closed' || connection === 'failed') resolve();
-        },
-      });
-    });
   }
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */
@@ -195,47 +107,38 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   }
 
   get state(): NodeConnectionState {
-    const connection = (this.#machine.getSnapshot().value as { connection: unknown }).connection;
-    return typeof connection === 'string' ? (connection as NodeConnectionState) : 'active';
+    const connection = this.#machine.getSnapshot().value.connection;
+    return typeof connection === 'string' ? connection : 'active';
   }
 
   /** While active: whether the node is pinged (it holds requests) or quiet; undefined otherwise. */
   get liveness(): LivenessState | undefined {
-    const connection = (this.#machine.getSnapshot().value as { connection: unknown }).connection;
-    return typeof connection === 'object' && connection !== null
-      ? (connection as { active: LivenessState }).active
-      : undefined;
+    const connection = this.#machine.getSnapshot().value.connection;
+    return typeof connection === 'string' ? undefined : connection.active;
   }
 
   /** The ping interval and silence bound in force. */
   get pingTimes(): Readonly<PingTimes> {
-    return this.#ping;
+    return this.#liveness.times;
   }
 
   /** Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options). */
   setPingTimes(times: Partial<PingTimes>): void {
-    const next = { ...this.#ping, ...times };
-    for (const [name, value] of Object.entries(next)) {
-      if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
-        throw new InvalidOptionError(`ping.${name}`, 'a positive number of milliseconds', value);
-    }
-    if (!Number.isFinite(next.intervalMs))
-      throw new InvalidOptionError('ping.intervalMs', 'a finite number of milliseconds', next.intervalMs);
-    this.#ping = next;
+    this.#liveness.setTimes(times);
   }
 
   get exitPacket(): ExitPacketState {
-    return (this.#machine.getSnapshot().value as { exitPacket: ExitPacketState }).exitPacket;
+    return this.#machine.getSnapshot().value.exitPacket;
   }
 
   /** Requests the node holds: sent (BuildRequest) and not yet ended there (BuildResult). */
   get holding(): number {
-    return this.#held.size;
+    return this.#liveness.held.size;
   }
 
-  /** Requests sent and not yet answered. */
+  /** Direct requests (`request`) sent and not yet answered. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#direct.inFlight;
   }
 
   /** Why the connection failed, once it has. */
@@ -299,15 +202,14 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     }
   }
 
-  /** Registers a handler for one packet kind; returns a function that removes it. */
-  handle<K extends PacketTypeName>(kind: K, handler: (body: PacketBodies[K]) => void): () => void {
-    let set = this.#handlers.get(kind);
-    if (!set) {
-      set = new Set();
-      this.#handlers.set(kind, set);
-    }
-    set.add(handler as Handler);
-    return () => set.delete(handler as Handler);
+  /**
+   * Hands the node's conversation to `host` (a runtime's build host, a job worker) for good: its
+   * results, blocks, yields and job errors go there from now on, and `request` is refused. A
+   * node has one host; this one must have no direct request in flight.
+   */
+  attachHost(host: NodeHost): void {
+    this.#direct.handOver();
+    this.#host = host;
   }
 
   /** Sends one packet. Throws `NodeClosedError` once the exit packet was sent or the link is gone. */
@@ -323,28 +225,17 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
 
   /** The node holds one more request; a node that held none starts being watched. */
   #hold(id: string): void {
-    this.#held.add(id);
+    const held = this.#liveness.held;
+    held.add(id);
     // A node still watched from its last busy spell (it goes quiet at its next tick) costs no event.
-    if (this.#held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
-  }
-
-  /**
-   * How much later than due this tick runs. A late tick means this host's own event loop was held
-   * up (a synchronous stretch of its own): the node's answers may be waiting unread in the socket,
-   * since timers run before I/O is read. Silence counts only while the host ran on time, or a
-   * blocked host would declare every healthy node lost.
-   */
-  #lateness(now: number): number {
-    return Math.max(0, now - this.#tickedAt - this.#ping.intervalMs);
+    if (held.size === 1 && this.liveness === 'quiet') this.#toMachine({ type: 'work.held' });
   }
 
   #sendPing(): void {
-    const now = this.#clock.now();
-    this.#answeredAt += this.#lateness(now);
-    this.#tickedAt = now;
+    this.#liveness.ticked();
     const link = this.#link;
     if (link?.state !== 'open' || this.exitPacket !== 'none') return;
-    link.send(PacketType.Ping, { seq: ++this.#pingSeq } satisfies PacketBodies['Ping']);
+    link.send(PacketType.Ping, { seq: this.#liveness.nextSeq() } satisfies PacketBodies['Ping']);
   }
 
   /**
@@ -354,16 +245,15 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
    */
   #declareLost(): void {
     // Entered once; whatever happened since (a shutdown cut the link), the node is killed.
-    if (this.#lost) return;
-    const error = new NodeUnresponsiveError(this.id, this.pid, this.#clock.now() - this.#answeredAt);
-    this.#lost = error;
+    const error = this.#liveness.lose(this.id, this.pid);
+    if (!error) return;
     try {
       if (this.#options.kill) this.#options.kill();
       else this.process?.killTree();
     } catch (killError) {
       reportUnhandledError(killError);
     }
-    // A link already closed is on its way through #fail, which reads `#lost`.
+    // A link already closed is on its way through #fail, which reads the liveness verdict.
     const link = this.#link;
     if (link && link.state !== 'closed') void link.destroy(error);
   }
@@ -378,33 +268,14 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     return link.flushed();
   }
 
-  /** Runs a task on the node and resolves with its result. */
+  /**
+   * The low-level door: runs one task on this node directly, outside any scheduler, and resolves
+   * with its result (`DirectRequests`). For a node you hold yourself (a provider's `acquire`); a
+   * node in a runtime's pool or a job worker belongs to that host, and refuses. A runtime's
+   * `build` is the way to run requests that wait on each other or yield.
+   */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    const signal = options.signal;
-    if (signal?.aborted)
-      return Promise.reject(signal.reason ?? new RequestCancelledError('aborted before it started'));
-    const id = this.#ids.next('req');
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#pending.delete(id);
-        try {
-          this.send('Cancel', { id, reason: String(signal?.reason ?? 'aborted') });
-        } catch {
-          // The node is gone; there is nothing to cancel.
-        }
-        reject(signal?.reason ?? new RequestCancelledError(`request ${id} (${task}) was cancelled`));
-      };
-      const cleanup = () => signal?.removeEventListener('abort', onAbort);
-      this.#pending.set(id, { task, resolve, reject, cleanup });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        this.send('BuildRequest', { id, task, input });
-      } catch (error) {
-        this.#pending.delete(id);
-        cleanup();
-        reject(error);
-      }
-    });
+    return this.#direct.request(task, input, options);
   }
 
   /**
@@ -436,7 +307,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   }
 
   #onPacket(type: number, body: unknown): void {
-    let packet: ReturnType<PacketRegistry['decode']>;
+    let packet: Packet;
     try {
       packet = this.#packets.decode(type, body);
     } catch (error) {
@@ -444,63 +315,47 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       void this.#link?.destroy(error as Error);
       return;
     }
-    if (packet.type === 'user') {
-      this.#dispatch(packet.name, packet.body);
-      return;
-    }
-    this.#route(packet);
-  }
-
-  #route(packet: Packet): void {
     switch (packet.type) {
-      case 'BuildResult': {
-        this.#held.delete(packet.body.id);
-        const pending = this.#pending.get(packet.body.id);
-        if (pending) {
-          this.#pending.delete(packet.body.id);
-          pending.cleanup();
-          if (packet.body.ok) pending.resolve(packet.body.value);
-          else {
-            pending.reject(taskFailure(pending.task, this.id, packet.body.error));
-          }
-        }
-        break;
-      }
-      case 'Log':
-        this.emitSafely('log', packet.body);
-        break;
-      case 'NodeShutdown':
-        this.emitSafely('shutdown', packet.body, undefined);
-        break;
       case 'Pong':
-        this.#answeredAt = this.#clock.now();
-        break;
+        this.#liveness.answered();
+        return;
       case 'NodeReady':
         this.pid ??= packet.body.pid;
         this.emitSafely('ready', packet.body);
+        return;
+      case 'NodeShutdown':
+        this.emitSafely('shutdown', packet.body, undefined);
+        return;
+      case 'Log':
+        this.emitSafely('log', packet.body);
+        return;
+      case 'BuildResult':
+        this.#liveness.held.delete(packet.body.id);
+        break;
+      case 'BuildBlocked':
+      case 'Yield':
+      case 'Reacquire':
+      case 'JobError':
         break;
       default:
-        break;
+        // A packet only a host sends (BuildRequest, Ping...) means nothing coming from a node.
+        return;
     }
-    this.#dispatch(packet.type, packet.body);
-  }
-
-  #dispatch(kind: string, body: unknown): void {
-    const handlers = this.#handlers.get(kind);
-    if (!handlers) return;
-    for (const handler of handlers) {
-      try {
-        (handler as (body: unknown) => void)(body);
-      } catch (error) {
-        reportUnhandledError(error);
-      }
+    try {
+      this.#host.receive(packet);
+    } catch (error) {
+      reportUnhandledError(error);
     }
   }
 
   #onLinkClosed(info: LinkCloseInfo): void {
+    // The one rule for an orderly close: this side was closing, the link ended cleanly, and the
+    // host has no caller still waiting for an answer from the node.
     const orderly =
-      this.state === 'closing' && (info.reason === 'closed' || info.reason === 'closed-by-peer');
-    if (orderly && this.#pending.size === 0) {
+      this.state === 'closing' &&
+      (info.reason === 'closed' || info.reason === 'closed-by-peer') &&
+      !this.#host.awaitsAnswers();
+    if (orderly) {
       this.#toMachine({ type: 'link.closed' });
       this.emitSafely('closed');
       return;
@@ -521,42 +376,26 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       });
     }
     const error =
-      this.#lost ??
+      this.#liveness.lost ??
       new NodeConnectionFailedError(this.id, this.pid, process?.exit(), process?.outputTail(2048) ?? '', {
         cause: info.error ?? new Error(`link ${info.reason}`),
       });
     this.#failure = error;
-    this.#held.clear();
-    const body: PacketBodies['NodeShutdown'] = {
-      reason: 'ConnectionFailed',
-      error: { message: error.message },
-    };
-    this.emitSafely('shutdown', body, error);
-    this.#dispatch('NodeShutdown', body);
-    for (const [id, pending] of this.#pending) {
-      this.#pending.delete(id);
-      pending.cleanup();
-      pending.reject(error);
-    }
+    this.#liveness.held.clear();
+    this.emitSafely('shutdown', { reason: 'ConnectionFailed', error: { message: error.message } }, error);
+    this.#direct.connectionFailed(error);
     this.#toMachine({ type: 'link.closed' });
     this.emitSafely('closed');
   }
 }
 
-export type { NodeExit };
-
 function raceTimeout(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = clock.setTimeout(() => resolve(false), ms);
-    promise.then(
-      () => {
-        clock.clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clock.clearTimeout(timer);
-        resolve(false);
-      },
-    );
+    const settle = (reached: boolean) => () => {
+      clock.clearTimeout(timer);
+      resolve(reached);
+    };
+    promise.then(settle(true), settle(false));
   });
 }

@@ -1,18 +1,23 @@
-import { setup } from 'xstate';
+import { type SnapshotFrom, setup } from 'xstate';
 
-/** What the node-context machine asks of its context (liveness: pings and the verdict). */
-export interface NodeContextOwner {
+/**
+ * What the node-context machine does to the world and reads of it, carried out by the node
+ * context that runs it (`provideNodeContext`): the pings and the verdict on a silent node.
+ */
+export interface NodeContextEffects {
   /** Whether the node holds requests (sent, not yet answered): only then is it pinged. */
   holdsWork(): boolean;
   /** How long the node has been silent: since its last Pong, or since it was first given work. */
   silentFor(): number;
+  pingIntervalMs(): number;
+  pingTimeoutMs(): number;
   /** The silence clock starts now (the node was given work while it held none). */
   watchFromNow(): void;
   ping(): void;
   /** Kills the node and fails what it held: it did not answer within the bound. */
   declareLost(): void;
-  readonly pingIntervalMs: number;
-  readonly pingTimeoutMs: number;
+  /** The connection ended, closed in order or failed: nothing more will happen on it. */
+  ended(): void;
 }
 
 export type NodeContextEvent =
@@ -38,34 +43,31 @@ export type NodeContextEvent =
  * - `exitPacket`: none → queued (a NodeBuildComplete without reuse is in the writer queue) →
  *   sent (it reached the socket). Once `sent`, nothing else may be written to the node: the
  *   context refuses sends by consulting this region, and the model checker's monitor does too.
+ *
+ * Every action, guard and delay reads or touches the world (the context's clock, its link, the
+ * requests it holds), so each is an effect (`NodeContextEffects`); the implementations here are
+ * placeholders that `provideNodeContext` replaces.
  */
 export const nodeContextMachine = setup({
   types: {
-    context: {} as { owner: NodeContextOwner | undefined },
     events: {} as NodeContextEvent,
-    input: {} as { owner?: NodeContextOwner } | undefined,
   },
   actions: {
-    // Provided by the context.
-    announceActive: () => {},
-    announceFailed: () => {},
-    announceClosed: () => {},
-    watchFromNow: ({ context }) => context.owner?.watchFromNow(),
-    ping: ({ context }) => context.owner?.ping(),
-    declareLost: ({ context }) => context.owner?.declareLost(),
+    watchFromNow: () => {},
+    ping: () => {},
+    declareLost: () => {},
+    announceEnded: () => {},
   },
   guards: {
-    silentTooLong: ({ context }) =>
-      context.owner !== undefined && context.owner.silentFor() >= context.owner.pingTimeoutMs,
-    holdsNoWork: ({ context }) => !context.owner?.holdsWork(),
+    silentTooLong: () => false,
+    holdsNoWork: () => true,
   },
   delays: {
-    pingInterval: ({ context }) => context.owner?.pingIntervalMs ?? 1_000,
+    pingInterval: 1_000,
   },
 }).createMachine({
   id: 'nodeContext',
   type: 'parallel',
-  context: ({ input }) => ({ owner: input?.owner }),
   states: {
     connection: {
       initial: 'connecting',
@@ -77,7 +79,6 @@ export const nodeContextMachine = setup({
           on: { 'link.opened': 'active', 'connect.failed': 'failed' },
         },
         active: {
-          entry: 'announceActive',
           initial: 'quiet',
           on: { 'context.closing': 'closing', 'link.closed': 'failed' },
           states: {
@@ -105,8 +106,8 @@ export const nodeContextMachine = setup({
         closing: {
           on: { 'link.closed': 'closed' },
         },
-        closed: { type: 'final', entry: 'announceClosed' },
-        failed: { type: 'final', entry: 'announceFailed' },
+        closed: { type: 'final', entry: 'announceEnded' },
+        failed: { type: 'final', entry: 'announceEnded' },
       },
     },
     exitPacket: {
@@ -120,14 +121,33 @@ export const nodeContextMachine = setup({
   },
 });
 
-export type NodeConnectionState =
-  | 'connecting'
-  | 'handshaking'
-  | 'active'
-  | 'lost'
-  | 'closing'
-  | 'closed'
-  | 'failed';
-export type ExitPacketState = 'none' | 'queued' | 'sent';
+/** The machine with a node context's effects: TypeScript holds the context to every one of them. */
+export function provideNodeContext(
+  machine: typeof nodeContextMachine,
+  effects: NodeContextEffects,
+): typeof nodeContextMachine {
+  return machine.provide({
+    actions: {
+      watchFromNow: () => effects.watchFromNow(),
+      ping: () => effects.ping(),
+      declareLost: () => effects.declareLost(),
+      announceEnded: () => effects.ended(),
+    },
+    guards: {
+      silentTooLong: () => effects.silentFor() >= effects.pingTimeoutMs(),
+      holdsNoWork: () => !effects.holdsWork(),
+    },
+    delays: {
+      pingInterval: () => effects.pingIntervalMs(),
+    },
+  });
+}
+
+type NodeContextValue = SnapshotFrom<typeof nodeContextMachine>['value'];
+type ConnectionValue = NodeContextValue['connection'];
+
+/** Where the connection is; `active` whether the node is watched or quiet. */
+export type NodeConnectionState = Extract<ConnectionValue, string> | keyof Extract<ConnectionValue, object>;
 /** While the connection is active: whether the node is being pinged. */
-export type LivenessState = 'quiet' | 'watching';
+export type LivenessState = Extract<ConnectionValue, object>['active'];
+export type ExitPacketState = NodeContextValue['exitPacket'];

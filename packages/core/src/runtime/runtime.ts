@@ -4,8 +4,9 @@ import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
 import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from '../ids.js';
-import type { NodeContext, NodeKind, PingTimes } from '../nodes/context.js';
+import type { NodeContext, NodeKind } from '../nodes/context.js';
 import { InProcessNodeProvider } from '../nodes/inproc.js';
+import type { PingTimes } from '../nodes/liveness.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions, processShape } from '../nodes/process.js';
 import type { NodeProvider } from '../nodes/provider.js';
 import { ThreadNodeProvider } from '../nodes/thread.js';
@@ -23,19 +24,14 @@ import {
   shape,
   withMethods,
 } from '../options.js';
-import {
-  type PacketBodies,
-  type RequestOutcome,
-  type RequestSpecBody,
-  serializeError,
-  taskFailure,
-} from '../packets.js';
+import type { RequestSpecBody } from '../packets.js';
 import type { SchedulingPolicy } from '../scheduler/policy.js';
 import type { RequestSpec, RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { SchedulerRules } from '../scheduler/rules.js';
-import { Scheduler, type SchedulerHost, type StallReport } from '../scheduler/scheduler.js';
+import type { Scheduler, StallReport } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
+import { BuildHost } from './build-host.js';
 import { TaskRouter } from './router.js';
 
 const DEFAULT_POOL = 'default';
@@ -117,25 +113,21 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly providers: ReadonlyMap<string, NodeProvider>;
   /** Multi-threaded mode's router; undefined otherwise. */
   readonly router: TaskRouter | undefined;
-  readonly #nodes = new Map<string, NodeContext>();
+  /** The host side of the packet protocol: the scheduler's host, and every pool node's. */
+  readonly #builds: BuildHost;
   readonly #clock: Clock;
   readonly #ids: IdSource;
   #closing: Promise<void> | undefined;
   /** Node launches in flight: shutdown waits for them, so no node outlives the runtime. */
   readonly #growth = new Set<Promise<void>>();
-  /** Ping times each adopted node gets (`nodes.pingIntervalMs`, `nodes.pingTimeoutMs`). */
-  readonly #ping: Partial<PingTimes>;
-  readonly #nodeLost: RuntimeSeams['nodeLost'];
 
   constructor(options: RuntimeOptions = {}) {
     super();
     checkShape(options, runtimeShape, '');
-    this.#nodeLost = options[internalSeams]?.nodeLost;
     this.#clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);
     const kind = options.nodes?.kind ?? 'inproc';
-    this.#ping = pingTimes(options.nodes);
     const processOptions = { ...options.nodes?.process, clock: this.#clock, random };
     const providers = new Map<string, NodeProvider>();
     if (options.nodes?.provider) providers.set(DEFAULT_POOL, options.nodes.provider);
@@ -155,47 +147,39 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.providers = providers;
     this.router = kind === 'multi-threaded' && !options.nodes?.provider ? new TaskRouter() : undefined;
     const max = options.nodes?.max ?? availableParallelism();
-    const host: SchedulerHost = {
-      start: (request, node) =>
-        this.#send(node, 'BuildRequest', {
-          id: request.id,
-          task: request.spec.task,
-          input: request.spec.input,
-        }),
-      unblock: (request, node) =>
-        this.#send(node, 'BuildUnblocked', { requestId: request.id, results: this.#outcomes(request) }),
-      grant: (request, node) => this.#send(node, 'ReacquireGranted', { requestId: request.id }),
-      cancel: (request, node, reason) => {
-        try {
-          this.#send(node, 'Cancel', { id: request.id, reason: reason.message });
-        } catch {
-          // The node is gone; the request is already lost with it.
-        }
+    this.#builds = new BuildHost({
+      scheduler: {
+        maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
+        ...(options.nodes?.prefetch !== undefined && { prefetch: options.nodes.prefetch }),
+        ...(options.policy && { policy: options.policy }),
+        ...(options.stallTimeoutMs !== undefined && { stallTimeoutMs: options.stallTimeoutMs }),
+        ...(options.stallErrorMs !== undefined && { stallErrorMs: options.stallErrorMs }),
+        clock: this.#clock,
+        ids: this.#ids,
+        ...(options[internalSeams]?.scheduler && { [internalSeams]: options[internalSeams].scheduler }),
       },
+      place: (spec) => this.#place(spec),
       grow: (count, pool) => {
         const growing = this.#grow(count, pool);
         this.#growth.add(growing);
         void growing.finally(() => this.#growth.delete(growing));
       },
-    };
-    this.scheduler = new Scheduler({
-      host,
-      maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
-      ...(options.nodes?.prefetch !== undefined && { prefetch: options.nodes.prefetch }),
-      ...(options.policy && { policy: options.policy }),
-      ...(options.stallTimeoutMs !== undefined && { stallTimeoutMs: options.stallTimeoutMs }),
-      ...(options.stallErrorMs !== undefined && { stallErrorMs: options.stallErrorMs }),
-      clock: this.#clock,
-      ids: this.#ids,
-      ...(options[internalSeams]?.scheduler && { [internalSeams]: options[internalSeams].scheduler }),
+      ping: pingTimes(options.nodes),
+      nodeLost: options[internalSeams]?.nodeLost,
+      reports: {
+        node: (node) => this.emit('node', node),
+        nodeLost: (node, error) => this.emit('node.lost', node, error),
+        log: (entry) => this.emit('log', entry),
+      },
     });
+    this.scheduler = this.#builds.scheduler;
     this.scheduler.on('transition', (request, from, to) => this.emit('request', request, from, to));
     this.scheduler.on('stall', (report) => this.emit('stall', report));
   }
 
   /** The nodes in the pool now. */
   get nodes(): readonly NodeContext[] {
-    return [...this.#nodes.values()];
+    return this.#builds.nodes;
   }
 
   /**
@@ -264,7 +248,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       await Promise.all(
         [...this.providers.values()].map((provider) => provider.shutdown(undefined, options)),
       );
-      this.#nodes.clear();
+      this.#builds.clear();
     })();
     return this.#closing;
   }
@@ -299,7 +283,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       await provider.shutdown(nodes);
       return;
     }
-    for (const node of nodes) this.#adopt(node, pool);
+    for (const node of nodes) this.#builds.adopt(node, pool);
     // A provider that hands back fewer than asked would leave the rest counted as on the way.
     if (nodes.length < count)
       this.#growthFailed(
@@ -315,82 +299,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #growthFailed(count: number, pool: string, error: Error): void {
     if (this.#closing) return;
     if (this.scheduler.growthFailed(count, pool, error) === 0) reportUnhandledError(error);
-  }
-
-  #adopt(node: NodeContext, pool: string): void {
-    this.#nodes.set(node.id, node);
-    node.setPingTimes(this.#ping);
-    const scheduler = this.scheduler;
-    // A result, block or yield is the request leaving its node. For a request this host has
-    // already ended (cancelled, or failed by a stall, while the node still ran it) it is the news
-    // that the node is free now; anything else about such a request is late news.
-    const onLeave = (id: string, action: (request: ScheduledRequest) => void) => {
-      const request = scheduler.request(id);
-      if (!request || request.node !== node.id) return;
-      if (request.state === 'executing') action(request);
-      else scheduler.nodeLeft(node.id, id);
-    };
-    node.handle('BuildResult', (body) =>
-      onLeave(body.id, (request) => {
-        if (body.ok) scheduler.complete(request.id, body.value);
-        else {
-          scheduler.fail(body.id, taskFailure(request.spec.task, node.id, body.error));
-        }
-      }),
-    );
-    node.handle('BuildBlocked', (body) =>
-      onLeave(body.requestId, () => {
-        const block = (specs: RequestSpec[]) => {
-          // Routing may have waited on a module import; the request may have been cancelled meanwhile.
-          if (scheduler.request(body.requestId)?.state !== 'executing') return;
-          scheduler.block(body.requestId, specs);
-        };
-        const placed = body.requests.map((spec) => this.#place(spec));
-        if (placed.some((spec) => spec instanceof Promise)) void Promise.all(placed).then(block);
-        else block(placed as RequestSpec[]);
-      }),
-    );
-    node.handle('Yield', (body) => onLeave(body.requestId, () => scheduler.yield(body.requestId)));
-    node.handle('Reacquire', (body) => {
-      const request = scheduler.request(body.requestId);
-      if (request?.node === node.id && request.state === 'yielded') scheduler.reacquire(body.requestId);
-    });
-    node.on('log', (entry) => this.emit('log', { node: node.id, ...entry }));
-    node.on('shutdown', (body, error) => {
-      if (body.reason !== 'ConnectionFailed') return;
-      const forget = () => {
-        this.#nodes.delete(node.id);
-        const failure = error ?? new NodeClosedError(node.id, 'connection failed');
-        this.emit('node.lost', node, failure);
-        scheduler.removeNode(node.id, failure);
-      };
-      if (this.#nodeLost) this.#nodeLost(node, forget);
-      else forget();
-    });
-    this.emit('node', node);
-    scheduler.addNode(node.id, pool);
-  }
-
-  #outcomes(request: ScheduledRequest): RequestOutcome[] {
-    return (request.awaited ?? []).map((child) =>
-      child.state === 'completed'
-        ? { id: child.id, ok: true, value: child.value }
-        : {
-            id: child.id,
-            ok: false,
-            error: serializeError(child.error ?? new Error(`request ${child.state}`)),
-          },
-    );
-  }
-
-  #send<K extends 'BuildRequest' | 'BuildUnblocked' | 'ReacquireGranted' | 'Cancel'>(
-    nodeId: string,
-    kind: K,
-    body: PacketBodies[K],
-  ): void {
-    const node = this.#nodes.get(nodeId);
-    if (!node) throw new NodeClosedError(nodeId, 'not in the pool');
-    node.send(kind, body);
   }
 }
 

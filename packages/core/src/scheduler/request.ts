@@ -1,4 +1,5 @@
 import { assertCloneable, refusedValue } from '@troupe/transport/internal';
+import type { RequestSpecBody } from '../packets.js';
 
 /**
  * The life of one request, as a statechart table: each state lists the states it may move to.
@@ -39,14 +40,8 @@ export const FINISHED: ReadonlySet<RequestState> = new Set(['completed', 'failed
 /** The pool a request runs in when its spec names none. */
 export const DEFAULT_POOL = 'default';
 
-export interface RequestSpec {
-  /** Task id: a built-in, or `moduleSpecifier#exportName`. */
-  task: string;
-  input: unknown;
-  /** Estimated cost (any unit, used relative to other requests). Default 1. */
-  cost?: number;
-  /** Run in an isolated process even if the task is thread-safe. */
-  outOfProcess?: boolean;
+/** A request as submitted: what crosses the wire (`RequestSpecBody`), and the pool that runs it. */
+export interface RequestSpec extends RequestSpecBody {
   /** Which pool of nodes runs it (decided by the task router); default 'default'. */
   pool?: string;
 }

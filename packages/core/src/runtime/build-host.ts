@@ -1,0 +1,185 @@
+import { NodeClosedError } from '../errors.js';
+import type { NodeContext } from '../nodes/context.js';
+import type { HostPacket } from '../nodes/host.js';
+import type { PingTimes } from '../nodes/liveness.js';
+import {
+  type PacketBodies,
+  type RequestOutcome,
+  type RequestSpecBody,
+  serializeError,
+  taskFailure,
+} from '../packets.js';
+import type { RequestSpec, ScheduledRequest } from '../scheduler/request.js';
+import { Scheduler, type SchedulerHost, type SchedulerOptions } from '../scheduler/scheduler.js';
+
+export interface BuildHostOptions {
+  /** The scheduler's options; the build host is its host. */
+  scheduler: Omit<SchedulerOptions, 'host'>;
+  /** Which pool a request runs in (the router's decision in multi-threaded mode). */
+  place(spec: RequestSpecBody): RequestSpec | Promise<RequestSpec>;
+  /** More nodes of `pool` would help: the runtime asks its providers, and `adopt`s what comes. */
+  grow(count: number, pool: string): void;
+  /** Ping times each adopted node gets (`nodes.pingIntervalMs`, `nodes.pingTimeoutMs`). */
+  ping: Partial<PingTimes>;
+  /** The runtime's `nodeLost` seam: given `forget`, which drops the node and fails what it held. */
+  nodeLost: ((node: NodeContext, forget: () => void) => void) | undefined;
+  /** What the runtime is told, as its own events. */
+  reports: {
+    node(node: NodeContext): void;
+    nodeLost(node: NodeContext, error: Error): void;
+    log(entry: PacketBodies['Log'] & { node: string }): void;
+  };
+}
+
+/**
+ * The host side of the packet protocol for a runtime's pool of nodes, in one place. It is the
+ * scheduler's host (its decisions go out as BuildRequest, BuildUnblocked, ReacquireGranted and
+ * Cancel) and the host of every node it adopts (their BuildResult, BuildBlocked, Yield and
+ * Reacquire come back as scheduler calls). The node contexts keep their links; this keeps the
+ * conversation.
+ */
+export class BuildHost implements SchedulerHost {
+  readonly scheduler: Scheduler;
+  readonly #nodes = new Map<string, NodeContext>();
+  readonly #options: BuildHostOptions;
+
+  constructor(options: BuildHostOptions) {
+    this.#options = options;
+    this.scheduler = new Scheduler({ ...options.scheduler, host: this });
+  }
+
+  /** The nodes in the pool now. */
+  get nodes(): readonly NodeContext[] {
+    return [...this.#nodes.values()];
+  }
+
+  start(request: ScheduledRequest, node: string): void {
+    this.#send(node, 'BuildRequest', { id: request.id, task: request.spec.task, input: request.spec.input });
+  }
+
+  unblock(request: ScheduledRequest, node: string): void {
+    this.#send(node, 'BuildUnblocked', { requestId: request.id, results: outcomes(request) });
+  }
+
+  grant(request: ScheduledRequest, node: string): void {
+    this.#send(node, 'ReacquireGranted', { requestId: request.id });
+  }
+
+  cancel(request: ScheduledRequest, node: string, reason: Error): void {
+    try {
+      this.#send(node, 'Cancel', { id: request.id, reason: reason.message });
+    } catch {
+      // The node is gone; the request is already lost with it.
+    }
+  }
+
+  grow(count: number, pool: string): void {
+    this.#options.grow(count, pool);
+  }
+
+  /** Takes a node into `pool`: the scheduler may give it work, and its packets come here. */
+  adopt(node: NodeContext, pool: string): void {
+    this.#nodes.set(node.id, node);
+    node.setPingTimes(this.#options.ping);
+    node.attachHost({
+      receive: (packet) => this.#receive(node, packet),
+      // The scheduler answers its own callers. A runtime closes its nodes only after ending every
+      // request (shutdown cancels what is unfinished first), and a node that fails under a request
+      // reaches the scheduler through its `shutdown` event, below, however its link closed.
+      awaitsAnswers: () => false,
+    });
+    node.on('log', (entry) => this.#options.reports.log({ node: node.id, ...entry }));
+    node.on('shutdown', (body, error) => {
+      if (body.reason !== 'ConnectionFailed') return;
+      const forget = () => {
+        this.#nodes.delete(node.id);
+        const failure = error ?? new NodeClosedError(node.id, 'connection failed');
+        this.#options.reports.nodeLost(node, failure);
+        this.scheduler.removeNode(node.id, failure);
+      };
+      if (this.#options.nodeLost) this.#options.nodeLost(node, forget);
+      else forget();
+    });
+    this.#options.reports.node(node);
+    this.scheduler.addNode(node.id, pool);
+  }
+
+  /** Lets go of every node (the runtime has shut its providers down). */
+  clear(): void {
+    this.#nodes.clear();
+  }
+
+  #receive(node: NodeContext, packet: HostPacket): void {
+    const scheduler = this.scheduler;
+    switch (packet.type) {
+      case 'BuildResult': {
+        const body = packet.body;
+        this.#left(node, body.id, (request) => {
+          if (body.ok) scheduler.complete(request.id, body.value);
+          else scheduler.fail(request.id, taskFailure(request.spec.task, node.id, body.error));
+        });
+        return;
+      }
+      case 'BuildBlocked': {
+        const { requestId, requests } = packet.body;
+        this.#left(node, requestId, () => {
+          const block = (specs: RequestSpec[]) => {
+            // Routing may have waited on a module import; the request may have been cancelled meanwhile.
+            if (scheduler.request(requestId)?.state !== 'executing') return;
+            scheduler.block(requestId, specs);
+          };
+          const placed = requests.map((spec) => this.#options.place(spec));
+          if (placed.some((spec) => spec instanceof Promise)) void Promise.all(placed).then(block);
+          else block(placed as RequestSpec[]);
+        });
+        return;
+      }
+      case 'Yield':
+        this.#left(node, packet.body.requestId, (request) => scheduler.yield(request.id));
+        return;
+      case 'Reacquire': {
+        const request = scheduler.request(packet.body.requestId);
+        if (request?.node === node.id && request.state === 'yielded') scheduler.reacquire(request.id);
+        return;
+      }
+      case 'JobError':
+        // A node of a pool runs no jobs: nothing to say.
+        return;
+    }
+  }
+
+  /**
+   * A result, block or yield is the request leaving its node. For a request this host has
+   * already ended (cancelled, or failed by a stall, while the node still ran it) it is the news
+   * that the node is free now; anything else about such a request is late news.
+   */
+  #left(node: NodeContext, id: string, action: (request: ScheduledRequest) => void): void {
+    const request = this.scheduler.request(id);
+    if (!request || request.node !== node.id) return;
+    if (request.state === 'executing') action(request);
+    else this.scheduler.nodeLeft(node.id, id);
+  }
+
+  #send<K extends 'BuildRequest' | 'BuildUnblocked' | 'ReacquireGranted' | 'Cancel'>(
+    nodeId: string,
+    kind: K,
+    body: PacketBodies[K],
+  ): void {
+    const node = this.#nodes.get(nodeId);
+    if (!node) throw new NodeClosedError(nodeId, 'not in the pool');
+    node.send(kind, body);
+  }
+}
+
+/** What a blocked request waited on, in the order it asked: the body of its BuildUnblocked. */
+function outcomes(request: ScheduledRequest): RequestOutcome[] {
+  return (request.awaited ?? []).map((child) =>
+    child.state === 'completed'
+      ? { id: child.id, ok: true, value: child.value }
+      : {
+          id: child.id,
+          ok: false,
+          error: serializeError(child.error ?? new Error(`request ${child.state}`)),
+        },
+  );
+}
