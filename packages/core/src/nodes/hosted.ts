@@ -15,7 +15,21 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
 
   async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
     options.signal?.throwIfAborted();
-    return Promise.all(Array.from({ length: count }, () => this.#start()));
+    // Settles only once every start has: a start that failed early (a handshake timed out on a
+    // loaded machine) must not leave the others running on unseen, since the caller's shutdown
+    // waits for this acquire and would miss a node that arrived after it, whose thread then held
+    // the process open until its idle timeout.
+    const starts = await Promise.allSettled(Array.from({ length: count }, () => this.#start()));
+    const nodes: NodeContext[] = [];
+    for (const start of starts) if (start.status === 'fulfilled') nodes.push(start.value);
+    const failure = starts.find((start) => start.status === 'rejected');
+    if (failure) {
+      // All or nothing, as for process nodes: the caller gets an error, not a partial set it
+      // might forget to shut down.
+      await this.shutdown(nodes);
+      throw (failure as PromiseRejectedResult).reason;
+    }
+    return nodes;
   }
 
   async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
