@@ -10,7 +10,8 @@
 const layers = {
   core: [
     ['.'],
-    ['tasks', 'system'],
+    ['system'],
+    ['tasks'],
     ['jobs'],
     ['endpoint'],
     ['nodes', 'scheduler'],

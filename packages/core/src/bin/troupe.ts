@@ -1,3 +1,5 @@
+// The `troupe` CLI's entry point (node, nodes, shutdown-all): a real program at the edge, so it
+// reads process.argv, writes stdio and takes the wall clock (Date.now) for the ages `nodes` prints.
 import { parseArgs } from 'node:util';
 import { parseErrorMessage, runNode } from '../endpoint/main.js';
 import { listNodes, shutdownAll } from '../nodes/shutdown-all.js';

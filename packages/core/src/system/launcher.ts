@@ -1,8 +1,8 @@
 // The real Launcher (child_process, process groups, kill trees) and the host's real process
-// identity: the one module where the host starts and signals processes. Providers take a Launcher.
+// identity (pid, thread, entry script): the one module where the host starts and signals processes. Providers take a Launcher.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { threadId } from 'node:worker_threads';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { isMainThread, threadId } from 'node:worker_threads';
 import type { NodeExit } from '../errors.js';
 
 export interface LaunchSpec {
@@ -27,6 +27,35 @@ export interface NodeIdentity {
 /** This process and thread: the identity of a real node. A simulated node is given its own. */
 export function systemIdentity(): NodeIdentity {
   return { pid: process.pid, threadId };
+}
+
+/** The host's entry script as a real path, looked up once; null where there is none (a worker thread). */
+let entryScript: string | null | undefined;
+
+/**
+ * Whether `path` is the host's own entry script (after symlinks). A task defined there cannot
+ * run on a node: importing it would run the host's program again. False on a worker thread and
+ * where the host has no script file (-e, stdin).
+ */
+export function isHostEntryScript(path: string): boolean {
+  if (entryScript === undefined) {
+    entryScript = null;
+    const script = process.argv[1];
+    if (isMainThread && script) {
+      try {
+        entryScript = realpathSync(script);
+      } catch {
+        // Not a file (-e, stdin): no task can live in it under a file name anyway.
+      }
+    }
+  }
+  if (entryScript === null) return false;
+  try {
+    return realpathSync(path) === entryScript;
+  } catch {
+    // A file that is not there is the node's to report.
+    return path === entryScript;
+  }
 }
 
 /** A running (or finished) node process, as the host sees it. */

@@ -1,7 +1,6 @@
-import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { isMainThread } from 'node:worker_threads';
+import { isHostEntryScript } from '../system/launcher.js';
 import { kMultiThreadable, kTask, type Task, type TaskDefinition } from './task.js';
 
 export type { Task, TaskDefinition } from './task.js';
@@ -65,24 +64,6 @@ function isRelative(specifier: string): boolean {
   return /^\.\.?(\/|$)/.test(specifier);
 }
 
-/** The host's entry script as a real path, looked up once; null where there is none (a worker thread). */
-let entryScript: string | null | undefined;
-
-function hostEntryScript(): string | null {
-  if (entryScript === undefined) {
-    entryScript = null;
-    const script = process.argv[1];
-    if (isMainThread && script) {
-      try {
-        entryScript = realpathSync(script);
-      } catch {
-        // Not a file (-e, stdin): no task can live in it under a file name anyway.
-      }
-    }
-  }
-  return entryScript;
-}
-
 /** Verdicts by module specifier: a request names one of a handful of modules, over and over. */
 const verdicts = new Map<string, string | null>();
 
@@ -125,15 +106,7 @@ function judgeModule(specifier: string): string | undefined {
       'imports the module a task is exported from: define the task in a file and export it under its name'
     );
   }
-  const entry = hostEntryScript();
-  if (entry === null) return undefined;
-  let real = path;
-  try {
-    real = realpathSync(path);
-  } catch {
-    // A file that is not there is the node's to report.
-  }
-  if (real !== entry) return undefined;
+  if (!isHostEntryScript(path)) return undefined;
   return (
     `its module ${path} is the host's own script, and a node finds a task by importing its module: ` +
     "that would run the host's program again on the node (which never answers, or starts nodes of " +

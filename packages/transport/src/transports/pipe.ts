@@ -1,3 +1,5 @@
+// The real local-socket transport (Unix domain sockets, Windows named pipes) and the private
+// directory its sockets live in: real sockets and files. The simulator replaces it with its own Transport.
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';

@@ -1,3 +1,5 @@
+// The real TCP transport (node:net, node:tls): one of the modules where transport touches real
+// sockets. The simulator replaces it with its own Transport.
 import { createServer as createNetServer, connect as netConnect, type Server } from 'node:net';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { InsecureListenError, InvalidOptionError } from '../errors.js';
