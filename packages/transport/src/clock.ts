@@ -22,3 +22,18 @@ export const systemClock: Clock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
+
+/**
+ * Whether `promise` fulfils within `ms` on `clock`: true if it does, false if it rejects or the
+ * time is up first. The timer is cleared as soon as the promise settles.
+ */
+export function fulfilsWithin(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(() => resolve(false), ms);
+    const settle = (fulfilled: boolean) => () => {
+      clock.clearTimeout(timer);
+      resolve(fulfilled);
+    };
+    promise.then(settle(true), settle(false));
+  });
+}

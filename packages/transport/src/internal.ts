@@ -3,6 +3,7 @@
 // network, the value checks. NOT covered by semver: any name here may change or go in any release.
 // A name moves to the index (and its export-list test) when a user needs it.
 export { type ByteChannel, type ChannelSink, socketChannel } from './channel.js';
+export { fulfilsWithin } from './clock.js';
 export { describe, reportUnhandledError } from './errors.js';
 export {
   DEFAULT_MAX_FRAME_LENGTH,

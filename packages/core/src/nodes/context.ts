@@ -1,5 +1,6 @@
 import { type Clock, type Link, type LinkCloseInfo, systemClock } from '@troupe/transport';
 import {
+  fulfilsWithin,
   machineInspector,
   reportUnhandledError,
   SafeEmitter,
@@ -297,7 +298,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.#toMachine({ type: 'context.closing' });
     if (!options.reuse) {
       this.#toMachine({ type: 'exit.queued' });
-      const flushed = await raceTimeout(this.#clock, link.flushed(), options.drainTimeoutMs ?? 100);
+      const flushed = await fulfilsWithin(this.#clock, link.flushed(), options.drainTimeoutMs ?? 100);
       if (flushed) this.#toMachine({ type: 'exit.sent' });
       // Only under the seam `writesAfterExitPacket`: the link stays open until the node hangs up.
       if (this.#writesAfterExitPacket) return this.#closed;
@@ -387,15 +388,4 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.#toMachine({ type: 'link.closed' });
     this.emitSafely('closed');
   }
-}
-
-function raceTimeout(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = clock.setTimeout(() => resolve(false), ms);
-    const settle = (reached: boolean) => () => {
-      clock.clearTimeout(timer);
-      resolve(reached);
-    };
-    promise.then(settle(true), settle(false));
-  });
 }

@@ -1,5 +1,5 @@
 // Thread nodes: the one module that starts worker_threads Workers (the real thread launcher);
-// what runs on the thread is node/thread-entry.ts.
+// what runs on the thread is endpoint/thread-entry.ts.
 import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   type Clock,
@@ -8,7 +8,7 @@ import {
   systemClock,
   systemRandom,
 } from '@troupe/transport';
-import { messagePortChannel, openLink } from '@troupe/transport/internal';
+import { fulfilsWithin, messagePortChannel, openLink } from '@troupe/transport/internal';
 import type { ThreadNodeData } from '../endpoint/thread-entry.js';
 import type { NodeExit } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
@@ -152,13 +152,12 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
       await worker.terminate();
       return;
     }
-    const exited = await new Promise<boolean>((resolve) => {
-      const timer = this.#clock.setTimeout(() => resolve(false), left);
-      node.process?.onExit(() => {
-        this.#clock.clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    const thread = node.process;
+    const exited = await fulfilsWithin(
+      this.#clock,
+      new Promise<void>((done) => thread.onExit(() => done())),
+      left,
+    );
     if (!exited) await worker.terminate();
   }
 }

@@ -2,11 +2,13 @@ import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
 import { RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
+import { invalid } from '../options.js';
 import { internalSeams } from '../seams.js';
 import { NodeAssignment } from './assignment.js';
 import { findCycle, raisePriority, releaseWaiters, unneeded, unwaitAll, wait } from './graph.js';
 import { forgetGrowthFailures, growthFailed } from './growth.js';
 import type { SchedulerHost } from './host.js';
+import type { SchedulerEvents, SchedulerOptions } from './options.js';
 import { criticalPathFirst, type SchedulingPolicy } from './policy.js';
 import { Pools } from './pools.js';
 import {
@@ -22,43 +24,12 @@ import {
 import { SCHEDULER_RULES, type SchedulerRules } from './rules.js';
 import type { SchedulerState } from './scheduler.machine.js';
 import { settle, whenAllSettled, whenSettled } from './settle.js';
-import { type StallReport, StallWatch } from './stall.js';
+import { StallWatch } from './stall.js';
 
 // The scheduler's own types, importable from it wherever they are written.
 export type { SchedulerHost } from './host.js';
+export type { SchedulerEvents, SchedulerOptions } from './options.js';
 export type { StallReport } from './stall.js';
-
-export interface SchedulerOptions {
-  host: SchedulerHost;
-  policy?: SchedulingPolicy;
-  /** Largest pool size to grow to, for every pool or per pool name. Default: the nodes added. */
-  maxNodes?: number | Readonly<Record<string, number>>;
-  /** No progress for this long with every node held and work waiting: a `stall` event. Default 5 s. */
-  stallTimeoutMs?: number;
-  /** A stall that lasts this much longer fails the run with `StallError`. Default 10 s. */
-  stallErrorMs?: number;
-  /**
-   * Requests sent ahead to each busy node (default 0: none), once its pool is at its full size.
-   * A node runs them one at a time: the first staged one starts, on the node and here alike, when
-   * the active one leaves (finishes, blocks or yields), so many small requests cost no round trip
-   * each. A node with staged requests is granted no continuation until they have all started
-   * (MSBuild #13531), and a node with a continuation waiting is staged nothing.
-   */
-  prefetch?: number;
-  clock?: Clock;
-  ids?: IdSource;
-  /** Rules replacing core's (`SCHEDULER_RULES`): the model checker's broken variants only. */
-  [internalSeams]?: Partial<SchedulerRules>;
-}
-
-export interface SchedulerEvents {
-  /** Every request state change, for traces, progress and monitors. */
-  transition: [request: ScheduledRequest, from: RequestState | 'new', to: RequestState];
-  stall: [report: StallReport];
-  /** The stall persisted; every unfinished request failed with this error. */
-  'stall.failed': [error: StallError];
-  settled: [request: ScheduledRequest];
-}
 
 /**
  * MSBuild's scheduler, as a library: requests that depend on each other, on N nodes, where a
@@ -101,7 +72,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     this.#pools = new Pools(options.maxNodes, (a, b) => this.policy.compare(a, b));
     const prefetch = options.prefetch ?? 0;
     if (!Number.isInteger(prefetch) || prefetch < 0)
-      throw new RangeError(`prefetch must be a non-negative integer, not ${options.prefetch}`);
+      throw invalid('prefetch', 'a non-negative integer', options.prefetch);
     this.#idPrefix = `${this.#ids.next('req')}.`;
     this.#stall = new StallWatch({
       clock: this.#clock,

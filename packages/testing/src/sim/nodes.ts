@@ -8,6 +8,7 @@ import {
   NodeEndpoint,
 } from '@troupe/core/internal';
 import type { HandshakeOptions } from '@troupe/transport';
+import { fulfilsWithin } from '@troupe/transport/internal';
 import type { SimulatedNode, Simulation } from './simulation.js';
 
 /**
@@ -98,13 +99,7 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
    */
   protected async end(_node: NodeContext, endpoint: NodeEndpoint): Promise<void> {
     const sim = this.#sim;
-    const exited = await new Promise<boolean>((resolve) => {
-      const timer = sim.clock.setTimeout(() => resolve(false), 5_000);
-      void endpoint.exit().then(() => {
-        sim.clock.clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    const exited = await fulfilsWithin(sim.clock, endpoint.exit(), 5_000);
     if (!exited) this.#kills.get(endpoint)?.();
   }
 }
