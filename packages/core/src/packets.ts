@@ -55,7 +55,8 @@ export interface PacketBodies {
   /** Host → node, first packet on a link: makes the sender the node's host. */
   NodeConfiguration: { nodeId: string; hostPid: number; nodeReuse: boolean };
   /** Host → node: run a task. */
-  BuildRequest: { id: string; task: string; input: unknown };
+  /** `deps`: the results of its declared dependencies, in their order (absent when it has none). */
+  BuildRequest: { id: string; task: string; input: unknown; deps?: unknown[] };
   /** Node → host: how a request ended. */
   BuildResult: { id: string; ok: true; value: unknown } | { id: string; ok: false; error: SerializedError };
   Log: { requestId?: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string };
@@ -73,8 +74,12 @@ export interface PacketBodies {
   NodeShutdown: { reason: NodeShutdownReason; error?: SerializedError };
   /** Node → host, answering NodeConfiguration: this host is now the node's host. */
   NodeReady: { pid: number; threadId: number };
-  /** Node → host: a running request waits on other requests (`ctx.build`); its node is free meanwhile. */
-  BuildBlocked: { requestId: string; requests: RequestSpecBody[] };
+  /**
+   * Node → host: a running request waits on other requests (`ctx.build`); its node is free
+   * meanwhile. `requests` holds what it asked for (the first `asked`, default all) and the
+   * dependencies they declare, each once (`WireRequestSpec.deps` are indices into the list).
+   */
+  BuildBlocked: { requestId: string; requests: WireRequestSpec[]; asked?: number };
   /** Host → node: what a blocked request waited on has finished; it continues now, on this node. */
   BuildUnblocked: { requestId: string; results: RequestOutcome[] };
   /** Host → node: a yielded request has its node back (the answer to Reacquire). */
@@ -94,7 +99,7 @@ export interface PacketBodies {
   JobError: { jobId: string; error: SerializedError };
 }
 
-/** A request as it crosses the wire (BuildBlocked); the scheduler's `RequestSpec` adds its pool. */
+/** A request as a task asks for it (`ctx.build`); the scheduler's `RequestSpec` adds its pool. */
 export interface RequestSpecBody {
   /** Task id: a built-in, or `moduleSpecifier#exportName`. */
   task: string;
@@ -103,6 +108,59 @@ export interface RequestSpecBody {
   cost?: number;
   /** Run in an isolated process even if the task is thread-safe. */
   outOfProcess?: boolean;
+  /** Declared dependencies: it starts when they are done, with their results (BuildRequest `deps`). */
+  deps?: RequestSpecBody[];
+}
+
+/** A request in BuildBlocked: its declared dependencies are indices into the packet's list. */
+export interface WireRequestSpec extends Omit<RequestSpecBody, 'deps'> {
+  deps?: number[];
+}
+
+/**
+ * `roots` and every dependency they declare as one list, each spec once (by identity: a shared
+ * dependency crosses once, however many declare it), roots first.
+ */
+export function flattenSpecs(roots: readonly RequestSpecBody[]): {
+  requests: WireRequestSpec[];
+  asked?: number;
+} {
+  if (!roots.some((root) => root.deps !== undefined)) return { requests: roots as WireRequestSpec[] };
+  // The roots keep their places (the results answer them in order), repeats too.
+  const index = new Map<RequestSpecBody, number>();
+  const specs: RequestSpecBody[] = [];
+  for (const root of roots) {
+    if (!index.has(root)) index.set(root, specs.length);
+    specs.push(root);
+  }
+  for (let at = 0; at < specs.length; at++) {
+    for (const dependency of specs[at]!.deps ?? []) {
+      if (index.has(dependency)) continue;
+      index.set(dependency, specs.length);
+      specs.push(dependency);
+    }
+  }
+  const requests = specs.map((spec) => {
+    const { deps, ...rest } = spec;
+    const wire: WireRequestSpec = rest;
+    if (deps !== undefined) wire.deps = deps.map((dependency) => index.get(dependency)!);
+    return wire;
+  });
+  return { requests, asked: roots.length };
+}
+
+/** The requests a BuildBlocked asked for, their declared dependencies as objects again. */
+export function unflattenSpecs(
+  requests: readonly WireRequestSpec[],
+  asked = requests.length,
+): RequestSpecBody[] {
+  if (!requests.some((request) => request.deps !== undefined))
+    return requests.slice(0, asked) as RequestSpecBody[];
+  const specs: RequestSpecBody[] = requests.map(({ deps: _deps, ...rest }) => rest);
+  requests.forEach((request, at) => {
+    if (request.deps !== undefined) specs[at]!.deps = request.deps.map((dependency) => specs[dependency]!);
+  });
+  return specs.slice(0, asked);
 }
 
 export type RequestOutcome =
@@ -125,7 +183,11 @@ const checks: Record<PacketTypeName, Check[]> = {
     field('hostPid', Number.isInteger, 'an integer'),
     field('nodeReuse', (v) => typeof v === 'boolean', 'a boolean'),
   ],
-  BuildRequest: [field('id', isString, 'a string'), field('task', isString, 'a string')],
+  BuildRequest: [
+    field('id', isString, 'a string'),
+    field('task', isString, 'a string'),
+    field('deps', Array.isArray, 'a list', true),
+  ],
   BuildResult: [
     field('id', isString, 'a string'),
     field('ok', (v) => typeof v === 'boolean', 'a boolean'),
@@ -160,10 +222,25 @@ const checks: Record<PacketTypeName, Check[]> = {
       (v) =>
         Array.isArray(v) &&
         v.every(
-          (r) => typeof r === 'object' && r !== null && typeof (r as { task?: unknown }).task === 'string',
+          (r) =>
+            typeof r === 'object' &&
+            r !== null &&
+            typeof (r as { task?: unknown }).task === 'string' &&
+            ((r as { deps?: unknown }).deps === undefined ||
+              (Array.isArray((r as { deps?: unknown }).deps) &&
+                ((r as { deps: unknown[] }).deps as unknown[]).every(
+                  (d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) < v.length,
+                ))),
         ),
-      'a list of {task, input}',
+      'a list of {task, input, deps?: indices into the list}',
     ),
+    (b) =>
+      b.asked === undefined ||
+      (Number.isInteger(b.asked) &&
+        (b.asked as number) >= 1 &&
+        (b.asked as number) <= (b.requests as unknown[]).length)
+        ? undefined
+        : 'asked must be an integer from 1 to the number of requests',
   ],
   BuildUnblocked: [field('requestId', isString, 'a string'), field('results', Array.isArray, 'a list')],
   ReacquireGranted: [field('requestId', isString, 'a string')],

@@ -1,7 +1,13 @@
 import { type Link, ValueNotCloneableError } from '@troupe/transport';
 import { findRefused } from '@troupe/transport/internal';
 import { RequestCancelledError } from '../errors.js';
-import { type PacketBodies, PacketType, type RequestOutcome, serializeError } from '../packets.js';
+import {
+  flattenSpecs,
+  type PacketBodies,
+  PacketType,
+  type RequestOutcome,
+  serializeError,
+} from '../packets.js';
 import type { TaskChildren } from './children.js';
 import type { TaskFunction, TaskResolver } from './resolver.js';
 import { createTaskContext, type LazySignal, type TaskContextPort } from './task-context.js';
@@ -227,7 +233,7 @@ export class TaskRequests {
     const id = request.id;
     let value: unknown;
     try {
-      const ctx = createTaskContext(id, running, this.#portOf(link));
+      const ctx = createTaskContext(id, running, this.#portOf(link), request.deps);
       value = this.#children
         ? this.#children.run(id, () => task(request.input, ctx))
         : task(request.input, ctx);
@@ -278,7 +284,7 @@ export class TaskRequests {
           const running = this.#running.get(requestId);
           if (running) running.unblock = { resolve, reject };
           try {
-            send('BuildBlocked', { requestId, requests });
+            send('BuildBlocked', { requestId, ...flattenSpecs(requests) });
           } catch (error) {
             // Nothing was sent: the request stays active here and its ctx.build throws.
             if (running) running.unblock = undefined;

@@ -31,6 +31,7 @@ type ContextState = 'active' | 'blocked' | 'yielded' | 'reacquiring';
  */
 class RequestContext implements TaskContext {
   readonly requestId: string;
+  readonly deps: readonly unknown[];
   #state: ContextState = 'active';
   #signal: AbortSignal | undefined;
   readonly #lazy: LazySignal | undefined;
@@ -41,8 +42,14 @@ class RequestContext implements TaskContext {
   #yield: TaskContext['yield'] | undefined;
   #reacquire: TaskContext['reacquire'] | undefined;
 
-  constructor(requestId: string, signal: AbortSignal | LazySignal, port: TaskContextPort) {
+  constructor(
+    requestId: string,
+    signal: AbortSignal | LazySignal,
+    port: TaskContextPort,
+    deps: readonly unknown[],
+  ) {
     this.requestId = requestId;
+    this.deps = deps;
     if (typeof (signal as Partial<LazySignal>).signal === 'function') this.#lazy = signal as LazySignal;
     else this.#signal = signal as AbortSignal;
     this.#port = port;
@@ -117,7 +124,8 @@ class RequestContext implements TaskContext {
     this.#throwIfAborted();
     const list = (Array.isArray(requests) ? requests : [requests]) as readonly RequestLike[];
     if (list.length === 0) return [];
-    const specs = list.map(toSpec);
+    const seen = new Map<RequestLike, RequestSpecBody>();
+    const specs = list.map((request) => toSpec(request, seen));
     this.#state = 'blocked';
     let outcomes: RequestOutcome[];
     try {
@@ -133,6 +141,8 @@ class RequestContext implements TaskContext {
   }
 }
 
+const NO_DEPS: readonly unknown[] = Object.freeze([]);
+
 /**
  * The context a task runs with, reaching its host through `port`. `signal` may be a `LazySignal`,
  * made the first time the task reads `ctx.signal`.
@@ -141,6 +151,7 @@ export function createTaskContext(
   requestId: string,
   signal: AbortSignal | LazySignal,
   port: TaskContextPort,
+  deps: readonly unknown[] = NO_DEPS,
 ): TaskContext {
-  return new RequestContext(requestId, signal, port);
+  return new RequestContext(requestId, signal, port, deps);
 }

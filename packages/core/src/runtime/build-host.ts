@@ -5,18 +5,19 @@ import type { PingTimes } from '../nodes/liveness.js';
 import {
   type PacketBodies,
   type RequestOutcome,
-  type RequestSpecBody,
   serializeError,
   taskFailure,
+  unflattenSpecs,
 } from '../packets.js';
 import type { RequestSpec, ScheduledRequest } from '../scheduler/request.js';
 import { Scheduler, type SchedulerHost, type SchedulerOptions } from '../scheduler/scheduler.js';
+import { type Place, placeAll } from './place.js';
 
 export interface BuildHostOptions {
   /** The scheduler's options; the build host is its host. */
   scheduler: Omit<SchedulerOptions, 'host'>;
   /** Which pool a request runs in (the router's decision in multi-threaded mode). */
-  place(spec: RequestSpecBody): RequestSpec | Promise<RequestSpec>;
+  place: Place;
   /** More nodes of `pool` would help: the runtime asks its providers, and `adopt`s what comes. */
   grow(count: number, pool: string): void;
   /** Ping times each adopted node gets (`nodes.pingIntervalMs`, `nodes.pingTimeoutMs`). */
@@ -54,7 +55,14 @@ export class BuildHost implements SchedulerHost {
   }
 
   start(request: ScheduledRequest, node: string): void {
-    this.#send(node, 'BuildRequest', { id: request.id, task: request.spec.task, input: request.spec.input });
+    const body: PacketBodies['BuildRequest'] = {
+      id: request.id,
+      task: request.spec.task,
+      input: request.spec.input,
+    };
+    // Its declared dependencies are done (it was pending until they were): their values go with it.
+    if (request.declared) body.deps = request.declared.map((dependency) => dependency.value);
+    this.#send(node, 'BuildRequest', body);
   }
 
   unblock(request: ScheduledRequest, node: string): void {
@@ -121,16 +129,16 @@ export class BuildHost implements SchedulerHost {
         return;
       }
       case 'BuildBlocked': {
-        const { requestId, requests } = packet.body;
+        const { requestId, requests, asked } = packet.body;
         this.#left(node, requestId, () => {
           const block = (specs: RequestSpec[]) => {
             // Routing may have waited on a module import; the request may have been cancelled meanwhile.
             if (scheduler.request(requestId)?.state !== 'executing') return;
             scheduler.block(requestId, specs);
           };
-          const placed = requests.map((spec) => this.#options.place(spec));
-          if (placed.some((spec) => spec instanceof Promise)) void Promise.all(placed).then(block);
-          else block(placed as RequestSpec[]);
+          const placed = placeAll(unflattenSpecs(requests, asked), this.#options.place);
+          if (placed instanceof Promise) void placed.then(block);
+          else block(placed);
         });
         return;
       }

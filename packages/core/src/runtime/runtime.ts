@@ -32,6 +32,7 @@ import type { Scheduler, StallReport } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
+import { placeAll } from './place.js';
 import { TaskRouter } from './router.js';
 
 const DEFAULT_POOL = 'default';
@@ -158,7 +159,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         ids: this.#ids,
         ...(options[internalSeams]?.scheduler && { [internalSeams]: options[internalSeams].scheduler }),
       },
-      place: (spec) => this.#place(spec),
+      place: this.#place,
       grow: (count, pool) => {
         const growing = this.#grow(count, pool);
         this.#growth.add(growing);
@@ -200,11 +201,13 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     signal?.throwIfAborted();
     if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
     const list = Array.isArray(requests) ? (requests as readonly RequestLike[]) : [requests as RequestLike];
-    const placed = list.map((request) => this.#place(toSpec(request)));
+    const seen = new Map<RequestLike, RequestSpecBody>();
+    const placed = placeAll(
+      list.map((request) => toSpec(request, seen)),
+      this.#place,
+    );
     // Routing waits on a module import only the first time a task is seen.
-    const specs = placed.some((spec) => spec instanceof Promise)
-      ? await Promise.all(placed)
-      : (placed as RequestSpec[]);
+    const specs = placed instanceof Promise ? await placed : placed;
     signal?.throwIfAborted();
     const scheduled = this.scheduler.submitAll(specs);
     this.scheduler.hold(scheduled);
@@ -258,13 +261,13 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   }
 
   /** Which pool a request runs in: the router's decision in multi-threaded mode. */
-  #place(spec: RequestSpecBody): RequestSpec | Promise<RequestSpec> {
+  readonly #place = (spec: RequestSpecBody): RequestSpec | Promise<RequestSpec> => {
     if (!this.router) return spec;
     const placement = this.router.route(spec);
     return placement instanceof Promise
       ? placement.then((pool) => ({ ...spec, pool }))
       : { ...spec, pool: placement };
-  }
+  };
 
   async #grow(count: number, pool: string): Promise<void> {
     const provider = this.providers.get(pool);

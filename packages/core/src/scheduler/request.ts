@@ -11,7 +11,9 @@ import type { RequestSpecBody } from '../packets.js';
  * this table owns each request's.)
  */
 export const REQUEST_TRANSITIONS = {
-  /** Submitted; waiting for a node. */
+  /** Submitted with declared dependencies not all done yet: it waits for them, holding no node. */
+  pending: ['waiting', 'failed', 'cancelled'],
+  /** Submitted (its declared dependencies done); waiting for a node. */
   waiting: ['executing', 'staged', 'failed', 'cancelled'],
   /**
    * Sent to a busy node ahead of time (prefetch): it starts there, on both sides at once, when the
@@ -40,10 +42,12 @@ export const FINISHED: ReadonlySet<RequestState> = new Set(['completed', 'failed
 /** The pool a request runs in when its spec names none. */
 export const DEFAULT_POOL = 'default';
 
-/** A request as submitted: what crosses the wire (`RequestSpecBody`), and the pool that runs it. */
+/** A request as submitted: what a task asks for (`RequestSpecBody`), and the pool that runs it. */
 export interface RequestSpec extends RequestSpecBody {
   /** Which pool of nodes runs it (decided by the task router); default 'default'. */
   pool?: string;
+  /** Its declared dependencies, placed in their pools as it is. */
+  deps?: RequestSpec[];
 }
 
 export interface ScheduledRequest {
@@ -59,6 +63,11 @@ export interface ScheduledRequest {
   node: string | undefined;
   /** Critical-path priority: its cost plus the longest chain of requests waiting on it. */
   priority: number;
+  /**
+   * Its declared dependencies (`spec.deps`), in their order, as requests: their values are what it
+   * starts with. Undefined when it declared none.
+   */
+  declared: readonly ScheduledRequest[] | undefined;
   /** Unfinished requests this one is blocked on (changed only through graph.ts: `wait`, `unwait`). */
   waitingOn: ReadonlySet<ScheduledRequest>;
   /** Requests blocked on this one. */
@@ -90,7 +99,7 @@ export interface ScheduledRequest {
  */
 export const NO_REQUESTS: ReadonlySet<ScheduledRequest> = new Set();
 
-/** A new request, waiting for a node, waiting on nothing. */
+/** A new request, waiting on nothing yet: `pending` if it declared dependencies, else `waiting`. */
 export function createRequest(id: string, key: string, spec: RequestSpec, seq: number): ScheduledRequest {
   return {
     id,
@@ -98,9 +107,10 @@ export function createRequest(id: string, key: string, spec: RequestSpec, seq: n
     spec,
     seq,
     pool: spec.pool ?? DEFAULT_POOL,
-    state: 'waiting',
+    state: spec.deps !== undefined && spec.deps.length > 0 ? 'pending' : 'waiting',
     node: undefined,
     priority: spec.cost ?? 1,
+    declared: undefined,
     waitingOn: NO_REQUESTS,
     waiters: NO_REQUESTS,
     builds: 0,

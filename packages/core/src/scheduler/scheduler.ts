@@ -1,11 +1,21 @@
 import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
-import { RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
+import { DependencyFailedError, RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { invalid } from '../options.js';
 import { internalSeams } from '../seams.js';
 import { NodeAssignment } from './assignment.js';
-import { findCycle, raisePriority, releaseWaiters, unneeded, unwaitAll, wait } from './graph.js';
+import {
+  collectDeclared,
+  findCycle,
+  orderDeclared,
+  raisePriority,
+  releaseWaiters,
+  unneeded,
+  unwait,
+  unwaitAll,
+  wait,
+} from './graph.js';
 import { forgetGrowthFailures, growthFailed } from './growth.js';
 import type { SchedulerHost } from './host.js';
 import type { SchedulerEvents, SchedulerOptions } from './options.js';
@@ -161,26 +171,102 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    * request, built once. Returns the request and a promise of its end.
    */
   submit(spec: RequestSpec, key = requestKey(spec)): ScheduledRequest {
-    let request = this.#byKey.get(key);
-    if (!request) {
-      request = createRequest(`${this.#idPrefix}${this.#seq.toString(36)}`, key, spec, this.#seq++);
-      this.#requests.set(request.id, request);
-      this.#byKey.set(key, request);
-      this.#unfinished++;
-      this.emitSafely('transition', request, 'new', 'waiting');
-      this.#pools.get(request.pool).waiting.push(request);
-      this.#assignment.dispatch();
-    }
+    const known = this.#byKey.get(key);
+    if (known) return known;
+    if (spec.deps !== undefined && spec.deps.length > 0) return this.#submitDeclared([spec])[0]!;
+    const request = this.#create(spec, key);
+    this.emitSafely('transition', request, 'new', 'waiting');
+    this.#pools.get(request.pool).waiting.push(request);
+    this.#assignment.dispatch();
     return request;
   }
 
   /** Submits several requests, deciding where they run once, after all of them are in. */
   submitAll(specs: readonly RequestSpec[]): ScheduledRequest[] {
     return this.#assignment.batch(() => {
+      if (specs.some((spec) => spec.deps !== undefined && spec.deps.length > 0))
+        return this.#submitDeclared(specs);
       // Every key first: an input that cannot cross throws before any request of the batch is in.
       const keys = specs.map(requestKey);
       return specs.map((spec, index) => this.submit(spec, keys[index]));
     });
+  }
+
+  #create(spec: RequestSpec, key: string): ScheduledRequest {
+    const request = createRequest(`${this.#idPrefix}${this.#seq.toString(36)}`, key, spec, this.#seq++);
+    this.#requests.set(request.id, request);
+    this.#byKey.set(key, request);
+    this.#unfinished++;
+    return request;
+  }
+
+  /**
+   * Submits `roots` and the graph of dependencies they declare, as far as it is new: a request
+   * already known keeps the dependencies it was first submitted with. Each new request with
+   * dependencies is `pending` until they are done; priorities are bottom levels (its cost plus the
+   * longest chain of requests that wait on it), set before any of them is queued. A declared
+   * cycle fails its members with `RequestCycleError`, and whatever waits on them with them.
+   */
+  #submitDeclared(roots: readonly RequestSpec[]): ScheduledRequest[] {
+    const { specs, keys } = collectDeclared(roots, this.#byKey);
+    const bySpec = new Map<RequestSpec, ScheduledRequest>();
+    const fresh: ScheduledRequest[] = [];
+    for (const spec of specs) {
+      const key = keys.get(spec)!;
+      let request = this.#byKey.get(key);
+      if (!request) {
+        request = this.#create(spec, key);
+        fresh.push(request);
+      }
+      bySpec.set(spec, request);
+    }
+    for (const request of fresh) {
+      if (request.state !== 'pending') continue;
+      request.declared = request.spec.deps!.map((dep) => bySpec.get(dep)!);
+      for (const dependency of request.declared)
+        if (!FINISHED.has(dependency.state)) wait(request, dependency);
+    }
+    const { order, cycle } = orderDeclared(fresh);
+    const isFresh = new Set(fresh);
+    const inCycle = new Set(cycle);
+    for (const waiter of order) {
+      for (const dependency of waiter.waitingOn) {
+        const priority = (dependency.spec.cost ?? 1) + waiter.priority;
+        // A fresh one comes later in the order, and passes its priority on itself then.
+        if (isFresh.has(dependency)) dependency.priority = Math.max(dependency.priority, priority);
+        else raisePriority(dependency, priority, this.#requeue);
+      }
+    }
+    for (const request of fresh) this.emitSafely('transition', request, 'new', request.state);
+    for (const request of fresh) {
+      if (request.state === 'waiting') this.#pools.get(request.pool).waiting.push(request);
+      else if (request.state === 'pending' && !inCycle.has(request)) {
+        const failed = request.declared!.find(
+          (dependency) => dependency.state !== 'completed' && FINISHED.has(dependency.state),
+        );
+        if (failed) this.#failWith(request, dependencyFailure(request, failed));
+        else if (request.waitingOn.size === 0) this.#startWaiting(request);
+      }
+    }
+    if (cycle) this.#failCycle(cycle);
+    this.#assignment.dispatch();
+    return roots.map((spec) => bySpec.get(spec)!);
+  }
+
+  /**
+   * Every request in `cycle` fails with the cycle's error. Its own edges go first, so none fails
+   * with another's failure instead; whatever else waits on them fails (or continues) as usual.
+   */
+  #failCycle(cycle: readonly ScheduledRequest[]): void {
+    const error = new RequestCycleError(cycle.map((r) => `${r.id} (${r.spec.task})`));
+    for (const member of cycle) for (const other of cycle) unwait(member, other);
+    for (const member of cycle) if (!FINISHED.has(member.state)) this.#failWith(member, error);
+  }
+
+  /** A pending request's declared dependencies are done: it waits for a node now. */
+  #startWaiting(request: ScheduledRequest): void {
+    this.#move(request, 'waiting');
+    this.#pools.get(request.pool).waiting.push(request);
   }
 
   /**
@@ -195,8 +281,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     this.#assignment.releaseNode(parent, 'blocked');
     if (cycle) {
       // The edge that would close the cycle is never added: the graph stays acyclic.
-      const error = new RequestCycleError(cycle.map((r) => `${r.id} (${r.spec.task})`));
-      for (const request of cycle) if (!FINISHED.has(request.state)) this.#failWith(request, error);
+      this.#failCycle(cycle);
     } else {
       for (const child of children) {
         if (FINISHED.has(child.state)) continue;
@@ -310,8 +395,19 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     this.emitSafely('transition', request, from, to);
   }
 
-  /** A waiter whose last dependency ended may continue on its node. */
-  readonly #unblocked = (waiter: ScheduledRequest): void => this.#assignment.makeRunnable(waiter, 'ready');
+  /**
+   * `waiter` no longer waits on `finished`. Blocked, it continues on its node once it waits on
+   * nothing (its task sees each result, failures too). Pending, it fails at once if `finished`
+   * did not complete (its task never runs), and waits for a node once its dependencies are done.
+   */
+  readonly #released = (waiter: ScheduledRequest, finished: ScheduledRequest): void => {
+    if (waiter.state === 'blocked') {
+      if (waiter.waitingOn.size === 0) this.#assignment.makeRunnable(waiter, 'ready');
+    } else if (waiter.state === 'pending') {
+      if (finished.state !== 'completed') this.#failWith(waiter, dependencyFailure(waiter, finished));
+      else if (waiter.waitingOn.size === 0) this.#startWaiting(waiter);
+    }
+  };
 
   /** A waiting request's priority rose: its place in its pool's queue may move up. */
   readonly #requeue = (request: ScheduledRequest): void => {
@@ -363,7 +459,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     if (to === 'cancelled' && this.#byKey.get(request.key) === request) this.#byKey.delete(request.key);
     unwaitAll(request);
     this.#stall.progress();
-    releaseWaiters(request, this.#unblocked);
+    releaseWaiters(request, this.#released);
     settle(request);
     this.emitSafely('settled', request);
   }
@@ -376,4 +472,12 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     for (const request of [...this.#requests.values()])
       if (!FINISHED.has(request.state)) this.#withdraw(request, 'failed', error);
   }
+}
+
+/** Why `waiter` fails without running: its declared dependency `dependency` did not complete. */
+function dependencyFailure(waiter: ScheduledRequest, dependency: ScheduledRequest): DependencyFailedError {
+  const error = dependency.error ?? new RequestCancelledError(`request ${dependency.id} ${dependency.state}`);
+  const chain = (error as { chain?: readonly string[] }).chain ?? [];
+  const cause = error instanceof DependencyFailedError && error.cause instanceof Error ? error.cause : error;
+  return new DependencyFailedError(waiter.id, [dependency.id, ...chain], cause);
 }

@@ -5,8 +5,15 @@ import type { RequestLike } from './task.js';
 
 export type { RequestLike } from './task.js';
 
-/** A request as it goes on the wire: the task's id, refused at once if no node could load it. */
-export function toSpec(request: RequestLike): RequestSpecBody {
+/**
+ * A request as it goes on the wire: the task's id, refused at once if no node could load it, and
+ * its declared dependencies (its own `deps`, else its task's `deps(input)`) as specs too. A
+ * dependency shared by several requests becomes one spec, shared the same way (`seen`, by identity),
+ * so a graph of any shape costs linear time; a cycle stays a cycle, for the scheduler to refuse.
+ */
+export function toSpec(request: RequestLike, seen?: Map<RequestLike, RequestSpecBody>): RequestSpecBody {
+  const known = seen?.get(request);
+  if (known) return known;
   const task = isTask(request.task) ? request.task.id : request.task;
   if (typeof task !== 'string')
     throw new TypeError('a request needs a task (defineTask) or a task id string');
@@ -15,5 +22,15 @@ export function toSpec(request: RequestLike): RequestSpecBody {
   const spec: RequestSpecBody = { task, input: request.input };
   if (request.cost !== undefined) spec.cost = request.cost;
   if (request.outOfProcess) spec.outOfProcess = true;
+  const deps = request.deps ?? (isTask(request.task) ? request.task.deps?.(request.input) : undefined);
+  if (deps !== undefined) {
+    if (!Array.isArray(deps))
+      throw new TypeError(`the deps of a request for ${task} must be an array of requests`);
+    if (deps.length > 0) {
+      const specs = seen ?? new Map<RequestLike, RequestSpecBody>();
+      specs.set(request, spec);
+      spec.deps = deps.map((dependency) => toSpec(dependency, specs));
+    }
+  }
   return spec;
 }

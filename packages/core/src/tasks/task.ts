@@ -14,6 +14,14 @@ export interface TaskDefinition<I = unknown, O = unknown> {
    * relative path is taken relative to that module.
    */
   module?: string;
+  /**
+   * The requests this task depends on for a given input, declared up front (as Bazel, Nx and
+   * Turborepo users write them): a request for this task with this input is not started until
+   * they are done, and it runs with their results in `ctx.deps`. A request's own `deps`, when
+   * given, are used instead. Computed where the request is made (the host for `runtime.build`,
+   * the node for `ctx.build`), so it must be a pure function of the input.
+   */
+  deps?(input: I): readonly RequestLike[];
   run(input: I, ctx: TaskContext): O | Promise<O>;
 }
 
@@ -23,6 +31,8 @@ export interface Task<I = unknown, O = unknown> {
   /** What a request names: `module#name`. */
   readonly id: string;
   readonly multiThreadable: boolean;
+  /** Its declared dependencies for an input (`TaskDefinition.deps`), if it declares any. */
+  deps?(input: I): readonly RequestLike[];
   run(input: I, ctx: TaskContext): O | Promise<O>;
   readonly [kTask]: true;
 }
@@ -35,11 +45,19 @@ export interface RequestLike<I = unknown> {
   cost?: number;
   /** Run in an isolated process even if the task is thread-safe. */
   outOfProcess?: boolean;
+  /**
+   * Requests this one depends on, declared up front: it starts only when they are all done, and
+   * its task finds their results, in this order, in `ctx.deps`. If one fails, this request fails
+   * with `DependencyFailedError` without running. Default: the task's own `deps(input)`, if any.
+   */
+  deps?: readonly RequestLike[];
 }
 
 /** What a running task can do. */
 export interface TaskContext {
   readonly requestId: string;
+  /** The results of the request's declared dependencies (`deps`), in their order; empty if none. */
+  readonly deps: readonly unknown[];
   /** Aborted when the request is cancelled; its reason says why. */
   readonly signal: AbortSignal;
   log(message: string, level?: 'debug' | 'info' | 'warn' | 'error'): void;
