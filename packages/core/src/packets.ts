@@ -25,6 +25,7 @@ export const PacketType = {
   Ping: 17,
   Pong: 18,
   JobError: 19,
+  Restart: 20,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 
@@ -78,12 +79,18 @@ export interface PacketBodies {
    * Node → host: a running request waits on other requests (`ctx.build`); its node is free
    * meanwhile. `requests` holds what it asked for (the first `asked`, default all) and the
    * dependencies they declare, each once (`WireRequestSpec.deps` are indices into the list).
+   * `restartable`: its task may be started again from the start instead (Restart).
    */
-  BuildBlocked: { requestId: string; requests: WireRequestSpec[]; asked?: number };
+  BuildBlocked: { requestId: string; requests: WireRequestSpec[]; asked?: number; restartable?: boolean };
   /** Host → node: what a blocked request waited on has finished; it continues now, on this node. */
   BuildUnblocked: { requestId: string; results: RequestOutcome[] };
   /** Host → node: a yielded request has its node back (the answer to Reacquire). */
   ReacquireGranted: { requestId: string };
+  /**
+   * Host → node: drop the blocked run of a restartable request (its task never goes on past the
+   * `ctx.build` it waits in, and sends nothing more); the host starts it again elsewhere.
+   */
+  Restart: { requestId: string };
   /** Host → worker node: run this job; the worker exits when it ends, its exit code says how. */
   JobRequest: { jobId: string; job: string; message: unknown; metadata?: Record<string, unknown> };
   /** Host → worker node: stop the job; `kind` says why. */
@@ -244,6 +251,7 @@ const checks: Record<PacketTypeName, Check[]> = {
   ],
   BuildUnblocked: [field('requestId', isString, 'a string'), field('results', Array.isArray, 'a list')],
   ReacquireGranted: [field('requestId', isString, 'a string')],
+  Restart: [field('requestId', isString, 'a string')],
   JobRequest: [
     field('jobId', isString, 'a string'),
     field('job', isString, 'a string'),

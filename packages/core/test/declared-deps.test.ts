@@ -175,6 +175,40 @@ describe('declared dependencies', () => {
   });
 });
 
+describe('restartable requests', () => {
+  it('a continuation whose node is busy runs again on a free node; its first run never goes on', async () => {
+    runtime = createRuntime({ nodes: { kind: 'inproc', max: 2 } });
+    const restarted: string[] = [];
+    runtime.scheduler.on('restarted', (request, from, to) =>
+      restarted.push(`${request.spec.task.split('#')[1]} ${from !== to}`),
+    );
+    const open = (name: string) => {
+      const deadline = shared().gates.get(name);
+      if (!deadline) throw new Error(`no gate ${name}`);
+      deadline.open();
+    };
+    const z = runtime.build({ task: task('project'), input: { id: 'Z', gate: 'Z' }, cost: 1 });
+    const r = runtime.build({ task: task('rebuild'), input: 'r', cost: 1 });
+    await vitestUntil(
+      () => shared().events.includes('start Z') && shared().events.includes('rebuild r start'),
+    );
+    // Queued while r runs: r's node takes it when r blocks (its priority is the highest waiting).
+    const long = runtime.build({ task: task('project'), input: { id: 'L', gate: 'L' }, cost: 100 });
+    open('r.go');
+    await vitestUntil(() => shared().events.includes('start L'));
+    // Z's node frees, runs r.dep; r is ready while its node holds L: it runs again on Z's node.
+    open('Z');
+    expect(await r).toBe('rebuild(r.dep())');
+    expect(shared().events.filter((e) => e === 'rebuild r start')).toHaveLength(2);
+    expect(shared().events.filter((e) => e === 'rebuild r after')).toHaveLength(1);
+    expect(shared().built.get('r.dep')).toBe(1);
+    expect(restarted).toEqual(['rebuild true']);
+    expect(runtime.scheduler.restarts).toBe(1);
+    open('L');
+    expect(await Promise.all([z, long])).toEqual(['Z()', 'L()']);
+  });
+});
+
 /** Waits (on real time, bounded by the test's timeout) until `done` holds. */
 async function vitestUntil(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((resolve) => setTimeout(resolve, 1));

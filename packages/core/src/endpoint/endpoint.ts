@@ -253,6 +253,9 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       case 'ReacquireGranted':
         this.#requests.granted(packet.body.requestId);
         break;
+      case 'Restart':
+        this.#requests.restart(packet.body.requestId);
+        break;
       case 'JobRequest':
         this.#job.run(link, packet.body);
         break;

@@ -27,6 +27,8 @@ class RunningRequest implements LazySignal {
   #reason: Error | undefined;
   unblock?: Pending<RequestOutcome[]>;
   grant?: Pending<void>;
+  /** Its task may be dropped while it waits in ctx.build and started again elsewhere. */
+  restartable = false;
 
   signal(): AbortSignal {
     if (!this.#controller) {
@@ -137,6 +139,20 @@ export class TaskRequests {
     pending?.resolve(results);
   }
 
+  /**
+   * A `Restart`: the host starts `requestId` again elsewhere. Its run here, waiting in ctx.build,
+   * is dropped: the wait never ends, so nothing after it runs and no result is sent. Its signal
+   * aborts and its child processes end, as for a cancel.
+   */
+  restart(requestId: string): void {
+    const running = this.#running.get(requestId);
+    if (!running?.unblock) return;
+    this.#running.delete(requestId);
+    running.unblock = undefined;
+    running.abort(new RequestCancelledError('restarted on another node'));
+    void this.#children?.end(requestId, this.#childGraceMs);
+  }
+
   /** A `ReacquireGranted`: the request is active again, and its `ctx.reacquire` returns. */
   granted(requestId: string): void {
     this.#active = requestId;
@@ -231,6 +247,7 @@ export class TaskRequests {
     task: TaskFunction,
   ): void {
     const id = request.id;
+    running.restartable = task.restartable === true;
     let value: unknown;
     try {
       const ctx = createTaskContext(id, running, this.#portOf(link), request.deps);
@@ -284,7 +301,9 @@ export class TaskRequests {
           const running = this.#running.get(requestId);
           if (running) running.unblock = { resolve, reject };
           try {
-            send('BuildBlocked', { requestId, ...flattenSpecs(requests) });
+            const body: PacketBodies['BuildBlocked'] = { requestId, ...flattenSpecs(requests) };
+            if (running?.restartable) body.restartable = true;
+            send('BuildBlocked', body);
           } catch (error) {
             // Nothing was sent: the request stays active here and its ctx.build throws.
             if (running) running.unblock = undefined;

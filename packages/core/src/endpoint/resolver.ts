@@ -8,7 +8,10 @@ import { TaskModules } from './modules.js';
 
 export type { TaskContext };
 
-export type TaskFunction = (input: unknown, ctx: TaskContext) => unknown;
+/** A task's code; `restartable` when its definition says a run may be dropped and started again. */
+export type TaskFunction = ((input: unknown, ctx: TaskContext) => unknown) & {
+  readonly restartable?: boolean;
+};
 
 /**
  * Why a specifier is not loaded at all, or undefined when it may be. A node loads task modules
@@ -70,7 +73,9 @@ export class TaskResolver {
     const known = this.cached(task);
     if (known) return known;
     const found = (await this.#find(task, 'task', isTask)) as Task;
-    const run: TaskFunction = (input, ctx) => found.run(input, ctx);
+    const run: TaskFunction = Object.assign((input: unknown, ctx: TaskContext) => found.run(input, ctx), {
+      restartable: found.restartable === true,
+    });
     this.#found.set(task, run);
     return run;
   }

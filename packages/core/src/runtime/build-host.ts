@@ -73,6 +73,11 @@ export class BuildHost implements SchedulerHost {
     this.#send(node, 'ReacquireGranted', { requestId: request.id });
   }
 
+  restart(request: ScheduledRequest, node: string): void {
+    // A node that is gone took the first run with it.
+    if (this.#nodes.has(node)) this.#send(node, 'Restart', { requestId: request.id });
+  }
+
   cancel(request: ScheduledRequest, node: string, reason: Error): void {
     try {
       this.#send(node, 'Cancel', { id: request.id, reason: reason.message });
@@ -129,12 +134,12 @@ export class BuildHost implements SchedulerHost {
         return;
       }
       case 'BuildBlocked': {
-        const { requestId, requests, asked } = packet.body;
+        const { requestId, requests, asked, restartable } = packet.body;
         this.#left(node, requestId, () => {
           const block = (specs: RequestSpec[]) => {
             // Routing may have waited on a module import; the request may have been cancelled meanwhile.
             if (scheduler.request(requestId)?.state !== 'executing') return;
-            scheduler.block(requestId, specs);
+            scheduler.block(requestId, specs, restartable === true);
           };
           const placed = placeAll(unflattenSpecs(requests, asked), this.#options.place);
           if (placed instanceof Promise) void placed.then(block);
@@ -168,7 +173,7 @@ export class BuildHost implements SchedulerHost {
     else this.scheduler.nodeLeft(node.id, id);
   }
 
-  #send<K extends 'BuildRequest' | 'BuildUnblocked' | 'ReacquireGranted' | 'Cancel'>(
+  #send<K extends 'BuildRequest' | 'BuildUnblocked' | 'ReacquireGranted' | 'Cancel' | 'Restart'>(
     nodeId: string,
     kind: K,
     body: PacketBodies[K],

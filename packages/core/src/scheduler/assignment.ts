@@ -21,6 +21,8 @@ export interface NodeAssignmentOptions {
   move(request: ScheduledRequest, to: RequestState): void;
   /** `request`, taken from the queue of a pool that cannot have nodes, fails with `error`. */
   failUnservable(request: ScheduledRequest, error: Error): void;
+  /** `request` was started again from the start on `to`, its run on `from` dropped. */
+  restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined): void;
 }
 
 /**
@@ -39,7 +41,11 @@ export class NodeAssignment {
   readonly #prefetch: number;
   readonly #move: (request: ScheduledRequest, to: RequestState) => void;
   readonly #failUnservable: (request: ScheduledRequest, error: Error) => void;
+  readonly #restarted: NodeAssignmentOptions['restarted'];
   #deciding = false;
+  /** Active time and cost of the completed requests that gave a cost: ms per unit of cost. */
+  #costMs = 0;
+  #costUnits = 0;
 
   constructor(options: NodeAssignmentOptions) {
     this.#pools = options.pools;
@@ -51,6 +57,7 @@ export class NodeAssignment {
     this.#prefetch = options.prefetch;
     this.#move = options.move;
     this.#failUnservable = options.failUnservable;
+    this.#restarted = options.restarted;
   }
 
   /** Decides which request runs where, until nothing more can move. */
@@ -98,6 +105,7 @@ export class NodeAssignment {
   /** `request`, active, waits (on other requests, or on the world): its node is free meanwhile. */
   releaseNode(request: ScheduledRequest, to: 'blocked' | 'yielded'): void {
     const slot = this.#pools.slotOf(request);
+    request.ranMs += this.#clock.now() - request.activeSince;
     this.#move(request, to);
     if (slot?.active === request) this.leave(slot);
     this.#stall.progress();
@@ -106,7 +114,41 @@ export class NodeAssignment {
   /** `request` may continue on its node, as soon as that node is free. */
   makeRunnable(request: ScheduledRequest, to: 'ready' | 'reacquiring'): void {
     this.#move(request, to);
-    this.#pools.slotOf(request)?.runnable.add(request);
+    const slot = this.#pools.slotOf(request);
+    slot?.runnable.add(request);
+    if (to === 'ready' && request.restartable && this.#host.restart) slot?.pool.restartable.add(request);
+  }
+
+  /** `request` completed: its active time calibrates what a unit of cost takes (`#remaining`). */
+  completed(request: ScheduledRequest): void {
+    const cost = request.spec.cost;
+    if (cost === undefined || !(cost > 0)) return;
+    this.#costMs += request.ranMs + (this.#clock.now() - request.activeSince);
+    this.#costUnits += cost;
+  }
+
+  /**
+   * The node holding `request`'s continuation is gone, and the request is restartable: it runs
+   * again from the start, on any node (at once if it is ready; when its dependencies are done if
+   * it is blocked). Its continuation was lost with the node, so there is nothing to drop.
+   */
+  lost(request: ScheduledRequest): void {
+    this.#pools.find(request.pool)?.restartable.delete(request);
+    const from = request.node;
+    this.#forgetRun(request);
+    if (request.state === 'ready') {
+      this.#move(request, 'waiting');
+      this.#pools.get(request.pool).waiting.push(request);
+    }
+    this.#restarted(request, from, undefined);
+  }
+
+  /** A new run from the start: what the last one did is forgotten. */
+  #forgetRun(request: ScheduledRequest): void {
+    request.node = undefined;
+    request.ranMs = 0;
+    request.awaited = undefined;
+    request.restarts++;
   }
 
   /** The node is taken over whoever holds it (only under a broken rule). */
@@ -129,7 +171,9 @@ export class NodeAssignment {
       // it may have started it already (its active one left before the cancel arrived).
       if (request.state === 'staged' && !holdsNode) slot.staged.splice(slot.staged.indexOf(request), 1);
     }
-    this.#pools.find(request.pool)?.waiting.delete(request);
+    const pool = this.#pools.find(request.pool);
+    pool?.waiting.delete(request);
+    pool?.restartable.delete(request);
     return slot;
   }
 
@@ -175,19 +219,77 @@ export class NodeAssignment {
       if (!best || this.#policy.compare(request, best) < 0) best = request;
     }
     if (best) return best;
+    const restart = this.#restartFor(slot);
+    if (restart) return restart;
     return slot.pool.waiting.pop();
   }
 
+  /**
+   * A ready restartable continuation of the pool, pinned to another node, that this free node
+   * should run again from the start rather than take waiting work: the best one by the policy, if
+   * it comes before the pool's next waiting request and running it again costs less than waiting
+   * for its own node (see docs/scheduling.md).
+   */
+  #restartFor(slot: NodeSlot): ScheduledRequest | undefined {
+    const candidates = slot.pool.restartable;
+    if (candidates.size === 0) return undefined;
+    let best: ScheduledRequest | undefined;
+    for (const request of candidates) {
+      if (request.node === slot.id) continue;
+      if (best && this.#policy.compare(request, best) >= 0) continue;
+      if (this.#worthRestarting(request)) best = request;
+    }
+    if (!best) return undefined;
+    const next = slot.pool.waiting.peek();
+    return next && this.#policy.compare(next, best) < 0 ? undefined : best;
+  }
+
+  /**
+   * Whether running `request` again costs less than waiting for its node: its first run's active
+   * time against the time its node's active request has left. Every restart is a wager on two
+   * estimates, so it must win outright: a tie waits.
+   */
+  #worthRestarting(request: ScheduledRequest): boolean {
+    const own = this.#pools.slotOf(request);
+    const holder = own?.active;
+    if (!holder) return false;
+    return request.ranMs < this.#remaining(holder);
+  }
+
+  /**
+   * How much longer `request`, active, will take: its cost at the rate completed requests ran at,
+   * less what it has run; with no cost or no rate yet, as long again as it has run so far.
+   */
+  #remaining(request: ScheduledRequest): number {
+    const ran = request.ranMs + (this.#clock.now() - request.activeSince);
+    const cost = request.spec.cost;
+    if (cost !== undefined && this.#costUnits > 0)
+      return Math.max(0, (cost * this.#costMs) / this.#costUnits - ran);
+    return ran;
+  }
+
   #run(request: ScheduledRequest, slot: NodeSlot): void {
+    const from = request.state;
+    const pinned = request.node;
+    // A ready continuation taken by another node: its run there is dropped, and it starts again.
+    const restart = from === 'ready' && pinned !== slot.id;
+    if (from === 'ready') slot.pool.restartable.delete(request);
+    if (restart) {
+      this.#pools.slotOf(request)?.runnable.delete(request);
+      this.#forgetRun(request);
+    }
     slot.active = request;
     slot.runnable.delete(request);
     request.activeSince = this.#clock.now();
-    const from = request.state;
     request.node = slot.id;
     this.#move(request, 'executing');
     this.#stall.progress();
     try {
-      if (from === 'waiting') this.#host.start(request, slot.id);
+      if (restart) {
+        if (pinned !== undefined) this.#host.restart?.(request, pinned);
+        this.#restarted(request, pinned, slot.id);
+        this.#host.start(request, slot.id);
+      } else if (from === 'waiting') this.#host.start(request, slot.id);
       else if (from === 'ready') this.#host.unblock(request, slot.id);
       else this.#host.grant(request, slot.id);
     } catch (error) {

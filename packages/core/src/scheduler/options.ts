@@ -39,4 +39,9 @@ export interface SchedulerEvents {
   /** The stall persisted; every unfinished request failed with this error. */
   'stall.failed': [error: StallError];
   settled: [request: ScheduledRequest];
+  /**
+   * A restartable request starts again from the start: on `to`, its run on `from` dropped (a
+   * restart), or, with `to` undefined, from the queue because its node `from` was lost.
+   */
+  restarted: [request: ScheduledRequest, from: string | undefined, to: string | undefined];
 }

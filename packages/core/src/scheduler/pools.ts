@@ -5,6 +5,11 @@ import type { ScheduledRequest } from './request.js';
 export interface Pool {
   readonly name: string;
   readonly waiting: WaitingQueue<ScheduledRequest>;
+  /**
+   * Ready continuations that may be restarted (`restartable`) on another node of the pool than
+   * their own, which is busy: a free node may take one instead of waiting work.
+   */
+  readonly restartable: Set<ScheduledRequest>;
   readonly nodes: Set<NodeSlot>;
   /** Nodes asked of the host and not yet added. */
   growing: number;
@@ -53,6 +58,7 @@ export class Pools {
       pool = {
         name,
         waiting: new WaitingQueue<ScheduledRequest>(this.#compare),
+        restartable: new Set(),
         nodes: new Set(),
         growing: 0,
         max,

@@ -59,6 +59,14 @@ export class WaitingQueue<T extends Queued> {
     this.#runSize++;
   }
 
+  /** The item `pop` would return, left in place. */
+  peek(): T | undefined {
+    const first = this.#runSize > 0 ? this.#run[this.#head] : undefined;
+    const top = this.#heap.peek();
+    if (first === undefined) return top;
+    return top !== undefined && this.#compare(top, first) < 0 ? top : first;
+  }
+
   pop(): T | undefined {
     const first = this.#runSize > 0 ? this.#run[this.#head] : undefined;
     const top = this.#heap.peek();

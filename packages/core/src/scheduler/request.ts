@@ -22,10 +22,17 @@ export const REQUEST_TRANSITIONS = {
   staged: ['executing', 'failed', 'cancelled'],
   /** Running on its node; the node's one active request. */
   executing: ['blocked', 'yielded', 'completed', 'failed', 'cancelled'],
-  /** Waiting on other requests; its node is free meanwhile. */
-  blocked: ['ready', 'failed', 'cancelled'],
-  /** Its dependencies are done; continues on its own node as soon as that node is free. */
-  ready: ['executing', 'failed', 'cancelled'],
+  /**
+   * Waiting on other requests; its node is free meanwhile. A restartable one whose node was lost
+   * goes back to `waiting` once they are done, to run again from the start on any node.
+   */
+  blocked: ['ready', 'waiting', 'failed', 'cancelled'],
+  /**
+   * Its dependencies are done; continues on its own node as soon as that node is free. A
+   * restartable one may instead start again on another node (`executing` there), or go back to
+   * `waiting` if its node was lost.
+   */
+  ready: ['executing', 'waiting', 'failed', 'cancelled'],
   /** Waiting on something outside the runtime; its node is free meanwhile. */
   yielded: ['reacquiring', 'failed', 'cancelled'],
   /** Wants its node back; gets it when no other request is active there. */
@@ -79,6 +86,15 @@ export interface ScheduledRequest {
   builds: number;
   /** When it last became active on its node (for stall reports). */
   activeSince: number;
+  /** How long its current run has been active, in its earlier stretches (before it blocked or yielded). */
+  ranMs: number;
+  /**
+   * Its task may be restarted (`defineTask({ restartable: true })`), as its node said when it
+   * blocked: its continuation can be dropped and the task run again from the start on any node.
+   */
+  restartable: boolean;
+  /** How many times it was started again from the start (restarts and lost nodes). */
+  restarts: number;
   /** Its place in its pool's queue of waiting requests, while it is there (the queue's own). */
   queueIndex: number | undefined;
   /**
@@ -115,6 +131,9 @@ export function createRequest(id: string, key: string, spec: RequestSpec, seq: n
     waiters: NO_REQUESTS,
     builds: 0,
     activeSince: 0,
+    ranMs: 0,
+    restartable: false,
+    restarts: 0,
     queueIndex: undefined,
   };
 }

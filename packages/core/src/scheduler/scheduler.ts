@@ -70,6 +70,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    */
   readonly #idPrefix: string;
   #unfinished = 0;
+  #restarts = 0;
   readonly #rules: Readonly<SchedulerRules>;
 
   constructor(options: SchedulerOptions) {
@@ -101,6 +102,10 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
       stall: this.#stall,
       prefetch,
       move: (request, to) => this.#move(request, to),
+      restarted: (request, from, to) => {
+        this.#restarts++;
+        this.emitSafely('restarted', request, from, to);
+      },
       failUnservable: (request, error) => {
         this.#failWith(request, error);
         // It never ran: the failure is its pool's, not its answer, so asking again tries again.
@@ -116,6 +121,11 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   /** Requests submitted and not yet completed, failed or cancelled. */
   get unfinished(): number {
     return this.#unfinished;
+  }
+
+  /** How many times a request was started again from the start (restarts and lost nodes). */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   get waiting(): number {
@@ -161,7 +171,11 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   removeNode(id: string, error: Error): void {
     if (!this.#pools.removeNode(id)) return;
     for (const request of this.#requests.values()) {
-      if (request.node === id && !FINISHED.has(request.state)) this.#failWith(request, error);
+      if (request.node !== id || FINISHED.has(request.state)) continue;
+      // A restartable continuation is not lost with its node: it runs again from the start.
+      if (request.restartable && (request.state === 'blocked' || request.state === 'ready'))
+        this.#assignment.lost(request);
+      else this.#failWith(request, error);
     }
     this.#assignment.dispatch();
   }
@@ -273,8 +287,9 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    * `parent`, executing, waits on `children` (submitted as needed). Its node is free meanwhile.
    * Children that would close a cycle fail, with every request in the cycle.
    */
-  block(parentId: string, specs: readonly RequestSpec[]): ScheduledRequest[] {
+  block(parentId: string, specs: readonly RequestSpec[], restartable = false): ScheduledRequest[] {
     const parent = this.#mustBe(parentId, 'executing');
+    parent.restartable = restartable;
     const children = this.submitAll(specs);
     parent.awaited = this.#rules.awaitedResults(children);
     const cycle = findCycle(parent, children);
@@ -402,7 +417,10 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    */
   readonly #released = (waiter: ScheduledRequest, finished: ScheduledRequest): void => {
     if (waiter.state === 'blocked') {
-      if (waiter.waitingOn.size === 0) this.#assignment.makeRunnable(waiter, 'ready');
+      if (waiter.waitingOn.size > 0) return;
+      // Its node was lost while it waited (it is restartable): it starts again, on any node.
+      if (waiter.node === undefined) this.#startWaiting(waiter);
+      else this.#assignment.makeRunnable(waiter, 'ready');
     } else if (waiter.state === 'pending') {
       if (finished.state !== 'completed') this.#failWith(waiter, dependencyFailure(waiter, finished));
       else if (waiter.waitingOn.size === 0) this.#startWaiting(waiter);
@@ -415,6 +433,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   };
 
   #succeed(request: ScheduledRequest, value: unknown): void {
+    this.#assignment.completed(request);
     request.value = value;
     this.#finish(request, 'completed');
   }

@@ -22,6 +22,7 @@ export function defineTask<I, O>(definition: TaskDefinition<I, O>): Task<I, O> {
     module,
     id: `${module}#${definition.name}`,
     multiThreadable: definition.multiThreadable ?? false,
+    restartable: definition.restartable ?? false,
     deps: definition.deps,
     run: definition.run,
     [kTask]: true as const,

@@ -22,6 +22,15 @@ export interface TaskDefinition<I = unknown, O = unknown> {
    * the node for `ctx.build`), so it must be a pure function of the input.
    */
   deps?(input: I): readonly RequestLike[];
+  /**
+   * Safe to run again from the start (like Bazel's Skyframe functions): when a request for it
+   * waits in `ctx.build`, the scheduler may drop that run and start the task again later on any
+   * node, where its `ctx.build` finds the results ready. The dropped run never goes on past the
+   * `ctx.build` it waits in (no code after it runs, `finally` blocks included): before it, do
+   * only what may be done twice, and hold nothing that needs closing. A restartable request also
+   * survives the loss of the node it waits on. Default false.
+   */
+  restartable?: boolean;
   run(input: I, ctx: TaskContext): O | Promise<O>;
 }
 
@@ -31,6 +40,8 @@ export interface Task<I = unknown, O = unknown> {
   /** What a request names: `module#name`. */
   readonly id: string;
   readonly multiThreadable: boolean;
+  /** Whether a run of it may be dropped and started again (`TaskDefinition.restartable`). */
+  readonly restartable: boolean;
   /** Its declared dependencies for an input (`TaskDefinition.deps`), if it declares any. */
   deps?(input: I): readonly RequestLike[];
   run(input: I, ctx: TaskContext): O | Promise<O>;
