@@ -10,6 +10,7 @@ export {
   hangScenario,
   jobsScenario,
   pipelineScenario,
+  restartScenario,
   reuseScenario,
   scenarios as builtInScenarios,
   shutdownScenario,

@@ -92,6 +92,16 @@ export class BuildHost implements SchedulerHost {
 
   /** Takes a node into `pool`: the scheduler may give it work, and its packets come here. */
   adopt(node: NodeContext, pool: string): void {
+    // Its connection failed after it was ready and before it got here (the model checker's restart
+    // scenario found it): its shutdown event has been and gone, so nothing would ever take it out
+    // of the pool, and work given to it would wait forever. It counts as a growth that failed.
+    if (node.state === 'failed' || node.state === 'closed') {
+      const error =
+        node.failure ?? new NodeClosedError(node.id, 'its connection ended before it joined the pool');
+      this.#options.reports.nodeLost(node, error);
+      this.scheduler.growthFailed(1, pool, error);
+      return;
+    }
     this.#nodes.set(node.id, node);
     node.setPingTimes(this.#options.ping);
     node.attachHost({

@@ -274,8 +274,11 @@ export class NodeAssignment {
     // A ready continuation taken by another node: its run there is dropped, and it starts again.
     const restart = from === 'ready' && pinned !== slot.id;
     if (from === 'ready') slot.pool.restartable.delete(request);
+    // Only a broken rule leaves the first run to go on beside the new one.
+    const drop = restart && this.#rules.restartDropsFirstRun(request);
     if (restart) {
       this.#pools.slotOf(request)?.runnable.delete(request);
+      if (!drop && pinned !== undefined) this.#host.unblock(request, pinned);
       this.#forgetRun(request);
     }
     slot.active = request;
@@ -286,7 +289,7 @@ export class NodeAssignment {
     this.#stall.progress();
     try {
       if (restart) {
-        if (pinned !== undefined) this.#host.restart?.(request, pinned);
+        if (drop && pinned !== undefined) this.#host.restart?.(request, pinned);
         this.#restarted(request, pinned, slot.id);
         this.#host.start(request, slot.id);
       } else if (from === 'waiting') this.#host.start(request, slot.id);

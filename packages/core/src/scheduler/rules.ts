@@ -28,6 +28,11 @@ export interface SchedulerRules {
    * it asked for (`children`, in its order; some may have finished before it asked).
    */
   awaitedResults(children: readonly ScheduledRequest[]): readonly ScheduledRequest[];
+  /**
+   * A ready restartable continuation is started again on another node: whether its first run is
+   * dropped (Restart to its old node) rather than left to go on there too.
+   */
+  restartDropsFirstRun(request: ScheduledRequest): boolean;
 }
 
 /** Core's rules. Frozen: a test that wants others passes them to one scheduler, not to the process. */
@@ -36,4 +41,5 @@ export const SCHEDULER_RULES: Readonly<SchedulerRules> = Object.freeze({
   stagedStartsFirst: () => true,
   cancelledHoldsNode: () => true,
   awaitedResults: (children: readonly ScheduledRequest[]) => children,
+  restartDropsFirstRun: () => true,
 });

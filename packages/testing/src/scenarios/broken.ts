@@ -15,6 +15,9 @@ const FINISHED: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled
 /** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
 export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakesBusyNode: () => true };
 
+/** `restart-beside-first-run`: a restarted request's first run is not dropped: it goes on too. */
+export const restartBesideFirstRun: Partial<SchedulerRules> = { restartDropsFirstRun: () => false };
+
 /**
  * `grant-before-staged`: a waiting continuation is granted the node its active request left,
  * though the node starts its staged request at that moment (MSBuild #13531).

@@ -10,6 +10,7 @@ import { dispatcherScenario } from './dispatcher.js';
 import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
 import { pipelineScenario } from './pipeline.js';
+import { restartScenario } from './restart.js';
 import { reuseScenario } from './reuse.js';
 import { shutdownScenario } from './shutdown.js';
 
@@ -20,6 +21,7 @@ export {
   hangScenario,
   jobsScenario,
   pipelineScenario,
+  restartScenario,
   reuseScenario,
   shutdownScenario,
 };
@@ -34,4 +36,5 @@ export const scenarios: readonly Scenario[] = [
   shutdownScenario,
   jobsScenario,
   reuseScenario,
+  restartScenario,
 ];

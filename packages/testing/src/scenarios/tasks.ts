@@ -83,10 +83,17 @@ export class Board {
 }
 
 /** What the tasks of the current schedule share: its clock and, for the dispatcher, its board. */
-export const world: { clock: Clock | undefined; board: Board | undefined; yielding: boolean } = {
+export const world: {
+  clock: Clock | undefined;
+  board: Board | undefined;
+  yielding: boolean;
+  /** How many times each restartable join went on past its ctx.build (at most once each). */
+  resumed: Map<string, number>;
+} = {
   clock: undefined,
   board: undefined,
   yielding: true,
+  resumed: new Map(),
 };
 
 const sleep = (ms: number) =>
@@ -106,6 +113,22 @@ export const join = defineTask<{ id: string; deps: string[] }, string>({
   name: 'join',
   async run(input, ctx) {
     const results = await ctx.build<string>(input.deps.map((dep) => ({ task: leaf, input: { id: dep } })));
+    return `${input.id}(${results.join(',')})`;
+  },
+});
+
+/**
+ * A join the scheduler may restart: it asks for its dependencies (compute tasks of `ms` each)
+ * and, past that wait, counts itself in `world.resumed`: a dropped run must never get there.
+ */
+export const restartJoin = defineTask<{ id: string; deps: string[]; ms: number }, string>({
+  name: 'restartJoin',
+  restartable: true,
+  async run(input, ctx) {
+    const results = await ctx.build<string>(
+      input.deps.map((dep) => ({ task: compute, input: { id: dep, ms: input.ms }, cost: input.ms })),
+    );
+    world.resumed.set(input.id, (world.resumed.get(input.id) ?? 0) + 1);
     return `${input.id}(${results.join(',')})`;
   },
 });
@@ -176,6 +199,7 @@ export function referenceValue(spec: { task: string; input: unknown }): unknown 
     case compute.id:
       return input.id;
     case join.id:
+    case restartJoin.id:
       return `${input.id}(${(input.deps ?? []).join(',')})`;
     case dispatcher.id:
       return world.board ? world.board.built + world.board.left : undefined;

@@ -1,0 +1,87 @@
+// The restart scenario: restartable continuations restarted on free nodes, racing node loss and a cancel.
+import {
+  nothingAfterExitPacket,
+  oneActiveRequestOnNode,
+  oneActiveRequestPerNode,
+  requestsEndOnce,
+  resultsMatchReference,
+} from '../sim/monitors.js';
+import type { Scenario } from '../sim/scenario.js';
+import { restartBesideFirstRun } from './broken.js';
+import { runtimeIn } from './build-world.js';
+import { compute, referenceValue, restartJoin, world } from './tasks.js';
+
+/**
+ * Restartable joins on 2 nodes with long work beside them, so a join is often ready while its own
+ * node is busy and the other is free: the scheduler restarts it there. Up to one node may crash
+ * (a restartable continuation on it runs again elsewhere), and the user may abort one build at
+ * any moment. Must hold: every request ends once, one active request per node (as the host and
+ * as the node see it), results match the reference, nothing after the exit packet, and no join
+ * goes on past its ctx.build twice (a dropped run never resumes). The `restart-beside-first-run`
+ * variant starts the new run but lets the first go on too.
+ */
+export const restartScenario: Scenario = {
+  name: 'restart',
+  module: import.meta.url,
+  faults: { max: 1, crash: true },
+  variants: ['restart-beside-first-run'],
+  setup(sim, variant) {
+    world.resumed = new Map();
+    const { runtime } = runtimeIn(sim, 2, {
+      runtime: variant === 'restart-beside-first-run' ? { scheduler: restartBesideFirstRun } : undefined,
+    });
+    sim.addMonitor(
+      oneActiveRequestPerNode(),
+      oneActiveRequestOnNode(),
+      requestsEndOnce(sim, runtime),
+      nothingAfterExitPacket(),
+      resultsMatchReference(sim, runtime, referenceValue),
+    );
+    const controller = new AbortController();
+    sim.addAction(
+      'user aborts a build',
+      () => controller.abort(new Error('aborted by the user')),
+      () => runtime.nodes.some((node) => runtime.scheduler.activeOn(node.id) !== undefined),
+    );
+    return {
+      async run() {
+        // The long work arrives once a join has blocked: the join's node takes it (it comes first
+        // by priority), so when the join's dependencies are done on the other node, its own node
+        // is busy: it is restarted there.
+        const blocked = new Promise<void>((resolve) =>
+          runtime.scheduler.on('transition', (_request, _from, to) => {
+            if (to === 'blocked') resolve();
+          }),
+        );
+        const kept = runtime.build([
+          { task: restartJoin, input: { id: 'app', deps: ['a', 'b'], ms: 1 }, cost: 2 },
+          { task: compute, input: { id: 'x', ms: 1 }, cost: 1 },
+        ]);
+        const aborted = runtime.build(
+          [
+            { task: restartJoin, input: { id: 'lib', deps: ['c'], ms: 2 }, cost: 1 },
+            { task: compute, input: { id: 'docs', ms: 2 }, cost: 2 },
+          ],
+          { signal: controller.signal },
+        );
+        // Both are settled below; until then an abort or a crash must not go unhandled.
+        kept.catch(() => {});
+        aborted.catch(() => {});
+        await Promise.race([blocked, Promise.allSettled([kept])]);
+        const long = runtime.build({ task: compute, input: { id: 'long', ms: 10 }, cost: 10 });
+        const results = await Promise.allSettled([kept, aborted, long]);
+        await runtime.shutdown();
+        for (const [id, count] of world.resumed)
+          if (count > 1)
+            throw new Error(`${id} went on past its ctx.build ${count} times: a dropped run resumed`);
+        for (const result of [results[0], results[2]])
+          if (result.status === 'rejected' && sim.nodes.every((node) => node.alive))
+            throw new Error(`a build failed without any fault: ${(result.reason as Error).message}`);
+      },
+      fingerprint: () =>
+        runtime.nodes
+          .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
+          .join(','),
+    };
+  },
+};
