@@ -1,4 +1,4 @@
-import { FINISHED, NO_REQUESTS, type RequestSpec, requestKey, type ScheduledRequest } from './request.js';
+import { FINISHED, NO_REQUESTS, type ScheduledRequest } from './request.js';
 
 // The dependency graph between requests: who waits on whom, the critical-path priorities that
 // flow along it, and the cycles it refuses. The scheduler owns when the edges change; this file
@@ -82,74 +82,4 @@ export function findCycle(
     if (visit(child)) return [parent, ...path, parent];
   }
   return undefined;
-}
-
-/**
- * Orders requests just submitted together (`fresh`), which may wait on each other through their
- * declared dependencies, waiters before what they wait on, so priorities can flow down in one
- * pass. Requests submitted earlier never wait on fresh ones, so a cycle can only run through
- * fresh requests: `cycle` is one found among those that could not be ordered (Kahn's algorithm,
- * no recursion: a declared chain may be thousands long).
- */
-export function orderDeclared(fresh: readonly ScheduledRequest[]): {
-  order: ScheduledRequest[];
-  cycle: ScheduledRequest[] | undefined;
-} {
-  const inFresh = new Set(fresh);
-  // How many fresh waiters each fresh request still has before it may be placed.
-  const waiting = new Map<ScheduledRequest, number>();
-  for (const request of fresh) {
-    let count = 0;
-    for (const waiter of request.waiters) if (inFresh.has(waiter)) count++;
-    waiting.set(request, count);
-  }
-  const order: ScheduledRequest[] = [];
-  for (const request of fresh) if (waiting.get(request) === 0) order.push(request);
-  for (let index = 0; index < order.length; index++) {
-    for (const dependency of order[index]!.waitingOn) {
-      const left = waiting.get(dependency);
-      if (left === undefined) continue;
-      waiting.set(dependency, left - 1);
-      if (left === 1) order.push(dependency);
-    }
-  }
-  if (order.length === fresh.length) return { order, cycle: undefined };
-  // Every request left is waited on by another left (its count never reached 0): walking waiters
-  // among them must come back round. Written waiter first, as the cycle's error reads.
-  const placed = new Set(order);
-  const left = new Set(fresh.filter((request) => !placed.has(request)));
-  const path: ScheduledRequest[] = [];
-  const at = new Map<ScheduledRequest, number>();
-  let current = left.values().next().value as ScheduledRequest;
-  while (!at.has(current)) {
-    at.set(current, path.length);
-    path.push(current);
-    current = [...current.waiters].find((next) => left.has(next))!;
-  }
-  return { order, cycle: path.slice(at.get(current)).reverse() };
-}
-
-/**
- * The specs to submit for `roots` and the dependencies they declare, each once (by identity,
- * so a graph that shares specs is walked in linear time), with its result-cache key. A spec whose
- * key is `known` is not walked into: its request exists with the dependencies it came with. Every
- * key is made before any request is in, so an input that cannot cross throws first.
- */
-export function collectDeclared(
-  roots: readonly RequestSpec[],
-  known: ReadonlyMap<string, unknown>,
-): { specs: RequestSpec[]; keys: Map<RequestSpec, string> } {
-  const specs: RequestSpec[] = [];
-  const keys = new Map<RequestSpec, string>();
-  const visit = (spec: RequestSpec) => {
-    if (keys.has(spec)) return;
-    keys.set(spec, requestKey(spec));
-    specs.push(spec);
-  };
-  for (const root of roots) visit(root);
-  for (let index = 0; index < specs.length; index++) {
-    const spec = specs[index]!;
-    if (!known.has(keys.get(spec)!)) for (const dependency of spec.deps ?? []) visit(dependency);
-  }
-  return { specs, keys };
 }

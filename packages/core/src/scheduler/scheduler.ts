@@ -3,22 +3,13 @@
 // the graph change together in one file; node assignment, pools and the graph algorithms are not.
 import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
-import { DependencyFailedError, RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
+import { RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { invalid } from '../options.js';
 import { internalSeams } from '../seams.js';
 import { NodeAssignment } from './assignment.js';
-import {
-  collectDeclared,
-  findCycle,
-  orderDeclared,
-  raisePriority,
-  releaseWaiters,
-  unneeded,
-  unwait,
-  unwaitAll,
-  wait,
-} from './graph.js';
+import { addDeclared, dependencyFailure } from './declared.js';
+import { findCycle, raisePriority, releaseWaiters, unneeded, unwait, unwaitAll, wait } from './graph.js';
 import { forgetGrowthFailures, growthFailed } from './growth.js';
 import type { SchedulerHost } from './host.js';
 import type { SchedulerEvents, SchedulerOptions } from './options.js';
@@ -225,35 +216,12 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    * cycle fails its members with `RequestCycleError`, and whatever waits on them with them.
    */
   #submitDeclared(roots: readonly RequestSpec[]): ScheduledRequest[] {
-    const { specs, keys } = collectDeclared(roots, this.#byKey);
-    const bySpec = new Map<RequestSpec, ScheduledRequest>();
-    const fresh: ScheduledRequest[] = [];
-    for (const spec of specs) {
-      const key = keys.get(spec)!;
-      let request = this.#byKey.get(key);
-      if (!request) {
-        request = this.#create(spec, key);
-        fresh.push(request);
-      }
-      bySpec.set(spec, request);
-    }
-    for (const request of fresh) {
-      if (request.state !== 'pending') continue;
-      request.declared = request.spec.deps!.map((dep) => bySpec.get(dep)!);
-      for (const dependency of request.declared)
-        if (!FINISHED.has(dependency.state)) wait(request, dependency);
-    }
-    const { order, cycle } = orderDeclared(fresh);
-    const isFresh = new Set(fresh);
+    const { requests, fresh, cycle } = addDeclared(roots, {
+      known: this.#byKey,
+      create: (spec, key) => this.#create(spec, key),
+      requeue: this.#requeue,
+    });
     const inCycle = new Set(cycle);
-    for (const waiter of order) {
-      for (const dependency of waiter.waitingOn) {
-        const priority = (dependency.spec.cost ?? 1) + waiter.priority;
-        // A fresh one comes later in the order, and passes its priority on itself then.
-        if (isFresh.has(dependency)) dependency.priority = Math.max(dependency.priority, priority);
-        else raisePriority(dependency, priority, this.#requeue);
-      }
-    }
     for (const request of fresh) this.emitSafely('transition', request, 'new', request.state);
     for (const request of fresh) {
       if (request.state === 'waiting') this.#pools.get(request.pool).waiting.push(request);
@@ -267,7 +235,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     }
     if (cycle) this.#failCycle(cycle);
     this.#assignment.dispatch();
-    return roots.map((spec) => bySpec.get(spec)!);
+    return requests;
   }
 
   /**
@@ -494,12 +462,4 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     for (const request of [...this.#requests.values()])
       if (!FINISHED.has(request.state)) this.#withdraw(request, 'failed', error);
   }
-}
-
-/** Why `waiter` fails without running: its declared dependency `dependency` did not complete. */
-function dependencyFailure(waiter: ScheduledRequest, dependency: ScheduledRequest): DependencyFailedError {
-  const error = dependency.error ?? new RequestCancelledError(`request ${dependency.id} ${dependency.state}`);
-  const chain = (error as { chain?: readonly string[] }).chain ?? [];
-  const cause = error instanceof DependencyFailedError && error.cause instanceof Error ? error.cause : error;
-  return new DependencyFailedError(waiter.id, [dependency.id, ...chain], cause);
 }
