@@ -11,6 +11,11 @@ export interface Row {
   ratio: number;
   /** What the ratio should be, e.g. '>= 1.5'. */
   goal?: string;
+  /**
+   * Not measured yet, and why (what it waits for): its value, baseline and ratio are NaN. A row
+   * for a goal that is set before what it measures exists, so the table shows the goal is open.
+   */
+  pending?: string;
 }
 
 export interface SuiteOptions {

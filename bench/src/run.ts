@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Row, Suite } from './measure.js';
 import { modelSuite } from './suites/model.js';
 import { nodesSuite } from './suites/nodes.js';
+import { qualitySuite } from './suites/quality.js';
 import { schedulerSuite } from './suites/scheduler.js';
 import { tasksSuite } from './suites/tasks.js';
 import { transportSuite } from './suites/transport.js';
@@ -12,19 +13,24 @@ export const suites: Record<string, Suite> = {
   scheduler: schedulerSuite,
   tasks: tasksSuite,
   model: modelSuite,
+  quality: qualitySuite,
 };
 
 function format(rows: readonly Row[]): string {
   const header = ['suite', 'name', 'unit', 'troupe', 'baseline', 'ratio', 'goal'];
-  const lines = rows.map((r) => [
-    r.suite,
-    r.name,
-    r.unit,
-    r.value.toPrecision(4),
-    r.baseline.toPrecision(4),
-    r.ratio.toFixed(3),
-    r.goal ?? '',
-  ]);
+  const lines = rows.map((r) =>
+    r.pending === undefined
+      ? [
+          r.suite,
+          r.name,
+          r.unit,
+          r.value.toPrecision(4),
+          r.baseline.toPrecision(4),
+          r.ratio.toFixed(3),
+          r.goal ?? '',
+        ]
+      : [r.suite, `${r.name} (pending: ${r.pending})`, r.unit, '—', '—', '—', r.goal ?? ''],
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const render = (cells: string[]) =>
     cells

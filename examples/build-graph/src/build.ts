@@ -1,11 +1,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Clock, createRuntime, type Runtime, systemClock } from '@troupe/core';
+import { type Clock, createRuntime, type RequestLike, type Runtime, systemClock } from '@troupe/core';
 import { internalSeams, type RuntimeSeams } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { analyse, generateGraph, loadGraph, type Project } from './graph.js';
-import { Dispatch, digest, dispatcher, openRun, project, type RunWorld, worker } from './tasks.js';
+import {
+  Dispatch,
+  declaredProject,
+  digest,
+  dispatcher,
+  openRun,
+  type ProjectInput,
+  project,
+  type RunWorld,
+  worker,
+} from './tasks.js';
 
 export interface BuildOptions {
   projects: number;
@@ -13,10 +23,22 @@ export interface BuildOptions {
   kind: 'inproc' | 'thread' | 'process';
   reuse: boolean;
   workMs: number;
-  graph?: string;
+  /** A graph file (`{"tasks":[...]}`, `loadGraph`), or the projects themselves, instead of a generated graph. */
+  graph?: string | readonly Project[];
   mode: 'dispatcher' | 'requests';
+  /**
+   * Requests mode: `declared` (default), each project's request declares its dependencies' requests
+   * and its task gets their outputs in `ctx.deps`; `discovered` (`--discover`), each project's task
+   * asks for its dependencies itself (`ctx.build`), as MSBuild's projects do.
+   */
+  model?: 'declared' | 'discovered';
   yield: boolean;
   simulate: boolean;
+  /**
+   * Cores the lower bound may assume (default: `availableParallelism()`); not used under --simulate,
+   * where every node is a core of its own.
+   */
+  cores?: number;
   /** Called as projects finish. */
   onProgress?: (built: number, total: number) => void;
   /** Stall report then error, in (virtual) milliseconds. */
@@ -59,9 +81,28 @@ export interface Summary {
   mismatched: string[];
   /** Nodes that died or stopped answering during the run; the requests they held failed. */
   lostNodes: number;
+  /** `declared` or `discovered` (requests mode), or `dispatcher`. */
+  mode: 'declared' | 'discovered' | 'dispatcher';
+  /** From the build's start to its end, start-up included. */
   makespanMs: number;
+  /**
+   * From the runtime's creation to its first node ready: the part of the makespan no schedule can
+   * save (the whole run, if no node ever was ready).
+   */
+  startupMs: number;
+  /** How many projects the lower bound assumes can run at once: nodes, at most the cores there are. */
+  parallelism: number;
+  /** max(critical path, total work ÷ parallelism): no schedule on these nodes can do better. */
   lowerBoundMs: number;
+  /** makespan ÷ lower bound. */
   ratio: number;
+  /** (makespan − start-up) ÷ lower bound: the schedule's own quality. */
+  ratioExcludingStartup: number;
+  /**
+   * Requests restarted after their node or their wait was given up (restartable requests): none
+   * yet, as core does not restart requests; the field is here so the output's shape stays put.
+   */
+  restarts: number;
   error?: string;
   /** The build was stopped through `signal` (Ctrl-C) before it finished. */
   interrupted: boolean;
@@ -138,17 +179,23 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
       '--mode dispatcher shares its queue in memory and needs --kind inproc (or --simulate); use --mode requests',
     );
   }
-  const projects: Project[] = options.graph
-    ? loadGraph(options.graph)
-    : generateGraph(options.projects, options.workMs, options.seed ?? 1);
+  const model = options.model ?? 'declared';
+  const projects: Project[] =
+    options.graph === undefined
+      ? generateGraph(options.projects, options.workMs, options.seed ?? 1)
+      : typeof options.graph === 'string'
+        ? loadGraph(options.graph)
+        : options.graph.map((p) => ({ id: p.id, cost: p.cost, deps: [...p.deps] }));
   const graph = analyse(projects);
-  const lowerBoundMs = Math.max(graph.criticalPath, graph.totalWork / options.nodes);
+  const parallelism = boundParallelism(options);
+  const lowerBoundMs = Math.max(graph.criticalPath, graph.totalWork / parallelism);
   const virtual = options.simulate ? new VirtualClock() : undefined;
   const clock: Clock = virtual ?? systemClock;
   const directory = mkdtempSync(join(tmpdir(), 'troupe-build-graph-'));
   const graphFile = join(directory, 'graph.json');
   writeFileSync(graphFile, JSON.stringify({ tasks: projects }));
   const runId = `run-${process.pid}-${++runs}`;
+  const created = clock.now();
   const runtime: Runtime = createRuntime({
     nodes: {
       kind: options.simulate ? 'inproc' : options.kind,
@@ -170,6 +217,10 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     }
     return id;
   };
+  let firstNodeAt: number | undefined;
+  runtime.once('node', () => {
+    firstNodeAt = clock.now();
+  });
   const start = clock.now();
   const us = (ms: number) => Math.round((ms - start) * 1000);
   let built = 0;
@@ -190,7 +241,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   if (options.mode === 'requests') {
     const began = new Map<string, number>();
     runtime.on('request', (request, _from, to) => {
-      if (!request.spec.task.endsWith('#project')) return;
+      if (!request.spec.task.endsWith(model === 'declared' ? '#declaredProject' : '#project')) return;
       const id = (request.spec.input as { id: string }).id;
       if (to === 'executing') began.set(request.id, clock.now());
       else if (began.has(request.id)) {
@@ -207,20 +258,29 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
       }
       if (to === 'completed') progress();
       else if (to === 'failed') {
-        // A task that let its dependency's failure through failed with the node's DependencyFailedError.
+        // A dependency failed: declared, the scheduler failed the project here without running it
+        // (DependencyFailedError); discovered, its task let the node's DependencyFailedError through.
         const error = request.error as { code?: string; remoteCode?: string } | undefined;
         if (error?.code === 'TROUPE_NODE_CONNECTION_FAILED' || error?.code === 'TROUPE_NODE_UNRESPONSIVE')
           failures.onLostNode++;
-        else if (error?.remoteCode === 'TROUPE_DEPENDENCY_FAILED') failures.byDependency++;
+        else if (
+          error?.code === 'TROUPE_DEPENDENCY_FAILED' ||
+          error?.remoteCode === 'TROUPE_DEPENDENCY_FAILED'
+        )
+          failures.byDependency++;
         else failures.byTask++;
       }
     });
     run = runtime.build(
-      projects.map((p) => ({
-        task: project,
-        input: { id: p.id, graph: graphFile, run: runId },
-        cost: graph.remaining.get(p.id)!,
-      })),
+      model === 'declared'
+        ? declaredRequests(projects, graphFile, runId)
+        : projects.map((p) => ({
+            task: project,
+            input: { id: p.id, graph: graphFile, run: runId },
+            // The task discovers its dependencies only once it runs: its own longest remaining
+            // chain is the one thing the scheduler cannot work out for itself.
+            cost: graph.remaining.get(p.id)!,
+          })),
       { signal: options.signal },
     );
   } else {
@@ -261,6 +321,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     .filter((p) => outputs.has(p.id) && outputs.get(p.id) !== expected.get(p.id))
     .map((p) => p.id);
   const makespanMs = clock.now() - start;
+  const startupMs = Math.min(makespanMs, firstNodeAt === undefined ? makespanMs : firstNodeAt - created);
   try {
     const shutdown = runtime.shutdown({ reuse: options.reuse });
     await (virtual ? simulate(virtual, shutdown) : shutdown);
@@ -277,13 +338,50 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     verified: !error && mismatched.length === 0 && outputs.size === projects.length,
     mismatched,
     lostNodes: lost.length,
+    mode: options.mode === 'dispatcher' ? 'dispatcher' : model,
     makespanMs,
+    startupMs,
+    parallelism,
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,
+    ratioExcludingStartup: (makespanMs - startupMs) / lowerBoundMs,
+    restarts: 0,
     ...(message !== undefined && { error: message }),
     interrupted: options.signal?.aborted ?? false,
     trace,
   };
+}
+
+/**
+ * How many projects can run at once, for the lower bound: under --simulate every node is a core
+ * of its own; in-process nodes share the host's one thread, so their (busy) work runs one project
+ * at a time; thread and process nodes run as many as there are cores, at most one per node.
+ */
+export function boundParallelism(
+  options: Pick<BuildOptions, 'simulate' | 'kind' | 'nodes' | 'cores'>,
+): number {
+  if (options.simulate) return options.nodes;
+  if (options.kind === 'inproc') return 1;
+  return Math.min(options.nodes, options.cores ?? availableParallelism());
+}
+
+/**
+ * The declared model's requests: one per project, each declaring its dependencies' requests. A
+ * project's request is one object, shared by every project that depends on it, so the graph
+ * travels (and is walked) once, in time linear in its size; its cost is the project's own, and
+ * the scheduler works out the longest chain behind it (its bottom level) from the declared graph.
+ */
+function declaredRequests(projects: readonly Project[], graphFile: string, runId: string): RequestLike[] {
+  const requests = new Map<string, RequestLike<ProjectInput> & { deps: RequestLike[] }>();
+  for (const p of projects)
+    requests.set(p.id, {
+      task: declaredProject,
+      input: { id: p.id, graph: graphFile, run: runId },
+      cost: p.cost,
+      deps: [],
+    });
+  for (const p of projects) requests.get(p.id)!.deps.push(...p.deps.map((dep) => requests.get(dep)!));
+  return [...requests.values()];
 }
 
 /**

@@ -1,40 +1,9 @@
 import { writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import { type BuildOptions, buildGraph } from './build.js';
+import { parseCommand, USAGE } from './options.js';
 
-const USAGE = `usage: npm start -- [options]     (examples/build-graph)
-  --projects N        projects to generate (default 800)
-  --nodes N           nodes (default 16)
-  --kind K            inproc | thread | process (default thread)
-  --reuse / --no-reuse  leave process nodes idle for the next run (default: no reuse)
-  --work-ms MS        average simulated CPU work per project (default 5)
-  --graph FILE        {"tasks":[{"id":"a","cost":5,"deps":["b"]}]} instead of a generated graph
-  --mode M            dispatcher (one worker per node, fed by a dispatcher) | requests (default requests)
-  --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
-  --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
-  --trace FILE        Chrome trace-event JSON, one track per node (open in Perfetto)
-  --json              one final JSON line: built, failed, verified, mismatched, lostNodes,
-                      makespanMs, lowerBoundMs, ratio, and error when not every project was built`;
-
-function number(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0)
-    throw new Error(`--${name} must be a positive number, not ${value}`);
-  return parsed;
-}
-
-function oneOf<T extends string>(
-  name: string,
-  value: string | undefined,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T))
-    throw new Error(`--${name} must be one of ${allowed.join(', ')}, not ${value}`);
-  return value as T;
+function ms(value: number): string {
+  return `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ms`;
 }
 
 /** Exit codes of a run stopped by a signal, as a shell reports them (128 + the signal's number). */
@@ -62,43 +31,20 @@ function interruptions(): {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      projects: { type: 'string' },
-      nodes: { type: 'string' },
-      kind: { type: 'string' },
-      reuse: { type: 'boolean' },
-      'no-reuse': { type: 'boolean' },
-      'work-ms': { type: 'string' },
-      graph: { type: 'string' },
-      mode: { type: 'string' },
-      'no-yield': { type: 'boolean' },
-      simulate: { type: 'boolean' },
-      trace: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean' },
-    },
-  });
-  if (values.help) {
+  const command = parseCommand(process.argv.slice(2));
+  if (command.help) {
     console.log(USAGE);
     return 0;
   }
+  const { json } = command;
   const interrupt = interruptions();
-  const tty = process.stderr.isTTY && !values.json;
+  const tty = process.stderr.isTTY && !json;
   let lastShown = -1;
   const options: BuildOptions = {
-    projects: Math.round(number('projects', values.projects, 800)),
-    nodes: Math.round(number('nodes', values.nodes, 16)),
-    kind: oneOf('kind', values.kind, ['inproc', 'thread', 'process'] as const, 'thread'),
-    reuse: Boolean(values.reuse) && !values['no-reuse'],
-    workMs: number('work-ms', values['work-ms'], 5),
-    mode: oneOf('mode', values.mode, ['dispatcher', 'requests'] as const, 'requests'),
-    yield: !values['no-yield'],
-    simulate: Boolean(values.simulate),
+    ...command.options,
     signal: interrupt.signal,
-    ...(values.graph && { graph: values.graph }),
     onProgress: (built, total) => {
-      if (values.json) return;
+      if (json) return;
       if (tty) {
         const width = 40;
         const filled = Math.round((built / total) * width);
@@ -113,29 +59,37 @@ async function main(): Promise<number> {
       }
     },
   };
-  if (!values.json) {
+  if (!json) {
+    const how =
+      options.mode === 'requests'
+        ? `requests mode, dependencies ${options.model === 'discovered' ? 'discovered by each task (ctx.build)' : 'declared'}`
+        : `dispatcher mode${options.yield ? '' : ', workers NOT yielding'}`;
     console.log(
-      `building ${options.graph ?? `${options.projects} generated projects`} on ${options.nodes} ${options.simulate ? 'simulated in-process' : options.kind} nodes, ${options.mode} mode${options.yield ? '' : ', workers NOT yielding'}`,
+      `building ${options.graph ?? `${options.projects} generated projects`} on ${options.nodes} ${options.simulate ? 'simulated in-process' : options.kind} nodes, ${how}`,
     );
   }
-  const cores = availableParallelism();
-  if (!values.json && !options.simulate && options.kind !== 'inproc' && options.nodes > cores) {
+  const cores = options.cores!;
+  if (!json && !options.simulate && options.kind !== 'inproc' && options.nodes > cores) {
     console.log(
       `note: ${options.nodes} nodes share this machine's ${cores} cores, so CPU work waits for a core; ` +
-        'the lower bound assumes a core per node (try --simulate, or --nodes to match)',
+        `the lower bound assumes ${cores} projects at a time`,
     );
   }
   const summary = await buildGraph(options);
-  if (values.trace) {
-    writeFileSync(values.trace, JSON.stringify({ traceEvents: summary.trace, displayTimeUnit: 'ms' }));
+  if (command.trace) {
+    writeFileSync(command.trace, JSON.stringify({ traceEvents: summary.trace, displayTimeUnit: 'ms' }));
   }
   const { trace: _trace, ...result } = summary;
-  if (values.json) console.log(JSON.stringify(result));
+  if (json) console.log(JSON.stringify(result));
   else {
     if (tty && summary.built < options.projects) process.stderr.write('\n');
     console.log(
-      `${summary.interrupted ? `interrupted by ${interrupt.received()}: ` : ''}built ${summary.built}, failed ${summary.failed}; makespan ${summary.makespanMs.toFixed(0)} ms, ` +
-        `lower bound ${summary.lowerBoundMs.toFixed(0)} ms, ratio ${summary.ratio.toFixed(3)}`,
+      `${summary.interrupted ? `interrupted by ${interrupt.received()}: ` : ''}built ${summary.built}, failed ${summary.failed}; ` +
+        `makespan ${ms(summary.makespanMs)} (start-up, to the first node ready: ${ms(summary.startupMs)}), ` +
+        `lower bound ${ms(summary.lowerBoundMs)} (${summary.parallelism} at a time)`,
+    );
+    console.log(
+      `makespan / lower bound ${summary.ratio.toFixed(3)}; without start-up ${summary.ratioExcludingStartup.toFixed(3)}`,
     );
     if (summary.verified) console.log("verified: every project's output equals a sequential evaluation");
     else if (summary.mismatched.length > 0)

@@ -71,7 +71,30 @@ export interface ProjectInput {
   run: string;
 }
 
-/** Requests mode: a project is a request that first builds its dependencies (`ctx.build`). */
+/**
+ * Requests mode, declared model (the default): the request for a project declares the requests
+ * for its dependencies (`deps`), so the scheduler starts it only once they are done, and it gets
+ * their outputs in `ctx.deps`, in the order declared.
+ */
+export const declaredProject: Task<ProjectInput, string> = defineTask({
+  name: 'declaredProject',
+  async run(input: ProjectInput, ctx): Promise<string> {
+    const self = graphFrom(input.graph).byId.get(input.id);
+    if (!self) throw new Error(`no project ${input.id} in ${input.graph}`);
+    const outputs = ctx.deps as string[];
+    if (outputs.length !== self.deps.length)
+      throw new Error(
+        `${input.id} has ${self.deps.length} dependencies but was given ${outputs.length} outputs`,
+      );
+    await work(input.run, self.cost);
+    return digest(input.id, outputs);
+  },
+});
+
+/**
+ * Requests mode, discovered model (`--discover`, MSBuild's): a project is a request that first
+ * asks for its dependencies (`ctx.build`), its node free while it waits, then does its work.
+ */
 export const project: Task<ProjectInput, string> = defineTask({
   name: 'project',
   async run(input: ProjectInput, ctx): Promise<string> {

@@ -6,6 +6,7 @@ import type { ScheduledRequest } from '@troupe/core';
 import { internalSeams } from '@troupe/core/internal';
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../dist/build.js';
+import { generateGraph } from '../dist/graph.js';
 
 const base = {
   projects: 800,
@@ -18,15 +19,36 @@ const base = {
 };
 
 describe('examples/build-graph under --simulate', () => {
-  it('builds 800 projects on 16 nodes as requests, close to the lower bound, deterministically', async () => {
-    const first = await buildGraph({ ...base, mode: 'requests' });
-    expect(first.error).toBeUndefined();
-    expect(first.built).toBe(800);
-    expect(first.mismatched).toEqual([]);
-    expect(first.verified).toBe(true);
-    expect(first.ratio).toBeLessThan(1.1);
-    const second = await buildGraph({ ...base, mode: 'requests' });
-    expect(second.makespanMs).toBe(first.makespanMs);
+  for (const model of ['declared', 'discovered'] as const) {
+    it(`builds 800 projects on 16 nodes as requests, dependencies ${model}, close to the lower bound, deterministically`, async () => {
+      const first = await buildGraph({ ...base, mode: 'requests', model });
+      expect(first.error).toBeUndefined();
+      expect(first.built).toBe(800);
+      expect(first.mismatched).toEqual([]);
+      expect(first.verified).toBe(true);
+      expect(first.mode).toBe(model);
+      expect(first.restarts).toBe(0);
+      // Under --simulate every node is a core, and in-process nodes start in no virtual time.
+      expect(first.parallelism).toBe(16);
+      expect(first.startupMs).toBe(0);
+      expect(first.ratioExcludingStartup).toBe(first.ratio);
+      expect(first.ratio).toBeLessThan(1.1);
+      const second = await buildGraph({ ...base, mode: 'requests', model });
+      expect(second.makespanMs).toBe(first.makespanMs);
+    });
+  }
+
+  it('both models build the same graph to the sequential evaluation: a request declaring its dependencies, a task asking for them', async () => {
+    const graph = generateGraph(120, 5, 9);
+    for (const model of ['declared', 'discovered'] as const) {
+      const summary = await buildGraph({ ...base, projects: 120, graph, mode: 'requests', model });
+      expect(summary.error).toBeUndefined();
+      expect(summary.mismatched).toEqual([]);
+      expect(summary.verified).toBe(true);
+      expect(summary.mode).toBe(model);
+      // Each trace slice names a project: every one of them ran.
+      expect(new Set(summary.trace.map((event) => event.name)).size).toBe(120);
+    }
   });
 
   it('checks every output against a sequential evaluation, and says which projects differ', async () => {
@@ -36,6 +58,7 @@ describe('examples/build-graph under --simulate', () => {
       ...base,
       projects: 200,
       mode: 'requests',
+      model: 'discovered',
       [internalSeams]: {
         scheduler: { awaitedResults: (children) => (children.every(finished) ? [] : children) },
       },
@@ -90,14 +113,40 @@ describe('examples/build-graph under --simulate', () => {
       const ok = await run(['--graph', graph, '--nodes', '2', '--simulate', '--json', '--trace', trace]);
       expect(ok.code).toBe(0);
       const line = JSON.parse(ok.out.trim()) as Record<string, unknown> & { makespanMs: number };
-      expect(line).toMatchObject({ built: 3, failed: 0, verified: true, mismatched: [], lowerBoundMs: 8 });
-      // b (3) then a (5) is the critical path; a can only block on b once it has started, on its node.
-      expect(line.makespanMs).toBeGreaterThanOrEqual(8);
-      expect(line.makespanMs).toBeLessThanOrEqual(9);
+      // b (3) then a (5) is the critical path: declared, a starts the moment b is done.
+      expect(line).toEqual({
+        built: 3,
+        failed: 0,
+        verified: true,
+        mismatched: [],
+        lostNodes: 0,
+        mode: 'declared',
+        makespanMs: 8,
+        startupMs: 0,
+        parallelism: 2,
+        lowerBoundMs: 8,
+        ratio: 1,
+        ratioExcludingStartup: 1,
+        restarts: 0,
+        interrupted: false,
+      });
+      const discovered = await run(['--graph', graph, '--nodes', '2', '--simulate', '--json', '--discover']);
+      expect(discovered.code).toBe(0);
+      const found = JSON.parse(discovered.out.trim()) as Record<string, unknown> & { makespanMs: number };
+      expect(found).toMatchObject({
+        built: 3,
+        verified: true,
+        mode: 'discovered',
+        restarts: 0,
+        lowerBoundMs: 8,
+      });
+      // Discovered, a can only block on b once it has started, on its node.
+      expect(found.makespanMs).toBeGreaterThanOrEqual(8);
+      expect(found.makespanMs).toBeLessThanOrEqual(9);
       const events = (
         JSON.parse(await readFile(trace, 'utf8')) as { traceEvents: Array<{ name: string; tid: number }> }
       ).traceEvents;
-      // One slice per stretch a project held its node: `a` runs, blocks on `b`, resumes.
+      // One slice per stretch a project held its node.
       expect([...new Set(events.map((e) => e.name))].sort()).toEqual(['a', 'b', 'c']);
       expect(events.every((e) => e.tid >= 1 && e.tid <= 2)).toBe(true);
       const stuck = await run([

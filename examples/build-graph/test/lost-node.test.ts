@@ -35,78 +35,87 @@ function processesUsing(directory: string, except: number): number[] {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.runIf(process.platform === 'linux')('examples/build-graph with a node lost mid-run', () => {
-  it('a node SIGKILLed mid-run: built + failed is every project, the error names the node, exit code 1', async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'troupe-graph-lost-'));
-    cleanups.push(() => rm(directory, { recursive: true, force: true }));
-    const projects = 150;
-    const child = spawn(
-      process.execPath,
-      [
-        main,
-        '--kind',
-        'process',
-        '--nodes',
-        '3',
-        '--projects',
-        String(projects),
-        // 6 s of CPU on 2 cores: the run lasts seconds past the kill, however fast the machine.
-        '--work-ms',
-        '40',
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_SOCKET_DIR: directory } },
-    );
-    cleanups.push(async () => {
-      for (const pid of [child.pid!, ...processesUsing(directory, -1)]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
+  // Declared (default): the node holds the project it runs, and the dependents fail without
+  // running. Discovered: every node soon holds many projects blocked on their dependencies.
+  it.each([
+    ['declared', []],
+    ['discovered', ['--discover']],
+  ])(
+    'a node SIGKILLed mid-run, dependencies %s: built + failed is every project, the error names the node, exit code 1',
+    async (_model, extra) => {
+      const directory = await mkdtemp(join(tmpdir(), 'troupe-graph-lost-'));
+      cleanups.push(() => rm(directory, { recursive: true, force: true }));
+      const projects = 150;
+      const child = spawn(
+        process.execPath,
+        [
+          main,
+          '--kind',
+          'process',
+          '--nodes',
+          '3',
+          '--projects',
+          String(projects),
+          // 6 s of CPU on 2 cores: the run lasts seconds past the kill, however fast the machine.
+          '--work-ms',
+          '40',
+          '--json',
+          ...extra,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_SOCKET_DIR: directory } },
+      );
+      cleanups.push(async () => {
+        for (const pid of [child.pid!, ...processesUsing(directory, -1)]) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
         }
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+      // All three nodes listen (their sockets exist, and the host connects at once) and the
+      // projects have started: kill one.
+      const listening = () =>
+        readdirSync(directory)
+          .map((name) => /^troupe-node-(\d+)\.sock$/.exec(name)?.[1])
+          .filter((pid): pid is string => pid !== undefined)
+          .map(Number);
+      let nodes: number[] = [];
+      for (let i = 0; i < 2_000 && nodes.length < 3; i++) {
+        await sleep(10);
+        nodes = listening();
       }
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      expect(nodes).toHaveLength(3);
+      await sleep(500);
+      const victim = nodes[0]!;
+      process.kill(victim, 'SIGKILL');
 
-    // All three nodes listen (their sockets exist, and the host connects at once) and the
-    // projects have started (each blocks on its dependencies, so every node soon holds many of
-    // them): kill one.
-    const listening = () =>
-      readdirSync(directory)
-        .map((name) => /^troupe-node-(\d+)\.sock$/.exec(name)?.[1])
-        .filter((pid): pid is string => pid !== undefined)
-        .map(Number);
-    let nodes: number[] = [];
-    for (let i = 0; i < 2_000 && nodes.length < 3; i++) {
-      await sleep(10);
-      nodes = listening();
-    }
-    expect(nodes).toHaveLength(3);
-    await sleep(500);
-    const victim = nodes[0]!;
-    process.kill(victim, 'SIGKILL');
-
-    const code = await exited;
-    const line = JSON.parse(out.trim().split('\n').at(-1)!) as {
-      built: number;
-      failed: number;
-      lostNodes: number;
-      error?: string;
-    };
-    expect(err).toBe('');
-    // The node held requests when it died: they failed, and so did what depends on them.
-    expect(line.failed).toBeGreaterThan(0);
-    expect(line.built + line.failed).toBe(projects);
-    expect(line.lostNodes).toBe(1);
-    expect(line.error).toContain(`(pid ${victim}) failed, killed by SIGKILL`);
-    expect(line.error).toContain(`${line.failed} of ${projects} projects not built`);
-    expect(code).toBe(1);
-  });
+      const code = await exited;
+      const line = JSON.parse(out.trim().split('\n').at(-1)!) as {
+        built: number;
+        failed: number;
+        lostNodes: number;
+        error?: string;
+      };
+      expect(err).toBe('');
+      // The node held requests when it died: they failed, and so did what depends on them.
+      expect(line.failed).toBeGreaterThan(0);
+      expect(line.built + line.failed).toBe(projects);
+      expect(line.lostNodes).toBe(1);
+      expect(line.error).toContain(`(pid ${victim}) failed, killed by SIGKILL`);
+      expect(line.error).toContain(`${line.failed} of ${projects} projects not built`);
+      expect(line.error).toMatch(/\(\d+ held by a lost node/);
+      expect(code).toBe(1);
+    },
+  );
 });

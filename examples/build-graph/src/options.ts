@@ -1,0 +1,135 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { BuildOptions } from './build.js';
+
+/** The default number of simulated nodes: a fixed number, so a --simulate run is the same on any machine. */
+export const SIMULATED_NODES = 16;
+
+export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
+  --projects N        projects to generate (default 800)
+  --nodes N           nodes (default: this machine's available parallelism, ${availableParallelism()} here;
+                      ${SIMULATED_NODES} with --simulate)
+  --kind K            inproc | thread | process (default thread)
+  --reuse / --no-reuse  leave process nodes idle for the next run (default: no reuse)
+  --work-ms MS        average simulated CPU work per project (default 5)
+  --graph FILE        {"tasks":[{"id":"a","cost":5,"deps":["b"]}]} instead of a generated graph
+  --mode M            requests (default): every project is a request | dispatcher: one worker
+                      per node, fed by a dispatcher
+  --discover          requests mode: each project's task asks for its dependencies itself
+                      (ctx.build, MSBuild's model) instead of its request declaring them (the default)
+  --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
+  --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
+  --trace FILE        Chrome trace-event JSON, one track per node (open in Perfetto)
+  --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
+                      (declared | discovered | dispatcher), makespanMs, startupMs, parallelism,
+                      lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not
+                      every project was built
+The lower bound is max(critical path, total work / parallelism), where parallelism is the nodes,
+at most this machine's cores (${availableParallelism()}); with --simulate, the nodes; with --kind inproc, 1
+(in-process nodes share the host's thread). Start-up (runtime created to first node ready) is
+part of the makespan and shown on its own.`;
+
+/** A command line that makes no sense: exit code 2, with the message. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { help: true }
+  | {
+      help: false;
+      options: Omit<BuildOptions, 'onProgress' | 'signal'>;
+      json: boolean;
+      trace: string | undefined;
+    };
+
+function number(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0)
+    throw new UsageError(`--${name} must be a positive number, not ${value}`);
+  return parsed;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T))
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, not ${value}`);
+  return value as T;
+}
+
+/**
+ * The example's command line, checked: an unknown option, a bad value or options that do not go
+ * together (--no-yield outside dispatcher mode, --discover with it) throw a UsageError. `cores`
+ * is the machine's available parallelism, the default number of real nodes.
+ */
+export function parseCommand(args: readonly string[], cores = availableParallelism()): Command {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(args).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return { help: true };
+  const mode = oneOf('mode', values.mode, ['dispatcher', 'requests'] as const, 'requests');
+  if (values['no-yield'] && mode !== 'dispatcher')
+    throw new UsageError(
+      '--no-yield only applies to --mode dispatcher (its workers wait for work); in requests mode no task waits holding its node',
+    );
+  const simulate = Boolean(values.simulate);
+  const kind = oneOf('kind', values.kind, ['inproc', 'thread', 'process'] as const, 'thread');
+  if (mode === 'dispatcher' && kind !== 'inproc' && !simulate)
+    throw new UsageError(
+      '--mode dispatcher shares its queue in memory and needs --kind inproc (or --simulate); use --mode requests',
+    );
+  if (values.discover && mode !== 'requests')
+    throw new UsageError(
+      '--discover only applies to --mode requests (how a project request gets its dependencies); the dispatcher hands out projects itself',
+    );
+  return {
+    help: false,
+    options: {
+      projects: Math.round(number('projects', values.projects, 800)),
+      nodes: Math.round(number('nodes', values.nodes, simulate ? SIMULATED_NODES : cores)),
+      kind,
+      reuse: Boolean(values.reuse) && !values['no-reuse'],
+      workMs: number('work-ms', values['work-ms'], 5),
+      mode,
+      model: values.discover ? 'discovered' : 'declared',
+      yield: !values['no-yield'],
+      simulate,
+      cores,
+      ...(values.graph !== undefined && { graph: values.graph }),
+    },
+    json: Boolean(values.json),
+    trace: values.trace,
+  };
+}
+
+function parse(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    options: {
+      projects: { type: 'string' },
+      nodes: { type: 'string' },
+      kind: { type: 'string' },
+      reuse: { type: 'boolean' },
+      'no-reuse': { type: 'boolean' },
+      'work-ms': { type: 'string' },
+      graph: { type: 'string' },
+      mode: { type: 'string' },
+      discover: { type: 'boolean' },
+      'no-yield': { type: 'boolean' },
+      simulate: { type: 'boolean' },
+      trace: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+}
