@@ -14,6 +14,7 @@ import {
   type ProjectInput,
   project,
   type RunWorld,
+  restartableProject,
   worker,
 } from './tasks.js';
 
@@ -29,9 +30,10 @@ export interface BuildOptions {
   /**
    * Requests mode: `declared` (default), each project's request declares its dependencies' requests
    * and its task gets their outputs in `ctx.deps`; `discovered` (`--discover`), each project's task
-   * asks for its dependencies itself (`ctx.build`), as MSBuild's projects do.
+   * asks for its dependencies itself (`ctx.build`), as MSBuild's projects do; `restartable`
+   * (`--discover --restartable`), discovered, with tasks the scheduler may start again elsewhere.
    */
-  model?: 'declared' | 'discovered';
+  model?: 'declared' | 'discovered' | 'restartable';
   yield: boolean;
   simulate: boolean;
   /**
@@ -82,7 +84,7 @@ export interface Summary {
   /** Nodes that died or stopped answering during the run; the requests they held failed. */
   lostNodes: number;
   /** `declared` or `discovered` (requests mode), or `dispatcher`. */
-  mode: 'declared' | 'discovered' | 'dispatcher';
+  mode: 'declared' | 'discovered' | 'restartable' | 'dispatcher';
   /** From the build's start to its end, start-up included. */
   makespanMs: number;
   /**
@@ -180,6 +182,8 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     );
   }
   const model = options.model ?? 'declared';
+  const projectTask =
+    model === 'declared' ? declaredProject : model === 'restartable' ? restartableProject : project;
   const projects: Project[] =
     options.graph === undefined
       ? generateGraph(options.projects, options.workMs, options.seed ?? 1)
@@ -241,7 +245,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   if (options.mode === 'requests') {
     const began = new Map<string, number>();
     runtime.on('request', (request, _from, to) => {
-      if (!request.spec.task.endsWith(model === 'declared' ? '#declaredProject' : '#project')) return;
+      if (!request.spec.task.endsWith(`#${projectTask.name}`)) return;
       const id = (request.spec.input as { id: string }).id;
       if (to === 'executing') began.set(request.id, clock.now());
       else if (began.has(request.id)) {
@@ -275,7 +279,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
       model === 'declared'
         ? declaredRequests(projects, graphFile, runId)
         : projects.map((p) => ({
-            task: project,
+            task: projectTask,
             input: { id: p.id, graph: graphFile, run: runId },
             // The task discovers its dependencies only once it runs: its own longest remaining
             // chain is the one thing the scheduler cannot work out for itself.
@@ -345,7 +349,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,
     ratioExcludingStartup: (makespanMs - startupMs) / lowerBoundMs,
-    restarts: 0,
+    restarts: runtime.scheduler.restarts,
     ...(message !== undefined && { error: message }),
     interrupted: options.signal?.aborted ?? false,
     trace,

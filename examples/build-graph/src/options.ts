@@ -17,11 +17,13 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
                       per node, fed by a dispatcher
   --discover          requests mode: each project's task asks for its dependencies itself
                       (ctx.build, MSBuild's model) instead of its request declaring them (the default)
+  --restartable       with --discover: projects may be started again on a free node instead of
+                      waiting for the busy node their run waits on (docs/scheduling.md)
   --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        Chrome trace-event JSON, one track per node (open in Perfetto)
   --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
-                      (declared | discovered | dispatcher), makespanMs, startupMs, parallelism,
+                      (declared | discovered | restartable | dispatcher), makespanMs, startupMs, parallelism,
                       lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not
                       every project was built
 The lower bound is max(critical path, total work / parallelism), where parallelism is the nodes,
@@ -88,6 +90,10 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     throw new UsageError(
       '--mode dispatcher shares its queue in memory and needs --kind inproc (or --simulate); use --mode requests',
     );
+  if (values.restartable && !values.discover)
+    throw new UsageError(
+      '--restartable only applies with --discover (a declared project never waits in ctx.build, so there is nothing to restart)',
+    );
   if (values.discover && mode !== 'requests')
     throw new UsageError(
       '--discover only applies to --mode requests (how a project request gets its dependencies); the dispatcher hands out projects itself',
@@ -101,7 +107,7 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
       reuse: Boolean(values.reuse) && !values['no-reuse'],
       workMs: number('work-ms', values['work-ms'], 5),
       mode,
-      model: values.discover ? 'discovered' : 'declared',
+      model: values.restartable ? 'restartable' : values.discover ? 'discovered' : 'declared',
       yield: !values['no-yield'],
       simulate,
       cores,
@@ -125,6 +131,7 @@ function parse(args: readonly string[]) {
       graph: { type: 'string' },
       mode: { type: 'string' },
       discover: { type: 'boolean' },
+      restartable: { type: 'boolean' },
       'no-yield': { type: 'boolean' },
       simulate: { type: 'boolean' },
       trace: { type: 'string' },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Clock, defineTask, type Task } from '@troupe/core';
+import { type Clock, defineTask, type Task, type TaskContext } from '@troupe/core';
 import { analyse, type Graph, loadGraph } from './graph.js';
 
 /**
@@ -97,21 +97,39 @@ export const declaredProject: Task<ProjectInput, string> = defineTask({
  */
 export const project: Task<ProjectInput, string> = defineTask({
   name: 'project',
-  async run(input: ProjectInput, ctx): Promise<string> {
-    const graph = graphFrom(input.graph);
-    const self = graph.byId.get(input.id);
-    if (!self) throw new Error(`no project ${input.id} in ${input.graph}`);
-    const outputs = await ctx.build<string>(
-      self.deps.map((id) => ({
-        task: project,
-        input: { id, graph: input.graph, run: input.run },
-        cost: graph.remaining.get(id)!,
-      })),
-    );
-    await work(input.run, self.cost);
-    return digest(input.id, outputs);
-  },
+  run: (input: ProjectInput, ctx) => discoverAndBuild(project, input, ctx),
 });
+
+/**
+ * `project`, declared safe to start again (`--discover --restartable`): everything before its
+ * ctx.build may run twice, so the scheduler may drop a run that waits there and start the project
+ * again on a free node rather than wait for the busy node the run is pinned to.
+ */
+export const restartableProject: Task<ProjectInput, string> = defineTask({
+  name: 'restartableProject',
+  restartable: true,
+  run: (input: ProjectInput, ctx) => discoverAndBuild(restartableProject, input, ctx),
+});
+
+/** A project that asks for its dependencies (requests of `task`) as it runs, then does its work. */
+async function discoverAndBuild(
+  task: Task<ProjectInput, string>,
+  input: ProjectInput,
+  ctx: TaskContext,
+): Promise<string> {
+  const graph = graphFrom(input.graph);
+  const self = graph.byId.get(input.id);
+  if (!self) throw new Error(`no project ${input.id} in ${input.graph}`);
+  const outputs = await ctx.build<string>(
+    self.deps.map((id) => ({
+      task,
+      input: { id, graph: input.graph, run: input.run },
+      cost: graph.remaining.get(id)!,
+    })),
+  );
+  await work(input.run, self.cost);
+  return digest(input.id, outputs);
+}
 
 /** The dispatcher's state, shared in memory with its workers. */
 export class Dispatch {

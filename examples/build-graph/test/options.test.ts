@@ -44,6 +44,8 @@ describe('examples/build-graph command line', () => {
   it('declared dependencies by default, --discover for ctx.build', () => {
     expect(options([]).model).toBe('declared');
     expect(options(['--discover']).model).toBe('discovered');
+    expect(options(['--discover', '--restartable']).model).toBe('restartable');
+    expect(() => parseCommand(['--restartable'])).toThrow(/--restartable only applies with --discover/);
     expect(options(['--mode', 'requests', '--discover', '--simulate']).model).toBe('discovered');
   });
 
