@@ -85,10 +85,13 @@ export class BuildHost implements SchedulerHost {
     this.#options.grow(count, pool);
   }
 
-  /** Takes a node into `pool`: the scheduler may give it work, and its packets come here. */
+  /**
+   * Takes a node into `pool`: the scheduler may give it work, and its packets come here. Throws,
+   * having changed nothing, when the node is not fresh (it has a host already, or a direct
+   * request in flight): the caller gives it back.
+   */
   adopt(node: NodeContext, pool: string): void {
-    this.#nodes.set(node.id, node);
-    node.setPingTimes(this.#options.ping);
+    // First: it throws for a node that is not fresh, before this host has counted it.
     node.attachHost({
       receive: (packet) => this.#receive(node, packet),
       // The scheduler answers its own callers. A runtime closes its nodes only after ending every
@@ -96,6 +99,8 @@ export class BuildHost implements SchedulerHost {
       // reaches the scheduler through its `shutdown` event, below, however its link closed.
       awaitsAnswers: () => false,
     });
+    this.#nodes.set(node.id, node);
+    node.setPingTimes(this.#options.ping);
     node.on('log', (entry) => this.#options.reports.log({ node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;

@@ -161,7 +161,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       },
       place: this.#place,
       grow: (count, pool) => {
-        const growing = this.#grow(count, pool);
+        // #grow counts every node it does not adopt as a failed growth; this only keeps an
+        // unforeseen throw from becoming an unhandled rejection (and shutdown's wait from failing).
+        const growing = this.#grow(count, pool).catch(reportUnhandledError);
         this.#growth.add(growing);
         void growing.finally(() => this.#growth.delete(growing));
       },
@@ -283,19 +285,37 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       return;
     }
     if (this.#closing) {
-      await provider.shutdown(nodes);
+      await provider.shutdown(nodes).catch(reportUnhandledError);
       return;
     }
-    for (const node of nodes) this.#builds.adopt(node, pool);
+    // A node given to a runtime is fresh (NodeProvider): one that is not is given back, and
+    // counted short with the error that refused it.
+    let refusal: Error | undefined;
+    const refused: NodeContext[] = [];
+    for (const node of nodes) {
+      try {
+        this.#builds.adopt(node, pool);
+      } catch (error) {
+        refused.push(node);
+        refusal ??= new TroupeError(
+          `the ${provider.kind} node provider gave node ${node.id}, which cannot join this runtime ` +
+            `(a node given to a runtime must be fresh): ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    }
+    const adopted = nodes.length - refused.length;
     // A provider that hands back fewer than asked would leave the rest counted as on the way.
-    if (nodes.length < count)
+    if (adopted < count)
       this.#growthFailed(
-        count - nodes.length,
+        count - adopted,
         pool,
-        new TroupeError(
-          `the ${provider.kind} node provider gave ${nodes.length} of the ${count} nodes asked for`,
-        ),
+        refusal ??
+          new TroupeError(
+            `the ${provider.kind} node provider gave ${adopted} of the ${count} nodes asked for`,
+          ),
       );
+    if (refused.length > 0) await provider.shutdown(refused).catch(reportUnhandledError);
   }
 
   /** The requests waiting for the pool fail with `error` when it has no nodes; otherwise it is reported. */
