@@ -1,5 +1,5 @@
 import { TroupeError } from '@troupe/transport';
-import { RequestCancelledError } from '../errors.js';
+import { RequestCancelledError, YieldMisuseError } from '../errors.js';
 import type { IdSource } from '../ids.js';
 import { type PacketBodies, taskFailure } from '../packets.js';
 import type { HostPacket, NodeHost } from './host.js';
@@ -15,8 +15,8 @@ interface Pending {
  * The low-level door to one node: a task run on it directly, outside any scheduler, for whoever
  * holds the node itself (a provider's `acquire`, a tool, a test). It is the host of a node
  * context until a runtime or a job worker takes the node over; then the door is shut. Nothing
- * here waits, yields or reacquires: a task that calls `ctx.build` or `ctx.yielding` needs a
- * runtime.
+ * here waits, yields or reacquires: a task that calls `ctx.build` or `ctx.yield` (`ctx.yielding`)
+ * needs a runtime, and run here it is cancelled and its caller gets a `YieldMisuseError`.
  */
 export class DirectRequests implements NodeHost {
   readonly #pending = new Map<string, Pending>();
@@ -78,13 +78,47 @@ export class DirectRequests implements NodeHost {
   }
 
   receive(packet: HostPacket): void {
-    if (packet.type !== 'BuildResult') return;
-    const pending = this.#pending.get(packet.body.id);
+    switch (packet.type) {
+      case 'BuildResult': {
+        const pending = this.#pending.get(packet.body.id);
+        if (!pending) return;
+        this.#pending.delete(packet.body.id);
+        pending.cleanup();
+        if (packet.body.ok) pending.resolve(packet.body.value);
+        else pending.reject(taskFailure(pending.task, this.node.id, packet.body.error));
+        return;
+      }
+      case 'BuildBlocked':
+        this.#needsRuntime(packet.body.requestId, 'ctx.build');
+        return;
+      case 'Yield':
+        this.#needsRuntime(packet.body.requestId, 'ctx.yield');
+        return;
+      default:
+        // Reacquire follows a Yield this door already refused; JobError belongs to a job worker.
+        return;
+    }
+  }
+
+  /**
+   * The task asked for what only a scheduler gives (other requests' results, or the node back
+   * after a yield): nobody here would ever answer, so it is cancelled and its caller told why.
+   */
+  #needsRuntime(id: string, what: 'ctx.build' | 'ctx.yield'): void {
+    const pending = this.#pending.get(id);
     if (!pending) return;
-    this.#pending.delete(packet.body.id);
+    this.#pending.delete(id);
     pending.cleanup();
-    if (packet.body.ok) pending.resolve(packet.body.value);
-    else pending.reject(taskFailure(pending.task, this.node.id, packet.body.error));
+    const error = new YieldMisuseError(
+      `request ${id} (${pending.task}) on node ${this.node.id} called ${what}: ctx.build and ctx.yield ` +
+        'need a runtime; NodeContext.request runs a task alone',
+    );
+    try {
+      this.node.send('Cancel', { id, reason: error.message });
+    } catch {
+      // The node is gone; there is nothing to cancel.
+    }
+    pending.reject(error);
   }
 
   /** A caller of `request` waits for its answer. */
