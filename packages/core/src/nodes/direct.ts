@@ -1,4 +1,3 @@
-import { TroupeError } from '@troupe/transport';
 import { RequestCancelledError, YieldMisuseError } from '../errors.js';
 import type { IdSource } from '../ids.js';
 import { type PacketBodies, taskFailure } from '../packets.js';
@@ -20,8 +19,6 @@ interface Pending {
  */
 export class DirectRequests implements NodeHost {
   readonly #pending = new Map<string, Pending>();
-  /** Set once the node was handed to another host: the door is shut for good. */
-  #handedOver = false;
 
   constructor(
     private readonly node: {
@@ -36,20 +33,8 @@ export class DirectRequests implements NodeHost {
     return this.#pending.size;
   }
 
-  /** The node gets another host; refused when it already has one, or a direct request is in flight. */
-  handOver(): void {
-    if (this.#handedOver) throw new TroupeError(`node ${this.node.id} already has a host`);
-    if (this.#pending.size > 0)
-      throw new TroupeError(`node ${this.node.id} has direct requests in flight; it cannot change hosts`);
-    this.#handedOver = true;
-  }
-
-  /** Runs a task on the node and resolves with its result. */
+  /** Runs a task on the node and resolves with its result (the node context asks only while this is its host). */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    if (this.#handedOver)
-      return Promise.reject(
-        new TroupeError(`node ${this.node.id} belongs to a runtime or a job worker: run work through it`),
-      );
     const signal = options.signal;
     if (signal?.aborted)
       return Promise.reject(signal.reason ?? new RequestCancelledError('aborted before it started'));
