@@ -126,7 +126,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
 
   /** Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options). */
   setPingTimes(times: Partial<PingTimes>): void {
-    this.#liveness.setTimes(times);
+    this.#liveness.setTimes(times, this.id);
   }
 
   get exitPacket(): ExitPacketState {
