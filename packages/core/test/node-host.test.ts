@@ -124,10 +124,7 @@ describe('node host', () => {
     // This host says a caller of its own still waits for the node: a close is then a failure.
     node.attachHost({ receive: (packet) => heard.push(packet.type), awaitsAnswers: () => true });
     node.send('BuildRequest', { id: 'by-hand', task: 'troupe:ping', input: null });
-    await new Promise<void>((resolve) => {
-      const check = () => (heard.length > 0 ? resolve() : setImmediate(check));
-      check();
-    });
+    await until(() => heard.length > 0, 'the host to hear the result');
     expect(heard).toEqual(['BuildResult']);
     expect(node.holding).toBe(0);
     await node.close({ reuse: false });
