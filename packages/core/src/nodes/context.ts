@@ -376,13 +376,8 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     // Give the process a moment to report how it ended, so the error can say "killed by SIGKILL".
     const process = this.process;
     if (process && !process.exit()) {
-      await new Promise<void>((resolve) => {
-        const timer = this.#clock.setTimeout(resolve, this.#options.exitGraceMs ?? 1_000);
-        process.onExit(() => {
-          this.#clock.clearTimeout(timer);
-          resolve();
-        });
-      });
+      const exited = new Promise<void>((resolve) => process.onExit(() => resolve()));
+      await fulfilsWithin(this.#clock, exited, this.#options.exitGraceMs ?? 1_000);
     }
     const error =
       this.#liveness.lost ??

@@ -4,6 +4,7 @@ import { createIdSource } from '../ids.js';
 import { isPidAlive } from '../system/launcher.js';
 import { type ListedNode, NodeRegistry } from '../system/registry.js';
 import { NodeContext } from './context.js';
+import { waitForExit } from './process-wait.js';
 
 export interface ShutdownAllOptions {
   transport?: PipeTransport;
@@ -68,13 +69,13 @@ export async function shutdownAll(options: ShutdownAllOptions = {}): Promise<Shu
         return { pid: record.pid, outcome: /Busy/.test(message) ? 'busy' : 'unreachable', detail: message };
       }
       await node.close({ reuse: false });
-      const deadline = clock.now() + (options.exitTimeoutMs ?? 5_000);
-      let pause = 5;
-      while (isPidAlive(record.pid) && clock.now() < deadline) {
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, pause));
-        pause = Math.min(pause * 2, 200);
-      }
-      return { pid: record.pid, outcome: isPidAlive(record.pid) ? 'still-running' : 'exited' };
+      const exited = await waitForExit(
+        clock,
+        { isAlive: () => isPidAlive(record.pid) },
+        options.exitTimeoutMs ?? 5_000,
+        { exitPollMaxMs: 200 },
+      );
+      return { pid: record.pid, outcome: exited ? 'exited' : 'still-running' };
     }),
   );
 }
