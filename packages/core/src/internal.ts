@@ -52,7 +52,7 @@ export {
 } from './packets.js';
 export { type Placement, TaskRouter } from './runtime/router.js';
 export type { RuntimeSeams } from './runtime/runtime.js';
-export { advance, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
+export { advance, FINISHED, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
 export { SCHEDULER_RULES, type SchedulerRules } from './scheduler/rules.js';
 export {
   Scheduler,
