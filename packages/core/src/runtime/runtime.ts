@@ -26,7 +26,12 @@ import {
 } from '../options.js';
 import type { RequestSpecBody } from '../packets.js';
 import type { SchedulingPolicy } from '../scheduler/policy.js';
-import type { RequestSpec, RequestState, ScheduledRequest } from '../scheduler/request.js';
+import {
+  DEFAULT_POOL,
+  type RequestSpec,
+  type RequestState,
+  type ScheduledRequest,
+} from '../scheduler/request.js';
 import type { SchedulerRules } from '../scheduler/rules.js';
 import type { Scheduler, StallReport } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
@@ -34,8 +39,6 @@ import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import { placeAll } from './place.js';
 import { TaskRouter } from './router.js';
-
-const DEFAULT_POOL = 'default';
 
 export interface RuntimeOptions {
   nodes?: {
