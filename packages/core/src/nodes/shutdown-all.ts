@@ -1,7 +1,7 @@
 import { type Clock, type HandshakeOptions, PipeTransport, systemClock } from '@troupe/transport';
 import { decodeHandshake } from '@troupe/transport/internal';
 import { createIdSource } from '../ids.js';
-import { isPidAlive } from '../system/launcher.js';
+import { isPidAlive, systemIdentity } from '../system/launcher.js';
 import { type ListedNode, NodeRegistry } from '../system/registry.js';
 import { NodeContext } from './context.js';
 import { waitForExit } from './process-wait.js';
@@ -63,7 +63,7 @@ export async function shutdownAll(options: ShutdownAllOptions = {}): Promise<Shu
           transport.connect(record.address, { handshake, clock, connectTimeoutMs: 2_000, onLink }),
       });
       try {
-        await node.start(process.pid);
+        await node.start(systemIdentity().pid);
       } catch (error) {
         const message = (error as Error).message;
         return { pid: record.pid, outcome: /Busy/.test(message) ? 'busy' : 'unreachable', detail: message };

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
@@ -35,6 +34,7 @@ import {
 import type { SchedulerRules } from '../scheduler/rules.js';
 import type { Scheduler, StallReport } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
+import { systemParallelism } from '../system/launcher.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import { placeAll } from './place.js';
@@ -150,7 +150,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
     this.providers = providers;
     this.router = kind === 'multi-threaded' && !options.nodes?.provider ? new TaskRouter() : undefined;
-    const max = options.nodes?.max ?? availableParallelism();
+    const max = options.nodes?.max ?? systemParallelism();
     this.#builds = new BuildHost({
       scheduler: {
         maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
