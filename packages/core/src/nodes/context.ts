@@ -53,7 +53,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly #machine: Actor<typeof nodeContextMachine>;
   readonly #packets = new PacketRegistry();
   readonly #direct: DirectRequests;
-  /** Who hears the node's conversation: `#direct` until a runtime or a job worker attaches, then that host for good. */
+  /** Who hears the node's conversation: `#direct`, until a runtime or job worker attaches for good. */
   #host: NodeHost;
   readonly #clock: Clock;
   readonly #options: NodeContextOptions;

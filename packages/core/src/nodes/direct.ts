@@ -33,7 +33,7 @@ export class DirectRequests implements NodeHost {
     return this.#pending.size;
   }
 
-  /** Runs a task on the node and resolves with its result (the node context asks only while this is its host). */
+  /** Runs a task on the node and resolves with its result (asked only while this is the node's host). */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
     const signal = options.signal;
     if (signal?.aborted)
