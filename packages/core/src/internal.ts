@@ -3,7 +3,6 @@
 // endpoint, the launcher and registry seams. NOT covered by semver: any name here may change or go
 // in any release. A name moves to the index (and its export-list test) when a user needs it.
 
-// --- seams: broken variants of the model checker (helper "seams", issue 12) ---
 export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {
   completionForExit,
@@ -73,4 +72,3 @@ export {
 } from './system/launcher.js';
 export { type NodeRecord, NodeRegistry, nodeName } from './system/registry.js';
 export { isMultiThreadable, isTask } from './tasks/define.js';
-// --- end seams ---
