@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ScheduledRequest } from '@troupe/core';
 import { internalSeams } from '@troupe/core/internal';
+import { loseResultsOfFinishedRequests } from '@troupe/testing/internal';
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../dist/build.js';
 import { generateGraph } from '../dist/graph.js';
@@ -69,15 +69,12 @@ describe('examples/build-graph under --simulate', () => {
 
   it('checks every output against a sequential evaluation, and says which projects differ', async () => {
     // A broken rule re-creates a real bug: ctx.build of requests that had all finished handed back [].
-    const finished = (child: ScheduledRequest) => ['completed', 'failed', 'cancelled'].includes(child.state);
     const summary = await buildGraph({
       ...base,
       projects: 200,
       mode: 'requests',
       model: 'discovered',
-      [internalSeams]: {
-        scheduler: { awaitedResults: (children) => (children.every(finished) ? [] : children) },
-      },
+      [internalSeams]: { scheduler: loseResultsOfFinishedRequests },
     });
     expect(summary.built).toBe(200);
     expect(summary.verified).toBe(false);

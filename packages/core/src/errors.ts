@@ -181,7 +181,10 @@ export class DependencyFailedError extends TroupeError {
   }
 }
 
-/** yield/reacquire used out of order, e.g. reacquire without yield. */
+/**
+ * yield/reacquire used out of order, e.g. reacquire without yield; or `ctx.build` / `ctx.yield`
+ * in a task run alone by `NodeContext.request`, where no scheduler answers them.
+ */
 export class YieldMisuseError extends TroupeError {
   static override readonly code = 'TROUPE_YIELD_MISUSE';
 }

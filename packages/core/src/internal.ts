@@ -3,7 +3,6 @@
 // endpoint, the launcher and registry seams. NOT covered by semver: any name here may change or go
 // in any release. A name moves to the index (and its export-list test) when a user needs it.
 
-// --- seams: broken variants of the model checker (helper "seams", issue 12) ---
 export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {
   completionForExit,
@@ -52,7 +51,7 @@ export {
 } from './packets.js';
 export { type Placement, TaskRouter } from './runtime/router.js';
 export type { RuntimeSeams } from './runtime/runtime.js';
-export { advance, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
+export { advance, FINISHED, REQUEST_TRANSITIONS, requestKey } from './scheduler/request.js';
 export { SCHEDULER_RULES, type SchedulerRules } from './scheduler/rules.js';
 export {
   Scheduler,
@@ -73,4 +72,3 @@ export {
 } from './system/launcher.js';
 export { type NodeRecord, NodeRegistry, nodeName } from './system/registry.js';
 export { isMultiThreadable, isTask } from './tasks/define.js';
-// --- end seams ---

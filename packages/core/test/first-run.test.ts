@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import {
   createRuntime,
   InProcessNodeProvider,
+  type NodeContext,
   NodeLaunchError,
   type NodeProvider,
   ProcessNodeProvider,
@@ -16,8 +17,14 @@ import {
 } from '@troupe/core';
 import { type Launcher, NodeRegistry } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
-import { PipeTransport, setUnhandledErrorReporter, UnsafeDirectoryError } from '@troupe/transport';
+import {
+  PipeTransport,
+  setUnhandledErrorReporter,
+  TroupeError,
+  UnsafeDirectoryError,
+} from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until as untilTurns } from './support/endpoint.js';
 import {
   cleanupSandbox,
   createSandbox,
@@ -348,6 +355,58 @@ describe('a provider that gives fewer nodes than asked', () => {
     expect((error as Error).message).toBe('the inproc node provider gave 0 of the 1 nodes asked for');
     expect(asked).toBe(1);
     expect(runtime.scheduler.unfinished).toBe(0);
+    // The request got the error: nothing was left to report.
+    expect(reported).toEqual([]);
+  });
+});
+
+describe('a provider that hands one node out twice', () => {
+  it('the second runtime fails its build with the reason, gives the node back, and rejects nothing unhandled', async () => {
+    const inner = new InProcessNodeProvider();
+    let node: NodeContext | undefined;
+    const givenBack: NodeContext[] = [];
+    const provider: NodeProvider = {
+      kind: 'inproc',
+      acquire: async (count) => {
+        node ??= (await inner.acquire(count))[0];
+        return node ? [node] : [];
+      },
+      shutdown: async (nodes) => {
+        if (nodes) givenBack.push(...nodes);
+        await inner.shutdown(nodes);
+      },
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    restores.push(() => process.off('unhandledRejection', onUnhandled));
+    const reported = captureUnhandled();
+    // A virtual clock: the stall timer never fires, so only the growth failure can end the build.
+    const clock = new VirtualClock();
+    const first = createRuntime({ nodes: { provider, max: 1 }, clock });
+    runtime = first;
+    expect(await first.build({ task: task('leaf'), input: 1 })).toBe(2);
+    const second = createRuntime({ nodes: { provider, max: 1 }, clock });
+    try {
+      let error: unknown;
+      void rejection(second.build({ task: task('leaf'), input: 2 })).then((caught) => {
+        error = caught;
+      });
+      // Bounded: without a verdict the request would wait for a node forever.
+      await untilTurns(() => error !== undefined, 'the build to fail');
+      expect(error).toBeInstanceOf(TroupeError);
+      expect((error as Error).message).toMatch(
+        /^the inproc node provider gave node \S+, which cannot join this runtime \(a node given to a runtime must be fresh\): node \S+ already has a host$/,
+      );
+      expect(second.nodes).toEqual([]);
+      expect(second.scheduler.unfinished).toBe(0);
+    } finally {
+      // It waits for the growth, which gave the refused node back.
+      await second.shutdown();
+    }
+    expect(givenBack).toEqual([node]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
     // The request got the error: nothing was left to report.
     expect(reported).toEqual([]);
   });

@@ -5,8 +5,9 @@ import {
   createRuntime,
   DependencyFailedError,
   InProcessNodeProvider,
+  InvalidOptionError,
   NodeConnectionFailedError,
-  type NodeContext,
+  NodeContext,
   NodeUnresponsiveError,
   type Runtime,
   TaskFailedError,
@@ -162,6 +163,39 @@ describe('liveness on a virtual clock (in-process nodes)', () => {
     expect(() => createRuntime({ nodes: { pingIntervalMs: Number.POSITIVE_INFINITY } })).toThrow(
       /nodes\.pingIntervalMs/,
     );
+  });
+
+  it("refuses a node's ping times that no timer could run, naming the option and the node", () => {
+    const node = (ping: Partial<NodeContext['pingTimes']> = {}) =>
+      new NodeContext({
+        id: 'node-ping',
+        kind: 'inproc',
+        ping,
+        connect: () => Promise.reject(new Error('never started')),
+      });
+    const refusal = (make: () => unknown) => {
+      try {
+        make();
+      } catch (error) {
+        return error;
+      }
+      throw new Error('expected a refusal');
+    };
+    const atStart = refusal(() => node({ timeoutMs: 0 }));
+    expect(atStart).toBeInstanceOf(InvalidOptionError);
+    expect(atStart).toMatchObject({ option: 'ping.timeoutMs', received: 0 });
+    expect((atStart as Error).message).toBe(
+      'node node-ping: option ping.timeoutMs must be a positive number of milliseconds; received 0',
+    );
+    const held = node();
+    const later = refusal(() => held.setPingTimes({ intervalMs: Number.POSITIVE_INFINITY }));
+    expect(later).toBeInstanceOf(InvalidOptionError);
+    expect(later).toMatchObject({ option: 'ping.intervalMs', received: Number.POSITIVE_INFINITY });
+    expect((later as Error).message).toBe(
+      'node node-ping: option ping.intervalMs must be a finite number of milliseconds; received Infinity',
+    );
+    // The times in force are unchanged.
+    expect(held.pingTimes).toEqual({ intervalMs: 1_000, timeoutMs: 10_000 });
   });
 });
 

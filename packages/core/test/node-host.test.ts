@@ -7,8 +7,10 @@ import {
   NodeConnectionFailedError,
   type NodeContext,
   TroupeError,
+  YieldMisuseError,
 } from '@troupe/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from './support/endpoint.js';
 
 const tasks = new URL('./fixtures/inproc-tasks.mjs', import.meta.url).href;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -76,6 +78,45 @@ describe('node host', () => {
     expect(shutdowns).not.toContain('ConnectionFailed');
   });
 
+  it('a task run directly that calls ctx.build is cancelled, and its caller told it needs a runtime', async () => {
+    const node = await directNode();
+    let outcome: unknown;
+    void node.request(`${tasks}#destructured`, 1).then(
+      (value) => {
+        outcome = value;
+      },
+      (error: unknown) => {
+        outcome = error;
+      },
+    );
+    // Bounded: nobody here would ever answer the block.
+    await until(() => outcome !== undefined, 'the direct request to settle');
+    expect(outcome).toBeInstanceOf(YieldMisuseError);
+    expect((outcome as Error).message).toMatch(
+      /^request \S+ \(\S+#destructured\) on node \S+ called ctx\.build: ctx\.build and ctx\.yield need a runtime; NodeContext\.request runs a task alone$/,
+    );
+    expect(node.inFlight).toBe(0);
+    // The Cancel reached the task: it ended, and its node holds nothing and runs the next.
+    await until(() => node.holding === 0, 'the cancelled task to end');
+    expect(await node.request(`${tasks}#echo`, 'next')).toBe('next');
+  });
+
+  it('a task run directly that yields is cancelled, and its caller told it needs a runtime', async () => {
+    const node = await directNode();
+    const global = globalThis as { __troupeYieldCancelled?: string };
+    delete global.__troupeYieldCancelled;
+    let outcome: unknown;
+    void node.request(`${tasks}#yieldUntilCancelled`, null).catch((error: unknown) => {
+      outcome = error;
+    });
+    await until(() => outcome !== undefined, 'the direct request to settle');
+    expect(outcome).toBeInstanceOf(YieldMisuseError);
+    expect((outcome as Error).message).toContain('called ctx.yield: ctx.build and ctx.yield need a runtime');
+    await until(() => global.__troupeYieldCancelled !== undefined, 'the task to see its cancel');
+    expect(global.__troupeYieldCancelled).toBe((outcome as Error).message);
+    await until(() => node.holding === 0, 'the cancelled task to end');
+  });
+
   it('a host given the node hears its results, and its answer decides whether a close is orderly', async () => {
     const node = await directNode();
     const shutdowns = shutdownsOf(node);
@@ -83,10 +124,7 @@ describe('node host', () => {
     // This host says a caller of its own still waits for the node: a close is then a failure.
     node.attachHost({ receive: (packet) => heard.push(packet.type), awaitsAnswers: () => true });
     node.send('BuildRequest', { id: 'by-hand', task: 'troupe:ping', input: null });
-    await new Promise<void>((resolve) => {
-      const check = () => (heard.length > 0 ? resolve() : setImmediate(check));
-      check();
-    });
+    await until(() => heard.length > 0, 'the host to hear the result');
     expect(heard).toEqual(['BuildResult']);
     expect(node.holding).toBe(0);
     await node.close({ reuse: false });

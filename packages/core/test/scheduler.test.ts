@@ -1,4 +1,10 @@
-import { type Clock, RequestCycleError, type ScheduledRequest, StallError } from '@troupe/core';
+import {
+  type Clock,
+  InvalidOptionError,
+  RequestCycleError,
+  type ScheduledRequest,
+  StallError,
+} from '@troupe/core';
 import { Scheduler, type SchedulerHost } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { describe, expect, it } from 'vitest';
@@ -404,7 +410,16 @@ describe('scheduler: requests sent ahead (prefetch)', () => {
     expect(staged.error).toBeInstanceOf(StallError);
   });
 
-  it('refuses a negative prefetch', () => {
-    expect(() => new Scheduler({ host: recordingHost(), prefetch: -1 })).toThrow(/prefetch/);
+  it('refuses a prefetch that is not a non-negative integer, as an invalid option', () => {
+    for (const prefetch of [-1, 1.5]) {
+      let refused: unknown;
+      try {
+        new Scheduler({ host: recordingHost(), prefetch });
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toBeInstanceOf(InvalidOptionError);
+      expect(refused).toMatchObject({ option: 'prefetch', received: prefetch });
+    }
   });
 });

@@ -1,8 +1,20 @@
 // @troupe/testing/internal: what troupe's own tests, the bench and check:model reach into and a
-// user writing scenarios does not need: the built-in scenarios, the simulator's parts, troupe's own
-// machine coverage. NOT covered by semver: any name here may change or go in any release. A name
-// moves to the index (and its export-list test) when a user needs it.
+// user writing scenarios does not need: the built-in scenarios and their broken variants' bugs,
+// the simulator's parts, troupe's own machine coverage. NOT covered by semver: any name here may
+// change or go in any release. A name moves to the index (and its export-list test) when a user
+// needs it.
 export { type CoverageData, MachineCoverage, machineGraph } from './coverage.js';
+export {
+  acceptSecondHost,
+  completeJobTwice,
+  grantBeforeStaged,
+  grantReacquireWhileBusy,
+  keepRequestsOfLostNodes,
+  loseResultsOfFinishedRequests,
+  releaseNodeOnCancel,
+  sendAfterExitPacket,
+  trustSilentNodes,
+} from './scenarios/broken.js';
 export {
   buildScenario,
   cancelScenario,

@@ -102,13 +102,7 @@ export class Link extends ListeningEmitter<LinkEvents> {
     this.#reader = new PacketReader(
       {
         isClosed: () => this.state === 'closed',
-        packet: (type, body) => {
-          try {
-            this.emit('packet', type, body);
-          } catch (error) {
-            reportUnhandledError(error);
-          }
-        },
+        packet: (type, body) => this.emitSafely('packet', type, body),
         violated: (error) => this.#toLink({ type: 'protocol.violated', error }),
       },
       settings,

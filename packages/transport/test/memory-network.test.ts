@@ -1,5 +1,11 @@
 import { createServer, type Socket } from 'node:net';
-import { HandshakeTimeoutError, type Link, MemoryTransport, TcpTransport } from '@troupe/transport';
+import {
+  HandshakeTimeoutError,
+  type Link,
+  MemoryTransport,
+  setUnhandledErrorReporter,
+  TcpTransport,
+} from '@troupe/transport';
 import type { Delivery, MemoryNetwork } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -43,6 +49,27 @@ async function connected(transport: MemoryTransport, release: () => Promise<void
 }
 
 describe('memory network', () => {
+  it("a 'packet' listener that throws is reported, and the link goes on delivering", async () => {
+    const reported: unknown[] = [];
+    cleanups.push(setUnhandledErrorReporter((error) => reported.push(error)));
+    const transport = new MemoryTransport();
+    const { client, server } = await connected(transport, async () => {});
+    const got: unknown[] = [];
+    const boom = new Error('listener failed');
+    server.on('packet', (_t, body) => {
+      got.push(body);
+      if (body === 'a') throw boom;
+    });
+    client.send(1, 'a');
+    client.send(1, 'b');
+    await client.flushed();
+    for (let turn = 0; turn < 100 && got.length < 2; turn++)
+      await new Promise((resolve) => setImmediate(resolve));
+    expect(got).toEqual(['a', 'b']);
+    expect(reported).toEqual([boom]);
+    expect(server.state).toBe('open');
+  });
+
   it('nothing arrives until the network delivers it; a partition holds packets without losing them', async () => {
     const net = holdingNetwork();
     const transport = new MemoryTransport({ network: net.network });

@@ -40,7 +40,7 @@ export interface JobSlotContext {
 
 /**
  * What a slot does to the world. The machine names each in `setup()` and decides when; its owner
- * (the `JobDispatcher`) supplies them all through `provideJobSlot`.
+ * (`JobSlot`, dispatch/slot.ts) supplies them all through `provideJobSlot`.
  */
 export interface JobSlotEffects {
   /** Step 1: resolves once the slot's previous job has released its worker. Never rejects. */
@@ -211,7 +211,8 @@ export const jobSlotMachine = setup({
     },
     /** Step 1: the slot's previous job has completely finished. */
     awaitingPrevious: {
-      // The previous job's release never rejects (the dispatcher catches and reports its errors).
+      // The previous job's release never rejects (JobSlot's releaseWorker catches its errors and
+      // announces them as jobError).
       invoke: { src: 'awaitPrevious', onDone: 'leased' },
       on: { 'job.cancel': { target: 'finishing', actions: ['holdStop', 'completeAsStopped'] } },
     },

@@ -1,6 +1,7 @@
 // The real implementation behind the endpoint's injected `children` option (TaskChildren): it
-// patches ChildProcess and waits on the host's timers, so it is given only to process nodes by
-// their entry (main.ts); in-process, thread and simulated nodes run without it.
+// patches ChildProcess, signals process trees (process.kill) and waits on the host's own timers,
+// so it is given only to process nodes by their entry (main.ts); in-process, thread and
+// simulated nodes run without it.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

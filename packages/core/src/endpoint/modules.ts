@@ -1,3 +1,5 @@
+// A real implementation, on every kind of node: task modules are imported by Node.js from real
+// files, so their stamps are the files' own (node:fs stat, node:crypto sha256), outside any seam.
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

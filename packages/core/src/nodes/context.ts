@@ -1,4 +1,4 @@
-import { type Clock, type Link, type LinkCloseInfo, systemClock } from '@troupe/transport';
+import { type Clock, type Link, type LinkCloseInfo, systemClock, TroupeError } from '@troupe/transport';
 import {
   fulfilsWithin,
   machineInspector,
@@ -53,6 +53,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly #machine: Actor<typeof nodeContextMachine>;
   readonly #packets = new PacketRegistry();
   readonly #direct: DirectRequests;
+  /** Who hears the node's conversation: `#direct`, until a runtime or job worker attaches for good. */
   #host: NodeHost;
   readonly #clock: Clock;
   readonly #options: NodeContextOptions;
@@ -125,7 +126,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
 
   /** Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options). */
   setPingTimes(times: Partial<PingTimes>): void {
-    this.#liveness.setTimes(times);
+    this.#liveness.setTimes(times, this.id);
   }
 
   get exitPacket(): ExitPacketState {
@@ -209,7 +210,9 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
    * node has one host; this one must have no direct request in flight.
    */
   attachHost(host: NodeHost): void {
-    this.#direct.handOver();
+    if (this.#host !== this.#direct) throw new TroupeError(`node ${this.id} already has a host`);
+    if (this.#direct.inFlight > 0)
+      throw new TroupeError(`node ${this.id} has direct requests in flight; it cannot change hosts`);
     this.#host = host;
   }
 
@@ -276,6 +279,11 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
    * `build` is the way to run requests that wait on each other or yield.
    */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
+    // Once another host has the node, the door is shut for good.
+    if (this.#host !== this.#direct)
+      return Promise.reject(
+        new TroupeError(`node ${this.id} belongs to a runtime or a job worker: run work through it`),
+      );
     return this.#direct.request(task, input, options);
   }
 
@@ -368,13 +376,8 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     // Give the process a moment to report how it ended, so the error can say "killed by SIGKILL".
     const process = this.process;
     if (process && !process.exit()) {
-      await new Promise<void>((resolve) => {
-        const timer = this.#clock.setTimeout(resolve, this.#options.exitGraceMs ?? 1_000);
-        process.onExit(() => {
-          this.#clock.clearTimeout(timer);
-          resolve();
-        });
-      });
+      const exited = new Promise<void>((resolve) => process.onExit(() => resolve()));
+      await fulfilsWithin(this.#clock, exited, this.#options.exitGraceMs ?? 1_000);
     }
     const error =
       this.#liveness.lost ??

@@ -1,5 +1,4 @@
-import { TroupeError } from '@troupe/transport';
-import { RequestCancelledError } from '../errors.js';
+import { RequestCancelledError, YieldMisuseError } from '../errors.js';
 import type { IdSource } from '../ids.js';
 import { type PacketBodies, taskFailure } from '../packets.js';
 import type { HostPacket, NodeHost } from './host.js';
@@ -15,13 +14,11 @@ interface Pending {
  * The low-level door to one node: a task run on it directly, outside any scheduler, for whoever
  * holds the node itself (a provider's `acquire`, a tool, a test). It is the host of a node
  * context until a runtime or a job worker takes the node over; then the door is shut. Nothing
- * here waits, yields or reacquires: a task that calls `ctx.build` or `ctx.yielding` needs a
- * runtime.
+ * here waits, yields or reacquires: a task that calls `ctx.build` or `ctx.yield` (`ctx.yielding`)
+ * needs a runtime, and run here it is cancelled and its caller gets a `YieldMisuseError`.
  */
 export class DirectRequests implements NodeHost {
   readonly #pending = new Map<string, Pending>();
-  /** Set once the node was handed to another host: the door is shut for good. */
-  #handedOver = false;
 
   constructor(
     private readonly node: {
@@ -36,20 +33,8 @@ export class DirectRequests implements NodeHost {
     return this.#pending.size;
   }
 
-  /** The node gets another host; refused when it already has one, or a direct request is in flight. */
-  handOver(): void {
-    if (this.#handedOver) throw new TroupeError(`node ${this.node.id} already has a host`);
-    if (this.#pending.size > 0)
-      throw new TroupeError(`node ${this.node.id} has direct requests in flight; it cannot change hosts`);
-    this.#handedOver = true;
-  }
-
-  /** Runs a task on the node and resolves with its result. */
+  /** Runs a task on the node and resolves with its result (asked only while this is the node's host). */
   request(task: string, input: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    if (this.#handedOver)
-      return Promise.reject(
-        new TroupeError(`node ${this.node.id} belongs to a runtime or a job worker: run work through it`),
-      );
     const signal = options.signal;
     if (signal?.aborted)
       return Promise.reject(signal.reason ?? new RequestCancelledError('aborted before it started'));
@@ -78,13 +63,47 @@ export class DirectRequests implements NodeHost {
   }
 
   receive(packet: HostPacket): void {
-    if (packet.type !== 'BuildResult') return;
-    const pending = this.#pending.get(packet.body.id);
+    switch (packet.type) {
+      case 'BuildResult': {
+        const pending = this.#pending.get(packet.body.id);
+        if (!pending) return;
+        this.#pending.delete(packet.body.id);
+        pending.cleanup();
+        if (packet.body.ok) pending.resolve(packet.body.value);
+        else pending.reject(taskFailure(pending.task, this.node.id, packet.body.error));
+        return;
+      }
+      case 'BuildBlocked':
+        this.#needsRuntime(packet.body.requestId, 'ctx.build');
+        return;
+      case 'Yield':
+        this.#needsRuntime(packet.body.requestId, 'ctx.yield');
+        return;
+      default:
+        // Reacquire follows a Yield this door already refused; JobError belongs to a job worker.
+        return;
+    }
+  }
+
+  /**
+   * The task asked for what only a scheduler gives (other requests' results, or the node back
+   * after a yield): nobody here would ever answer, so it is cancelled and its caller told why.
+   */
+  #needsRuntime(id: string, what: 'ctx.build' | 'ctx.yield'): void {
+    const pending = this.#pending.get(id);
     if (!pending) return;
-    this.#pending.delete(packet.body.id);
+    this.#pending.delete(id);
     pending.cleanup();
-    if (packet.body.ok) pending.resolve(packet.body.value);
-    else pending.reject(taskFailure(pending.task, this.node.id, packet.body.error));
+    const error = new YieldMisuseError(
+      `request ${id} (${pending.task}) on node ${this.node.id} called ${what}: ctx.build and ctx.yield ` +
+        'need a runtime; NodeContext.request runs a task alone',
+    );
+    try {
+      this.node.send('Cancel', { id, reason: error.message });
+    } catch {
+      // The node is gone; there is nothing to cancel.
+    }
+    pending.reject(error);
   }
 
   /** A caller of `request` waits for its answer. */

@@ -13,9 +13,9 @@ export type HostPacket = Extract<
 /**
  * The host side of the packet protocol for one node. A node context owns the link (connect,
  * handshake, pings, close, the exit packet) and hands each decoded packet of the conversation to
- * its one host: the runtime's build host for a node of its pool (`runtime/build-host.ts`), the job
- * dispatcher's worker for a job worker, and otherwise the context's own direct requests
- * (`NodeContext.request`, the low-level door).
+ * its one host: the runtime's build host for a node of its pool (`runtime/build-host.ts`), a
+ * `NodeJobWorker` (`dispatch/workers.ts`) for a job worker, and otherwise the context's own
+ * direct requests (`NodeContext.request`, the low-level door).
  */
 export interface NodeHost {
   /** A packet from the node, decoded and checked. Errors thrown here are reported, not thrown on. */

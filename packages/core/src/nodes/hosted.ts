@@ -1,3 +1,4 @@
+import { systemIdentity } from '../system/launcher.js';
 import type { NodeContext, NodeKind } from './context.js';
 import type { AcquireOptions, NodeProvider } from './provider.js';
 
@@ -55,7 +56,7 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
 
   /** The pid a node is told its host has (a simulation says the same in every run). */
   protected hostPid(): number {
-    return process.pid;
+    return systemIdentity().pid;
   }
 
   /** What runs `node`, while this provider holds it. */

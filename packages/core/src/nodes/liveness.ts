@@ -37,15 +37,15 @@ export class NodeLiveness {
     return this.#times;
   }
 
-  /** Changes the ping interval and silence bound; refuses what no timer could run. */
-  setTimes(times: Partial<PingTimes>): void {
+  /** Changes the ping interval and silence bound of node `nodeId`; refuses what no timer could run. */
+  setTimes(times: Partial<PingTimes>, nodeId: string): void {
     const next = { ...this.#times, ...times };
     for (const [name, value] of Object.entries(next)) {
       if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
-        throw new InvalidOptionError(`ping.${name}`, 'a positive number of milliseconds', value);
+        throw invalidPing(nodeId, name, 'a positive number of milliseconds', value);
     }
     if (!Number.isFinite(next.intervalMs))
-      throw new InvalidOptionError('ping.intervalMs', 'a finite number of milliseconds', next.intervalMs);
+      throw invalidPing(nodeId, 'intervalMs', 'a finite number of milliseconds', next.intervalMs);
     this.#times = next;
   }
 
@@ -99,4 +99,11 @@ export class NodeLiveness {
   #lateness(now: number): number {
     return Math.max(0, now - this.#tickedAt - this.#times.intervalMs);
   }
+}
+
+/** An `InvalidOptionError` for option `ping.<name>` whose message names the node. */
+function invalidPing(nodeId: string, name: string, accepted: string, value: unknown): InvalidOptionError {
+  const error = new InvalidOptionError(`ping.${name}`, accepted, value);
+  error.message = `node ${nodeId}: ${error.message}`;
+  return error;
 }

@@ -1,9 +1,11 @@
+// Launching process nodes for real, through the injected Launcher: it also removes the output
+// files and stale sockets launches leave (node:fs) and gives a node the host's environment.
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConnectError, type Link } from '@troupe/transport';
 import { ensurePrivateDirectory } from '@troupe/transport/internal';
 import { type NodeExit, NodeLaunchError } from '../errors.js';
-import type { NodeProcess } from '../system/launcher.js';
+import { type NodeProcess, systemIdentity } from '../system/launcher.js';
 import { nodeName } from '../system/registry.js';
 import { NodeContext } from './context.js';
 import { closeTimeoutMs, defaultNodeCommand, type ProcessNodeSetup } from './process-options.js';
@@ -76,8 +78,7 @@ export async function launchNode(
       connect: (onLink) => connectLaunched(setup, launched, onLink),
     });
     try {
-      const hostPid = process.pid;
-      await node.start(hostPid);
+      await node.start(systemIdentity().pid);
       started(node, outputFile);
       return node;
     } catch (error) {

@@ -1,3 +1,5 @@
+// Process nodes' options; the default node command is this Node.js (process.execPath) on the
+// bundled node entry when the build made one (node:fs), else on the CLI.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Clock, HandshakeOptions, PipeTransport, RandomSource } from '@troupe/transport';

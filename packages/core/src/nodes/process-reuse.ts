@@ -1,4 +1,5 @@
 import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
+import { systemIdentity } from '../system/launcher.js';
 import { NodeRegistry } from '../system/registry.js';
 import { NodeContext } from './context.js';
 import type { ProcessNodeSetup } from './process-options.js';
@@ -30,7 +31,7 @@ export class IdleNodes {
     reused: (node: NodeContext) => void,
   ): Promise<NodeContext[]> {
     const setup = this.#setup;
-    const hostPid = process.pid;
+    const hostPid = systemIdentity().pid;
     const candidates = (await this.#registry.list(0)).filter(
       (record) =>
         record.handshake === this.#handshakeKey &&

@@ -13,7 +13,7 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
  */
 export async function waitForExit(
   clock: Clock,
-  nodeProcess: NodeProcess,
+  nodeProcess: Pick<NodeProcess, 'isAlive'>,
   timeoutMs: number,
   timeouts: ShutdownTimeouts = {},
 ): Promise<boolean> {

@@ -1,3 +1,5 @@
+// The process node provider: its nodes are real processes (started through the injected Launcher),
+// so it removes the output file and socket a node that died leaves behind (node:fs).
 import { unlink } from 'node:fs/promises';
 import { PipeTransport, systemClock, systemRandom } from '@troupe/transport';
 import { EventEmitter } from 'eventemitter3';

@@ -18,6 +18,11 @@ export interface NodeWarning {
 /**
  * Where nodes come from. Each kind (in-process, thread, process, remote) has one provider; the
  * runtime asks it for nodes and gives them back.
+ *
+ * A node given to a runtime is fresh: it has no host yet (no runtime or job worker attached, no
+ * direct `request` in flight), and the host that takes it keeps it for good. A provider never
+ * hands out one node twice; a runtime given a node that is not fresh gives it back (`shutdown`)
+ * and counts it as a growth that failed, so the requests waiting for it learn the error.
  */
 export interface NodeProvider {
   readonly kind: NodeKind;

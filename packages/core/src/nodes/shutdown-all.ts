@@ -1,9 +1,10 @@
 import { type Clock, type HandshakeOptions, PipeTransport, systemClock } from '@troupe/transport';
 import { decodeHandshake } from '@troupe/transport/internal';
 import { createIdSource } from '../ids.js';
-import { isPidAlive } from '../system/launcher.js';
+import { isPidAlive, systemIdentity } from '../system/launcher.js';
 import { type ListedNode, NodeRegistry } from '../system/registry.js';
 import { NodeContext } from './context.js';
+import { waitForExit } from './process-wait.js';
 
 export interface ShutdownAllOptions {
   transport?: PipeTransport;
@@ -62,19 +63,19 @@ export async function shutdownAll(options: ShutdownAllOptions = {}): Promise<Shu
           transport.connect(record.address, { handshake, clock, connectTimeoutMs: 2_000, onLink }),
       });
       try {
-        await node.start(process.pid);
+        await node.start(systemIdentity().pid);
       } catch (error) {
         const message = (error as Error).message;
         return { pid: record.pid, outcome: /Busy/.test(message) ? 'busy' : 'unreachable', detail: message };
       }
       await node.close({ reuse: false });
-      const deadline = clock.now() + (options.exitTimeoutMs ?? 5_000);
-      let pause = 5;
-      while (isPidAlive(record.pid) && clock.now() < deadline) {
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, pause));
-        pause = Math.min(pause * 2, 200);
-      }
-      return { pid: record.pid, outcome: isPidAlive(record.pid) ? 'still-running' : 'exited' };
+      const exited = await waitForExit(
+        clock,
+        { isAlive: () => isPidAlive(record.pid) },
+        options.exitTimeoutMs ?? 5_000,
+        { exitPollMaxMs: 200 },
+      );
+      return { pid: record.pid, outcome: exited ? 'exited' : 'still-running' };
     }),
   );
 }

@@ -90,7 +90,11 @@ export class BuildHost implements SchedulerHost {
     this.#options.grow(count, pool);
   }
 
-  /** Takes a node into `pool`: the scheduler may give it work, and its packets come here. */
+  /**
+   * Takes a node into `pool`: the scheduler may give it work, and its packets come here. Throws,
+   * having changed nothing, when the node is not fresh (it has a host already, or a direct
+   * request in flight): the caller gives it back.
+   */
   adopt(node: NodeContext, pool: string): void {
     // Its connection failed after it was ready and before it got here (the model checker's restart
     // scenario found it): its shutdown event has been and gone, so nothing would ever take it out
@@ -102,8 +106,7 @@ export class BuildHost implements SchedulerHost {
       this.scheduler.growthFailed(1, pool, error);
       return;
     }
-    this.#nodes.set(node.id, node);
-    node.setPingTimes(this.#options.ping);
+    // First: it throws for a node that is not fresh, before this host has counted it.
     node.attachHost({
       receive: (packet) => this.#receive(node, packet),
       // The scheduler answers its own callers. A runtime closes its nodes only after ending every
@@ -111,6 +114,8 @@ export class BuildHost implements SchedulerHost {
       // reaches the scheduler through its `shutdown` event, below, however its link closed.
       awaitsAnswers: () => false,
     });
+    this.#nodes.set(node.id, node);
+    node.setPingTimes(this.#options.ping);
     node.on('log', (entry) => this.#options.reports.log({ node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
@@ -26,16 +25,20 @@ import {
 } from '../options.js';
 import type { RequestSpecBody } from '../packets.js';
 import type { SchedulingPolicy } from '../scheduler/policy.js';
-import type { RequestSpec, RequestState, ScheduledRequest } from '../scheduler/request.js';
+import {
+  DEFAULT_POOL,
+  type RequestSpec,
+  type RequestState,
+  type ScheduledRequest,
+} from '../scheduler/request.js';
 import type { SchedulerRules } from '../scheduler/rules.js';
 import type { Scheduler, StallReport } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
+import { systemParallelism } from '../system/launcher.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import { placeAll } from './place.js';
 import { TaskRouter } from './router.js';
-
-const DEFAULT_POOL = 'default';
 
 export interface RuntimeOptions {
   nodes?: {
@@ -147,7 +150,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
     this.providers = providers;
     this.router = kind === 'multi-threaded' && !options.nodes?.provider ? new TaskRouter() : undefined;
-    const max = options.nodes?.max ?? availableParallelism();
+    const max = options.nodes?.max ?? systemParallelism();
     this.#builds = new BuildHost({
       scheduler: {
         maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
@@ -161,7 +164,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       },
       place: this.#place,
       grow: (count, pool) => {
-        const growing = this.#grow(count, pool);
+        // #grow counts every node it does not adopt as a failed growth; this only keeps an
+        // unforeseen throw from becoming an unhandled rejection (and shutdown's wait from failing).
+        const growing = this.#grow(count, pool).catch(reportUnhandledError);
         this.#growth.add(growing);
         void growing.finally(() => this.#growth.delete(growing));
       },
@@ -283,19 +288,37 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       return;
     }
     if (this.#closing) {
-      await provider.shutdown(nodes);
+      await provider.shutdown(nodes).catch(reportUnhandledError);
       return;
     }
-    for (const node of nodes) this.#builds.adopt(node, pool);
+    // A node given to a runtime is fresh (NodeProvider): one that is not is given back, and
+    // counted short with the error that refused it.
+    let refusal: Error | undefined;
+    const refused: NodeContext[] = [];
+    for (const node of nodes) {
+      try {
+        this.#builds.adopt(node, pool);
+      } catch (error) {
+        refused.push(node);
+        refusal ??= new TroupeError(
+          `the ${provider.kind} node provider gave node ${node.id}, which cannot join this runtime ` +
+            `(a node given to a runtime must be fresh): ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    }
+    const adopted = nodes.length - refused.length;
     // A provider that hands back fewer than asked would leave the rest counted as on the way.
-    if (nodes.length < count)
+    if (adopted < count)
       this.#growthFailed(
-        count - nodes.length,
+        count - adopted,
         pool,
-        new TroupeError(
-          `the ${provider.kind} node provider gave ${nodes.length} of the ${count} nodes asked for`,
-        ),
+        refusal ??
+          new TroupeError(
+            `the ${provider.kind} node provider gave ${adopted} of the ${count} nodes asked for`,
+          ),
       );
+    if (refused.length > 0) await provider.shutdown(refused).catch(reportUnhandledError);
   }
 
   /** The requests waiting for the pool fail with `error` when it has no nodes; otherwise it is reported. */

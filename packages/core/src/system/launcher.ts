@@ -1,7 +1,9 @@
-// The real Launcher (child_process, process groups, kill trees) and the host's real process
-// identity (pid, thread, entry script): the one module where the host starts and signals processes. Providers take a Launcher.
+// The real Launcher (child_process, process groups, kill trees), the host's real process
+// identity (pid, thread, entry script) and the machine's parallelism: the one module where the
+// host starts and signals processes. Providers take a Launcher.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { NodeExit } from '../errors.js';
 
@@ -27,6 +29,11 @@ export interface NodeIdentity {
 /** This process and thread: the identity of a real node. A simulated node is given its own. */
 export function systemIdentity(): NodeIdentity {
   return { pid: process.pid, threadId };
+}
+
+/** How many things this machine runs at once (`os.availableParallelism`): a runtime's default pool size. */
+export function systemParallelism(): number {
+  return availableParallelism();
 }
 
 /** The host's entry script as a real path, looked up once; null where there is none (a worker thread). */

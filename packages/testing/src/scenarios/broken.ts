@@ -2,15 +2,14 @@
 // live in, through the seams core opens to its internal door (`@troupe/core/internal`). A variant
 // hands them to the instances of its own world only: nothing is switched for the process.
 import type { JobSource } from '@troupe/core';
-import type {
-  JobDispatcherSeams,
-  NodeContextSeams,
-  NodeEndpointSeams,
-  RuntimeSeams,
-  SchedulerRules,
+import {
+  FINISHED,
+  type JobDispatcherSeams,
+  type NodeContextSeams,
+  type NodeEndpointSeams,
+  type RuntimeSeams,
+  type SchedulerRules,
 } from '@troupe/core/internal';
-
-const FINISHED: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 /** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
 export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakesBusyNode: () => true };
