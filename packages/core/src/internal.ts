@@ -6,7 +6,9 @@
 // --- seams: broken variants of the model checker (helper "seams", issue 12) ---
 export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {
+  bindJobSlotEffects,
   completionForExit,
+  type JobSlotEffects,
   type JobSlotEvent,
   type JobSlotState,
   type JobStop,
@@ -21,6 +23,8 @@ export {
 export type { NodeEndpointSeams } from './endpoint/endpoint.js';
 export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './endpoint/endpoint.js';
 export {
+  bindNodeEndpointEffects,
+  type NodeEndpointEffects,
   type NodeEndpointEvent,
   type NodeEndpointState,
   nodeEndpointMachine,
@@ -34,10 +38,10 @@ export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export type { HostPacket, NodeHost } from './nodes/host.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
 export {
+  bindNodeContextEffects,
   type NodeContextEffects,
   type NodeContextEvent,
   nodeContextMachine,
-  provideNodeContext,
 } from './nodes/node-context.machine.js';
 export {
   type NodeShutdownReason,
@@ -60,7 +64,12 @@ export {
   type SchedulerHost,
   type SchedulerOptions,
 } from './scheduler/scheduler.js';
-export { type SchedulerState, schedulerMachine } from './scheduler/scheduler.machine.js';
+export {
+  bindSchedulerEffects,
+  type SchedulerMachineEffects,
+  type SchedulerState,
+  schedulerMachine,
+} from './scheduler/scheduler.machine.js';
 export { internalSeams, type MachineSeam } from './seams.js';
 export {
   isPidAlive,
