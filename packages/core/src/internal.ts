@@ -5,7 +5,9 @@
 
 export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {
+  bindJobSlotEffects,
   completionForExit,
+  type JobSlotEffects,
   type JobSlotEvent,
   type JobSlotState,
   type JobStop,
@@ -20,6 +22,8 @@ export {
 export type { NodeEndpointSeams } from './endpoint/endpoint.js';
 export { NodeEndpoint, type NodeEndpointEvents, type NodeEndpointOptions } from './endpoint/endpoint.js';
 export {
+  bindNodeEndpointEffects,
+  type NodeEndpointEffects,
   type NodeEndpointEvent,
   type NodeEndpointState,
   nodeEndpointMachine,
@@ -33,10 +37,10 @@ export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export type { HostPacket, NodeHost } from './nodes/host.js';
 export { HostedNodeProvider } from './nodes/hosted.js';
 export {
+  bindNodeContextEffects,
   type NodeContextEffects,
   type NodeContextEvent,
   nodeContextMachine,
-  provideNodeContext,
 } from './nodes/node-context.machine.js';
 export {
   type NodeShutdownReason,
@@ -59,7 +63,12 @@ export {
   type SchedulerHost,
   type SchedulerOptions,
 } from './scheduler/scheduler.js';
-export { type SchedulerState, schedulerMachine } from './scheduler/scheduler.machine.js';
+export {
+  bindSchedulerEffects,
+  type SchedulerMachineEffects,
+  type SchedulerState,
+  schedulerMachine,
+} from './scheduler/scheduler.machine.js';
 export { internalSeams, type MachineSeam } from './seams.js';
 export {
   isPidAlive,

@@ -24,6 +24,7 @@ export {
   verifyHandshake,
 } from './handshake.js';
 export { type MachineInspector, machineInspector, setMachineInspector } from './inspect.js';
+export { ActorEffects, type EffectsKey } from './machines/effects.js';
 export {
   bindLinkEffects,
   type LinkEffects,

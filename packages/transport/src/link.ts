@@ -118,35 +118,36 @@ export class Link extends ListeningEmitter<LinkEvents> {
       this.#resolveClosed = resolve;
     });
 
-    this.#writer = bindWriterQueueEffects(
-      createActor(writerQueueMachine, { clock, inspect: machineInspector() }),
-      {
-        flush: () => this.#flush(),
-        endChannel: () => channel.end(),
-        discardQueue: () => this.#outbound.discard(() => this.#closedError()),
+    this.#writer = createActor(writerQueueMachine, {
+      clock,
+      inspect: machineInspector(),
+      input: {
+        effects: bindWriterQueueEffects({
+          flush: () => this.#flush(),
+          endChannel: () => channel.end(),
+          discardQueue: () => this.#outbound.discard(() => this.#closedError()),
+        }),
       },
-    );
-    this.#link = bindLinkEffects(
-      createActor(linkMachine, {
-        clock,
-        inspect: machineInspector(),
-        input: {
-          handshakeTimeoutMs: settings.handshakeTimeoutMs,
-          closeTimeoutMs: settings.closeTimeoutMs,
-        },
-      }),
-      {
-        announceOpen: () => this.#announceOpen(),
-        endWriter: () => {
-          // A closing link must see the peer's end of stream, so a link nobody read from
-          // starts reading now (there is no one to give its packets to).
-          if (this.#inbound.held) this.#startFlowing(true);
-          this.#toWriter({ type: 'queue.ending' });
-        },
-        destroyChannel: () => this.#teardown(),
-        announceClose: (reason, error) => this.#announceClose(reason, error),
+    });
+    this.#link = createActor(linkMachine, {
+      clock,
+      inspect: machineInspector(),
+      input: {
+        handshakeTimeoutMs: settings.handshakeTimeoutMs,
+        closeTimeoutMs: settings.closeTimeoutMs,
+        effects: bindLinkEffects({
+          announceOpen: () => this.#announceOpen(),
+          endWriter: () => {
+            // A closing link must see the peer's end of stream, so a link nobody read from
+            // starts reading now (there is no one to give its packets to).
+            if (this.#inbound.held) this.#startFlowing(true);
+            this.#toWriter({ type: 'queue.ending' });
+          },
+          destroyChannel: () => this.#teardown(),
+          announceClose: (reason, error) => this.#announceClose(reason, error),
+        }),
       },
-    );
+    });
     this.#writer.subscribe({
       next: (snapshot) => {
         if (snapshot.value === 'aborted' && snapshot.context.error) {

@@ -10,10 +10,14 @@ import { createActor } from 'xstate';
 
 function writer() {
   const calls: string[] = [];
-  const actor = bindWriterQueueEffects(createActor(writerQueueMachine), {
-    flush: () => calls.push('flush'),
-    endChannel: () => calls.push('end'),
-    discardQueue: () => calls.push('discard'),
+  const actor = createActor(writerQueueMachine, {
+    input: {
+      effects: bindWriterQueueEffects({
+        flush: () => calls.push('flush'),
+        endChannel: () => calls.push('end'),
+        discardQueue: () => calls.push('discard'),
+      }),
+    },
   }).start();
   return {
     actor,

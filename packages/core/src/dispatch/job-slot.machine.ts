@@ -1,5 +1,6 @@
 // Over 400 lines on purpose: one statechart (a job's eight steps), with the effects contract and
-// provide function that the wiring convention keeps beside it (docs/architecture.md).
+// bind function that the wiring convention keeps beside it (docs/architecture.md).
+import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
 import { assign, type EventObject, fromCallback, fromPromise, type SnapshotFrom, setup } from 'xstate';
 import type { JobCancelKind, NodeExit } from '../errors.js';
 import { resultForExitCode } from '../jobs/result.js';
@@ -24,6 +25,8 @@ export interface JobStop {
 }
 
 export interface JobSlotContext {
+  /** The key to the owner's effects (`bindJobSlotEffects`); undefined when walked alone. */
+  effects: EffectsKey<JobSlotEffects> | undefined;
   channelTimeoutMs: number;
   cancelTimeoutMs: number;
   killTimeoutMs: number;
@@ -40,7 +43,8 @@ export interface JobSlotContext {
 
 /**
  * What a slot does to the world. The machine names each in `setup()` and decides when; its owner
- * (`JobSlot`, dispatch/slot.ts) supplies them all through `provideJobSlot`.
+ * (`JobSlot`, dispatch/slot.ts) supplies them all through `bindJobSlotEffects`, whose key is the
+ * actor's input.
  */
 export interface JobSlotEffects {
   /** Step 1: resolves once the slot's previous job has released its worker. Never rejects. */
@@ -73,9 +77,12 @@ export interface JobSlotEffects {
   releaseWorker(worker: JobWorker, job: JobRequest): void;
 }
 
-const provided = (what: string) => () => {
-  throw new Error(`the job slot machine needs ${what} provided (provideJobSlot)`);
-};
+const effects = new ActorEffects<JobSlotEffects>();
+
+type Bound = { effects: EffectsKey<JobSlotEffects> | undefined };
+
+/** An invoked step of a slot nobody bound: it never ends, so the slot stays where it is. */
+const never = () => new Promise<never>(() => {});
 
 /** The worker exited before anything else decided: its exit code is the result. */
 const exitDecides = {
@@ -116,12 +123,20 @@ export const jobSlotMachine = setup({
   types: {
     context: {} as JobSlotContext,
     events: {} as JobSlotEvent,
-    input: {} as { channelTimeoutMs: number; cancelTimeoutMs: number; killTimeoutMs: number },
+    input: {} as Bound & { channelTimeoutMs: number; cancelTimeoutMs: number; killTimeoutMs: number },
   },
+  // The steps the owner carries out, invoked with the slot's effects key in their input (an
+  // invoked actor's `self` is its own, not the slot's); unbound, they never end.
   actors: {
-    awaitPrevious: fromPromise<void, void>(provided('awaitPrevious')),
-    renewLease: fromCallback<EventObject, { job: JobRequest }>(provided('renewLease')),
-    startWorker: fromPromise<JobWorker, { job: JobRequest }>(provided('startWorker')),
+    awaitPrevious: fromPromise<void, Bound>(
+      ({ input }) => effects.of(input.effects)?.awaitPrevious() ?? never(),
+    ),
+    renewLease: fromCallback<EventObject, Bound & { job: JobRequest }>(({ input, sendBack }) =>
+      effects.of(input.effects)?.renewLease(input.job, sendBack),
+    ),
+    startWorker: fromPromise<JobWorker, Bound & { job: JobRequest }>(
+      ({ input }) => effects.of(input.effects)?.startWorker(input.job) ?? never(),
+    ),
     watchWorker: fromCallback<EventObject, { worker: JobWorker }>(({ input, sendBack }) => {
       let live = true;
       void input.worker.exited.then((exit) => {
@@ -131,22 +146,46 @@ export const jobSlotMachine = setup({
         live = false;
       };
     }),
-    sendJob: fromPromise<void, { worker: JobWorker; job: JobRequest }>(provided('sendJob')),
-    sendCancel: fromPromise<void, { worker: JobWorker; job: JobRequest; stop: JobStop }>(
-      provided('sendCancel'),
+    sendJob: fromPromise<void, Bound & { worker: JobWorker; job: JobRequest }>(
+      ({ input }) => effects.of(input.effects)?.sendJob(input.worker, input.job) ?? never(),
     ),
-    report: fromPromise<void, { job: JobRequest; completion: JobCompletion }>(provided('report')),
+    sendCancel: fromPromise<void, Bound & { worker: JobWorker; job: JobRequest; stop: JobStop }>(
+      ({ input }) => effects.of(input.effects)?.sendCancel(input.worker, input.job, input.stop) ?? never(),
+    ),
+    report: fromPromise<void, Bound & { job: JobRequest; completion: JobCompletion }>(
+      ({ input }) => effects.of(input.effects)?.report(input.job, input.completion) ?? never(),
+    ),
   },
   actions: {
-    // Effects: provideJobSlot gives them the owner's implementations.
-    announceStarted: () => {},
-    announceCompleted: () => {},
-    announceUnreported: () => {},
-    announceReportFailed: (_, _params: { error: unknown }) => {},
-    forwardMetadata: (_, _params: { metadata: Record<string, unknown> }) => {},
-    killWorker: () => {},
-    releaseWorker: () => {},
-    announceCrash: () => {},
+    // Effects, carried out by the owner that bound them (`bindJobSlotEffects`); unbound, nothing.
+    announceStarted: ({ context }) =>
+      effects.of(context.effects)?.announceStarted(context.job!, context.worker?.pid),
+    announceCompleted: ({ context }) =>
+      effects.of(context.effects)?.announceCompleted(context.job!, context.completion),
+    announceUnreported: ({ context }) =>
+      effects.of(context.effects)?.announceUnreported(context.job!, context.unreported),
+    announceReportFailed: ({ context }, { error }: { error: unknown }) =>
+      effects.of(context.effects)?.announceReportFailed(context.job!, error),
+    forwardMetadata: ({ context }, { metadata }: { metadata: Record<string, unknown> }) => {
+      if (context.worker)
+        effects.of(context.effects)?.forwardMetadata(context.worker, context.job!, metadata);
+    },
+    killWorker: ({ context }) => {
+      if (context.worker) effects.of(context.effects)?.killWorker(context.worker);
+    },
+    releaseWorker: ({ context }) => {
+      if (context.worker) effects.of(context.effects)?.releaseWorker(context.worker, context.job!);
+    },
+    announceCrash: ({ context }) => {
+      const completion = context.completion;
+      // Only a completion from an exit outside the result codes carries the worker's output.
+      if (!completion?.exit || completion.output === undefined) return;
+      effects.of(context.effects)?.announceCrash(context.job!, {
+        pid: context.worker?.pid,
+        exit: completion.exit,
+        output: completion.output,
+      });
+    },
     // Pure: what the machine knows.
     takeJob: assign({
       job: ({ event }) => (event.type === 'job.assigned' ? event.job : undefined),
@@ -213,12 +252,19 @@ export const jobSlotMachine = setup({
     awaitingPrevious: {
       // The previous job's release never rejects (JobSlot's releaseWorker catches its errors and
       // announces them as jobError).
-      invoke: { src: 'awaitPrevious', onDone: 'leased' },
+      invoke: {
+        src: 'awaitPrevious',
+        input: ({ context }) => ({ effects: context.effects }),
+        onDone: 'leased',
+      },
       on: { 'job.cancel': { target: 'finishing', actions: ['holdStop', 'completeAsStopped'] } },
     },
     /** Steps 2–7, while the lease is renewed. Leaving this state stops the renewer. */
     leased: {
-      invoke: { src: 'renewLease', input: ({ context }) => ({ job: context.job! }) },
+      invoke: {
+        src: 'renewLease',
+        input: ({ context }) => ({ effects: context.effects, job: context.job! }),
+      },
       initial: 'firstRenewal',
       states: {
         /** Step 2: no worker before the first renewal succeeds. */
@@ -238,7 +284,7 @@ export const jobSlotMachine = setup({
         startingWorker: {
           invoke: {
             src: 'startWorker',
-            input: ({ context }) => ({ job: context.job! }),
+            input: ({ context }) => ({ effects: context.effects, job: context.job! }),
             onDone: [
               {
                 guard: 'stopHeld',
@@ -267,7 +313,11 @@ export const jobSlotMachine = setup({
             sendingJob: {
               invoke: {
                 src: 'sendJob',
-                input: ({ context }) => ({ worker: context.worker!, job: context.job! }),
+                input: ({ context }) => ({
+                  effects: context.effects,
+                  worker: context.worker!,
+                  job: context.job!,
+                }),
                 onDone: [{ guard: 'stopHeld', target: 'cancelling' }, { target: 'running' }],
                 onError: {
                   target: 'abortingUnsent',
@@ -319,6 +369,7 @@ export const jobSlotMachine = setup({
                   invoke: {
                     src: 'sendCancel',
                     input: ({ context }) => ({
+                      effects: context.effects,
                       worker: context.worker!,
                       job: context.job!,
                       stop: context.stop!,
@@ -361,7 +412,11 @@ export const jobSlotMachine = setup({
     finishing: {
       invoke: {
         src: 'report',
-        input: ({ context }) => ({ job: context.job!, completion: context.completion! }),
+        input: ({ context }) => ({
+          effects: context.effects,
+          job: context.job!,
+          completion: context.completion!,
+        }),
         onDone: { target: 'idle', actions: ['announceCompleted', 'releaseWorker'] },
         onError: {
           target: 'idle',
@@ -383,49 +438,9 @@ export const jobSlotMachine = setup({
 /** A slot's state, as the machine defines it. */
 export type JobSlotState = SnapshotFrom<typeof jobSlotMachine>['value'];
 
-/**
- * The slot machine with its owner's effects. Takes the machine rather than importing it, so a
- * seam's variant (`[internalSeams].machine`) is what gets provided.
- */
-export function provideJobSlot(
-  machine: typeof jobSlotMachine,
-  effects: JobSlotEffects,
-): typeof jobSlotMachine {
-  return machine.provide({
-    actors: {
-      awaitPrevious: fromPromise(() => effects.awaitPrevious()),
-      renewLease: fromCallback(({ input, sendBack }) => effects.renewLease(input.job, sendBack)),
-      startWorker: fromPromise(({ input }) => effects.startWorker(input.job)),
-      sendJob: fromPromise(({ input }) => effects.sendJob(input.worker, input.job)),
-      sendCancel: fromPromise(({ input }) => effects.sendCancel(input.worker, input.job, input.stop)),
-      report: fromPromise(({ input }) => effects.report(input.job, input.completion)),
-    },
-    actions: {
-      announceStarted: ({ context }) => effects.announceStarted(context.job!, context.worker?.pid),
-      announceCompleted: ({ context }) => effects.announceCompleted(context.job!, context.completion),
-      announceUnreported: ({ context }) => effects.announceUnreported(context.job!, context.unreported),
-      announceReportFailed: ({ context }, { error }) => effects.announceReportFailed(context.job!, error),
-      announceCrash: ({ context }) => {
-        const completion = context.completion;
-        // Only a completion from an exit outside the result codes carries the worker's output.
-        if (!completion?.exit || completion.output === undefined) return;
-        effects.announceCrash(context.job!, {
-          pid: context.worker?.pid,
-          exit: completion.exit,
-          output: completion.output,
-        });
-      },
-      forwardMetadata: ({ context }, { metadata }) => {
-        if (context.worker) effects.forwardMetadata(context.worker, context.job!, metadata);
-      },
-      killWorker: ({ context }) => {
-        if (context.worker) effects.killWorker(context.worker);
-      },
-      releaseWorker: ({ context }) => {
-        if (context.worker) effects.releaseWorker(context.worker, context.job!);
-      },
-    },
-  });
+/** The key to `slotEffects` for a job slot machine's actor: its input `effects`. */
+export function bindJobSlotEffects(slotEffects: JobSlotEffects): EffectsKey<JobSlotEffects> {
+  return effects.bind(slotEffects);
 }
 
 /** What a worker's exit says about its job: a result from the table, or a crash. */

@@ -7,11 +7,11 @@ import type { JobRequest, JobSource } from '../jobs/source.js';
 import type { MachineSeam } from '../seams.js';
 import type { JobDispatcherEvents } from './events.js';
 import {
+  bindJobSlotEffects,
   type JobSlotEffects,
   type JobSlotEvent,
   type JobSlotState,
   jobSlotMachine,
-  provideJobSlot,
 } from './job-slot.machine.js';
 import { type LeaseOptions, renewLease } from './lease-renewer.js';
 import type { JobWorkerFactory } from './workers.js';
@@ -45,11 +45,12 @@ export class JobSlot {
 
   constructor(index: number, world: SlotWorld) {
     this.index = index;
-    const base = world.seam ? world.seam(jobSlotMachine) : jobSlotMachine;
-    this.#actor = createActor(provideJobSlot(base, this.#effects(world)), {
+    // A broken variant's seam provides its bug on the machine; the slot binds its effects to its
+    // own actor (no provide per slot: it would rebuild the machine).
+    this.#actor = createActor(world.seam ? world.seam(jobSlotMachine) : jobSlotMachine, {
       inspect: machineInspector(),
       clock: world.clock,
-      input: world.timeouts,
+      input: { ...world.timeouts, effects: bindJobSlotEffects(this.#effects(world)) },
     });
     let last: unknown;
     this.#actor.subscribe({

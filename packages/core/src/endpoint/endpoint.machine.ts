@@ -1,8 +1,10 @@
+import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
 import { assign, type SnapshotFrom, setup } from 'xstate';
 
 /**
- * What the endpoint machine does to the world, carried out by its endpoint: given to
- * `provideNodeEndpoint` when the endpoint creates its actor, so none can be left out.
+ * What the endpoint machine does to the world, carried out by its endpoint: bound by
+ * `bindNodeEndpointEffects` when the endpoint creates its actor (the key is the actor's input), so
+ * none can be left out.
  */
 export interface NodeEndpointEffects {
   /** Makes `linkId` the host: admitted by the listener, told the node is ready. */
@@ -27,6 +29,8 @@ export type NodeEndpointEvent =
   | { type: 'build.completed'; linkId: string; prepareForReuse: boolean }
   | { type: 'endpoint.exit' };
 
+const effects = new ActorEffects<NodeEndpointEffects>();
+
 /**
  * The child side of a node: waiting for a host, serving one, idle for reuse, exiting.
  *
@@ -40,23 +44,28 @@ export type NodeEndpointEvent =
 export const nodeEndpointMachine = setup({
   types: {
     context: {} as {
+      /** The key to the endpoint's effects (`bindNodeEndpointEffects`); undefined when walked alone. */
+      effects: EffectsKey<NodeEndpointEffects> | undefined;
       idleTimeoutMs: number;
       host: string | undefined;
       reuse: boolean;
       builds: number;
     },
     events: {} as NodeEndpointEvent,
-    input: {} as { idleTimeoutMs: number },
+    input: {} as { effects: EffectsKey<NodeEndpointEffects> | undefined; idleTimeoutMs: number },
   },
   actions: {
-    // Effects, provided by the endpoint (`provideNodeEndpoint`); without it they do nothing, as
-    // when a test walks the machine on its own.
-    acceptHost: (_, _params: { linkId: string }) => {},
-    refuseHost: (_, _params: { linkId: string }) => {},
-    retire: (_, _params: { linkId: string }) => {},
-    releaseHost: (_, _params: { linkId: string | undefined }) => {},
-    resetBuildState: () => {},
-    exit: () => {},
+    // Effects, carried out by the endpoint that bound them (`bindNodeEndpointEffects`); unbound,
+    // they do nothing, as when a test walks the machine on its own.
+    acceptHost: ({ context }, { linkId }: { linkId: string }) =>
+      effects.of(context.effects)?.acceptHost(linkId),
+    refuseHost: ({ context }, { linkId }: { linkId: string }) =>
+      effects.of(context.effects)?.refuseHost(linkId),
+    retire: ({ context }, { linkId }: { linkId: string }) => effects.of(context.effects)?.retire(linkId),
+    releaseHost: ({ context }, _params: { linkId: string | undefined }) =>
+      effects.of(context.effects)?.releaseHost(),
+    resetBuildState: ({ context }) => effects.of(context.effects)?.resetBuildState(),
+    exit: ({ context }) => effects.of(context.effects)?.exit(),
     takeHost: assign({
       host: ({ event }) => (event.type === 'host.offered' ? event.linkId : undefined),
       reuse: ({ event }) => event.type === 'host.offered' && event.reuse,
@@ -69,9 +78,9 @@ export const nodeEndpointMachine = setup({
     fromHost: ({ context, event }) => 'linkId' in event && event.linkId === context.host,
     hostDoneForReuse: ({ context, event }) =>
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
-    // Provided by the endpoint (it asks its task modules). Checked when a host offers itself to an
-    // idle node, not per request: one stat per module per build.
-    modulesStale: () => false,
+    // The endpoint's answer (it asks its task modules; unbound, never). Checked when a host offers
+    // itself to an idle node, not per request: one stat per module per build.
+    modulesStale: ({ context }) => effects.of(context.effects)?.staleModules() !== undefined,
     hostLostReusable: ({ context, event }) =>
       event.type === 'host.lost' && event.linkId === context.host && context.reuse,
   },
@@ -81,6 +90,7 @@ export const nodeEndpointMachine = setup({
 }).createMachine({
   id: 'nodeEndpoint',
   context: ({ input }) => ({
+    effects: input.effects,
     idleTimeoutMs: input.idleTimeoutMs,
     host: undefined,
     reuse: false,
@@ -154,25 +164,9 @@ export const nodeEndpointMachine = setup({
 /** `waiting`, `active`, `idle` or `exiting`, as the machine says. */
 export type NodeEndpointState = SnapshotFrom<typeof nodeEndpointMachine>['value'];
 
-/**
- * `machine` (the endpoint machine, or a broken variant's `provide()`d from it) with the
- * endpoint's effects. Whatever a seam provided that is not an effect (a broken guard) stays.
- */
-export function provideNodeEndpoint(
-  machine: typeof nodeEndpointMachine,
-  effects: NodeEndpointEffects,
-): typeof nodeEndpointMachine {
-  return machine.provide({
-    actions: {
-      acceptHost: (_, { linkId }) => effects.acceptHost(linkId),
-      refuseHost: (_, { linkId }) => effects.refuseHost(linkId),
-      retire: (_, { linkId }) => effects.retire(linkId),
-      releaseHost: () => effects.releaseHost(),
-      resetBuildState: () => effects.resetBuildState(),
-      exit: () => effects.exit(),
-    },
-    guards: {
-      modulesStale: () => effects.staleModules() !== undefined,
-    },
-  });
+/** The key to `endpointEffects` for an endpoint machine's actor: its input `effects`. */
+export function bindNodeEndpointEffects(
+  endpointEffects: NodeEndpointEffects,
+): EffectsKey<NodeEndpointEffects> {
+  return effects.bind(endpointEffects);
 }

@@ -19,10 +19,10 @@ import { internalSeams, type MachineSeam } from '../seams.js';
 import { type NodeIdentity, systemIdentity } from '../system/launcher.js';
 import type { TaskChildren } from './children.js';
 import {
+  bindNodeEndpointEffects,
   type NodeEndpointEvent,
   type NodeEndpointState,
   nodeEndpointMachine,
-  provideNodeEndpoint,
 } from './endpoint.machine.js';
 import { WorkerJob } from './jobs.js';
 import { TaskRequests } from './requests.js';
@@ -128,23 +128,26 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       log: (message) => this.#log(message),
       ended: () => this.#toMachine({ type: 'endpoint.exit' }),
     });
-    // A broken variant's seam changes the machine first; the endpoint's effects go on top.
+    // A broken variant's seam provides its bug on the machine; the endpoint binds its effects to
+    // its own actor (no provide per endpoint: it would rebuild the machine).
     const seam = options[internalSeams]?.machine;
-    const machine = provideNodeEndpoint(seam ? seam(nodeEndpointMachine) : nodeEndpointMachine, {
-      acceptHost: (linkId) => this.#acceptHost(linkId),
-      refuseHost: (linkId) => this.#refuseHost(linkId),
-      staleModules: () => this.#tasks.modulesChanged(),
-      retire: (linkId) => this.#retire(linkId),
-      releaseHost: () => this.#releaseHost(),
-      resetBuildState: () => this.#requests.reset(),
-      exit: () => {
-        void this.#shutdown();
-      },
-    });
-    this.#machine = createActor(machine, {
+    this.#machine = createActor(seam ? seam(nodeEndpointMachine) : nodeEndpointMachine, {
       inspect: machineInspector(),
       clock: options.clock ?? systemClock,
-      input: { idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000 },
+      input: {
+        idleTimeoutMs: options.idleTimeoutMs ?? 15 * 60_000,
+        effects: bindNodeEndpointEffects({
+          acceptHost: (linkId) => this.#acceptHost(linkId),
+          refuseHost: (linkId) => this.#refuseHost(linkId),
+          staleModules: () => this.#tasks.modulesChanged(),
+          retire: (linkId) => this.#retire(linkId),
+          releaseHost: () => this.#releaseHost(),
+          resetBuildState: () => this.#requests.reset(),
+          exit: () => {
+            void this.#shutdown();
+          },
+        }),
+      },
     });
     this.#machine.subscribe({
       next: (snapshot) => this.emitSafely('state', snapshot.value),

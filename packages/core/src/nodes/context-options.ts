@@ -38,10 +38,7 @@ export interface NodeContextOptions {
 
 /** Where a test reaches inside one node context (see `internalSeams`). */
 export interface NodeContextSeams {
-  /**
-   * Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost.
-   * Applied on top of the context's effects, since the guard it replaces reads them.
-   */
+  /** Replaces the context's machine, e.g. by one whose liveness guard never declares a node lost. */
   machine?: MachineSeam<typeof nodeContextMachine>;
   /**
    * Writes to a link that is still open after the exit packet was sent, and leaves the link open

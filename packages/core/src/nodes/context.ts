@@ -23,12 +23,12 @@ import { DirectRequests } from './direct.js';
 import type { NodeHost } from './host.js';
 import { NodeLiveness, type PingTimes } from './liveness.js';
 import {
+  bindNodeContextEffects,
   type ExitPacketState,
   type LivenessState,
   type NodeConnectionState,
   type NodeContextEvent,
   nodeContextMachine,
-  provideNodeContext,
 } from './node-context.machine.js';
 
 export type { NodeContextEvents, NodeContextOptions, NodeContextSeams, NodeKind } from './context-options.js';
@@ -84,21 +84,26 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       ended = resolve;
     });
     const liveness = this.#liveness;
-    const provided = provideNodeContext(nodeContextMachine, {
-      holdsWork: () => liveness.held.size > 0,
-      silentFor: () => liveness.silentFor(),
-      pingIntervalMs: () => liveness.times.intervalMs,
-      pingTimeoutMs: () => liveness.times.timeoutMs,
-      watchFromNow: () => liveness.watchFromNow(),
-      ping: () => this.#sendPing(),
-      declareLost: () => queueMicrotask(() => this.#declareLost()),
-      ended: () => ended(),
-    });
     const seams = options[internalSeams];
     this.#writesAfterExitPacket = seams?.writesAfterExitPacket ?? false;
-    // The seam goes on top of the effects: the liveness guard it replaces reads the clock.
-    const machine = seams?.machine ? seams.machine(provided) : provided;
-    this.#machine = createActor(machine, { clock: this.#clock, inspect: machineInspector() });
+    // A broken variant's seam provides its bug on the machine; the context binds its effects to
+    // its own actor (no provide per context: it would rebuild the machine).
+    this.#machine = createActor(seams?.machine ? seams.machine(nodeContextMachine) : nodeContextMachine, {
+      clock: this.#clock,
+      inspect: machineInspector(),
+      input: {
+        effects: bindNodeContextEffects({
+          holdsWork: () => liveness.held.size > 0,
+          silentFor: () => liveness.silentFor(),
+          pingIntervalMs: () => liveness.times.intervalMs,
+          pingTimeoutMs: () => liveness.times.timeoutMs,
+          watchFromNow: () => liveness.watchFromNow(),
+          ping: () => this.#sendPing(),
+          declareLost: () => queueMicrotask(() => this.#declareLost()),
+          ended: () => ended(),
+        }),
+      },
+    });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();
   }

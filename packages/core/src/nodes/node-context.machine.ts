@@ -1,8 +1,10 @@
+import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
 import { type SnapshotFrom, setup } from 'xstate';
 
 /**
  * What the node-context machine does to the world and reads of it, carried out by the node
- * context that runs it (`provideNodeContext`): the pings and the verdict on a silent node.
+ * context that runs it (bound by `bindNodeContextEffects`): the pings and the verdict on a silent
+ * node.
  */
 export interface NodeContextEffects {
   /** Whether the node holds requests (sent, not yet answered): only then is it pinged. */
@@ -31,6 +33,8 @@ export type NodeContextEvent =
   /** The node was given a request while it held none: watch it. */
   | { type: 'work.held' };
 
+const effects = new ActorEffects<NodeContextEffects>();
+
 /**
  * The parent side of one node connection. Two regions run side by side:
  *
@@ -45,28 +49,37 @@ export type NodeContextEvent =
  *   context refuses sends by consulting this region, and the model checker's monitor does too.
  *
  * Every action, guard and delay reads or touches the world (the context's clock, its link, the
- * requests it holds), so each is an effect (`NodeContextEffects`); the implementations here are
- * placeholders that `provideNodeContext` replaces.
+ * requests it holds), so each is an effect (`NodeContextEffects`), looked up by the key in
+ * context. The guards read the world when the tick fires, as they must: XState gives a guard only
+ * `{ context, event }`, which is why the key is in context rather than found from `self`. Unbound
+ * (a test walking the machine alone), nothing happens: no pings, never lost, nothing held, a
+ * one-second tick.
  */
 export const nodeContextMachine = setup({
   types: {
+    context: {} as { effects: EffectsKey<NodeContextEffects> | undefined },
     events: {} as NodeContextEvent,
+    input: {} as { effects: EffectsKey<NodeContextEffects> | undefined },
   },
   actions: {
-    watchFromNow: () => {},
-    ping: () => {},
-    declareLost: () => {},
-    announceEnded: () => {},
+    watchFromNow: ({ context }) => effects.of(context.effects)?.watchFromNow(),
+    ping: ({ context }) => effects.of(context.effects)?.ping(),
+    declareLost: ({ context }) => effects.of(context.effects)?.declareLost(),
+    announceEnded: ({ context }) => effects.of(context.effects)?.ended(),
   },
   guards: {
-    silentTooLong: () => false,
-    holdsNoWork: () => true,
+    silentTooLong: ({ context }) => {
+      const world = effects.of(context.effects);
+      return world !== undefined && world.silentFor() >= world.pingTimeoutMs();
+    },
+    holdsNoWork: ({ context }) => !effects.of(context.effects)?.holdsWork(),
   },
   delays: {
-    pingInterval: 1_000,
+    pingInterval: ({ context }) => effects.of(context.effects)?.pingIntervalMs() ?? 1_000,
   },
 }).createMachine({
   id: 'nodeContext',
+  context: ({ input }) => ({ effects: input.effects }),
   type: 'parallel',
   states: {
     connection: {
@@ -121,26 +134,9 @@ export const nodeContextMachine = setup({
   },
 });
 
-/** The machine with a node context's effects: TypeScript holds the context to every one of them. */
-export function provideNodeContext(
-  machine: typeof nodeContextMachine,
-  effects: NodeContextEffects,
-): typeof nodeContextMachine {
-  return machine.provide({
-    actions: {
-      watchFromNow: () => effects.watchFromNow(),
-      ping: () => effects.ping(),
-      declareLost: () => effects.declareLost(),
-      announceEnded: () => effects.ended(),
-    },
-    guards: {
-      silentTooLong: () => effects.silentFor() >= effects.pingTimeoutMs(),
-      holdsNoWork: () => !effects.holdsWork(),
-    },
-    delays: {
-      pingInterval: () => effects.pingIntervalMs(),
-    },
-  });
+/** The key to `contextEffects` for a node-context machine's actor: its input `effects`. */
+export function bindNodeContextEffects(contextEffects: NodeContextEffects): EffectsKey<NodeContextEffects> {
+  return effects.bind(contextEffects);
 }
 
 type NodeContextValue = SnapshotFrom<typeof nodeContextMachine>['value'];

@@ -1,8 +1,10 @@
+import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
 import { type SnapshotFrom, setup } from 'xstate';
 
 /**
  * What the scheduler machine needs of the world, supplied by its owner (the stall watch) through
- * `provideSchedulerMachine`, so none can be forgotten.
+ * `bindSchedulerEffects` when it creates its actor (the key is the actor's input), so none can be
+ * forgotten.
  */
 export type SchedulerMachineEffects = {
   /** A stall began: announce it. */
@@ -22,6 +24,15 @@ export type SchedulerMachineEvent =
   | { type: 'progress' }
   | { type: 'scheduler.stop' };
 
+const effects = new ActorEffects<SchedulerMachineEffects>();
+
+export interface SchedulerMachineInput {
+  /** The key to the owner's effects (`bindSchedulerEffects`); undefined when walked alone. */
+  effects: EffectsKey<SchedulerMachineEffects> | undefined;
+  stallTimeoutMs: number;
+  stallErrorMs: number;
+}
+
 /**
  * The scheduler's own lifecycle: flowing, a suspected stall (every node held by a request that
  * neither finished nor yielded, work waiting, no progress), a reported stall, and the stall
@@ -33,29 +44,37 @@ export type SchedulerMachineEvent =
  */
 export const schedulerMachine = setup({
   types: {
-    context: {} as { stallTimeoutMs: number; stallErrorMs: number },
+    context: {} as SchedulerMachineInput,
     events: {} as SchedulerMachineEvent,
-    input: {} as { stallTimeoutMs: number; stallErrorMs: number },
+    input: {} as SchedulerMachineInput,
   },
   actions: {
-    // Effects: the owner's (provideSchedulerMachine).
-    reportStall: () => {},
-    failStall: () => {},
+    // Effects: the owner's (bindSchedulerEffects); unbound, nothing.
+    reportStall: ({ context }) => effects.of(context.effects)?.reportStall(),
+    failStall: ({ context }) => effects.of(context.effects)?.failStall(),
   },
   guards: {
-    // Has there been no progress for the whole stall timeout? Needs the owner's quietFor: the
-    // real one is provideSchedulerMachine's; without an owner, never.
-    quietLongEnough: () => false,
+    // Has there been no progress for the whole stall timeout? Asks the owner's quietFor when the
+    // check fires (a guard gets only context and event, so the key is in context); unbound, never.
+    quietLongEnough: ({ context }) => {
+      const world = effects.of(context.effects);
+      return world !== undefined && world.quietFor() >= context.stallTimeoutMs;
+    },
   },
   delays: {
-    // What is left of the stall timeout since the last progress (provideSchedulerMachine; without
-    // an owner, all of it).
-    stallCheck: ({ context }) => context.stallTimeoutMs,
+    // What is left of the stall timeout since the last progress (unbound, all of it).
+    stallCheck: ({ context }) => {
+      const world = effects.of(context.effects);
+      return world === undefined
+        ? context.stallTimeoutMs
+        : Math.max(0, context.stallTimeoutMs - world.quietFor());
+    },
     stallError: ({ context }) => context.stallErrorMs,
   },
 }).createMachine({
   id: 'scheduler',
   context: ({ input }) => ({
+    effects: input.effects,
     stallTimeoutMs: input.stallTimeoutMs,
     stallErrorMs: input.stallErrorMs,
   }),
@@ -88,21 +107,9 @@ export const schedulerMachine = setup({
 
 export type SchedulerState = SnapshotFrom<typeof schedulerMachine>['value'];
 
-/**
- * `machine` (the scheduler machine, or a seam's version of it) with the owner's effects. The guard
- * and the delay that read the quiet time are written here, beside the machine, from `quietFor`.
- */
-export function provideSchedulerMachine(machine: typeof schedulerMachine, effects: SchedulerMachineEffects) {
-  return machine.provide({
-    actions: {
-      reportStall: () => effects.reportStall(),
-      failStall: () => effects.failStall(),
-    },
-    guards: {
-      quietLongEnough: ({ context }) => effects.quietFor() >= context.stallTimeoutMs,
-    },
-    delays: {
-      stallCheck: ({ context }) => Math.max(0, context.stallTimeoutMs - effects.quietFor()),
-    },
-  });
+/** The key to `schedulerEffects` for a scheduler machine's actor: its input `effects`. */
+export function bindSchedulerEffects(
+  schedulerEffects: SchedulerMachineEffects,
+): EffectsKey<SchedulerMachineEffects> {
+  return effects.bind(schedulerEffects);
 }

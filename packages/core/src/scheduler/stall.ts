@@ -4,7 +4,7 @@ import { type Actor, createActor } from 'xstate';
 import type { StallHolder } from '../errors.js';
 import type { Pools } from './pools.js';
 import {
-  provideSchedulerMachine,
+  bindSchedulerEffects,
   type SchedulerMachineEvent,
   type SchedulerState,
   schedulerMachine,
@@ -41,15 +41,18 @@ export class StallWatch {
   constructor(options: StallWatchOptions) {
     this.#clock = options.clock;
     this.#pools = options.pools;
-    const machine = provideSchedulerMachine(schedulerMachine, {
-      reportStall: () => options.onStall(this.report()),
-      failStall: () => options.onFailed(),
-      quietFor: () => this.#clock.now() - this.#lastProgress,
-    });
-    this.#machine = createActor(machine, {
+    this.#machine = createActor(schedulerMachine, {
       inspect: machineInspector(),
       clock: this.#clock,
-      input: { stallTimeoutMs: options.stallTimeoutMs, stallErrorMs: options.stallErrorMs },
+      input: {
+        stallTimeoutMs: options.stallTimeoutMs,
+        stallErrorMs: options.stallErrorMs,
+        effects: bindSchedulerEffects({
+          reportStall: () => options.onStall(this.report()),
+          failStall: () => options.onFailed(),
+          quietFor: () => this.#clock.now() - this.#lastProgress,
+        }),
+      },
     });
     this.#machine.subscribe({ error: reportUnhandledError });
     this.#machine.start();

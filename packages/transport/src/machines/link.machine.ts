@@ -1,6 +1,6 @@
-import { type Actor, assign, type SnapshotFrom, setup } from 'xstate';
+import { assign, type SnapshotFrom, setup } from 'xstate';
 import { HandshakeTimeoutError } from '../errors.js';
-import { ActorEffects } from './effects.js';
+import { ActorEffects, type EffectsKey } from './effects.js';
 
 export type LinkCloseReason =
   /** This side called `close()` or `destroy()`. */
@@ -16,7 +16,7 @@ export type LinkCloseReason =
 
 /**
  * What the link machine does to the world, carried out by its link: bound by `bindLinkEffects`
- * when the link creates its actor, so none can be left out.
+ * when the link creates its actor (its key is the actor's input), so none can be left out.
  */
 export interface LinkEffects {
   /** Starts the writer, settles `opened` and emits `open`. */
@@ -30,6 +30,8 @@ export interface LinkEffects {
 }
 
 export interface LinkMachineContext {
+  /** The key to the link's effects (`bindLinkEffects`); undefined for a machine walked alone. */
+  effects: EffectsKey<LinkEffects> | undefined;
   handshakeTimeoutMs: number;
   closeTimeoutMs: number;
   reason: LinkCloseReason | undefined;
@@ -61,15 +63,19 @@ export const linkMachine = setup({
   types: {
     context: {} as LinkMachineContext,
     events: {} as LinkMachineEvent,
-    input: {} as { handshakeTimeoutMs: number; closeTimeoutMs: number },
+    input: {} as {
+      effects: EffectsKey<LinkEffects> | undefined;
+      handshakeTimeoutMs: number;
+      closeTimeoutMs: number;
+    },
   },
   actions: {
     // Effects, carried out by the link that bound them (`bindLinkEffects`).
-    announceOpen: ({ self }) => effects.of(self)?.announceOpen(),
-    endWriter: ({ self }) => effects.of(self)?.endWriter(),
-    destroyChannel: ({ self }) => effects.of(self)?.destroyChannel(),
-    announceClose: ({ context, self }) =>
-      effects.of(self)?.announceClose(context.reason ?? 'closed', context.error),
+    announceOpen: ({ context }) => effects.of(context.effects)?.announceOpen(),
+    endWriter: ({ context }) => effects.of(context.effects)?.endWriter(),
+    destroyChannel: ({ context }) => effects.of(context.effects)?.destroyChannel(),
+    announceClose: ({ context }) =>
+      effects.of(context.effects)?.announceClose(context.reason ?? 'closed', context.error),
     recordError: assign({
       error: ({ context, event }) => context.error ?? ('error' in event ? event.error : undefined),
     }),
@@ -81,6 +87,7 @@ export const linkMachine = setup({
 }).createMachine({
   id: 'link',
   context: ({ input }) => ({
+    effects: input.effects,
     handshakeTimeoutMs: input.handshakeTimeoutMs,
     closeTimeoutMs: input.closeTimeoutMs,
     reason: undefined,
@@ -170,10 +177,7 @@ export const linkMachine = setup({
 /** `handshaking`, `open`, `closing` or `closed`, as the machine says. */
 export type LinkMachineState = SnapshotFrom<typeof linkMachine>['value'];
 
-/** Gives `actor` (made from the link machine, not started yet) its link's effects. */
-export function bindLinkEffects(
-  actor: Actor<typeof linkMachine>,
-  linkEffects: LinkEffects,
-): Actor<typeof linkMachine> {
-  return effects.bind(actor, linkEffects);
+/** The key to `linkEffects` for a link machine's actor: its input `effects`. */
+export function bindLinkEffects(linkEffects: LinkEffects): EffectsKey<LinkEffects> {
+  return effects.bind(linkEffects);
 }

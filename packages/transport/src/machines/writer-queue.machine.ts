@@ -1,9 +1,10 @@
-import { type Actor, assign, type SnapshotFrom, setup } from 'xstate';
-import { ActorEffects } from './effects.js';
+import { assign, type SnapshotFrom, setup } from 'xstate';
+import { ActorEffects, type EffectsKey } from './effects.js';
 
 /**
  * What the writer machine does to the world, carried out by its link: bound by
- * `bindWriterQueueEffects` when the link creates its actor, so none can be left out.
+ * `bindWriterQueueEffects` when the link creates its actor (its key is the actor's input), so none
+ * can be left out.
  */
 export interface WriterQueueEffects {
   /** Hands everything queued to the channel. */
@@ -42,21 +43,22 @@ export type WriterQueueEvent =
  */
 export const writerQueueMachine = setup({
   types: {
-    context: {} as { error: Error | undefined },
+    context: {} as { effects: EffectsKey<WriterQueueEffects> | undefined; error: Error | undefined },
     events: {} as WriterQueueEvent,
+    input: {} as { effects: EffectsKey<WriterQueueEffects> | undefined },
   },
   actions: {
     // Effects, carried out by the link that bound them (`bindWriterQueueEffects`).
-    flush: ({ self }) => effects.of(self)?.flush(),
-    endChannel: ({ self }) => effects.of(self)?.endChannel(),
-    discardQueue: ({ self }) => effects.of(self)?.discardQueue(),
+    flush: ({ context }) => effects.of(context.effects)?.flush(),
+    endChannel: ({ context }) => effects.of(context.effects)?.endChannel(),
+    discardQueue: ({ context }) => effects.of(context.effects)?.discardQueue(),
     recordError: assign({
       error: ({ event }) => ('error' in event ? event.error : undefined),
     }),
   },
 }).createMachine({
   id: 'writerQueue',
-  context: () => ({ error: undefined }),
+  context: ({ input }) => ({ effects: input.effects, error: undefined }),
   initial: 'flowing',
   states: {
     flowing: {
@@ -86,10 +88,7 @@ export const writerQueueMachine = setup({
 /** `flowing`, `awaitingDrain`, `ended` or `aborted`, as the machine says. */
 export type WriterQueueState = SnapshotFrom<typeof writerQueueMachine>['value'];
 
-/** Gives `actor` (made from the writer queue machine, not started yet) its link's effects. */
-export function bindWriterQueueEffects(
-  actor: Actor<typeof writerQueueMachine>,
-  writerEffects: WriterQueueEffects,
-): Actor<typeof writerQueueMachine> {
-  return effects.bind(actor, writerEffects);
+/** The key to `writerEffects` for a writer queue machine's actor: its input `effects`. */
+export function bindWriterQueueEffects(writerEffects: WriterQueueEffects): EffectsKey<WriterQueueEffects> {
+  return effects.bind(writerEffects);
 }
