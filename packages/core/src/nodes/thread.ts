@@ -1,5 +1,7 @@
 // Thread nodes: the one module that starts worker_threads Workers (the real thread launcher);
 // what runs on the thread is endpoint/thread-entry.ts.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   type Clock,
@@ -28,7 +30,15 @@ export interface ThreadNodeProviderOptions {
   exitTimeoutMs?: number;
 }
 
-const entry = new URL('../endpoint/thread-entry.js', import.meta.url);
+/**
+ * What a worker runs: the build's bundle (scripts/bundle.mjs), which shares its chunks with
+ * @troupe/core's door, so a task module that imports @troupe/core loads nothing a second time;
+ * tsc's entry when there is no bundle. Both paths hold from dist/nodes/ and from dist/bundle/.
+ */
+const bundledEntry = new URL('../bundle/thread-node.js', import.meta.url);
+const entry = existsSync(fileURLToPath(bundledEntry))
+  ? bundledEntry
+  : new URL('../endpoint/thread-entry.js', import.meta.url);
 
 /** Options about the host's own code (`node --input-type=module -e ...`, stdin): a file entry refuses them. */
 const SOURCE_FLAGS = new Set(['--input-type', '-e', '--eval', '-p', '--print']);
