@@ -3,7 +3,9 @@ import type { Row, Suite } from './measure.js';
 import { modelSuite } from './suites/model.js';
 import { nodesSuite } from './suites/nodes.js';
 import { qualitySuite } from './suites/quality.js';
+import { requestsSuite } from './suites/requests.js';
 import { schedulerSuite } from './suites/scheduler.js';
+import { startPackedSuite, startSuite } from './suites/start.js';
 import { tasksSuite } from './suites/tasks.js';
 import { transportSuite } from './suites/transport.js';
 
@@ -12,8 +14,18 @@ export const suites: Record<string, Suite> = {
   nodes: nodesSuite,
   scheduler: schedulerSuite,
   tasks: tasksSuite,
+  requests: requestsSuite,
+  start: startSuite,
   model: modelSuite,
   quality: qualitySuite,
+};
+
+/**
+ * Suites run only when named (`--suite start-packed`): too slow or too dependent on the machine
+ * (npm packs and installs) for every run.
+ */
+export const namedSuites: Record<string, Suite> = {
+  'start-packed': startPackedSuite,
 };
 
 function format(rows: readonly Row[]): string {
@@ -47,8 +59,11 @@ export async function runSuites(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const name of names) {
-    const suite = suites[name];
-    if (!suite) throw new Error(`unknown suite ${name}; known: ${Object.keys(suites).join(', ')}`);
+    const suite = suites[name] ?? namedSuites[name];
+    if (!suite)
+      throw new Error(
+        `unknown suite ${name}; known: ${[...Object.keys(suites), ...Object.keys(namedSuites)].join(', ')}`,
+      );
     for (const row of await suite({ quick })) {
       rows.push(row);
       onRow?.(row);

@@ -40,6 +40,14 @@ export function describePublicDoor(
       expect(await indexNames(index)).toEqual({ values, types });
     });
 
+    it('keeps the name of each class it exports (the bundle must not rename one)', async () => {
+      const renamed = Object.entries(await load.index())
+        .filter(([name, value]) => typeof value === 'function' && /^[A-Z]/.test(name))
+        .filter(([name, value]) => (value as { name: string }).name !== name)
+        .map(([name, value]) => `${name} is named ${(value as { name: string }).name}`);
+      expect(renamed).toEqual([]);
+    });
+
     it('keeps what it exports out of the internal door', async () => {
       const internal = Object.keys(await load.internal());
       expect(internal.filter((name) => values.includes(name))).toEqual([]);

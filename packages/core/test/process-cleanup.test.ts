@@ -28,7 +28,7 @@ const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 const launchingHost = new URL('./fixtures/launching-host.mjs', import.meta.url).pathname;
 const jobWorkerHost = new URL('./fixtures/job-worker-host.mjs', import.meta.url).pathname;
 const jobAgentHost = new URL('./fixtures/job-agent-host.mjs', import.meta.url).pathname;
-const bundle = new URL('../dist/troupe-node.mjs', import.meta.url).pathname;
+const bundle = new URL('../dist/bundle/process-node.js', import.meta.url).pathname;
 
 let sandbox: Sandbox;
 

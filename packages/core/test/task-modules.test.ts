@@ -8,6 +8,7 @@ import { cleanupSandbox, createSandbox, type Sandbox } from './support/processes
 
 const moduleTasks = new URL('./fixtures/module-tasks.mjs', import.meta.url).href;
 const hostScript = new URL('./fixtures/host-script-task.mjs', import.meta.url).pathname;
+const threadPingHost = new URL('./fixtures/thread-ping-host.mjs', import.meta.url).pathname;
 const here = new URL('.', import.meta.url).pathname;
 
 let runtime: Runtime | undefined;
@@ -126,5 +127,32 @@ describe('a host whose code came from stdin (node --input-type=module)', () => {
     expect(where?.threadId).not.toBe(0);
     expect(inline?.code).toBe('TROUPE_TASK_MODULE');
     expect(inline?.message).toContain('no file of its own ([eval1]');
+  });
+});
+
+describe('a host started with V8 options of its own (node --max-old-space-size=…)', () => {
+  // A Worker refuses V8's options when they are given to it explicitly: thread nodes used to be
+  // given the host's options, and every task failed with ERR_WORKER_INVALID_EXEC_ARGV.
+  it('starts thread nodes', async () => {
+    const outcome = await runHost(['--max-old-space-size=512', '--stack-size=900', threadPingHost]);
+    expect(outcome).not.toBe('hung');
+    const [ping] = outcome as Array<{ value?: { threadId?: unknown }; message?: string }>;
+    expect(ping?.message).toBeUndefined();
+    expect(ping?.value?.threadId).toEqual(expect.any(Number));
+  });
+
+  it('starts thread nodes when its code came from stdin too (its options given explicitly)', async () => {
+    const script = `
+      import { createRuntime } from '@troupe/core';
+      const runtime = createRuntime({ nodes: { kind: 'thread', max: 1 } });
+      const value = await runtime.build({ task: 'troupe:ping', input: null }).catch((e) => ({ error: e.message }));
+      console.log(JSON.stringify(value));
+      await runtime.shutdown();
+    `;
+    const outcome = await runHost(['--max-old-space-size=512', '--input-type=module'], script);
+    expect(outcome).not.toBe('hung');
+    const [ping] = outcome as Array<{ threadId?: unknown; error?: string }>;
+    expect(ping?.error).toBeUndefined();
+    expect(ping?.threadId).toEqual(expect.any(Number));
   });
 });

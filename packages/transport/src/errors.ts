@@ -10,8 +10,10 @@ const kCodes = Symbol.for('troupe.error.codes');
 
 type Branded = { [kCodes]?: readonly string[] };
 
+const TROUPE_ERROR = 'TROUPE_ERROR';
+
 export class TroupeError extends Error {
-  static readonly code: string = 'TROUPE_ERROR';
+  static readonly code: string = TROUPE_ERROR;
   readonly code: string;
   declare readonly [kCodes]: readonly string[];
 
@@ -27,7 +29,9 @@ export class TroupeError extends Error {
       }
       Object.defineProperty(target.prototype, kCodes, { value: Object.freeze(chain), enumerable: false });
     }
-    this.code = (this as Branded)[kCodes]?.[0] ?? TroupeError.code;
+    // Not `TroupeError.code`: a class that names itself inside its body is bundled as
+    // `class _TroupeError`, and would be named that (scripts/bundle.mjs keeps names otherwise).
+    this.code = (this as Branded)[kCodes]?.[0] ?? TROUPE_ERROR;
     this.name = target.name;
   }
 

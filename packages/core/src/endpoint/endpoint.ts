@@ -101,7 +101,9 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       // strangers together hold a bounded number of connections and bytes.
       admission: { ...options.listen?.admission, manual: true },
     });
-    return new NodeEndpoint(listener, options);
+    // `this`, not the class by name: a class that names itself inside its body is bundled as
+    // `class _NodeEndpoint` (scripts/bundle.mjs), and would be named that.
+    return new this(listener, options);
   }
 
   private constructor(listener: Listener, options: NodeEndpointOptions) {

@@ -2,8 +2,10 @@ import { runNode } from './main.js';
 
 /**
  * The entry a launcher starts for a process node: `troupe node` and nothing else, so a node
- * loads only what it runs. The build bundles it into one file (dist/troupe-node.mjs) because a
- * node's start-up time is spent mostly resolving and reading modules.
+ * loads only what it runs. The build bundles it (dist/bundle/process-node.js, scripts/bundle.mjs),
+ * sharing its chunks with @troupe/core's doors, because a node's start-up time is spent mostly
+ * resolving and reading modules, and a task module that imports @troupe/core then loads no
+ * second copy.
  */
 runNode(process.argv.slice(2)).then(
   (code) => {

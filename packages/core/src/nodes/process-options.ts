@@ -101,7 +101,8 @@ export function closeTimeoutMs(options: ProcessNodeProviderOptions): number {
   return (timeouts.exitTimeoutMs ?? 30_000) + (timeouts.killTimeoutMs ?? 5_000);
 }
 
-const bundlePath = fileURLToPath(new URL('../troupe-node.mjs', import.meta.url));
+// The build's bundle (scripts/bundle.mjs), from dist/nodes/ or from a chunk in dist/bundle/ alike.
+const bundlePath = fileURLToPath(new URL('../bundle/process-node.js', import.meta.url));
 const binPath = fileURLToPath(new URL('../bin/troupe.js', import.meta.url));
 
 /** How a node process is started: the bundled node entry when the build made one, else the CLI. */

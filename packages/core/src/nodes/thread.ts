@@ -1,6 +1,8 @@
 // Thread nodes: the one module that starts worker_threads Workers (the real thread launcher);
 // what runs on the thread is endpoint/thread-entry.ts.
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker, type WorkerOptions } from 'node:worker_threads';
 import {
   type Clock,
   type HandshakeOptions,
@@ -28,7 +30,15 @@ export interface ThreadNodeProviderOptions {
   exitTimeoutMs?: number;
 }
 
-const entry = new URL('../endpoint/thread-entry.js', import.meta.url);
+/**
+ * What a worker runs: the build's bundle (scripts/bundle.mjs), which shares its chunks with
+ * @troupe/core's door, so a task module that imports @troupe/core loads nothing a second time;
+ * tsc's entry when there is no bundle. Both paths hold from dist/nodes/ and from dist/bundle/.
+ */
+const bundledEntry = new URL('../bundle/thread-node.js', import.meta.url);
+const entry = existsSync(fileURLToPath(bundledEntry))
+  ? bundledEntry
+  : new URL('../endpoint/thread-entry.js', import.meta.url);
 
 /** Options about the host's own code (`node --input-type=module -e ...`, stdin): a file entry refuses them. */
 const SOURCE_FLAGS = new Set(['--input-type', '-e', '--eval', '-p', '--print']);
@@ -36,9 +46,12 @@ const SOURCE_FLAGS = new Set(['--input-type', '-e', '--eval', '-p', '--print']);
 /**
  * The host's Node options for a thread node, less those that say where the host's code came from:
  * a worker inherits them, and `--input-type` makes its file entry fail to load, so a host started
- * with `node --input-type=module` (a script on stdin) could start no thread node at all.
+ * with `node --input-type=module` (a script on stdin) could start no thread node at all. Undefined
+ * when there is nothing to leave out: the worker inherits the host's options as they are, since a
+ * Worker refuses V8's options and the process's (`--max-old-space-size`, `--stack-size`) only when
+ * they are given to it explicitly.
  */
-function nodeExecArgv(): string[] {
+function nodeExecArgv(): string[] | undefined {
   const argv: string[] = [];
   const inherited = process.execArgv;
   for (let i = 0; i < inherited.length; i++) {
@@ -47,7 +60,24 @@ function nodeExecArgv(): string[] {
     if (!SOURCE_FLAGS.has(name)) argv.push(flag);
     else if (!flag.includes('=')) i++; // its value is the next argument
   }
-  return argv;
+  return argv.length === inherited.length ? undefined : argv;
+}
+
+/**
+ * Starts the worker of a thread node. Options the host's code came from are left out
+ * (`nodeExecArgv`); given explicitly, the rest must be options a worker takes, and those it
+ * refuses (V8's, the process's, which it names in its error) are left out as well.
+ */
+function startWorker(options: WorkerOptions): Worker {
+  const execArgv = nodeExecArgv();
+  if (execArgv === undefined) return new Worker(entry, options);
+  try {
+    return new Worker(entry, { ...options, execArgv });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    const refused = new Set(/flags: (.*)$/.exec((error as Error).message)?.[1]?.split(', ') ?? []);
+    return new Worker(entry, { ...options, execArgv: execArgv.filter((flag) => !refused.has(flag)) });
+  }
 }
 
 /** A worker thread seen as a node process: exit code, output tail, and terminate as the kill. */
@@ -105,12 +135,7 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
     const handshake = this.#options.handshake ?? {};
     const { port1, port2 } = new MessageChannel();
     const data: ThreadNodeData = { port: port2, nodeId: id, idleTimeoutMs: 15 * 60_000, handshake };
-    const worker = new Worker(entry, {
-      workerData: data,
-      transferList: [port2],
-      stderr: true,
-      execArgv: nodeExecArgv(),
-    });
+    const worker = startWorker({ workerData: data, transferList: [port2], stderr: true });
     const node = new NodeContext({
       id,
       kind: 'thread',

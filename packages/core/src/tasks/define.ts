@@ -66,7 +66,10 @@ function isRelative(specifier: string): boolean {
   return /^\.\.?(\/|$)/.test(specifier);
 }
 
-/** Verdicts by module specifier: a request names one of a handful of modules, over and over. */
+/**
+ * Verdicts by task id: a request names one of a handful of tasks, over and over (keyed by the id
+ * itself, not its module's specifier, which would be a new string to slice and hash each time).
+ */
 const verdicts = new Map<string, string | null>();
 
 /**
@@ -76,12 +79,11 @@ const verdicts = new Map<string, string | null>();
  * script runs the host's program again, on the node, which never answers.
  */
 export function unloadableTask(task: string): string | undefined {
-  const hash = task.lastIndexOf('#');
-  const specifier = hash > 0 ? task.slice(0, hash) : task;
-  let verdict = verdicts.get(specifier);
+  let verdict = verdicts.get(task);
   if (verdict === undefined) {
-    verdict = judgeModule(specifier) ?? null;
-    if (verdicts.size < 1024) verdicts.set(specifier, verdict);
+    const hash = task.lastIndexOf('#');
+    verdict = judgeModule(hash > 0 ? task.slice(0, hash) : task) ?? null;
+    if (verdicts.size < 1024) verdicts.set(task, verdict);
   }
   return verdict ?? undefined;
 }

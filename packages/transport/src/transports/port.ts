@@ -1,23 +1,37 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ByteChannel, ChannelSink } from '../channel.js';
 
-type PortMessage = { t: 'data'; bytes: Uint8Array } | { t: 'ack'; n: number } | { t: 'end' } | { t: 'reset' };
+/**
+ * What crosses the port. A turn's bytes go as a latin1 string when they are few (every byte value
+ * is one character of it): a string is cloned into the other thread without the ArrayBuffer a
+ * typed array needs at each end, which made a small message cost about a third more, sender and
+ * receiver together; many bytes go as a Uint8Array whose buffer is moved, not copied. An
+ * acknowledgement is the number of bytes consumed; `true` ends the stream, `false` resets it.
+ */
+type PortMessage = string | Uint8Array | number | boolean;
+
+/** Below this many bytes a turn's writes travel as a string; from it, as a moved buffer. */
+const STRING_BELOW = 64 * 1024;
+
+/** The bytes of `chunk` as a latin1 string (one character per byte, lossless). */
+function latin1(chunk: Uint8Array): string {
+  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString('latin1');
+}
 
 /**
  * A byte channel over a worker_threads MessagePort, for thread nodes. Writes made in one turn of
  * the event loop go out as one message (a `postMessage` costs more than a small packet's whole
- * handling, so packets of many requests share one), copied once into a fresh buffer that is
- * transferred (not cloned again); the receiver acknowledges what it consumed, and a writer with
- * `highWaterMark` unacknowledged bytes is told to wait for drain. Both ends must use the same
- * `highWaterMark`. That window is what makes a paused reader push back on the sender, as a socket
- * would.
+ * handling, so packets of many requests share one), copied once at the flush (`PortMessage`); the
+ * receiver acknowledges what it consumed, and a writer with `highWaterMark` unacknowledged bytes
+ * is told to wait for drain. Both ends must use the same `highWaterMark`. That window is what
+ * makes a paused reader push back on the sender, as a socket would.
  */
 export function messagePortChannel(port: MessagePort, peer: string, highWaterMark = 256 * 1024): ByteChannel {
   let sink: ChannelSink | undefined;
   let inFlight = 0;
   let needDrain = false;
   let paused = false;
-  const inbox: PortMessage[] = [];
+  const inbox: Array<Buffer | true> = [];
   let ended = false;
   let peerEnded = false;
   let closed = false;
@@ -32,15 +46,15 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
   // halves the postMessage calls of small-packet traffic. The sender's window is four times
   // that, so it can never wait on an acknowledgement that is not coming.
   let unacknowledged = 0;
-  const consume = (message: PortMessage) => {
-    if (message.t === 'data') {
-      unacknowledged += message.bytes.length;
+  const consume = (message: Buffer | true) => {
+    if (message !== true) {
+      unacknowledged += message.length;
       if (unacknowledged >= highWaterMark / 4) {
-        post({ t: 'ack', n: unacknowledged });
+        post(unacknowledged);
         unacknowledged = 0;
       }
-      sink?.data(message.bytes);
-    } else if (message.t === 'end') {
+      sink?.data(message);
+    } else {
       peerEnded = true;
       sink?.end();
       if (ended) close();
@@ -65,32 +79,43 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
       for (const write of writes) write.done(new Error('write after close'));
       return;
     }
-    const bytes = new Uint8Array(length);
-    let at = 0;
-    for (const write of writes) {
-      bytes.set(write.chunk, at);
-      at += write.chunk.length;
+    if (length < STRING_BELOW) {
+      let text = '';
+      for (const write of writes) text += latin1(write.chunk);
+      post(text);
+    } else {
+      const bytes = new Uint8Array(length);
+      let at = 0;
+      for (const write of writes) {
+        bytes.set(write.chunk, at);
+        at += write.chunk.length;
+      }
+      post(bytes, [bytes.buffer]);
     }
-    post({ t: 'data', bytes }, [bytes.buffer]);
     for (const write of writes) write.done(null);
   };
   port.on('message', (message: PortMessage) => {
     if (closed) return;
-    switch (message.t) {
-      case 'ack':
-        inFlight -= message.n;
-        if (needDrain && inFlight < highWaterMark) {
-          needDrain = false;
-          sink?.drain();
-        }
-        break;
-      case 'reset':
-        close(new Error('connection reset by peer'));
-        break;
-      default:
-        if (paused || inbox.length > 0) inbox.push(message);
-        else consume(message);
+    if (typeof message === 'number') {
+      inFlight -= message;
+      if (needDrain && inFlight < highWaterMark) {
+        needDrain = false;
+        sink?.drain();
+      }
+      return;
     }
+    if (message === false) {
+      close(new Error('connection reset by peer'));
+      return;
+    }
+    const item =
+      message === true
+        ? message
+        : typeof message === 'string'
+          ? Buffer.from(message, 'latin1')
+          : Buffer.from(message.buffer, message.byteOffset, message.length);
+    if (paused || inbox.length > 0) inbox.push(item);
+    else consume(item);
   });
   port.on('close', () => close(ended && peerEnded ? undefined : new Error('message port closed')));
 
@@ -122,12 +147,12 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
       if (ended || closed) return;
       ended = true;
       flush();
-      post({ t: 'end' });
+      post(true);
       if (peerEnded) close();
     },
     destroy(error) {
       if (closed) return;
-      post({ t: 'reset' });
+      post(false);
       close(error);
     },
     pause() {

@@ -1,0 +1,119 @@
+import { createRuntime } from '@troupe/core';
+import { buildGraph } from '@troupe/example-build-graph';
+import { alternate, median, type Row, row, type SuiteOptions } from '../measure.js';
+
+/**
+ * Dependent requests at wire speed (issue 13). A task that `ctx.build`s another request leaves its
+ * node (BuildBlocked) and is resumed there (BuildUnblocked): one round trip between node and host
+ * plus the scheduler's decision. These rows measure that path on thread and process nodes.
+ */
+
+const tasks = new URL('../../workers/deps.mjs', import.meta.url).href;
+const leaf = `${tasks}#leaf`;
+const plain = `${tasks}#plain`;
+const dependent = `${tasks}#dependent`;
+
+type Kind = 'thread' | 'process';
+
+/**
+ * Microseconds per request on one warm node, of `count` requests built together: `dependent` ones
+ * (each asks for a leaf that has already finished: one block and one resume) or `plain` ones.
+ * The node runs them one at a time, so the difference per request is the block and the resume.
+ */
+async function perRequest(
+  runtime: ReturnType<typeof createRuntime>,
+  task: string,
+  count: number,
+  round: string,
+): Promise<number> {
+  const requests = Array.from({ length: count }, (_, i) => ({
+    task,
+    input: { round, i, leaf: i },
+  }));
+  const start = performance.now();
+  await runtime.build(requests);
+  return ((performance.now() - start) * 1000) / count;
+}
+
+async function blockAndResume(
+  kind: Kind,
+  count: number,
+  rounds: number,
+): Promise<{ baseline: number; value: number }> {
+  const runtime = createRuntime({ nodes: { kind, max: 1 } });
+  try {
+    // The leaves finish first (the dependents find them done), and both paths are warmed up.
+    await runtime.build(Array.from({ length: count }, (_, i) => ({ task: leaf, input: i })));
+    await perRequest(runtime, plain, count, 'warm');
+    await perRequest(runtime, dependent, count, 'warm');
+    let round = 0;
+    return await alternate(
+      rounds,
+      () => perRequest(runtime, plain, count, `p${round}`),
+      () => perRequest(runtime, dependent, count, `d${round++}`),
+    );
+  } finally {
+    await runtime.shutdown();
+  }
+}
+
+/**
+ * The build-graph example's generated graph of `projects` projects of ~1 ms of CPU each, every one
+ * a request that builds its dependencies first, on 2 nodes started for the run: makespan (node
+ * start included) and its lower bound, max(critical path, work ÷ nodes).
+ */
+async function graphMakespan(
+  kind: Kind,
+  projects: number,
+  rounds: number,
+): Promise<{ baseline: number; value: number }> {
+  const makespans: number[] = [];
+  let lowerBound = 0;
+  for (let i = 0; i < rounds; i++) {
+    const summary = await buildGraph({
+      projects,
+      nodes: 2,
+      kind,
+      reuse: false,
+      workMs: 1,
+      mode: 'requests',
+      yield: true,
+      simulate: false,
+    });
+    if (summary.error || !summary.verified) throw new Error(summary.error ?? 'the build was not verified');
+    makespans.push(summary.makespanMs);
+    lowerBound = summary.lowerBoundMs;
+  }
+  return { baseline: lowerBound, value: median(makespans) };
+}
+
+export async function requestsSuite({ quick }: SuiteOptions): Promise<Row[]> {
+  const count = quick ? 200 : 2_000;
+  const rounds = quick ? 1 : 5;
+  const projects = quick ? 80 : 800;
+  const rows: Row[] = [];
+  for (const kind of ['thread', 'process'] as const) {
+    rows.push(
+      row(
+        'requests',
+        `a request that ctx.builds a finished one (block + resume) vs one that does not, 1 ${kind} node`,
+        'µs/request',
+        await blockAndResume(kind, count, rounds),
+        // The goal is the difference, the block and the resume: at most 100 µs on a thread node.
+        kind === 'thread' ? 'value − baseline <= 100 µs' : undefined,
+      ),
+    );
+  }
+  for (const kind of ['thread', 'process'] as const) {
+    rows.push(
+      row(
+        'requests',
+        `${projects} dependent projects × 1 ms on 2 ${kind} nodes, node start included, vs max(critical path, work ÷ nodes)`,
+        'ms',
+        await graphMakespan(kind, projects, rounds),
+        '<= 1.15',
+      ),
+    );
+  }
+  return rows;
+}
