@@ -1,7 +1,10 @@
+// What a link is given (its options, settled once: linkSettings) and what it tells (its state, events
+// and how it closed).
 import { type Clock, systemClock } from './clock.js';
 import { InvalidOptionError } from './errors.js';
 import { DEFAULT_MAX_FRAME_LENGTH } from './frame.js';
 import { createHandshake, type Handshake, type HandshakeOptions } from './handshake.js';
+import type { LinkCloseReason, LinkMachineState } from './machines/link.machine.js';
 import type { RandomSource } from './random.js';
 
 export interface LinkOptions {
@@ -66,4 +69,20 @@ export function linkSettings(options: LinkOptions): LinkSettings {
     frameTimeoutMs,
     clock: options.clock ?? systemClock,
   };
+}
+
+/** How a link ended: the first close reason wins, with the error that caused it, if any. */
+export interface LinkCloseInfo {
+  readonly reason: LinkCloseReason;
+  readonly error?: Error;
+}
+
+/** `handshaking`, `open`, `closing` or `closed`. */
+export type LinkState = LinkMachineState;
+
+export interface LinkEvents {
+  open: [];
+  packet: [type: number, body: unknown];
+  drain: [];
+  close: [info: LinkCloseInfo];
 }

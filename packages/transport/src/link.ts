@@ -9,14 +9,15 @@ import {
 import { exchangeHandshake, type Handshake, type Role } from './handshake.js';
 import { InboundGate } from './inbound-gate.js';
 import { machineInspector } from './inspect.js';
-import { type LinkOptions, linkSettings } from './link-options.js';
-import { ListeningEmitter } from './listening-emitter.js';
 import {
-  bindLinkEffects,
-  type LinkCloseReason,
-  type LinkMachineState,
-  linkMachine,
-} from './machines/link.machine.js';
+  type LinkCloseInfo,
+  type LinkEvents,
+  type LinkOptions,
+  type LinkState,
+  linkSettings,
+} from './link-options.js';
+import { ListeningEmitter } from './listening-emitter.js';
+import { bindLinkEffects, type LinkCloseReason, linkMachine } from './machines/link.machine.js';
 import {
   bindWriterQueueEffects,
   type WriterQueueState,
@@ -27,25 +28,10 @@ import { systemRandom } from './random.js';
 import { sendIfActive } from './safe-emitter.js';
 import { SendArena } from './send-arena.js';
 
-export type { LinkOptions } from './link-options.js';
+export type { LinkCloseInfo, LinkEvents, LinkOptions, LinkState } from './link-options.js';
 
 /** What `send` schedules its flush on. */
 const settled = Promise.resolve();
-
-export interface LinkCloseInfo {
-  readonly reason: LinkCloseReason;
-  readonly error?: Error;
-}
-
-/** `handshaking`, `open`, `closing` or `closed`. */
-export type LinkState = LinkMachineState;
-
-export interface LinkEvents {
-  open: [];
-  packet: [type: number, body: unknown];
-  drain: [];
-  close: [info: LinkCloseInfo];
-}
 
 /**
  * One connection carrying packets. Created by a transport around a byte channel; it runs the

@@ -1,0 +1,76 @@
+// What a Runtime is given and what it tells: its options, the seams a test reaches it by, its events.
+import type { Clock } from '@troupe/transport';
+import type { RandomSource } from '../ids.js';
+import type { NodeContext, NodeKind } from '../nodes/context.js';
+import type { ProcessNodeProviderOptions } from '../nodes/process.js';
+import type { NodeProvider } from '../nodes/provider.js';
+import type { SchedulingPolicy } from '../scheduler/policy.js';
+import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
+import type { SchedulerRules } from '../scheduler/rules.js';
+import type { StallReport } from '../scheduler/scheduler.js';
+import type { internalSeams } from '../seams.js';
+
+export interface RuntimeOptions {
+  nodes?: {
+    /**
+     * Default 'inproc'. 'multi-threaded' routes each task: thread-safe ones to thread nodes, the
+     * rest (and requests that ask for it) to sidecar task-host processes.
+     */
+    kind?: Exclude<NodeKind, 'remote'> | 'multi-threaded';
+    /** Multi-threaded mode: how many task-host processes at most. Default 1. */
+    taskHosts?: number;
+    /** Largest pool; it grows on demand up to here. Default: the machine's available parallelism. */
+    max?: number;
+    /** Process nodes: leave them idle for the next run, and reuse idle ones. */
+    reuse?: boolean;
+    /** Options for process nodes. */
+    process?: Omit<ProcessNodeProviderOptions, 'reuse' | 'clock' | 'random'>;
+    /** Bring your own provider (overrides kind). */
+    provider?: NodeProvider;
+    /**
+     * Requests sent ahead to each busy node once the pool is full (default 0): for many small
+     * tasks, where a round trip per request would cost more than the task. See `SchedulerOptions`.
+     */
+    prefetch?: number;
+    /**
+     * A node that holds requests is pinged this often (default 1000 ms); its endpoint answers on
+     * its event loop whatever its tasks do, unless a task runs synchronously all that time.
+     */
+    pingIntervalMs?: number;
+    /**
+     * A node that holds requests and has not answered pings for this long (default 10000 ms) is
+     * declared lost: killed, and its requests fail with `NodeUnresponsiveError`. It must exceed
+     * the longest synchronous stretch of any task on thread and process nodes. `Infinity`: never.
+     */
+    pingTimeoutMs?: number;
+  };
+  policy?: SchedulingPolicy;
+  /** See `Scheduler`: a stall event after this long without progress (default 5 s)... */
+  stallTimeoutMs?: number;
+  /** ...and a `StallError` for every unfinished request this much later (default 10 s). */
+  stallErrorMs?: number;
+  clock?: Clock;
+  random?: RandomSource;
+  /** The model checker's broken variants only (`@troupe/core/internal`). */
+  [internalSeams]?: RuntimeSeams;
+}
+
+/** Where a test reaches inside one runtime (see `internalSeams`). */
+export interface RuntimeSeams {
+  /** Rules replacing the scheduler's own (`SCHEDULER_RULES`). */
+  scheduler?: Partial<SchedulerRules>;
+  /**
+   * The runtime's answer to a node whose connection failed, given `forget`, which drops the node
+   * and fails the requests it held. Core calls `forget` at once.
+   */
+  nodeLost?: (node: NodeContext, forget: () => void) => void;
+}
+
+export interface RuntimeEvents {
+  request: [request: ScheduledRequest, from: RequestState | 'new', to: RequestState];
+  stall: [report: StallReport];
+  node: [node: NodeContext];
+  /** A node died; the requests it held failed with `error`. */
+  'node.lost': [node: NodeContext, error: Error];
+  log: [entry: { node: string; requestId?: string; level: string; message: string }];
+}
