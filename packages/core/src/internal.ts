@@ -43,6 +43,7 @@ export {
   nodeContextMachine,
 } from './nodes/node-context.machine.js';
 export {
+  flattenSpecs,
   type NodeShutdownReason,
   type Packet,
   PacketRegistry,
@@ -52,6 +53,8 @@ export {
   type RequestSpecBody,
   type SerializedError,
   serializeError,
+  unflattenSpecs,
+  type WireRequestSpec,
 } from './packets.js';
 export { type Placement, TaskRouter } from './runtime/router.js';
 export type { RuntimeSeams } from './runtime/runtime.js';

@@ -125,6 +125,34 @@ export interface WireRequestSpec extends Omit<RequestSpecBody, 'deps'> {
 }
 
 /**
+ * `roots` and every spec they declare, transitively, as one list: each spec once by identity (so
+ * a shared dependency is walked once and a graph of any shape costs linear time, a cycle
+ * included), except that the roots keep their places, repeats too. `index` is each spec's first
+ * place. A spec `descend` refuses is listed but not walked into.
+ */
+export function specGraph<S extends { deps?: readonly S[] | undefined }>(
+  roots: readonly S[],
+  descend: (spec: S) => boolean = () => true,
+): { specs: S[]; index: Map<S, number> } {
+  const index = new Map<S, number>();
+  const specs: S[] = [];
+  for (const root of roots) {
+    if (!index.has(root)) index.set(root, specs.length);
+    specs.push(root);
+  }
+  for (let at = 0; at < specs.length; at++) {
+    const spec = specs[at]!;
+    if (spec.deps === undefined || index.get(spec) !== at || !descend(spec)) continue;
+    for (const dependency of spec.deps) {
+      if (index.has(dependency)) continue;
+      index.set(dependency, specs.length);
+      specs.push(dependency);
+    }
+  }
+  return { specs, index };
+}
+
+/**
  * `roots` and every dependency they declare as one list, each spec once (by identity: a shared
  * dependency crosses once, however many declare it), roots first.
  */
@@ -133,20 +161,7 @@ export function flattenSpecs(roots: readonly RequestSpecBody[]): {
   asked?: number;
 } {
   if (!roots.some((root) => root.deps !== undefined)) return { requests: roots as WireRequestSpec[] };
-  // The roots keep their places (the results answer them in order), repeats too.
-  const index = new Map<RequestSpecBody, number>();
-  const specs: RequestSpecBody[] = [];
-  for (const root of roots) {
-    if (!index.has(root)) index.set(root, specs.length);
-    specs.push(root);
-  }
-  for (let at = 0; at < specs.length; at++) {
-    for (const dependency of specs[at]!.deps ?? []) {
-      if (index.has(dependency)) continue;
-      index.set(dependency, specs.length);
-      specs.push(dependency);
-    }
-  }
+  const { specs, index } = specGraph(roots);
   const requests = specs.map((spec) => {
     const { deps, ...rest } = spec;
     const wire: WireRequestSpec = rest;

@@ -1,4 +1,4 @@
-import type { RequestSpecBody } from '../packets.js';
+import { type RequestSpecBody, specGraph } from '../packets.js';
 import type { RequestSpec } from '../scheduler/request.js';
 
 /** Which pool runs one request (the task router's decision); may wait on a module's import. */
@@ -17,15 +17,7 @@ export function placeAll(
     const placed = roots.map(place);
     return placed.some((spec) => spec instanceof Promise) ? Promise.all(placed) : (placed as RequestSpec[]);
   }
-  const index = new Map<RequestSpecBody, number>();
-  const specs: RequestSpecBody[] = [];
-  const visit = (spec: RequestSpecBody) => {
-    if (index.has(spec)) return;
-    index.set(spec, specs.length);
-    specs.push(spec);
-  };
-  for (const root of roots) visit(root);
-  for (let at = 0; at < specs.length; at++) for (const dependency of specs[at]!.deps ?? []) visit(dependency);
+  const { specs, index } = specGraph(roots);
   const placed = specs.map(place);
   const link = (all: RequestSpec[]): RequestSpec[] => {
     // Each placed spec is a copy: point its deps at the placed copies of its dependencies.

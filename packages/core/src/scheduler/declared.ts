@@ -2,6 +2,7 @@
 // scheduler's graph (new requests, their edges, their bottom-level priorities, the cycle it may
 // hold), and why a request fails when one of them does. The scheduler owns when; this owns how.
 import { DependencyFailedError, RequestCancelledError } from '../errors.js';
+import { specGraph } from '../packets.js';
 import { raisePriority, wait } from './graph.js';
 import { FINISHED, type RequestSpec, requestKey, type ScheduledRequest } from './request.js';
 
@@ -102,8 +103,8 @@ export function orderDeclared(fresh: readonly ScheduledRequest[]): {
 }
 
 /**
- * The specs to submit for `roots` and the dependencies they declare, each once (by identity,
- * so a graph that shares specs is walked in linear time), with its result-cache key. A spec whose
+ * The specs to submit for `roots` and the dependencies they declare (`specGraph`: each once by
+ * identity, roots in place), with its result-cache key. A spec whose
  * key is `known` is not walked into: its request exists with the dependencies it came with. Every
  * key is made before any request is in, so an input that cannot cross throws first.
  */
@@ -111,18 +112,17 @@ export function collectDeclared(
   roots: readonly RequestSpec[],
   known: ReadonlyMap<string, unknown>,
 ): { specs: RequestSpec[]; keys: Map<RequestSpec, string> } {
-  const specs: RequestSpec[] = [];
   const keys = new Map<RequestSpec, string>();
-  const visit = (spec: RequestSpec) => {
-    if (keys.has(spec)) return;
-    keys.set(spec, requestKey(spec));
-    specs.push(spec);
+  const keyOf = (spec: RequestSpec) => {
+    let key = keys.get(spec);
+    if (key === undefined) {
+      key = requestKey(spec);
+      keys.set(spec, key);
+    }
+    return key;
   };
-  for (const root of roots) visit(root);
-  for (let index = 0; index < specs.length; index++) {
-    const spec = specs[index]!;
-    if (!known.has(keys.get(spec)!)) for (const dependency of spec.deps ?? []) visit(dependency);
-  }
+  const { specs } = specGraph(roots, (spec) => !known.has(keyOf(spec)));
+  for (const spec of specs) keyOf(spec);
   return { specs, keys };
 }
 
