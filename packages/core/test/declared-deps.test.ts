@@ -9,16 +9,27 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const tasks = new URL('./fixtures/declared-tasks.mjs', import.meta.url).href;
 const task = (name: string) => `${tasks}#${name}`;
-type Shared = { built: Map<unknown, number>; events: string[]; gates: Map<string, { open(): void }> };
+type Shared = {
+  built: Map<unknown, number>;
+  events: string[];
+  gates: Map<string, { open(): void }>;
+  heard: Array<() => void>;
+};
 const shared = () => (globalThis as unknown as { __troupeDeclared: Shared }).__troupeDeclared;
 
-let runtime: Runtime | undefined;
-beforeEach(() => {
+/** A new shared state: nothing built, no events, no gates, nobody waiting. */
+function fresh(): void {
   (globalThis as { __troupeDeclared?: Shared }).__troupeDeclared = {
     built: new Map(),
     events: [],
     gates: new Map(),
+    heard: [],
   };
+}
+
+let runtime: Runtime | undefined;
+beforeEach(() => {
+  fresh();
 });
 afterEach(async () => {
   await runtime?.shutdown();
@@ -66,11 +77,7 @@ function reference(graph: string[][]): string[] {
 describe('declared dependencies', () => {
   it('builds a random graph to the reference values, each project once, none before its dependencies', async () => {
     for (const seed of [1, 2, 3]) {
-      (globalThis as { __troupeDeclared?: Shared }).__troupeDeclared = {
-        built: new Map(),
-        events: [],
-        gates: new Map(),
-      };
+      fresh();
       runtime = createRuntime({ nodes: { kind: 'inproc', max: 3 } });
       const graph = randomGraph(30, seed);
       const early: string[] = [];
@@ -162,7 +169,7 @@ describe('declared dependencies', () => {
     const requests = requestsFor(graph, (id) => (id === 'p2' ? { gate: 'p2' } : {}));
     const controller = new AbortController();
     const build = runtime.build(requests[0]!, { signal: controller.signal });
-    await vitestUntil(() => shared().events.includes('start p2'));
+    await untilEvent(() => shared().events.includes('start p2'));
     const states = () => runtime!.scheduler.unfinished;
     expect(states()).toBe(3);
     controller.abort(new Error('not wanted'));
@@ -189,13 +196,13 @@ describe('restartable requests', () => {
     };
     const z = runtime.build({ task: task('project'), input: { id: 'Z', gate: 'Z' }, cost: 1 });
     const r = runtime.build({ task: task('rebuild'), input: 'r', cost: 1 });
-    await vitestUntil(
+    await untilEvent(
       () => shared().events.includes('start Z') && shared().events.includes('rebuild r start'),
     );
     // Queued while r runs: r's node takes it when r blocks (its priority is the highest waiting).
     const long = runtime.build({ task: task('project'), input: { id: 'L', gate: 'L' }, cost: 100 });
     open('r.go');
-    await vitestUntil(() => shared().events.includes('start L'));
+    await untilEvent(() => shared().events.includes('start L'));
     // Z's node frees, runs r.dep; r is ready while its node holds L: it runs again on Z's node.
     open('Z');
     expect(await r).toBe('rebuild(r.dep())');
@@ -209,7 +216,7 @@ describe('restartable requests', () => {
   });
 });
 
-/** Waits (on real time, bounded by the test's timeout) until `done` holds. */
-async function vitestUntil(done: () => boolean): Promise<void> {
-  while (!done()) await new Promise((resolve) => setTimeout(resolve, 1));
+/** Waits until `done` holds, looking again each time a fixture task records an event. */
+async function untilEvent(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise<void>((wake) => shared().heard.push(wake));
 }
