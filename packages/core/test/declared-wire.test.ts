@@ -35,7 +35,10 @@ describe('declared graphs on the wire', () => {
   });
 
   it('a list with no declared dependencies crosses as it is', () => {
-    const plain = [spec('x'), spec('y')];
+    const plain = [
+      { task: 'x', input: 'x' },
+      { task: 'y', input: 'y' },
+    ];
     expect(flattenSpecs(plain)).toEqual({ requests: plain });
     expect(unflattenSpecs(plain)).toEqual(plain);
   });

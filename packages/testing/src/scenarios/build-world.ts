@@ -5,6 +5,7 @@ import { createRuntime, type RequestLike, type Runtime } from '@troupe/core';
 import { internalSeams, type NodeContextSeams, type RuntimeSeams } from '@troupe/core/internal';
 import {
   nothingAfterExitPacket,
+  oneActiveRequestOnNode,
   oneActiveRequestPerNode,
   requestsEndOnce,
   resultsMatchReference,
@@ -64,9 +65,42 @@ export function buildWorld(sim: Simulation, runtime: Runtime, requests: RequestL
           );
       }
     },
-    fingerprint: () =>
-      runtime.nodes
-        .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
-        .join(','),
+    fingerprint: () => nodesFingerprint(runtime),
   };
+}
+
+/**
+ * Every request monitor, the node's own view of one active request included, and the result
+ * oracle: for scenarios that cancel or restart work, where what the host and a node each believe
+ * runs can differ.
+ */
+export function watchRequestsClosely(sim: Simulation, runtime: Runtime): void {
+  sim.addMonitor(
+    oneActiveRequestPerNode(),
+    oneActiveRequestOnNode(),
+    requestsEndOnce(sim, runtime),
+    nothingAfterExitPacket(),
+    resultsMatchReference(sim, runtime, referenceValue),
+  );
+}
+
+/**
+ * The user's stop button: an action the explorer may take once work is running (an abort before
+ * anything runs is dull). Returns the signal it aborts.
+ */
+export function userAborts(sim: Simulation, runtime: Runtime, label: string): AbortSignal {
+  const controller = new AbortController();
+  sim.addAction(
+    label,
+    () => controller.abort(new Error('aborted by the user')),
+    () => runtime.nodes.some((node) => runtime.scheduler.activeOn(node.id) !== undefined),
+  );
+  return controller.signal;
+}
+
+/** Each node's connection state and the request active there: a world's fingerprint. */
+export function nodesFingerprint(runtime: Runtime): string {
+  return runtime.nodes
+    .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
+    .join(',');
 }

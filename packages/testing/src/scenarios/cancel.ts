@@ -1,16 +1,9 @@
 // The cancel scenario: a user aborts one of two builds that share a node.
 
-import {
-  nothingAfterExitPacket,
-  oneActiveRequestOnNode,
-  oneActiveRequestPerNode,
-  requestsEndOnce,
-  resultsMatchReference,
-} from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
 import { releaseNodeOnCancel } from './broken.js';
-import { runtimeIn } from './build-world.js';
-import { compute, join, referenceValue, waiter } from './tasks.js';
+import { runtimeIn, userAborts, watchRequestsClosely } from './build-world.js';
+import { compute, join, waiter } from './tasks.js';
 
 /**
  * A user aborts a build at a moment the explorer picks: requests running, blocked, yielded,
@@ -27,20 +20,8 @@ export const cancelScenario: Scenario = {
       prefetch: 1,
       runtime: variant === 'release-node-on-cancel' ? { scheduler: releaseNodeOnCancel } : undefined,
     });
-    sim.addMonitor(
-      oneActiveRequestPerNode(),
-      oneActiveRequestOnNode(),
-      requestsEndOnce(sim, runtime),
-      nothingAfterExitPacket(),
-      resultsMatchReference(sim, runtime, referenceValue),
-    );
-    const controller = new AbortController();
-    // The user presses stop while work is running (an abort before anything runs is dull).
-    sim.addAction(
-      'user aborts the build',
-      () => controller.abort(new Error('aborted by the user')),
-      () => runtime.nodes.some((node) => runtime.scheduler.activeOn(node.id) !== undefined),
-    );
+    watchRequestsClosely(sim, runtime);
+    const signal = userAborts(sim, runtime, 'user aborts the build');
     return {
       async run() {
         // One build the user aborts, one that carries on, sharing the nodes: work of the aborted
@@ -57,7 +38,7 @@ export const cancelScenario: Scenario = {
               { task: join, input: { id: 'app', deps: ['a', 'b'] } },
               { task: compute, input: { id: 'docs', ms: 2 } },
             ],
-            { signal: controller.signal },
+            { signal },
           )
           .catch(() => {});
         await Promise.all([aborted, kept]);

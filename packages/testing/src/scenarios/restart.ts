@@ -1,15 +1,8 @@
 // The restart scenario: restartable continuations restarted on free nodes, racing node loss and a cancel.
-import {
-  nothingAfterExitPacket,
-  oneActiveRequestOnNode,
-  oneActiveRequestPerNode,
-  requestsEndOnce,
-  resultsMatchReference,
-} from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
 import { restartBesideFirstRun } from './broken.js';
-import { runtimeIn } from './build-world.js';
-import { compute, referenceValue, restartJoin, world } from './tasks.js';
+import { nodesFingerprint, runtimeIn, userAborts, watchRequestsClosely } from './build-world.js';
+import { compute, restartJoin, world } from './tasks.js';
 
 /**
  * Restartable joins on 2 nodes with long work beside them, so a join is often ready while its own
@@ -30,19 +23,8 @@ export const restartScenario: Scenario = {
     const { runtime } = runtimeIn(sim, 2, {
       runtime: variant === 'restart-beside-first-run' ? { scheduler: restartBesideFirstRun } : undefined,
     });
-    sim.addMonitor(
-      oneActiveRequestPerNode(),
-      oneActiveRequestOnNode(),
-      requestsEndOnce(sim, runtime),
-      nothingAfterExitPacket(),
-      resultsMatchReference(sim, runtime, referenceValue),
-    );
-    const controller = new AbortController();
-    sim.addAction(
-      'user aborts a build',
-      () => controller.abort(new Error('aborted by the user')),
-      () => runtime.nodes.some((node) => runtime.scheduler.activeOn(node.id) !== undefined),
-    );
+    watchRequestsClosely(sim, runtime);
+    const signal = userAborts(sim, runtime, 'user aborts a build');
     return {
       async run() {
         // The long work arrives once a join has blocked: the join's node takes it (it comes first
@@ -62,7 +44,7 @@ export const restartScenario: Scenario = {
             { task: restartJoin, input: { id: 'lib', deps: ['c'], ms: 2 }, cost: 1 },
             { task: compute, input: { id: 'docs', ms: 2 }, cost: 2 },
           ],
-          { signal: controller.signal },
+          { signal },
         );
         // Both are settled below; until then an abort or a crash must not go unhandled.
         kept.catch(() => {});
@@ -78,10 +60,7 @@ export const restartScenario: Scenario = {
           if (result.status === 'rejected' && sim.nodes.every((node) => node.alive))
             throw new Error(`a build failed without any fault: ${(result.reason as Error).message}`);
       },
-      fingerprint: () =>
-        runtime.nodes
-          .map((node) => `${node.id}:${node.state}:${runtime.scheduler.activeOn(node.id)?.id ?? '-'}`)
-          .join(','),
+      fingerprint: () => nodesFingerprint(runtime),
     };
   },
 };
