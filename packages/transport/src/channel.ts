@@ -11,6 +11,11 @@ export interface ByteChannel {
   readonly peer: string;
   attach(sink: ChannelSink): void;
   write(chunk: Uint8Array, done: (error?: Error | null) => void): boolean;
+  /**
+   * Sends now what this channel holds back to send together at the end of the turn, if it does
+   * (a socket writes at once and has no need of this).
+   */
+  flush?(): void;
   /** No more writes; the peer sees end-of-stream after every byte written before. */
   end(): void;
   /** Tear down now; pending bytes are lost. */

@@ -238,6 +238,15 @@ export class Link extends ListeningEmitter<LinkEvents> {
     return true;
   }
 
+  /**
+   * Sends what is queued now instead of at the end of this turn: for a caller about to keep the
+   * thread busy (a node starting a long task), whose packets would otherwise wait behind it.
+   */
+  flush(): void {
+    if (this.#flushScheduled) this.#scheduledFlush();
+    if (this.state === 'open') this.#channel.flush?.();
+  }
+
   /** Resolves when `send` would return true again; rejects with `LinkClosedError` if the link closes first. */
   writable(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') {

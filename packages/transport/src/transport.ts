@@ -188,6 +188,7 @@ export class Listener extends SafeEmitter<ListenerEvents> {
           close: (error) => sink.close(error),
         }),
       write: (chunk, done) => channel.write(chunk, done),
+      flush: () => channel.flush?.(),
       end: () => channel.end(),
       destroy: (error) => channel.destroy(error),
       pause: () => channel.pause(),

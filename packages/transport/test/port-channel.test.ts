@@ -1,4 +1,4 @@
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { type ChannelSink, messagePortChannel } from '@troupe/transport/internal';
 import { describe, expect, it } from 'vitest';
 
@@ -38,6 +38,23 @@ const until = async (test: () => boolean) => {
 };
 
 describe('message-port channel', () => {
+  it("holds a turn's writes for one message at its end, and `flush` sends them at once", async () => {
+    const { port1, port2 } = new MessageChannel();
+    const a = messagePortChannel(port1, 'b');
+    a.attach(recorder().sink);
+    a.write(Buffer.from('one '), () => {});
+    a.write(Buffer.from('two'), () => {});
+    // Nothing has left yet; a flush sends both together, before this turn ends.
+    expect(receiveMessageOnPort(port2)).toBeUndefined();
+    a.flush!();
+    expect(receiveMessageOnPort(port2)?.message).toBe('one two');
+    // The end of the turn finds nothing more to send.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(receiveMessageOnPort(port2)).toBeUndefined();
+    a.destroy();
+    port2.close();
+  });
+
   it('carries every byte value, in small writes (one message a turn) and large ones, in order', async () => {
     const { a, b, atB } = pair();
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

@@ -122,6 +122,7 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       isHost: (link) => link === this.#host,
       children: this.#children,
       childGraceMs: this.#childGraceMs,
+      now: () => (options.clock ?? systemClock).now(),
     });
     this.#job = new WorkerJob({
       tasks: this.#tasks,
@@ -253,10 +254,10 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
         this.#requests.cancel(link, packet.body.id, packet.body.reason);
         break;
       case 'BuildUnblocked':
-        this.#requests.unblocked(packet.body.requestId, packet.body.results);
+        this.#requests.unblocked(link, packet.body.requestId, packet.body.results);
         break;
       case 'ReacquireGranted':
-        this.#requests.granted(packet.body.requestId);
+        this.#requests.granted(link, packet.body.requestId);
         break;
       case 'Restart':
         this.#requests.restart(packet.body.requestId);

@@ -75,7 +75,17 @@ export interface TaskRequestsOptions {
   isHost(link: Link): boolean;
   children: TaskChildren | undefined;
   childGraceMs: number;
+  /** Milliseconds, from the endpoint's clock: how long a task keeps the thread (`#keepsThread`). */
+  now(): number;
 }
+
+/**
+ * A task whose last run here held the thread at least this long (its synchronous part, before
+ * it returned or first awaited) is taken to hold it again: what the node has queued to send goes
+ * out before it starts, not after it. Quicker tasks run back to back and their results share a
+ * message, which is what makes a flood of small tasks cheap.
+ */
+const HOLDS_THREAD_MS = 0.05;
 
 /**
  * The task requests a node runs for its host: each with its task context, its cancellation and
@@ -87,6 +97,9 @@ export class TaskRequests {
   readonly #isHost: (link: Link) => boolean;
   readonly #children: TaskChildren | undefined;
   readonly #childGraceMs: number;
+  readonly #now: () => number;
+  /** Each task's last synchronous run here, in ms (`HOLDS_THREAD_MS`). */
+  readonly #heldMs = new Map<string, number>();
   readonly #running = new Map<string, RunningRequest>();
   /**
    * The request active here (started, unblocked or granted, and not yet finished, blocked or
@@ -105,6 +118,7 @@ export class TaskRequests {
     this.#isHost = options.isHost;
     this.#children = options.children;
     this.#childGraceMs = options.childGraceMs;
+    this.#now = options.now;
   }
 
   /** Requests currently running. */
@@ -131,8 +145,10 @@ export class TaskRequests {
   }
 
   /** A `BuildUnblocked`: the request is active again, and its `ctx.build` gets `results`. */
-  unblocked(requestId: string, results: RequestOutcome[]): void {
+  unblocked(link: Link, requestId: string, results: RequestOutcome[]): void {
     this.#active = requestId;
+    // Its continuation runs next, for as long as it likes: what waits to be sent goes first.
+    link.flush();
     const running = this.#running.get(requestId);
     const pending = running?.unblock;
     if (running) running.unblock = undefined;
@@ -154,8 +170,9 @@ export class TaskRequests {
   }
 
   /** A `ReacquireGranted`: the request is active again, and its `ctx.reacquire` returns. */
-  granted(requestId: string): void {
+  granted(link: Link, requestId: string): void {
     this.#active = requestId;
+    link.flush();
     const running = this.#running.get(requestId);
     const pending = running?.grant;
     if (running) running.grant = undefined;
@@ -229,6 +246,8 @@ export class TaskRequests {
   #run(link: Link, request: PacketBodies['BuildRequest']): void {
     const running = new RunningRequest();
     this.#running.set(request.id, running);
+    // Results and requests to the host queued this turn would otherwise wait out this task.
+    if (!((this.#heldMs.get(request.task) ?? HOLDS_THREAD_MS) < HOLDS_THREAD_MS)) link.flush();
     const task = this.#tasks.cached(request.task);
     if (task) {
       this.#invoke(link, request, running, task);
@@ -249,6 +268,7 @@ export class TaskRequests {
     const id = request.id;
     running.restartable = task.restartable === true;
     let value: unknown;
+    const began = this.#now();
     try {
       const ctx = createTaskContext(id, running, this.#portOf(link), request.deps);
       value = this.#children
@@ -257,6 +277,9 @@ export class TaskRequests {
     } catch (error) {
       this.#finish(link, id, running, failure(id, error));
       return;
+    } finally {
+      if (this.#heldMs.size < 1024 || this.#heldMs.has(request.task))
+        this.#heldMs.set(request.task, this.#now() - began);
     }
     if (isThenable(value)) {
       Promise.resolve(value).then(

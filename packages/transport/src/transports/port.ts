@@ -143,6 +143,7 @@ export function messagePortChannel(port: MessagePort, peer: string, highWaterMar
       }
       return true;
     },
+    flush,
     end() {
       if (ended || closed) return;
       ended = true;
