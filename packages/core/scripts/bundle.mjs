@@ -10,6 +10,7 @@
 // tsc, and after transport's bundle.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { bundleOptions } from '../../../scripts/bundle-options.mjs';
 
 const dist = new URL('../dist/', import.meta.url);
 // Chunks are named by their content: the last build's would otherwise stay beside the new ones.
@@ -24,23 +25,7 @@ await build({
     'thread-node': from('endpoint/thread-entry.js'),
   },
   outdir: from('bundle/'),
-  bundle: true,
-  splitting: true,
-  chunkNames: 'chunk-[hash]',
+  ...bundleOptions,
   external: ['@troupe/transport', '@troupe/transport/internal', '@troupe/transport/internal/xstate'],
   alias: { xstate: '@troupe/transport/internal/xstate' },
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  // Prefer the ES module builds of dependencies over their CommonJS wrappers.
-  conditions: ['module'],
-  mainFields: ['module', 'main'],
-  // Whitespace and syntax only: identifiers keep their names, so classes keep theirs (an error's
-  // name is its class's) without esbuild's keepNames, which wraps every function, closures made
-  // per request too, in a defineProperty call (~10% of a host's time per blocked request).
-  minifyWhitespace: true,
-  minifySyntax: true,
-  sourcemap: true,
-  legalComments: 'eof',
-  logLevel: 'warning',
 });

@@ -16,6 +16,7 @@ import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import { bundleOptions } from '../../../scripts/bundle-options.mjs';
 
 const dist = new URL('../dist/', import.meta.url);
 // Chunks are named by their content: the last build's would otherwise stay beside the new ones.
@@ -45,21 +46,5 @@ await build({
   },
   outdir: new URL('bundle/', dist).pathname,
   plugins: [resolveDependencies],
-  bundle: true,
-  splitting: true,
-  chunkNames: 'chunk-[hash]',
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  // Prefer the ES module builds of dependencies over their CommonJS wrappers.
-  conditions: ['module'],
-  mainFields: ['module', 'main'],
-  // Whitespace and syntax only: identifiers keep their names, so classes keep theirs (an error's
-  // name is its class's) without esbuild's keepNames, which wraps every function, closures made
-  // per request too, in a defineProperty call (~10% of a host's time per blocked request).
-  minifyWhitespace: true,
-  minifySyntax: true,
-  sourcemap: true,
-  legalComments: 'eof',
-  logLevel: 'warning',
+  ...bundleOptions,
 });
