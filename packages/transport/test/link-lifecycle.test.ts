@@ -44,6 +44,9 @@ function scriptedChannel() {
       queueMicrotask(() => done(null));
       return control.mode !== 'full';
     },
+    flush() {
+      events.push('flush');
+    },
     end() {
       events.push('end');
     },
@@ -80,6 +83,29 @@ describe('link lifecycle edges', () => {
     const link = new Link(channel, 'connector', {});
     control.sink.end();
     await expect(link.closed).resolves.toMatchObject({ reason: 'handshake-failed' });
+  });
+
+  it('flush() hands what was sent this turn to the channel at once, and asks the channel to send it', async () => {
+    const { channel, control } = scriptedChannel();
+    const link = new Link(channel, 'connector', {});
+    // Not open yet: nothing to hand over, and the channel is not asked.
+    link.flush();
+    expect(control.events).toEqual([]);
+    control.answerHandshake();
+    await link.opened;
+    await settle();
+    const before = control.written.length;
+    link.send(1, { result: 'ready' });
+    link.send(2, { result: 'also ready' });
+    // A send waits for the end of the turn; a flush does not.
+    expect(control.written.length).toBe(before);
+    link.flush();
+    expect(control.written.length).toBe(before + 1);
+    expect(control.events).toEqual(['flush']);
+    // The flush the sends scheduled finds nothing left.
+    await settle();
+    expect(control.written.length).toBe(before + 1);
+    await link.destroy();
   });
 
   it('a write that fails aborts the writer and closes the link as a connection failure', async () => {
