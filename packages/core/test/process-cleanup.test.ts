@@ -72,28 +72,34 @@ describe('processes started by tasks on process nodes', () => {
     await host.shutdown();
   });
 
-  it("a cancelled task's child and grandchild end after the grace, and the node serves on", async () => {
-    const host = provider();
-    const [node] = await host.acquire(1);
-    const cancel = new AbortController();
-    const started = logLine(node!, 'pids ');
-    const request = node!.request(`${tasks}#leaveTree`, null, { signal: cancel.signal });
-    request.catch(() => {});
-    const [sh, sleep] = pidsOf(await started);
-    expect(isRunning(sh!)).toBe(true);
-    expect(isRunning(sleep!)).toBe(true);
+  it.each([
+    ['at once', 'leaveTree'],
+    ['after it awaited', 'leaveTreeLater'],
+  ])(
+    "a cancelled task's child and grandchild, started %s, end after the grace, and the node serves on",
+    async (_when, task) => {
+      const host = provider();
+      const [node] = await host.acquire(1);
+      const cancel = new AbortController();
+      const started = logLine(node!, 'pids ');
+      const request = node!.request(`${tasks}#${task}`, null, { signal: cancel.signal });
+      request.catch(() => {});
+      const [sh, sleep] = pidsOf(await started);
+      expect(isRunning(sh!)).toBe(true);
+      expect(isRunning(sleep!)).toBe(true);
 
-    cancel.abort();
+      cancel.abort();
 
-    await expect(request).rejects.toThrow();
-    expect(await waitUntilGone(sh!)).toBe(true);
-    expect(await waitUntilGone(sleep!)).toBe(true);
-    // The node itself was not touched: it answers the next request.
-    const pong = (await node!.request('troupe:ping', null)) as { pid: number };
-    expect(pong.pid).toBe(node!.pid);
-    await host.shutdown();
-    expect(processesUsing(sandbox.directory)).toEqual([]);
-  });
+      await expect(request).rejects.toThrow();
+      expect(await waitUntilGone(sh!)).toBe(true);
+      expect(await waitUntilGone(sleep!)).toBe(true);
+      // The node itself was not touched: it answers the next request.
+      const pong = (await node!.request('troupe:ping', null)) as { pid: number };
+      expect(pong.pid).toBe(node!.pid);
+      await host.shutdown();
+      expect(processesUsing(sandbox.directory)).toEqual([]);
+    },
+  );
 
   it('a cancelled task that stops its own child itself is left to do so', async () => {
     const host = provider();

@@ -2,7 +2,6 @@
 // patches ChildProcess, signals process trees (process.kill) and waits on the host's own timers,
 // so it is given only to process nodes by their entry (main.ts); in-process, thread and
 // simulated nodes run without it.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isPidAlive } from '../system/launcher.js';
@@ -15,8 +14,16 @@ import { isPidAlive } from '../system/launcher.js';
  * ToolTask kills the tool's tree on cancel).
  */
 export interface TaskChildren {
-  /** Runs `fn`; processes it starts, at once or later in its async context, belong to `owner`. */
-  run<T>(owner: string, fn: () => T): T;
+  /**
+   * The work the node runs from now on: processes started while `owner` is active belong to it,
+   * and to none while nothing is (`undefined`). A node runs one request (or its one job) at a
+   * time, and a request that waits (in ctx.build, or yielded) starts nothing until it is active
+   * again, so the active one is the one that starts a process. The node tells its tracker at each
+   * change rather than the tracker following each task's async context (AsyncLocalStorage):
+   * on Node 20 that turns on promise hooks for the whole process, and every `await` of every task
+   * on the node, users' own code included, costs about three times as much.
+   */
+  activate(owner: string | undefined): void;
   /**
    * Ends `owner`'s processes that still run: after `graceMs` (the owner's chance to stop them),
    * SIGINT, then SIGTERM, then SIGKILL to their trees, each step only for what is left. Resolves
@@ -41,13 +48,14 @@ export interface TaskChildrenTimeouts {
   pollMs?: number;
 }
 
-const owners = new AsyncLocalStorage<string>();
+/** The work active on this node (`TaskChildren.activate`): it owns the processes started now. */
+let active: string | undefined;
 const byOwner = new Map<string, Set<ChildProcess>>();
 let installed = false;
 
 /**
  * Every process started through `node:child_process` (spawn, exec, execFile, fork all go through
- * `ChildProcess.prototype.spawn`) is recorded under the owner whose async context started it.
+ * `ChildProcess.prototype.spawn`) is recorded under the work active when it started.
  * `spawnSync` and friends block the node until their process ends, so there is nothing to track.
  */
 function install(): void {
@@ -58,8 +66,7 @@ function install(): void {
   const original = prototype.spawn;
   prototype.spawn = function spawn(this: ChildProcess, ...args: unknown[]) {
     const result = original.apply(this, args);
-    const owner = owners.getStore();
-    const set = owner === undefined ? undefined : byOwner.get(owner);
+    const set = active === undefined ? undefined : byOwner.get(active);
     if (set && this.pid !== undefined) {
       set.add(this);
       this.once('exit', () => set.delete(this));
@@ -162,9 +169,9 @@ export function processChildren(timeouts: TaskChildrenTimeouts = {}): TaskChildr
   }
 
   return {
-    run(owner, fn) {
-      if (!byOwner.has(owner)) byOwner.set(owner, new Set());
-      return owners.run(owner, fn);
+    activate(owner) {
+      active = owner;
+      if (owner !== undefined && !byOwner.has(owner)) byOwner.set(owner, new Set());
     },
     end(owner, graceMs) {
       const done = endOwner(owner, graceMs);

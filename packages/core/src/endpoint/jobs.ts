@@ -149,8 +149,9 @@ export class WorkerJob {
       let failure: unknown;
       try {
         const fn = await tasks.resolveJob(request.job);
-        const run = () => job.run(fn, request.message);
-        code = await (children ? children.run(request.jobId, run) : run());
+        // A worker runs its one job: every process started from here on is the job's.
+        children?.activate(request.jobId);
+        code = await job.run(fn, request.message);
         failure = job.failure;
       } catch (error) {
         job.port.log(`could not load job ${request.job}: ${(error as Error).message}`, 'error');

@@ -146,7 +146,7 @@ export class TaskRequests {
 
   /** A `BuildUnblocked`: the request is active again, and its `ctx.build` gets `results`. */
   unblocked(link: Link, requestId: string, results: RequestOutcome[]): void {
-    this.#active = requestId;
+    this.#activate(requestId);
     // Its continuation runs next, for as long as it likes: what waits to be sent goes first.
     link.flush();
     const running = this.#running.get(requestId);
@@ -171,7 +171,7 @@ export class TaskRequests {
 
   /** A `ReacquireGranted`: the request is active again, and its `ctx.reacquire` returns. */
   granted(link: Link, requestId: string): void {
-    this.#active = requestId;
+    this.#activate(requestId);
     link.flush();
     const running = this.#running.get(requestId);
     const pending = running?.grant;
@@ -182,7 +182,7 @@ export class TaskRequests {
   /** The host let go of the node: nothing staged starts, and what runs is cancelled. */
   release(): void {
     this.#staged = [];
-    this.#active = undefined;
+    this.#activate(undefined);
     for (const id of [...this.#running.keys()]) this.#abort(id, 'the host released the node');
   }
 
@@ -190,7 +190,13 @@ export class TaskRequests {
   reset(): void {
     this.#running.clear();
     this.#staged = [];
-    this.#active = undefined;
+    this.#activate(undefined);
+  }
+
+  /** `id` is the request active here now (or none): the one whose code runs, and starts processes. */
+  #activate(id: string | undefined): void {
+    this.#active = id;
+    this.#children?.activate(id);
   }
 
   #abort(id: string, reason: string): void {
@@ -207,7 +213,7 @@ export class TaskRequests {
   }
 
   #start(link: Link, request: PacketBodies['BuildRequest']): void {
-    this.#active = request.id;
+    this.#activate(request.id);
     this.#run(link, request);
     this.#pump(link);
   }
@@ -215,7 +221,7 @@ export class TaskRequests {
   /** `id` finished, blocked or yielded: if it was the active request, the next staged one starts. */
   #left(link: Link, id: string): void {
     if (this.#active !== id) return;
-    this.#active = undefined;
+    this.#activate(undefined);
     this.#pump(link);
   }
 
@@ -231,7 +237,7 @@ export class TaskRequests {
       while (this.#active === undefined && this.#isHost(link)) {
         const next = this.#staged.shift();
         if (!next) break;
-        this.#active = next.id;
+        this.#activate(next.id);
         this.#run(link, next);
       }
     } finally {
@@ -271,9 +277,7 @@ export class TaskRequests {
     const began = this.#now();
     try {
       const ctx = createTaskContext(id, running, this.#portOf(link), request.deps);
-      value = this.#children
-        ? this.#children.run(id, () => task(request.input, ctx))
-        : task(request.input, ctx);
+      value = task(request.input, ctx);
     } catch (error) {
       this.#finish(link, id, running, failure(id, error));
       return;
