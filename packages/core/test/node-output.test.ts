@@ -16,16 +16,18 @@ afterEach(async () => {
 describe('a node starting a task that holds its thread', () => {
   it('sends the results it has queued first: the host has them while the task still runs', async () => {
     runtime = createRuntime({ nodes: { kind: 'thread', max: 1, prefetch: 3 } });
-    const name = `troupe-node-output-${process.pid}-${Date.now()}`;
-    channel = new BroadcastChannel(name);
+    const run = `${process.pid}-${Date.now()}`;
+    channel = new BroadcastChannel('troupe-held-thread-tasks');
     // The host tells the holding tasks each quick result it has received.
     runtime.on('request', (request, _from, to) => {
-      if (to === 'completed' && request.spec.task.endsWith('#quick')) channel?.postMessage(request.value);
+      if (to === 'completed' && request.spec.task.endsWith('#quick'))
+        channel?.postMessage({ run, id: request.value });
     });
-    // A long deadline: hearing is the point, and a node that holds its output never lets it arrive.
+    // A long deadline (within the node's ping timeout): hearing is the point, and a node that
+    // holds its output never lets it arrive.
     const holding = (until: string) => ({
       task: `${tasks}#holdsThread`,
-      input: { channel: name, until, deadlineMs: 10_000 },
+      input: { run, until, deadlineMs: 5_000 },
     });
     // All four go to the one node at once (prefetch): each quick one finishes in the same turn as
     // the holding one after it starts. The first holding task is new to the node; the second is
