@@ -26,6 +26,24 @@ export function nothingAfterExitPacket(): Monitor {
   };
 }
 
+/** Each connection's view of its node, made on first use: the request active there and those staged behind it. */
+function nodeViews() {
+  const nodes = new Map<string, { active: string | undefined; staged: string[] }>();
+  return {
+    on(connection: string) {
+      let node = nodes.get(connection);
+      if (!node) {
+        node = { active: undefined, staged: [] };
+        nodes.set(connection, node);
+      }
+      return node;
+    },
+    forget(connection: string) {
+      nodes.delete(connection);
+    },
+  };
+}
+
 /**
  * A node runs at most one active request, as its host sees it: a request is active from the host
  * writing BuildRequest (to an idle node), BuildUnblocked or ReacquireGranted, until the host reads
@@ -36,15 +54,7 @@ export function nothingAfterExitPacket(): Monitor {
  * there: the node would start the staged one at the same moment (MSBuild #13531).
  */
 export function oneActiveRequestPerNode(): Monitor {
-  const nodes = new Map<string, { active: string | undefined; staged: string[] }>();
-  const on = (connection: string) => {
-    let node = nodes.get(connection);
-    if (!node) {
-      node = { active: undefined, staged: [] };
-      nodes.set(connection, node);
-    }
-    return node;
-  };
+  const { on, forget } = nodeViews();
   const leave = (connection: string, id: string) => {
     const node = on(connection);
     if (node.active === id) node.active = node.staged.shift();
@@ -89,9 +99,7 @@ export function oneActiveRequestPerNode(): Monitor {
         if (typeof id === 'string') leave(packet.connection, id);
       }
     },
-    onClose(connection) {
-      nodes.delete(connection);
-    },
+    onClose: forget,
   };
 }
 
@@ -102,15 +110,7 @@ export function oneActiveRequestPerNode(): Monitor {
  * while another request is active or staged there would run beside it.
  */
 export function oneActiveRequestOnNode(): Monitor {
-  const nodes = new Map<string, { active: string | undefined; staged: string[] }>();
-  const on = (connection: string) => {
-    let node = nodes.get(connection);
-    if (!node) {
-      node = { active: undefined, staged: [] };
-      nodes.set(connection, node);
-    }
-    return node;
-  };
+  const { on, forget } = nodeViews();
   return {
     name: 'one active request on each node',
     onPacket(packet, phase, sim) {
@@ -144,9 +144,7 @@ export function oneActiveRequestOnNode(): Monitor {
         if (typeof id === 'string' && node.active === id) node.active = node.staged.shift();
       }
     },
-    onClose(connection) {
-      nodes.delete(connection);
-    },
+    onClose: forget,
   };
 }
 
