@@ -160,7 +160,7 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
   }
 
   take(signal?: AbortSignal): Promise<JobRequest | undefined> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(this.#lease(queued));
     if (this.#closed) return Promise.resolve(undefined);
