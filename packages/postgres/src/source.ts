@@ -173,7 +173,9 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
         waitMs = Math.min(this.#pollMs, await this.#untilNextExpiry());
         backoffMs = 50;
       } catch (error) {
-        if (!isTransient(error) || this.#closed) throw error;
+        // Closed meanwhile: the pool was ended under the query, which is no failure of the take.
+        if (this.#closed) return undefined;
+        if (!isTransient(error)) throw error;
         this.emit('warning', error as Error);
         waitMs = backoffMs;
         backoffMs = Math.min(backoffMs * 2, this.#pollMs);

@@ -166,6 +166,35 @@ describe('PostgresJobSource', () => {
     expect(clock.nextDue()).toBeLessThanOrEqual(30_005);
   });
 
+  it('a take aborted while its query was on its way gives the job back, uncounted', async () => {
+    const { agent, sql, url } = await queue();
+    const source = agent();
+    await source.add({ id: 'a', job });
+    // Hold the table so the take's query waits, abort it there, then let the query through.
+    await sql.query('begin');
+    await sql.query('lock table troupe_jobs.jobs in access exclusive mode');
+    const controller = new AbortController();
+    const taking = source.take(controller.signal);
+    // Seen from another connection: one in a transaction keeps its first view of the activity.
+    const watcher = new pg.Client(url);
+    await watcher.connect();
+    opened.push({ close: () => watcher.end() });
+    for (;;) {
+      const { rows } = await watcher.query(
+        "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%skip locked%'",
+      );
+      if (rows.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort(new Error('agent stopping'));
+    await sql.query('commit');
+    await expect(taking).rejects.toThrow('agent stopping');
+    // The token moved on (tokens only grow), the attempt did not count.
+    expect(await source.get('a')).toMatchObject({ state: 'queued', fence: '1', attempts: 0, agent: null });
+    expect(await source.take()).toMatchObject({ id: 'a', lease: '2' });
+    expect(await source.get('a')).toMatchObject({ state: 'leased', attempts: 1 });
+  });
+
   it('close ends waiting takes with no job, and refuses anything after', async () => {
     const { agent } = await queue();
     const source = agent();
