@@ -64,6 +64,13 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     return { url, port, directory, createDatabase, stop };
   } catch (error) {
     await stop();
+    if (user && /permission denied/i.test(String((error as Error).message))) {
+      throw new Error(
+        `${(error as Error).message}\n(the server runs as the postgres user, who must be able to reach ` +
+          `${directory}: every folder above it needs o+x)`,
+        { cause: error },
+      );
+    }
     throw error;
   }
 }
