@@ -23,6 +23,7 @@ import pg from 'pg';
 import { JobSourceClosedError } from './errors.js';
 import { migrate } from './migrations.js';
 import { type QueueNames, queueNames } from './schema.js';
+import { type QueueStatements, queueStatements } from './statements.js';
 import { Wakeups } from './wakeups.js';
 
 export interface PostgresJobSourceOptions {
@@ -87,6 +88,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   readonly agent: string;
   readonly #pool: pg.Pool;
   readonly #names: QueueNames;
+  readonly #sql: QueueStatements;
   readonly #wakeups: Wakeups;
   readonly #clock: Clock;
   readonly #leaseMs: number;
@@ -99,14 +101,19 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   constructor(options: PostgresJobSourceOptions) {
     super();
     this.#names = queueNames(options.schema);
+    this.#sql = queueStatements(this.#names);
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = positive(options.leaseMs, 'leaseMs', 5 * 60_000);
     this.#pollMs = positive(options.pollMs, 'pollMs', 2_000);
     this.#maxAttempts = positive(options.maxAttempts, 'maxAttempts', 5);
     this.#migrate = options.migrate ?? false;
     this.agent = options.agent ?? `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 8)}`;
-    const config: pg.PoolConfig =
-      typeof options.database === 'string' ? { connectionString: options.database } : { ...options.database };
+    // A database that does not answer must not hang a connect for good (pg's default): 10 s.
+    const config: pg.PoolConfig = {
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+      ...(typeof options.database === 'string' ? { connectionString: options.database } : options.database),
+    };
     this.#pool = new pg.Pool({ ...config, max: positive(options.poolSize, 'poolSize', 4) });
     // An idle pooled connection that fails is dropped by the pool; the next query opens another.
     this.#pool.on('error', (error) => this.emit('warning', error));
@@ -128,18 +135,14 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     await this.#ensureReady();
     const id = spec.id ?? randomUUID();
     try {
-      await this.#pool.query(
-        `insert into ${this.#names.quoted}.jobs (id, job, message, metadata, priority, max_attempts)
-         values ($1, $2, $3::jsonb, $4::jsonb, $5, $6)`,
-        [
-          id,
-          spec.job,
-          JSON.stringify(spec.message ?? null),
-          spec.metadata === undefined ? null : JSON.stringify(spec.metadata),
-          spec.priority ?? 0,
-          positive(spec.maxAttempts, 'maxAttempts', this.#maxAttempts),
-        ],
-      );
+      await this.#pool.query(this.#sql.insert, [
+        id,
+        spec.job,
+        JSON.stringify(spec.message ?? null),
+        spec.metadata === undefined ? null : JSON.stringify(spec.metadata),
+        spec.priority ?? 0,
+        positive(spec.maxAttempts, 'maxAttempts', this.#maxAttempts),
+      ]);
     } catch (error) {
       if ((error as { code?: string }).code === '23505') throw new DuplicateJobError(id);
       throw error;
@@ -154,8 +157,11 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async take(signal?: AbortSignal): Promise<JobRequest | undefined> {
     signal?.throwIfAborted();
     if (this.#closed) return undefined;
-    await this.#ensureReady();
-    await this.#wakeups.listen();
+    // Migrating and connecting the listener can take a while: the signal is heard meanwhile.
+    await abortable(
+      this.#ensureReady().then(() => this.#wakeups.listen()),
+      signal,
+    );
     let backoffMs = 50;
     while (!this.#closed) {
       signal?.throwIfAborted();
@@ -194,12 +200,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     if (this.#closed) throw new JobSourceClosedError(`the lease of job ${request.id} was not renewed`);
     const fence = fenceOf(request);
     const startedAt = this.#clock.now();
-    const { rowCount } = await this.#pool.query(
-      `update ${this.#names.quoted}.jobs
-          set lease_expires_at = now() + $3 * interval '1 millisecond', renewals = renewals + 1
-        where id = $1 and fence = $2 and state = 'leased'`,
-      [request.id, fence, this.#leaseMs],
-    );
+    const { rowCount } = await this.#pool.query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'renew');
     // On the agent's clock, from before the request left: never later than the database's expiry.
     return { expiresAt: startedAt + this.#leaseMs };
@@ -212,29 +213,26 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async complete(request: JobRequest, completion: JobCompletion): Promise<void> {
     if (this.#closed) throw new JobSourceClosedError(`the result of job ${request.id} was not recorded`);
     const fence = fenceOf(request);
-    const { rowCount } = await this.#pool.query(
-      `update ${this.#names.quoted}.jobs
-          set state = 'completed', result = $3, completion = $4::jsonb, finished_at = now(),
-              lease_expires_at = null
-        where id = $1 and fence = $2 and state = 'leased'`,
-      [request.id, fence, completion.result, JSON.stringify(completion)],
-    );
+    const { rowCount } = await this.#pool.query(this.#sql.complete, [
+      request.id,
+      fence,
+      completion.result,
+      JSON.stringify(completion),
+    ]);
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'complete');
   }
 
   /** The job as the table holds it now, or undefined. */
   async get(id: string): Promise<PostgresJob | undefined> {
     await this.#ensureReady();
-    const { rows } = await this.#pool.query(`${SELECT_JOB} from ${this.#names.quoted}.jobs where id = $1`, [
-      id,
-    ]);
+    const { rows } = await this.#pool.query(this.#sql.job, [id]);
     return rows[0];
   }
 
   /** Every job, oldest first. */
   async list(): Promise<PostgresJob[]> {
     await this.#ensureReady();
-    const { rows } = await this.#pool.query(`${SELECT_JOB} from ${this.#names.quoted}.jobs order by seq`);
+    const { rows } = await this.#pool.query(this.#sql.jobs);
     return rows;
   }
 
@@ -264,30 +262,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
 
   /** One take: the leased job, 'dead' when the job found was moved to dead instead, or undefined. */
   async #takeOne(): Promise<JobRequest | 'dead' | undefined> {
-    const s = this.#names.quoted;
-    const { rows } = await this.#pool.query<TakenRow>(
-      `with next as (
-         select seq from ${s}.jobs
-          where state = 'queued' or (state = 'leased' and lease_expires_at <= now())
-          order by priority desc, seq
-          limit 1
-          for update skip locked
-       ), taken as (
-         select j.seq, j.attempts >= j.max_attempts as spent from ${s}.jobs j join next using (seq)
-       )
-       update ${s}.jobs j
-          set state = case when taken.spent then 'dead' else 'leased' end,
-              fence = j.fence + 1,
-              attempts = case when taken.spent then j.attempts else j.attempts + 1 end,
-              agent = case when taken.spent then null else $1 end,
-              lease_expires_at = case when taken.spent then null else now() + $2 * interval '1 millisecond' end,
-              taken_at = now(),
-              finished_at = case when taken.spent then now() else null end
-         from taken
-        where j.seq = taken.seq
-       returning j.id, j.job, j.message, j.metadata, j.state, j.fence::text as fence`,
-      [this.agent, this.#leaseMs],
-    );
+    const { rows } = await this.#pool.query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
     const row = rows[0];
     if (!row) return undefined;
     if (row.state === 'dead') return 'dead';
@@ -302,10 +277,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
 
   /** How long until the next lease runs out, on the database's clock (the poll when none is held). */
   async #untilNextExpiry(): Promise<number> {
-    const { rows } = await this.#pool.query<{ ms: number | null }>(
-      `select ceil(extract(epoch from min(lease_expires_at) - now()) * 1000)::float8 as ms
-         from ${this.#names.quoted}.jobs where state = 'leased'`,
-    );
+    const { rows } = await this.#pool.query<{ ms: number | null }>(this.#sql.untilNextExpiry);
     const ms = rows[0]?.ms;
     // A job whose lease ran out but that another agent is taking right now is skipped: look
     // again shortly rather than at once.
@@ -313,20 +285,12 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   }
 
   async #giveBack(job: JobRequest): Promise<void> {
-    await this.#pool.query(
-      `update ${this.#names.quoted}.jobs
-          set state = 'queued', attempts = attempts - 1, agent = null, lease_expires_at = null
-        where id = $1 and fence = $2 and state = 'leased'`,
-      [job.id, job.lease],
-    );
+    await this.#pool.query(this.#sql.giveBack, [job.id, job.lease]);
   }
 
   /** Why a token was refused, in words. */
   async #refusal(request: JobRequest, fence: string, asked: 'renew' | 'complete'): Promise<Error> {
-    const { rows } = await this.#pool.query<{ state: string; fence: string }>(
-      `select state, fence::text as fence from ${this.#names.quoted}.jobs where id = $1`,
-      [request.id],
-    );
+    const { rows } = await this.#pool.query<{ state: string; fence: string }>(this.#sql.holder, [request.id]);
     const row = rows[0];
     if (!row) return new UnknownJobError(request.id);
     if (row.fence !== fence) {
@@ -346,9 +310,6 @@ interface TakenRow {
   fence: string;
 }
 
-const SELECT_JOB = `select id, job, message, metadata, priority, state, fence::text as fence, attempts,
-  max_attempts as "maxAttempts", agent, lease_expires_at as "leaseExpiresAt", renewals, result, completion`;
-
 function fenceOf(request: JobRequest): string {
   if (!/^\d{1,18}$/.test(request.lease)) {
     throw new LeaseLostError(request.id, `${JSON.stringify(request.lease)} is not a lease this source gave`);
@@ -361,6 +322,25 @@ function positive(value: number | undefined, option: string, fallback: number): 
   if (!Number.isInteger(value) || value < 1)
     throw new InvalidOptionError(option, 'a positive integer', value);
   return value;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the work itself goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function isTransient(error: unknown): boolean {
