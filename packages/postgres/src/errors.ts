@@ -25,3 +25,18 @@ export class JobSourceClosedError extends TroupeError {
     super(`the PostgreSQL job source is closed; ${what}`);
   }
 }
+
+/** The queue's schema is not in the database: nobody ran `migrate` (or the source's `migrate: true`). */
+export class QueueNotMigratedError extends TroupeError {
+  static override readonly code = 'TROUPE_PG_NOT_MIGRATED';
+  constructor(
+    readonly schema: string,
+    cause: unknown,
+  ) {
+    super(
+      `the job queue's schema ${schema} is not in this database: run migrate(url) first, ` +
+        'or open the source with migrate: true',
+      { cause },
+    );
+  }
+}

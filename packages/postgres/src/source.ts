@@ -20,7 +20,7 @@ import {
   UnknownJobError,
 } from '@troupe/core';
 import pg from 'pg';
-import { JobSourceClosedError } from './errors.js';
+import { JobSourceClosedError, QueueNotMigratedError } from './errors.js';
 import { migrate } from './migrations.js';
 import { type QueueNames, queueNames } from './schema.js';
 import { type QueueStatements, queueStatements } from './statements.js';
@@ -135,7 +135,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     await this.#ensureReady();
     const id = spec.id ?? randomUUID();
     try {
-      await this.#pool.query(this.#sql.insert, [
+      await this.#query(this.#sql.insert, [
         id,
         spec.job,
         JSON.stringify(spec.message ?? null),
@@ -200,7 +200,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     if (this.#closed) throw new JobSourceClosedError(`the lease of job ${request.id} was not renewed`);
     const fence = fenceOf(request);
     const startedAt = this.#clock.now();
-    const { rowCount } = await this.#pool.query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
+    const { rowCount } = await this.#query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'renew');
     // On the agent's clock, from before the request left: never later than the database's expiry.
     return { expiresAt: startedAt + this.#leaseMs };
@@ -213,7 +213,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async complete(request: JobRequest, completion: JobCompletion): Promise<void> {
     if (this.#closed) throw new JobSourceClosedError(`the result of job ${request.id} was not recorded`);
     const fence = fenceOf(request);
-    const { rowCount } = await this.#pool.query(this.#sql.complete, [
+    const { rowCount } = await this.#query(this.#sql.complete, [
       request.id,
       fence,
       completion.result,
@@ -225,14 +225,14 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   /** The job as the table holds it now, or undefined. */
   async get(id: string): Promise<PostgresJob | undefined> {
     await this.#ensureReady();
-    const { rows } = await this.#pool.query(this.#sql.job, [id]);
+    const { rows } = await this.#query<PostgresJob>(this.#sql.job, [id]);
     return rows[0];
   }
 
   /** Every job, oldest first. */
   async list(): Promise<PostgresJob[]> {
     await this.#ensureReady();
-    const { rows } = await this.#pool.query(this.#sql.jobs);
+    const { rows } = await this.#query<PostgresJob>(this.#sql.jobs);
     return rows;
   }
 
@@ -255,14 +255,33 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
 
   #ensureReady(): Promise<void> {
     this.#ready ??= this.#migrate
-      ? migrate(this.#pool, { schema: this.#names.schema }).then(() => {})
+      ? migrate(this.#pool, { schema: this.#names.schema }).then(
+          () => {},
+          (error: unknown) => {
+            // The next call tries again: a database down at start must not break the source for good.
+            this.#ready = undefined;
+            throw error;
+          },
+        )
       : Promise.resolve();
     return this.#ready;
   }
 
+  /** A query on the pool; a queue nobody migrated is said so, by name. */
+  async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      // undefined_table, invalid_schema_name
+      if (code === '42P01' || code === '3F000') throw new QueueNotMigratedError(this.#names.schema, error);
+      throw error;
+    }
+  }
+
   /** One take: the leased job, 'dead' when the job found was moved to dead instead, or undefined. */
   async #takeOne(): Promise<JobRequest | 'dead' | undefined> {
-    const { rows } = await this.#pool.query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
+    const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
     const row = rows[0];
     if (!row) return undefined;
     if (row.state === 'dead') return 'dead';
@@ -277,7 +296,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
 
   /** How long until the next lease runs out, on the database's clock (the poll when none is held). */
   async #untilNextExpiry(): Promise<number> {
-    const { rows } = await this.#pool.query<{ ms: number | null }>(this.#sql.untilNextExpiry);
+    const { rows } = await this.#query<{ ms: number | null }>(this.#sql.untilNextExpiry);
     const ms = rows[0]?.ms;
     // A job whose lease ran out but that another agent is taking right now is skipped: look
     // again shortly rather than at once.
@@ -285,12 +304,12 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   }
 
   async #giveBack(job: JobRequest): Promise<void> {
-    await this.#pool.query(this.#sql.giveBack, [job.id, job.lease]);
+    await this.#query(this.#sql.giveBack, [job.id, job.lease]);
   }
 
   /** Why a token was refused, in words. */
   async #refusal(request: JobRequest, fence: string, asked: 'renew' | 'complete'): Promise<Error> {
-    const { rows } = await this.#pool.query<{ state: string; fence: string }>(this.#sql.holder, [request.id]);
+    const { rows } = await this.#query<{ state: string; fence: string }>(this.#sql.holder, [request.id]);
     const row = rows[0];
     if (!row) return new UnknownJobError(request.id);
     if (row.fence !== fence) {

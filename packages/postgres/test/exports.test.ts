@@ -3,7 +3,7 @@
 
 import { TroupeError } from '@troupe/core';
 import * as door from '@troupe/postgres';
-import { JobSourceClosedError, SchemaTooNewError } from '@troupe/postgres';
+import { JobSourceClosedError, QueueNotMigratedError, SchemaTooNewError } from '@troupe/postgres';
 import { describe, expect, it } from 'vitest';
 import { describePublicDoor } from '../../../test/support/public-door.js';
 
@@ -11,7 +11,7 @@ describePublicDoor(
   '@troupe/postgres',
   new URL('../src/index.ts', import.meta.url),
   { index: () => import('@troupe/postgres'), internal: async () => ({}) },
-  ['JobSourceClosedError', 'PostgresJobSource', 'SchemaTooNewError', 'migrate'],
+  ['JobSourceClosedError', 'PostgresJobSource', 'QueueNotMigratedError', 'SchemaTooNewError', 'migrate'],
   [
     'JobSpec',
     'MigrateOptions',
@@ -25,6 +25,7 @@ describePublicDoor(
 const table: Array<[string, TroupeError, string]> = [
   ['TROUPE_PG_SCHEMA_TOO_NEW', new SchemaTooNewError('troupe_jobs', 3, 1), 'troupe_jobs is at migration 3'],
   ['TROUPE_PG_SOURCE_CLOSED', new JobSourceClosedError('job a was not added'), 'job a'],
+  ['TROUPE_PG_NOT_MIGRATED', new QueueNotMigratedError('troupe_jobs', new Error('relation')), 'run migrate'],
 ];
 
 describe('errors of @troupe/postgres', () => {

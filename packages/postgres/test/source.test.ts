@@ -6,6 +6,7 @@ import {
   migrate,
   PostgresJobSource,
   type PostgresJobSourceOptions,
+  QueueNotMigratedError,
 } from '@troupe/postgres';
 import { VirtualClock } from '@troupe/testing';
 import pg from 'pg';
@@ -225,6 +226,14 @@ describe('PostgresJobSource', () => {
     await expect(source.add({ id: 'rel', job: './jobs.mjs#run' })).rejects.toThrow(/relative path/);
     expect(() => new PostgresJobSource({ database: 'postgres://x', leaseMs: 0 })).toThrow(InvalidOptionError);
     expect(() => new PostgresJobSource({ database: 'postgres://x', schema: 'Bad-Name' })).toThrow(/schema/);
+  });
+
+  it('says the queue was never migrated, by its name, instead of a bare missing table', async () => {
+    const url = await postgres.database();
+    const source = new PostgresJobSource({ database: url });
+    opened.push(source);
+    await expect(source.add({ id: 'a', job })).rejects.toBeInstanceOf(QueueNotMigratedError);
+    await expect(source.take()).rejects.toThrow(/schema troupe_jobs is not in this database: run migrate/);
   });
 
   it('migrates on first use when asked to', async () => {
