@@ -170,12 +170,10 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       try {
         const taken = await this.#takeOne();
         if (taken === 'dead') continue;
-        if (taken) {
-          if (!signal?.aborted) return taken;
-          // Aborted while the take was on its way: the job goes back as it was, uncounted.
-          await this.#giveBack(taken);
-          signal.throwIfAborted();
-        }
+        if (taken && !signal?.aborted) return taken;
+        // Aborted while the take was on its way: the job goes back as it was, uncounted.
+        if (taken) await this.#giveBack(taken);
+        if (signal?.aborted) break;
         waitMs = Math.min(this.#pollMs, await this.#untilNextExpiry());
         backoffMs = 50;
       } catch (error) {
@@ -188,6 +186,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       }
       await this.#wakeups.wait(since, waitMs, signal);
     }
+    signal?.throwIfAborted();
     return undefined;
   }
 
