@@ -13,12 +13,13 @@ export interface TestServer {
 export function usePrivatePostgres(): TestServer {
   let server: PrivatePostgres | undefined;
   let count = 0;
+  // initdb and the server's start take a second or two here, more on a loaded machine.
   beforeAll(async () => {
-    server = await startPrivatePostgres();
-  });
+    server = await startPrivatePostgres({ startTimeoutMs: 60_000 });
+  }, 90_000);
   afterAll(async () => {
     await server?.stop();
-  });
+  }, 60_000);
   return {
     database: () => {
       if (!server) throw new Error('the private PostgreSQL server is not running (beforeAll failed)');
