@@ -553,6 +553,23 @@ describe('job dispatcher: cancellation and lease loss (step 7)', () => {
     expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Abandoned' });
   });
 
+  it('a worker that exits while its job message is on its way: its exit decides, output attached (step 4)', async () => {
+    const w = world();
+    holdJobMessage(w.workers);
+    const job = await startOne(w);
+    expect(w.dispatcher.states[0]).toEqual({ leased: { withWorker: 'sendingJob' } });
+    w.workers.started[0]!.exit({ code: 1, signal: null });
+    await settle();
+    expect(w.server.get(job.id)!.completion).toEqual({
+      result: 'Failed',
+      reason: 'the worker exited with code 1, outside the job result codes',
+      exit: { code: 1, signal: null },
+      output: 'line one\nline two',
+    });
+    expect(w.order).toEqual(['reported job-1 Failed', 'completed job-1']);
+    expect(w.errors.map((error) => error.constructor.name)).toEqual(['JobWorkerCrashedError']);
+  });
+
   it('a lease lost while the job message is on its way: cancelled right after it is sent', async () => {
     const w = world({ leaseMs: 2_000, channelTimeoutMs: 60_000 });
     const sent = holdJobMessage(w.workers);
