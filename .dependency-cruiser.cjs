@@ -1,6 +1,6 @@
 // The dependency rules `npm run lint` enforces (dependency-cruiser): packages' sources point one
-// way, transport <- core <- testing <- examples and bench (a package's tests may use a layer above
-// it, e.g. testing's clock); a package reaches another only by its name (its built door), never
+// way, transport <- core <- testing <- examples and bench, and transport <- core <- postgres (a
+// package's tests may use a layer above it, e.g. testing's clock or its private PostgreSQL); a package reaches another only by its name (its built door), never
 // into its files; and no module imports one that imports it back.
 //
 // Inside a package, folders are layers (docs/architecture.md draws them): a folder imports only
@@ -86,9 +86,9 @@ module.exports = {
     {
       name: 'transport-below-core',
       severity: 'error',
-      comment: '@troupe/transport is the bottom layer: it never imports core or testing.',
+      comment: '@troupe/transport is the bottom layer: it never imports core, testing or postgres.',
       from: { path: '^packages/transport/src/' },
-      to: { path: '^packages/(core|testing)/' },
+      to: { path: '^packages/(core|testing|postgres)/' },
     },
     {
       name: 'core-below-testing',
@@ -96,6 +96,21 @@ module.exports = {
       comment: '@troupe/core never imports @troupe/testing (testing drives core, not the other way).',
       from: { path: '^packages/core/src/' },
       to: { path: '^packages/testing/' },
+    },
+    {
+      name: 'core-below-postgres',
+      severity: 'error',
+      comment: '@troupe/core never imports @troupe/postgres: a JobSource is given to it, not looked up.',
+      from: { path: '^packages/core/src/' },
+      to: { path: '^packages/postgres/' },
+    },
+    {
+      name: 'postgres-beside-testing',
+      severity: 'error',
+      comment:
+        '@troupe/postgres and @troupe/testing both build on core and never import each other (postgres tests may use testing).',
+      from: { path: '^packages/(postgres|testing)/src/' },
+      to: { path: '^packages/(postgres|testing)/', pathNot: ['^packages/$1/'] },
     },
     {
       name: 'packages-below-examples',

@@ -19,11 +19,13 @@ export default defineConfig(({ mode }) => {
       pool: 'forks',
       // Machine coverage: each worker records what the tests reach; the teardown checks it all.
       setupFiles: ['test/machine-coverage.setup.ts'],
-      globalSetup: ['test/machine-coverage.global.ts'],
+      // Private PostgreSQL servers (packages/postgres) live in one folder per run, so the teardown
+      // can stop any a crashed test worker left running.
+      globalSetup: ['test/machine-coverage.global.ts', 'test/postgres.global.ts'],
       // troupe's packages run as Node loads them (their built dist/), not through Vitest's module
       // runner: nodes import task modules with Node's own loader, and so must the tests.
       server: {
-        deps: { external: [/\/(packages\/(core|transport|testing)|examples\/[^/]+|bench)\/dist\//] },
+        deps: { external: [/\/(packages\/(core|transport|testing|postgres)|examples\/[^/]+|bench)\/dist\//] },
       },
     },
   };

@@ -237,7 +237,23 @@ export class JobCancelledError extends TroupeError {
 
 /** A job's lease could not be renewed: the source refused or could not be reached. */
 export class LeaseRenewalError extends TroupeError {
-  static override readonly code = 'TROUPE_LEASE_RENEWAL_FAILED';
+  static override readonly code: string = 'TROUPE_LEASE_RENEWAL_FAILED';
+}
+
+/**
+ * The job's lease now belongs to another take (it ran out and the job was taken again, with a
+ * newer fencing token), or the job is no longer leased at all. Final: a renewal refused with it is
+ * not retried, so the job ends there (Abandoned, its worker stopped), and a completion refused with
+ * it wrote nothing (the job's one result is its new holder's).
+ */
+export class LeaseLostError extends LeaseRenewalError {
+  static override readonly code = 'TROUPE_LEASE_LOST';
+  constructor(
+    readonly jobId: string,
+    detail: string,
+  ) {
+    super(`the lease of job ${jobId} is lost: ${detail}`);
+  }
 }
 
 /** A job source was asked to complete a job it already has a result for. */

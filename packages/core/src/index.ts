@@ -20,6 +20,7 @@ export {
   JobCancelledError,
   JobServerClosedError,
   JobWorkerCrashedError,
+  LeaseLostError,
   LeaseRenewalError,
   MalformedPacketError,
   NodeClosedError,

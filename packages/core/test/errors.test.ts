@@ -9,6 +9,7 @@ import {
   JobCancelledError,
   JobServerClosedError,
   JobWorkerCrashedError,
+  LeaseLostError,
   LeaseRenewalError,
   MalformedPacketError,
   NodeClosedError,
@@ -100,6 +101,12 @@ const table: Array<[string, TroupeError, Class[], string]> = [
   ],
   ['TROUPE_JOB_CANCELLED', new JobCancelledError('CancelRequest', 'stop'), [JobCancelledError], 'stop'],
   ['TROUPE_LEASE_RENEWAL_FAILED', new LeaseRenewalError('job j1 does not exist'), [LeaseRenewalError], 'j1'],
+  [
+    'TROUPE_LEASE_LOST',
+    new LeaseLostError('j1', 'it was taken again (token 3, now 4)'),
+    [LeaseLostError, LeaseRenewalError],
+    'j1',
+  ],
   ['TROUPE_JOB_ALREADY_COMPLETED', new JobAlreadyCompletedError('j1'), [JobAlreadyCompletedError], 'j1'],
   [
     'TROUPE_JOB_WORKER_CRASHED',

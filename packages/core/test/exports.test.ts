@@ -14,6 +14,7 @@ const values = [
   'JobResult',
   'JobServerClosedError',
   'JobWorkerCrashedError',
+  'LeaseLostError',
   'LeaseRenewalError',
   'MalformedPacketError',
   'MemoryJobServer',

@@ -7,6 +7,7 @@ import {
   type JobRequest,
   type JobSource,
   JobWorkerCrashedError,
+  LeaseLostError,
   MemoryJobServer,
   type NodeExit,
   type PacketBodies,
@@ -459,6 +460,38 @@ describe('job dispatcher: cancellation and lease loss (step 7)', () => {
     expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Abandoned' });
   });
 
+  it('gives the job up at the first renewal refused as lost (taken over), without retrying', async () => {
+    const w = world({ leaseMs: 60_000 });
+    let lost = false;
+    const renewals: string[] = [];
+    const source: JobSource = {
+      take: (s) => w.server.take(s),
+      renew: (j, s) => {
+        renewals.push(lost ? 'refused' : 'renewed');
+        return lost ? Promise.reject(new LeaseLostError(j.id, 'it was taken again')) : w.server.renew(j, s);
+      },
+      complete: (j, c) => w.server.complete(j, c),
+    };
+    const dispatcher = new JobDispatcher({
+      source,
+      workers: w.workers,
+      clock: w.clock,
+      lease: { renewIntervalMs: 3_000, retryStartMs: 500 },
+    });
+    w.server.add({ id: 'job-1', job: 'jobs.mjs#hello' });
+    void dispatcher.dispatch((await w.server.take())!);
+    await settle();
+    const worker = w.workers.started[0]!;
+    lost = true;
+    // The lease has 57 s left, on which a plain refusal would be retried; a lost one is not.
+    await w.advance(3_000);
+    expect(renewals).toEqual(['renewed', 'refused']);
+    expect(worker.kinds()).toEqual(['JobRequest', 'JobCancel']);
+    expect(worker.sent[1]!.body).toMatchObject({ reason: expect.stringMatching(/it was taken again/) });
+    await w.advance(10_000);
+    expect(renewals).toEqual(['renewed', 'refused']);
+  });
+
   it('retries a failed renewal with back-off and keeps the job when a retry succeeds', async () => {
     const w = world({ leaseMs: 10_000 });
     const job = await startOne(w);
@@ -518,6 +551,23 @@ describe('job dispatcher: cancellation and lease loss (step 7)', () => {
     expect(worker.kinds()).toEqual([]);
     expect(worker.killed).toBe(1);
     expect(w.server.get(job.id)!.completion).toMatchObject({ result: 'Abandoned' });
+  });
+
+  it('a worker that exits while its job message is on its way: its exit decides, output attached (step 4)', async () => {
+    const w = world();
+    holdJobMessage(w.workers);
+    const job = await startOne(w);
+    expect(w.dispatcher.states[0]).toEqual({ leased: { withWorker: 'sendingJob' } });
+    w.workers.started[0]!.exit({ code: 1, signal: null });
+    await settle();
+    expect(w.server.get(job.id)!.completion).toEqual({
+      result: 'Failed',
+      reason: 'the worker exited with code 1, outside the job result codes',
+      exit: { code: 1, signal: null },
+      output: 'line one\nline two',
+    });
+    expect(w.order).toEqual(['reported job-1 Failed', 'completed job-1']);
+    expect(w.errors.map((error) => error.constructor.name)).toEqual(['JobWorkerCrashedError']);
   });
 
   it('a lease lost while the job message is on its way: cancelled right after it is sent', async () => {

@@ -5,6 +5,12 @@
 // needs it.
 export { type CoverageData, MachineCoverage, machineGraph } from './coverage.js';
 export {
+  type PrivatePostgres,
+  type PrivatePostgresOptions,
+  startPrivatePostgres,
+  stopLeftoverPostgres,
+} from './private-postgres.js';
+export {
   acceptSecondHost,
   completeJobTwice,
   grantBeforeStaged,

@@ -1,4 +1,5 @@
 import type { Clock } from '@troupe/transport';
+import { LeaseLostError } from '../errors.js';
 import type { JobRequest, JobSource } from '../jobs/source.js';
 import { duration, integer, type Shape } from '../options.js';
 import type { LeaseEvent } from './job-slot.machine.js';
@@ -24,7 +25,7 @@ export const leaseShape: Shape<LeaseOptions> = {
 /**
  * Keeps one job's lease: renews at once, then every `renewIntervalMs`; a failed renewal is retried
  * with back-off until the lease has run out (or, for the first renewal, `firstRenewalAttempts`
- * times), and then the lease is lost. Sends `lease.renewed` after the first success and
+ * times), and then the lease is lost; a `LeaseLostError` loses it at once. Sends `lease.renewed` after the first success and
  * `lease.lost` when it gives up; the returned function stops it.
  */
 export function renewLease(
@@ -66,7 +67,9 @@ export function renewLease(
         if (stopped) return;
         failures++;
         const left = expiresAt === undefined ? 0 : expiresAt - clock.now();
-        const givingUp = renewed ? left <= 0 : failures >= firstAttempts;
+        // A lease taken over by another take (a newer fencing token) never comes back: retrying
+        // would only keep a worker running on a job someone else now holds.
+        const givingUp = error instanceof LeaseLostError || (renewed ? left <= 0 : failures >= firstAttempts);
         if (givingUp) {
           stopped = true;
           send({ type: 'lease.lost', error: error instanceof Error ? error : new Error(String(error)) });

@@ -48,9 +48,16 @@ export interface JobCompletion {
 export interface JobSource {
   /** The next job, leased to the caller; undefined once the source has no more and never will. */
   take(signal?: AbortSignal): Promise<JobRequest | undefined>;
-  /** Extends the job's lease; rejects (`LeaseRenewalError`) when it cannot. */
+  /**
+   * Extends the job's lease; rejects (`LeaseRenewalError`) when it cannot, and with its subclass
+   * `LeaseLostError` when the lease is no longer this taker's (another take superseded it): final,
+   * the dispatcher does not retry it.
+   */
   renew(job: JobRequest, signal?: AbortSignal): Promise<Lease>;
-  /** Reports the job's result. */
+  /**
+   * Reports the job's result. A source that fences leases refuses a superseded one
+   * (`LeaseLostError`) and records nothing: the job's one result is its current holder's.
+   */
   complete(job: JobRequest, completion: JobCompletion): Promise<void>;
 }
 
@@ -160,7 +167,7 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
   }
 
   take(signal?: AbortSignal): Promise<JobRequest | undefined> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(this.#lease(queued));
     if (this.#closed) return Promise.resolve(undefined);

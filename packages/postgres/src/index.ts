@@ -1,0 +1,11 @@
+// @troupe/postgres's public door: jobs from a PostgreSQL table that many agents share, with
+// fenced leases timed by the database's clock (docs/jobs.md).
+export { JobSourceClosedError, QueueNotMigratedError, SchemaTooNewError } from './errors.js';
+export { type MigrateOptions, type MigrateResult, migrate } from './migrations.js';
+export {
+  type JobSpec,
+  type PostgresJob,
+  PostgresJobSource,
+  type PostgresJobSourceEvents,
+  type PostgresJobSourceOptions,
+} from './source.js';

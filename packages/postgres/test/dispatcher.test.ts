@@ -1,0 +1,118 @@
+// A JobDispatcher whose source is PostgresJobSource, with in-process workers: results land in
+// the table once each, and an agent whose lease another agent took (a zombie) is refused by the
+// fencing token: it abandons the job, stops its worker, and writes nothing.
+import { type JobCompletedEvent, JobDispatcher, type JobDispatcherOptions } from '@troupe/core';
+import { InProcessJobWorkers } from '@troupe/core/internal';
+import { migrate, PostgresJobSource, type PostgresJobSourceOptions } from '@troupe/postgres';
+import { afterEach, describe, expect, it } from 'vitest';
+import { usePrivatePostgres } from './support/server.js';
+
+const postgres = usePrivatePostgres();
+const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+/** An agent: a source on the queue and a dispatcher on it, recording what it announces. */
+function agent(
+  url: string,
+  source: Partial<PostgresJobSourceOptions>,
+  options: Partial<JobDispatcherOptions> = {},
+) {
+  const jobsSource = new PostgresJobSource({ database: url, ...source });
+  const dispatcher = new JobDispatcher({
+    source: jobsSource,
+    workers: new InProcessJobWorkers(),
+    cancelTimeoutMs: 2_000,
+    ...options,
+  });
+  const completed: JobCompletedEvent[] = [];
+  const errors: Error[] = [];
+  const logs: string[] = [];
+  const waiters: Array<() => void> = [];
+  const wakeAll = () => {
+    for (const wake of waiters.splice(0)) wake();
+  };
+  dispatcher.on('completed', (event) => {
+    completed.push(event);
+    wakeAll();
+  });
+  dispatcher.on('jobError', (_job, error) => errors.push(error));
+  dispatcher.on('log', (job, body) => {
+    logs.push(`${job.id}: ${body.message}`);
+    wakeAll();
+  });
+  const running = dispatcher.run().catch((error: unknown) => errors.push(error as Error));
+  cleanup.push(async () => {
+    await dispatcher.shutdown();
+    await jobsSource.close();
+    await running;
+  });
+  /** Resolves once `ready()` holds, checked after each announcement. */
+  const until = async (ready: () => boolean) => {
+    while (!ready()) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  /** Resolves once `n` jobs have completed here. */
+  const completions = async (n: number) => {
+    await until(() => completed.length >= n);
+    return completed;
+  };
+  return { source: jobsSource, dispatcher, completed, errors, logs, until, completions };
+}
+
+describe('JobDispatcher over PostgresJobSource', () => {
+  it('runs the jobs of the table, and each gets its one result there', async () => {
+    const url = await postgres.database();
+    await migrate(url);
+    const a = agent(url, { agent: 'a' }, { slots: 2 });
+    await a.source.add({ id: 'ok', job: `${jobs}#resultOf`, message: { result: 'Succeeded' } });
+    await a.source.add({ id: 'issues', job: `${jobs}#resultOf`, message: { result: 'SucceededWithIssues' } });
+    await a.source.add({ id: 'no', job: `${jobs}#fails` });
+    await a.completions(3);
+    const rows = await a.source.list();
+    expect(rows.map((row) => [row.id, row.state, row.result, row.attempts])).toEqual([
+      ['ok', 'completed', 'Succeeded', 1],
+      ['issues', 'completed', 'SucceededWithIssues', 1],
+      ['no', 'completed', 'Failed', 1],
+    ]);
+    expect(rows[2]!.completion).toMatchObject({
+      result: 'Failed',
+      reason: expect.stringMatching(/the job says no/),
+    });
+    expect(a.errors).toEqual([]);
+  });
+
+  it('a zombie agent is refused by the token: its job is abandoned there, its worker stopped, its result never written', async () => {
+    const url = await postgres.database();
+    await migrate(url);
+    // The zombie renews only every 2.5 s while its lease lasts 1 s: it stalls past its lease.
+    const zombie = agent(url, { agent: 'zombie', leaseMs: 1_000 }, { lease: { renewIntervalMs: 2_500 } });
+    const other = new PostgresJobSource({ database: url, agent: 'other' });
+    cleanup.push(() => other.close());
+    await zombie.source.add({ id: 'contested', job: `${jobs}#untilCancelled` });
+    await zombie.until(() => zombie.logs.includes('contested: waiting'));
+    // The other agent takes the job once the zombie's lease has run out on the database's clock.
+    const taken = (await other.take())!;
+    expect(taken).toMatchObject({ id: 'contested', lease: '2' });
+    const [event] = await zombie.completions(1);
+    expect(event!.completion).toMatchObject({
+      result: 'Abandoned',
+      reason: expect.stringMatching(/lease .* is lost/),
+    });
+    expect(zombie.logs).toEqual([
+      'contested: waiting',
+      expect.stringMatching(/contested: cancelled: .*taken again/),
+    ]);
+    expect(zombie.errors.map((error) => error.message)).toEqual([
+      expect.stringMatching(/could not report the result of job contested: .*taken again \(token 1, now 2\)/),
+    ]);
+    expect(await other.get('contested')).toMatchObject({ state: 'leased', agent: 'other', result: null });
+    await other.complete(taken, { result: 'Succeeded', reason: 'done by the other agent' });
+    expect(await other.get('contested')).toMatchObject({
+      state: 'completed',
+      result: 'Succeeded',
+      completion: { result: 'Succeeded', reason: 'done by the other agent' },
+    });
+  });
+});
