@@ -2,7 +2,14 @@
 // then units until the module has its share of the package's lines.
 import type { PackagePlan, RepoPlan } from './plan.js';
 import { Random } from './random.js';
-import { BORROWING_UNITS, type Borrowed, CLEAN_UNITS, entityHeader, FLAGGED_UNITS, type UnitContext } from './units.js';
+import {
+  BORROWING_UNITS,
+  type Borrowed,
+  CLEAN_UNITS,
+  entityHeader,
+  FLAGGED_UNITS,
+  type UnitContext,
+} from './units.js';
 
 /** How often a unit is one of the flagged kinds: roughly one finding per 40 lines. */
 const FLAGGED_RATE = 0.3;

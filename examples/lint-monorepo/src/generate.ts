@@ -93,7 +93,14 @@ function packageFiles(plan: RepoPlan, pkg: PackagePlan): Map<string, string> {
   for (const dep of pkg.deps) dependencies[plan.packages[dep]!.name] = '0.0.0';
   files.set(
     `${pkg.dir}/package.json`,
-    json({ name: pkg.name, version: '0.0.0', private: true, type: 'module', exports: './src/index.ts', dependencies }),
+    json({
+      name: pkg.name,
+      version: '0.0.0',
+      private: true,
+      type: 'module',
+      exports: './src/index.ts',
+      dependencies,
+    }),
   );
   files.set(`${pkg.dir}/tsconfig.json`, json({ extends: '../../tsconfig.base.json', include: ['src'] }));
   files.set(`${pkg.dir}/src/index.ts`, indexSource(pkg));

@@ -1,6 +1,6 @@
 // The troupe lint: one request per workspace package on a pool of process nodes, each node keeping
 // its ESLint and TypeScript state warm across the packages it lints (and, with reuse, across runs).
-import { createRuntime } from '@troupe/core';
+import { createRuntime, type ProcessNodeProviderOptions } from '@troupe/core';
 import { readRepo } from './repo.js';
 import { type LintPackageInput, lintPackage, type PackageReport } from './tasks.js';
 
@@ -15,8 +15,11 @@ export interface LintOptions {
   reuse: boolean;
   /** With `reuse`: leave the nodes idle afterwards (default true); false shuts them down. */
   keepNodes?: boolean;
-  /** Pair only with idle nodes of this session (process nodes' handshake salt). */
-  session?: string;
+  /**
+   * Process nodes' session (pair only with idle nodes of the same one) and transport (the folder
+   * their sockets and records live in): what keeps a test's nodes apart from everyone else's.
+   */
+  process?: Pick<ProcessNodeProviderOptions, 'session' | 'transport'>;
   signal?: AbortSignal;
   /** Called as each package is done. */
   onPackage?: (report: PackageReport & { name: string }, done: number, total: number) => void;
@@ -24,7 +27,7 @@ export interface LintOptions {
 
 export interface LintSummary {
   repo: string;
-  /** Every package, in folder order. */
+  /** Every package, in folder order (`readRepo`'s). */
   packages: Array<PackageReport & { name: string }>;
   files: number;
   errors: number;
@@ -37,13 +40,13 @@ export interface LintSummary {
   ms: number;
 }
 
-/** One package or more could not be linted (a config that does not load, a lost node). */
+/** ESLint could not lint one package or more (a config that does not load, a parser that throws). */
 export class LintFailedError extends Error {
   override readonly name = 'LintFailedError';
-  constructor(readonly failures: ReadonlyArray<{ dir: string; error: Error }>) {
+  constructor(readonly failures: ReadonlyArray<{ dir: string; error: string }>) {
     super(
       `${failures.length} package(s) could not be linted:\n` +
-        failures.map(({ dir, error }) => `  ${dir}: ${error.message}`).join('\n'),
+        failures.map(({ dir, error }) => `  ${dir}: ${error}`).join('\n'),
     );
   }
 }
@@ -57,39 +60,40 @@ export async function lintMonorepo(options: LintOptions): Promise<LintSummary> {
       kind: 'process',
       max: options.nodes,
       reuse: options.reuse,
-      ...(options.session !== undefined && { process: { session: options.session } }),
+      ...(options.process && { process: options.process }),
       // The first package on a node builds its TypeScript program in one synchronous stretch,
       // seconds long on a busy machine: well past the default 10 s bound only if something is
       // wrong, but a lint is not worth failing for a slow program build.
       pingTimeoutMs: 120_000,
     },
   });
-  const reports: Array<PackageReport & { name: string }> = [];
-  const failures: Array<{ dir: string; error: Error }> = [];
+  const names = new Map(repo.packages.map((pkg) => [pkg.dir, pkg.name]));
+  const named = (report: PackageReport) => ({ ...report, name: names.get(report.dir) ?? report.dir });
+  let done = 0;
+  runtime.on('request', (request, _from, to) => {
+    if (to === 'completed') options.onPackage?.(named(request.value as PackageReport), ++done, names.size);
+  });
+  let reports: Array<PackageReport & { name: string }>;
   try {
-    const total = repo.packages.length;
-    await Promise.all(
-      repo.packages.map(async (pkg) => {
-        const input: LintPackageInput = { root: repo.root, dir: pkg.dir, fingerprint: repo.fingerprint };
-        try {
-          const report = await runtime.build<PackageReport>(
-            { task: lintPackage, input, cost: Math.max(1, pkg.bytes) },
-            { ...(options.signal && { signal: options.signal }) },
-          );
-          const named = { ...report, name: pkg.name };
-          reports.push(named);
-          options.onPackage?.(named, reports.length, total);
-        } catch (error) {
-          failures.push({ dir: pkg.dir, error: error instanceof Error ? error : new Error(String(error)) });
-        }
-      }),
+    // One build for every package, not a build each: the pool then grows by all the nodes it
+    // wants at once, and a reusing provider claims the idle nodes in one go. (Builds submitted one
+    // by one grow it a node at a time, and two concurrent claims can each miss an idle node the
+    // other is holding for a moment, launching a fresh one instead.)
+    const values = await runtime.build<PackageReport>(
+      repo.packages.map((pkg) => ({
+        task: lintPackage,
+        input: { root: repo.root, dir: pkg.dir, fingerprint: repo.fingerprint } satisfies LintPackageInput,
+        cost: Math.max(1, pkg.bytes),
+      })),
+      { ...(options.signal && { signal: options.signal }) },
     );
+    reports = values.map(named);
   } finally {
     await runtime.shutdown({ reuse: options.reuse && options.keepNodes !== false });
   }
-  options.signal?.throwIfAborted();
-  if (failures.length > 0) throw new LintFailedError(failures);
-  reports.sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
+  const failures = reports.filter((report) => report.error !== undefined);
+  if (failures.length > 0)
+    throw new LintFailedError(failures.map((report) => ({ dir: report.dir, error: report.error! })));
   return {
     repo: repo.root,
     packages: reports,

@@ -87,6 +87,8 @@ export async function readRepo(root: string): Promise<RepoView> {
     packages.push({ name, dir, bytes });
   }
   if (packages.length === 0)
-    throw new Error(`${root} has no workspace packages (looked for ${workspaceFolders(manifest).join(', ')})`);
+    throw new Error(
+      `${root} has no workspace packages (looked for ${workspaceFolders(manifest).join(', ')})`,
+    );
   return { root, packages, fingerprint: hash.digest('hex').slice(0, 32) };
 }

@@ -49,6 +49,8 @@ export interface PackageReport {
   served: number;
   /** Time spent in `lintFiles` on the node. */
   lintMs: number;
+  /** Why ESLint could not lint the package (its files and counts are then empty). */
+  error?: string;
 }
 
 interface Warm {
@@ -60,8 +62,6 @@ interface Warm {
 /** Kept ESLint instances by repo root; a handful, so a long-lived node cannot grow without bound. */
 const warm = new Map<string, Warm>();
 const MAX_REPOS = 4;
-
-let eslintModule: Promise<typeof import('eslint')> | undefined;
 
 /**
  * Drops typescript-eslint's caches: its project service does not watch files (its watchers are
@@ -88,7 +88,8 @@ async function linterFor(root: string, fingerprint: string): Promise<Warm> {
     warm.clear();
     await clearTypeScriptState(root);
   }
-  const { ESLint } = await (eslintModule ??= import('eslint'));
+  // Loaded on the node only: the host imports this module for the task, not for ESLint.
+  const { ESLint } = await import('eslint');
   const fresh: Warm = {
     // A package with nothing to lint is not an error, as it is not for `eslint .`.
     eslint: new ESLint({ cwd: root, errorOnUnmatchedPattern: false }),
@@ -130,7 +131,14 @@ export const lintPackage: Task<LintPackageInput, PackageReport> = defineTask({
     const state = await linterFor(input.root, input.fingerprint);
     const served = state.served++;
     const started = performance.now();
-    const results = await state.eslint.lintFiles([input.dir]);
+    let results: ESLint.LintResult[];
+    try {
+      results = await state.eslint.lintFiles([input.dir]);
+    } catch (error) {
+      // Reported with the package, so one bad package does not hide the others' results.
+      const report = { dir: input.dir, files: [], errors: 0, warnings: 0, pid: process.pid };
+      return { ...report, warm: served > 0, served, lintMs: 0, error: (error as Error).message };
+    }
     const lintMs = performance.now() - started;
     const files = toFileReports(input.root, results);
     return {

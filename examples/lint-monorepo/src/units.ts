@@ -305,6 +305,15 @@ const merge: Unit = ({ entity: { name: n }, fresh }) => [
   '}',
 ];
 
-export const CLEAN_UNITS: readonly Unit[] = [groupBy, describeStatus, loadBatch, total, cache, rank, retry, archive];
+export const CLEAN_UNITS: readonly Unit[] = [
+  groupBy,
+  describeStatus,
+  loadBatch,
+  total,
+  cache,
+  rank,
+  retry,
+  archive,
+];
 export const BORROWING_UNITS: readonly Unit[] = [join, convert];
 export const FLAGGED_UNITS: readonly Unit[] = [floating, misused, unsafe, unnecessary, lazy, label, merge];
