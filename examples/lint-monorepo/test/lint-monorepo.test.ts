@@ -16,6 +16,11 @@ import { planRepo } from '../dist/plan.js';
 import { type FileReport, toFileReports } from '../dist/tasks.js';
 
 const SMALL = { packages: 4, lines: 300, seed: 7 };
+/**
+ * Each test starts ESLint and TypeScript in several processes (about 15 s alone on a busy 2-core
+ * machine); the suite's other files compete for those cores, hence more than the default 60 s.
+ */
+const SLOW = { timeout: 180_000 };
 const eslintBin = join(
   dirname(createRequire(import.meta.url).resolve('eslint/package.json')),
   'bin/eslint.js',
@@ -105,68 +110,81 @@ function record(summary: LintSummary): LintSummary {
 }
 
 describe('examples/lint-monorepo', () => {
-  it('lints each package on process nodes to exactly the messages and counts eslint reports', async () => {
-    const repo = join(temp, 'repo');
-    await generateRepo(repo, SMALL);
-    const summary = record(await lintMonorepo({ repo, nodes: 2, reuse: false, process: { transport } }));
-    const expected = await eslintCli(repo);
+  it(
+    'lints each package on process nodes to exactly the messages and counts eslint reports',
+    SLOW,
+    async () => {
+      const repo = join(temp, 'repo');
+      await generateRepo(repo, SMALL);
+      const summary = record(await lintMonorepo({ repo, nodes: 2, reuse: false, process: { transport } }));
+      const expected = await eslintCli(repo);
 
-    expect(files(summary)).toEqual(expected);
-    expect(summary.packages.map((pkg) => pkg.dir)).toEqual(
-      planRepo(SMALL)
-        .packages.map((pkg) => pkg.dir)
-        .sort(),
-    );
-    const { errors, warnings } = totals(expected);
-    expect([summary.errors, summary.warnings, summary.files]).toEqual([errors, warnings, expected.length]);
-    // Type-aware rules found what the generator put there, across packages too: a dependency's
-    // async function called without await is a floating promise only if its type was resolved.
-    const rules = new Set(expected.flatMap((file) => file.messages.map((m) => m.ruleId)));
-    for (const rule of ['no-floating-promises', 'no-unsafe-member-access', 'no-unnecessary-condition'])
-      expect(rules).toContain(`@typescript-eslint/${rule}`);
-    expect(await crossPackageFloating(repo, expected)).not.toEqual([]);
-    expect(errors).toBeGreaterThan(0);
-    expect(warnings).toBeGreaterThan(0);
-    // Without reuse, the nodes are gone once the run has returned.
-    expect(summary.pids.filter(isRunning)).toEqual([]);
-  });
-
-  it('reused nodes lint warm to the same results, and see an edit to a dependency in its dependents', async () => {
-    const repo = join(temp, 'repo');
-    await generateRepo(repo, SMALL);
-    const nodes = { transport };
-    const first = record(await lintMonorepo({ repo, nodes: 2, reuse: true, process: nodes }));
-    const second = record(await lintMonorepo({ repo, nodes: 2, reuse: true, process: nodes }));
-    expect(files(second)).toEqual(files(first));
-    // The second run found the first run's nodes idle, with ESLint and TypeScript still loaded.
-    const reusedWarm = second.packages.filter((pkg) => first.pids.includes(pkg.pid) && pkg.warm);
-    expect(reusedWarm.length).toBeGreaterThan(0);
-    for (const pkg of second.packages) if (first.pids.includes(pkg.pid)) expect(pkg.warm).toBe(true);
-
-    // An API change in the bottom package: its fetch functions are no longer async. Its dependents'
-    // calls stop being floating promises, and their awaits become awaits of non-promises: what a
-    // node that kept the old types would get wrong.
-    const base = planRepo(SMALL).packages[0]!;
-    for (const module of base.modules) {
-      const path = join(repo, base.dir, 'src', module.file);
-      const text = await readFile(path, 'utf8');
-      const name = module.entity.name;
-      const edited = text.replace(
-        `export async function fetch${name}(id: string): Promise<${name}> {\n  await Promise.resolve();\n`,
-        `export function fetch${name}(id: string): ${name} {\n`,
+      expect(files(summary)).toEqual(expected);
+      expect(summary.packages.map((pkg) => pkg.dir)).toEqual(
+        planRepo(SMALL)
+          .packages.map((pkg) => pkg.dir)
+          .sort(),
       );
-      expect(edited).not.toBe(text);
-      await writeFile(path, edited);
-    }
-    const third = record(
-      await lintMonorepo({ repo, nodes: 2, reuse: true, keepNodes: false, process: nodes }),
-    );
-    const expected = await eslintCli(repo);
-    expect(files(third)).toEqual(expected);
-    const dependents = (summary: readonly FileReport[]) =>
-      summary.filter((file) => !file.file.startsWith(`${base.dir}/`));
-    expect(dependents(expected)).not.toEqual(dependents(files(first)));
-    // keepNodes false: the nodes of the last run are shut down, not left idle.
-    expect(third.pids.filter(isRunning)).toEqual([]);
-  });
+      const { errors, warnings } = totals(expected);
+      expect([summary.errors, summary.warnings, summary.files]).toEqual([errors, warnings, expected.length]);
+      // Type-aware rules found what the generator put there, across packages too: a dependency's
+      // async function called without await is a floating promise only if its type was resolved.
+      const rules = new Set(expected.flatMap((file) => file.messages.map((m) => m.ruleId)));
+      for (const rule of ['no-floating-promises', 'no-unsafe-member-access', 'no-unnecessary-condition'])
+        expect(rules).toContain(`@typescript-eslint/${rule}`);
+      expect(await crossPackageFloating(repo, expected)).not.toEqual([]);
+      expect(errors).toBeGreaterThan(0);
+      expect(warnings).toBeGreaterThan(0);
+      // Without reuse, the nodes are gone once the run has returned.
+      expect(summary.pids.filter(isRunning)).toEqual([]);
+    },
+  );
+
+  it(
+    'reused nodes lint warm to the same results, and see an edit to a dependency in its dependents',
+    SLOW,
+    async () => {
+      const repo = join(temp, 'repo');
+      await generateRepo(repo, SMALL);
+      const nodes = { transport };
+      const first = record(await lintMonorepo({ repo, nodes: 2, reuse: true, process: nodes }));
+      const second = record(await lintMonorepo({ repo, nodes: 2, reuse: true, process: nodes }));
+      expect(files(second)).toEqual(files(first));
+      // The second run found the first run's nodes idle, with ESLint and TypeScript still loaded.
+      const reusedWarm = second.packages.filter((pkg) => first.pids.includes(pkg.pid) && pkg.warm);
+      expect(reusedWarm.length).toBeGreaterThan(0);
+      for (const pkg of second.packages) if (first.pids.includes(pkg.pid)) expect(pkg.warm).toBe(true);
+
+      // An API change in the bottom package: its fetch functions are no longer async. Its dependents'
+      // calls stop being floating promises, and their awaits become awaits of non-promises: what a
+      // node that kept the old types would get wrong.
+      const base = planRepo(SMALL).packages[0]!;
+      for (const module of base.modules) {
+        const path = join(repo, base.dir, 'src', module.file);
+        const text = await readFile(path, 'utf8');
+        const name = module.entity.name;
+        const edited = text.replace(
+          `export async function fetch${name}(id: string): Promise<${name}> {\n  await Promise.resolve();\n`,
+          `export function fetch${name}(id: string): ${name} {\n`,
+        );
+        expect(edited).not.toBe(text);
+        await writeFile(path, edited);
+      }
+      const third = record(
+        await lintMonorepo({ repo, nodes: 2, reuse: true, keepNodes: false, process: nodes }),
+      );
+      // Reused nodes linted after the edit, and dropped the state they had kept (their first
+      // package this run was linted cold): a fresh node would prove nothing here.
+      const reused = third.packages.filter((pkg) => first.pids.includes(pkg.pid));
+      expect(reused.length).toBeGreaterThan(0);
+      expect(reused.some((pkg) => !pkg.warm)).toBe(true);
+      const expected = await eslintCli(repo);
+      expect(files(third)).toEqual(expected);
+      const dependents = (summary: readonly FileReport[]) =>
+        summary.filter((file) => !file.file.startsWith(`${base.dir}/`));
+      expect(dependents(expected)).not.toEqual(dependents(files(first)));
+      // keepNodes false: the nodes of the last run are shut down, not left idle.
+      expect(third.pids.filter(isRunning)).toEqual([]);
+    },
+  );
 });
