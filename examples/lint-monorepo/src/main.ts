@@ -45,7 +45,16 @@ async function run(command: Exclude<Command, { kind: 'help' }>): Promise<number>
         `repo: ${made.root} (${made.packages} packages, ${made.lines} lines, ${made.written} files written)`,
       );
   }
-  const summary = await lintMonorepo({ repo, nodes: command.nodes, reuse: command.reuse });
+  const progress = process.stderr.isTTY && !command.json;
+  const summary = await lintMonorepo({
+    repo,
+    nodes: command.nodes,
+    reuse: command.reuse,
+    onPackage: (report, done, total) => {
+      if (progress)
+        process.stderr.write(`\r\x1b[K${done}/${total} ${report.name}${done === total ? '\n' : ''}`);
+    },
+  });
   if (command.json) console.log(JSON.stringify(summary));
   else {
     console.log(table(summary));
