@@ -6,6 +6,7 @@ export {
   JobDispatcher,
   type JobDispatcherEvents,
   type JobDispatcherOptions,
+  type JobLeaseEvent,
   type JobStartedEvent,
   type LeaseOptions,
 } from './dispatch/dispatcher.js';
@@ -56,6 +57,7 @@ export {
 export { NodeContext, type NodeContextEvents, type NodeKind } from './nodes/context.js';
 export { InProcessNodeProvider, type InProcessNodeProviderOptions } from './nodes/inproc.js';
 export {
+  type NodeExitStep,
   ProcessNodeProvider,
   type ProcessNodeProviderEvents,
   type ProcessNodeProviderOptions,
@@ -77,3 +79,11 @@ export type { StallReport } from './scheduler/scheduler.js';
 export type { ListedNode } from './system/registry.js';
 export { defineTask, type Task, type TaskDefinition } from './tasks/define.js';
 export type { RequestLike } from './tasks/request.js';
+export {
+  OpenSpan,
+  type TraceEvent,
+  type TraceFileContents,
+  TraceProcess,
+  TraceRecorder,
+  TraceTrack,
+} from './trace.js';

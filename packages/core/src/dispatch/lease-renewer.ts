@@ -25,7 +25,7 @@ export const leaseShape: Shape<LeaseOptions> = {
  * Keeps one job's lease: renews at once, then every `renewIntervalMs`; a failed renewal is retried
  * with back-off until the lease has run out (or, for the first renewal, `firstRenewalAttempts`
  * times), and then the lease is lost. Sends `lease.renewed` after the first success and
- * `lease.lost` when it gives up; the returned function stops it.
+ * `lease.lost` when it gives up; the returned function stops it. `heard` hears of every attempt.
  */
 export function renewLease(
   source: JobSource,
@@ -33,6 +33,7 @@ export function renewLease(
   job: JobRequest,
   options: LeaseOptions,
   send: (event: LeaseEvent) => void,
+  heard?: (outcome: 'renewed' | 'failed' | 'lost', error?: Error) => void,
 ): () => void {
   const interval = options.renewIntervalMs ?? 60_000;
   const retryStart = options.retryStartMs ?? 1_000;
@@ -53,6 +54,7 @@ export function renewLease(
     source.renew(job, controller.signal).then(
       (lease) => {
         if (stopped) return;
+        heard?.('renewed');
         expiresAt = lease.expiresAt;
         failures = 0;
         retry = retryStart;
@@ -67,9 +69,11 @@ export function renewLease(
         failures++;
         const left = expiresAt === undefined ? 0 : expiresAt - clock.now();
         const givingUp = renewed ? left <= 0 : failures >= firstAttempts;
+        const failure = error instanceof Error ? error : new Error(String(error));
+        heard?.(givingUp ? 'lost' : 'failed', failure);
         if (givingUp) {
           stopped = true;
-          send({ type: 'lease.lost', error: error instanceof Error ? error : new Error(String(error)) });
+          send({ type: 'lease.lost', error: failure });
           return;
         }
         schedule(renewed ? Math.min(retry, left) : retry);

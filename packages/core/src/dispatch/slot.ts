@@ -98,7 +98,10 @@ export class JobSlot {
     const slot = this.index;
     return {
       awaitPrevious: () => this.#previous,
-      renewLease: (job, send) => renewLease(source, clock, job, lease, send),
+      renewLease: (job, send) =>
+        renewLease(source, clock, job, lease, send, (outcome, error) =>
+          announce('lease', { job, slot, outcome, ...(error && { error }) }),
+        ),
       startWorker: async (job) => {
         const worker = await workers.start(job);
         worker.onLog((body) => announce('log', job, body));
