@@ -80,10 +80,10 @@ export type { ListedNode } from './system/registry.js';
 export { defineTask, type Task, type TaskDefinition } from './tasks/define.js';
 export type { RequestLike } from './tasks/request.js';
 export {
-  OpenSpan,
+  type OpenSpan,
   type TraceEvent,
   type TraceFileContents,
-  TraceProcess,
+  type TraceProcess,
   TraceRecorder,
-  TraceTrack,
+  type TraceTrack,
 } from './trace.js';

@@ -33,6 +33,7 @@ const values = [
   'TaskNotFoundError',
   'TaskRefusedError',
   'ThreadNodeProvider',
+  'TraceRecorder',
   'TroupeError',
   'UnknownJobError',
   'UnknownPacketError',
@@ -62,6 +63,7 @@ const types = [
   'JobDispatcherEvents',
   'JobDispatcherOptions',
   'JobFunction',
+  'JobLeaseEvent',
   'JobRequest',
   'JobSource',
   'JobStartedEvent',
@@ -73,9 +75,11 @@ const types = [
   'MemoryJobStatus',
   'NodeContextEvents',
   'NodeExit',
+  'NodeExitStep',
   'NodeKind',
   'NodeProvider',
   'NodeWarning',
+  'OpenSpan',
   'PacketBodies',
   'ProcessJobWorkersOptions',
   'ProcessNodeProviderEvents',
@@ -100,6 +104,10 @@ const types = [
   'TaskFunction',
   'ThreadNodeProviderOptions',
   'TimerId',
+  'TraceEvent',
+  'TraceFileContents',
+  'TraceProcess',
+  'TraceTrack',
 ];
 
 describePublicDoor(

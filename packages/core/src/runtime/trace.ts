@@ -76,9 +76,12 @@ export class RuntimeTrace {
     const tracks = this.#node(node.id);
     const now = this.#clock.now();
     tracks.state?.close(now);
-    tracks.state = tracks.connection.open(how === 'reused' ? 'reuse' : 'launch', now, { kind: node.kind });
+    tracks.state = tracks.connection.open(how === 'reused' ? 'reuse' : 'launch', now, {
+      kind: node.kind,
+      ...(node.pid !== undefined && { pid: node.pid }),
+    });
     node.on('state', (region, state) => this.#nodeMoved(tracks, region, state));
-    node.once('ready', (body) => tracks.connection.instant('accepted', this.#clock.now(), { pid: body.pid }));
+    node.once('ready', () => tracks.connection.instant('accepted', this.#clock.now()));
   };
 
   /** A node joined the pool. One its provider did not announce as created is watched from here. */
