@@ -21,6 +21,18 @@ export interface TraceEvent {
   args?: Record<string, unknown>;
 }
 
+/**
+ * A part of the timeline its owner keeps compactly and turns into events only when the file is
+ * written: what happens per request, where recording must cost next to nothing.
+ */
+export interface DeferredEvents {
+  /**
+   * The events so far. Flow ids are `flowBase + n` (n ≥ 1); a span still open ends at the latest
+   * time recorded (`latest`, µs, or later in these events), with `args.unfinished: true`.
+   */
+  events(flowBase: number, latest: number): TraceEvent[];
+}
+
 /** What the file holds: the JSON object format of the trace-event spec. */
 export interface TraceFileContents {
   traceEvents: TraceEvent[];
@@ -28,7 +40,7 @@ export interface TraceFileContents {
 }
 
 /** A clock reading (ms) as a trace timestamp (µs): whole microseconds, so equal readings stay equal. */
-function micros(ms: number): number {
+export function micros(ms: number): number {
   return Math.round(ms * 1000);
 }
 
@@ -44,8 +56,20 @@ function micros(ms: number): number {
  * `args.unfinished: true`.
  */
 export class TraceRecorder {
-  readonly #events: TraceEvent[] = [];
+  // Events are kept as columns, turned into objects only when the file is written: a request
+  // records a dozen events, and an object each was most of what recording cost (its allocation
+  // and collection) on the dependent-request bench.
+  readonly #names: string[] = [];
+  readonly #phases: TraceEvent['ph'][] = [];
+  readonly #cats: Array<string | undefined> = [];
+  /**
+   * ts, dur (-1: none), pid, tid, flow id (0: none): five numbers per event, in a typed array that
+   * doubles when full (a plain array of millions of numbers is scanned by every major collection).
+   */
+  #numbers = new Float64Array(5 * 1024);
+  readonly #args: Array<Record<string, unknown> | undefined> = [];
   readonly #open = new Set<OpenSpan>();
+  readonly #deferred: DeferredEvents[] = [];
   #pids = 0;
   #flows = 0;
   #latest = 0;
@@ -53,51 +77,106 @@ export class TraceRecorder {
   /** A new process (a group of tracks), shown in the order processes were made. */
   process(name: string): TraceProcess {
     const pid = ++this.#pids;
-    this.#meta('process_name', pid, 0, { name });
-    this.#meta('process_sort_index', pid, 0, { sort_index: pid });
+    this.add('process_name', 'M', undefined, 0, -1, pid, 0, 0, { name });
+    this.add('process_sort_index', 'M', undefined, 0, -1, pid, 0, 0, { sort_index: pid });
     return new TraceProcess(this, pid);
   }
 
   /** An arrow from `from` at `fromMs` to `to` at `toMs`: each end must fall inside a span of its track. */
   flow(name: string, from: TraceTrack, fromMs: number, to: TraceTrack, toMs: number): void {
     const id = ++this.#flows;
-    this.add({ name, cat: 'flow', ph: 's', id, ts: micros(fromMs), pid: from.pid, tid: from.tid });
-    this.add({ name, cat: 'flow', ph: 'f', bp: 'e', id, ts: micros(toMs), pid: to.pid, tid: to.tid });
+    this.add(name, 's', 'flow', micros(fromMs), -1, from.pid, from.tid, id, undefined);
+    this.add(name, 'f', 'flow', micros(toMs), -1, to.pid, to.tid, id, undefined);
   }
 
   /** The file's contents; spans still open end at the latest time recorded, marked unfinished. */
   toJSON(): TraceFileContents {
-    const unfinished: TraceEvent[] = [];
+    const events: TraceEvent[] = [];
+    const numbers = this.#numbers;
+    for (let index = 0; index < this.#names.length; index++) {
+      const at = index * 5;
+      const ph = this.#phases[index]!;
+      const cat = this.#cats[index];
+      const dur = numbers[at + 1]!;
+      const id = numbers[at + 4]!;
+      const args = this.#args[index];
+      events.push({
+        name: this.#names[index]!,
+        ...(cat !== undefined && { cat }),
+        ph,
+        ts: numbers[at]!,
+        ...(dur >= 0 && { dur }),
+        pid: numbers[at + 2]!,
+        tid: numbers[at + 3]!,
+        ...(id > 0 && { id }),
+        ...(ph === 'f' && { bp: 'e' as const }),
+        ...(ph === 'i' && { s: 't' as const }),
+        ...(args !== undefined && { args }),
+      });
+    }
+    let latest = this.#latest;
+    this.#deferred.forEach((source, index) => {
+      for (const event of source.events((index + 1) * 2 ** 32, this.#latest)) {
+        events.push(event);
+        latest = Math.max(latest, event.ts + (event.dur ?? 0));
+      }
+    });
     for (const span of this.#open) {
       const ts = micros(span.startMs);
-      unfinished.push({
-        ...span.event(ts),
-        dur: Math.max(0, this.#latest - ts),
+      events.push({
+        name: span.name,
+        ...(span.cat !== undefined && { cat: span.cat }),
+        ph: 'X',
+        ts,
+        dur: Math.max(0, latest - ts),
+        pid: span.track.pid,
+        tid: span.track.tid,
         args: { ...span.args, unfinished: true },
       });
     }
-    return { traceEvents: [...this.#events, ...unfinished], displayTimeUnit: 'ms' };
+    return { traceEvents: events, displayTimeUnit: 'ms' };
   }
 
-  /** @internal Appends an event (tracks and spans call this). */
-  add(event: TraceEvent): void {
-    this.#events.push(event);
-    const end = event.ts + (event.dur ?? 0);
+  /** @internal Events an owner keeps itself until the file is written (`DeferredEvents`). */
+  defer(source: DeferredEvents): void {
+    this.#deferred.push(source);
+  }
+
+  /** @internal Appends an event (tracks call this); `dur` -1 and `id` 0 for none. */
+  add(
+    name: string,
+    ph: TraceEvent['ph'],
+    cat: string | undefined,
+    ts: number,
+    dur: number,
+    pid: number,
+    tid: number,
+    id: number,
+    args: Record<string, unknown> | undefined,
+  ): void {
+    const at = this.#names.length * 5;
+    if (at + 5 > this.#numbers.length) {
+      const grown = new Float64Array(this.#numbers.length * 2);
+      grown.set(this.#numbers);
+      this.#numbers = grown;
+    }
+    const numbers = this.#numbers;
+    numbers[at] = ts;
+    numbers[at + 1] = dur;
+    numbers[at + 2] = pid;
+    numbers[at + 3] = tid;
+    numbers[at + 4] = id;
+    this.#names.push(name);
+    this.#phases.push(ph);
+    this.#cats.push(cat);
+    this.#args.push(args);
+    const end = dur > 0 ? ts + dur : ts;
     if (end > this.#latest) this.#latest = end;
   }
 
   /** @internal Spans opened and not yet closed. */
   get open(): Set<OpenSpan> {
     return this.#open;
-  }
-
-  #meta(name: string, pid: number, tid: number, args: Record<string, unknown>): void {
-    this.#events.push({ name, ph: 'M', ts: 0, pid, tid, args });
-  }
-
-  /** @internal A thread's name and place. */
-  meta(name: string, pid: number, tid: number, args: Record<string, unknown>): void {
-    this.#meta(name, pid, tid, args);
   }
 }
 
@@ -112,11 +191,10 @@ export class TraceProcess {
     this.pid = pid;
   }
 
-  /** A new track in this process, shown in the order its tracks were made. */
+  /** A new track in this process; Perfetto and chrome://tracing show a process's tracks by name. */
   thread(name: string): TraceTrack {
     const tid = ++this.#tids;
-    this.#recorder.meta('thread_name', this.pid, tid, { name });
-    this.#recorder.meta('thread_sort_index', this.pid, tid, { sort_index: tid });
+    this.#recorder.add('thread_name', 'M', undefined, 0, -1, this.pid, tid, 0, { name });
     return new TraceTrack(this.#recorder, this.pid, tid);
   }
 }
@@ -136,16 +214,7 @@ export class TraceTrack {
   /** A span from `startMs` to `endMs`. */
   span(name: string, startMs: number, endMs: number, args?: Record<string, unknown>, cat?: string): void {
     const ts = micros(startMs);
-    this.#recorder.add({
-      name,
-      ...(cat !== undefined && { cat }),
-      ph: 'X',
-      ts,
-      dur: Math.max(0, micros(endMs) - ts),
-      pid: this.pid,
-      tid: this.tid,
-      ...(args !== undefined && { args }),
-    });
+    this.#recorder.add(name, 'X', cat, ts, Math.max(0, micros(endMs) - ts), this.pid, this.tid, 0, args);
   }
 
   /** A span that starts now and ends when it is closed (or, left open, when the file is written). */
@@ -157,16 +226,7 @@ export class TraceTrack {
 
   /** A moment on this track. */
   instant(name: string, atMs: number, args?: Record<string, unknown>, cat?: string): void {
-    this.#recorder.add({
-      name,
-      ...(cat !== undefined && { cat }),
-      ph: 'i',
-      s: 't',
-      ts: micros(atMs),
-      pid: this.pid,
-      tid: this.tid,
-      ...(args !== undefined && { args }),
-    });
+    this.#recorder.add(name, 'i', cat, micros(atMs), -1, this.pid, this.tid, 0, args);
   }
 
   /** @internal */
@@ -205,17 +265,5 @@ export class OpenSpan {
     this.track.forget(this);
     const merged = args === undefined ? this.args : { ...this.args, ...args };
     this.track.span(this.name, this.startMs, endMs, merged, this.cat);
-  }
-
-  /** @internal The span as an event from `ts`, for one written while open. */
-  event(ts: number): TraceEvent {
-    return {
-      name: this.name,
-      ...(this.cat !== undefined && { cat: this.cat }),
-      ph: 'X',
-      ts,
-      pid: this.track.pid,
-      tid: this.track.tid,
-    };
   }
 }

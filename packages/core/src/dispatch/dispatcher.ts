@@ -42,9 +42,9 @@ export interface JobDispatcherOptions {
   /**
    * Records the dispatcher's timeline (docs/tracing.md): a file path, written as Chrome
    * trace-event JSON when `run` ends and at `shutdown`, or a `TraceRecorder` of yours. Left out,
-   * the `TROUPE_TRACE` environment variable names the file, if it is set.
+   * the `TROUPE_TRACE` environment variable names the file, if it is set; `false` records nothing.
    */
-  trace?: string | TraceRecorder;
+  trace?: string | TraceRecorder | false;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: JobDispatcherSeams;
 }

@@ -55,9 +55,10 @@ export interface RuntimeOptions {
   /**
    * Records the run's timeline (docs/tracing.md): a file path, written as Chrome trace-event JSON
    * when the runtime shuts down (Perfetto and chrome://tracing open it), or a `TraceRecorder` of
-   * yours. Left out, the `TROUPE_TRACE` environment variable names the file, if it is set.
+   * yours; `false` records nothing. Left out, the `TROUPE_TRACE` environment variable names the
+   * file, if it is set.
    */
-  trace?: string | TraceRecorder;
+  trace?: string | TraceRecorder | false;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: RuntimeSeams;
 }

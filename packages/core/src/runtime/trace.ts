@@ -5,9 +5,10 @@
 import type { Clock } from '@troupe/transport';
 import type { NodeContext } from '../nodes/context.js';
 import type { NodeExitStep } from '../nodes/process.js';
-import { FINISHED, type RequestState, type ScheduledRequest } from '../scheduler/request.js';
+import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { StallReport } from '../scheduler/scheduler.js';
 import type { OpenSpan, TraceProcess, TraceRecorder, TraceTrack } from '../trace.js';
+import { RequestLog } from './request-log.js';
 
 /** Span names of the connection region's states: what a person reading a timeline calls them. */
 const CONNECTION_SPANS: Readonly<Record<string, string>> = {
@@ -28,26 +29,6 @@ interface NodeTracks {
   exitWait: OpenSpan | undefined;
 }
 
-/** A run of a request on a node, closed: where a flow arrow from it starts. */
-interface Run {
-  readonly track: TraceTrack;
-  readonly startMs: number;
-  readonly endMs: number;
-}
-
-/** One request's track and what is open on it. */
-interface RequestTracks {
-  readonly track: TraceTrack;
-  readonly label: string;
-  state: OpenSpan | undefined;
-  run: OpenSpan | undefined;
-  /** The requests it waited on since it last ran: arrows into its next run. */
-  waited: readonly ScheduledRequest[];
-  /** Arrows into the run now open, drawn when it closes (their ends go inside it). */
-  into: readonly ScheduledRequest[];
-  last: Run | undefined;
-}
-
 /**
  * Records one runtime: a process `runtime` (the scheduler's stalls and lost nodes), a process
  * `requests` with a track per request (its states: pending, waiting, staged, executing, blocked,
@@ -60,15 +41,15 @@ export class RuntimeTrace {
   readonly #recorder: TraceRecorder;
   readonly #clock: Clock;
   readonly #scheduler: TraceTrack;
-  readonly #requestProcess: TraceProcess;
   readonly #nodes = new Map<string, NodeTracks>();
-  readonly #requests = new WeakMap<ScheduledRequest, RequestTracks>();
+  readonly #requests: RequestLog;
 
   constructor(recorder: TraceRecorder, clock: Clock) {
     this.#recorder = recorder;
     this.#clock = clock;
     this.#scheduler = recorder.process('runtime').thread('scheduler');
-    this.#requestProcess = recorder.process('requests');
+    this.#requests = new RequestLog(recorder.process('requests').pid, (node) => this.#node(node).requests);
+    recorder.defer(this.#requests);
   }
 
   /** A node context exists (`AcquireOptions.created`): its tracks start with its launch. */
@@ -124,66 +105,12 @@ export class RuntimeTrace {
 
   /** Every request state change (the scheduler's `transition` event). */
   request(request: ScheduledRequest, from: RequestState | 'new', to: RequestState): void {
-    const now = this.#clock.now();
-    let tracks = this.#requests.get(request);
-    if (!tracks || from === 'new') {
-      const label = requestLabel(request);
-      tracks = {
-        track: this.#requestProcess.thread(label),
-        label,
-        state: undefined,
-        run: undefined,
-        waited: request.declared ?? [],
-        into: [],
-        last: undefined,
-      };
-      this.#requests.set(request, tracks);
-    }
-    tracks.state?.close(now);
-    tracks.state = undefined;
-    if (from === 'executing') this.#endRun(tracks, now);
-    if (to === 'blocked') tracks.waited = [...tracks.waited, ...(request.awaited ?? [])];
-    if (FINISHED.has(to)) {
-      tracks.track.instant(to, now, {
-        id: request.id,
-        ...(request.error !== undefined && { error: firstLine(request.error) }),
-      });
-      return;
-    }
-    const node = request.node;
-    tracks.state = tracks.track.open(to, now, {
-      id: request.id,
-      ...(node !== undefined && to !== 'waiting' && to !== 'pending' && { node }),
-    });
-    if (to === 'executing' && node !== undefined) {
-      tracks.run = this.#node(node).requests.open(tracks.label, now, { id: request.id }, 'request');
-      tracks.into = tracks.waited;
-      tracks.waited = [];
-    }
+    this.#requests.transition(request, from, to, this.#clock.now());
   }
 
   /** A restartable request starts again from the start (the scheduler's `restarted` event). */
-  restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined): void {
-    const tracks = this.#requests.get(request);
-    tracks?.track.instant('restarted', this.#clock.now(), {
-      ...(from !== undefined && { from }),
-      ...(to !== undefined && { to }),
-    });
-  }
-
-  /** The run closes; the arrows into it are drawn now that it has an end to put them inside. */
-  #endRun(tracks: RequestTracks, now: number): void {
-    const open = tracks.run;
-    if (!open) return;
-    open.close(now);
-    tracks.run = undefined;
-    const run: Run = { track: open.track, startMs: open.startMs, endMs: now };
-    tracks.last = run;
-    for (const dependency of tracks.into) {
-      const from = this.#requests.get(dependency)?.last;
-      if (from) this.#recorder.flow('waited on', from.track, middle(from), run.track, middle(run));
-    }
-    tracks.into = [];
+  restarted(from: string | undefined, to: string | undefined): void {
+    this.#requests.restarted(from, to);
   }
 
   #nodeMoved(tracks: NodeTracks, region: 'connection' | 'exitPacket', state: string): void {
@@ -217,24 +144,6 @@ export class RuntimeTrace {
   }
 }
 
-/** The middle of a run: inside it, and inside no neighbour that starts or ends where it does. */
-function middle(run: Run): number {
-  return (run.startMs + run.endMs) / 2;
-}
-
 function firstLine(error: Error): string {
   return error.message.split('\n')[0]!;
-}
-
-/** A request as a person reads it: its task's name and the start of its input. */
-function requestLabel(request: ScheduledRequest): string {
-  const task = request.spec.task;
-  const name = task.slice(task.lastIndexOf('#') + 1) || task;
-  let input: string;
-  try {
-    input = JSON.stringify(request.spec.input) ?? 'undefined';
-  } catch {
-    input = String(request.spec.input);
-  }
-  return `${name} ${input.length > 60 ? `${input.slice(0, 57)}...` : input}`;
 }

@@ -57,10 +57,11 @@ let fromEnvironment: TraceFile | undefined;
 
 /**
  * The target for a `trace` option: a recorder of the caller's (saved by the caller), a file path
- * (written when the run ends), or, when the option is left out, `TROUPE_TRACE`'s file if that is
+ * (written when the run ends), nothing (`false`), or, when the option is left out, `TROUPE_TRACE`'s file if that is
  * set: one file per process, with every runtime and job dispatcher of the process on it.
  */
-export function traceTarget(option: string | TraceRecorder | undefined): TraceTarget | undefined {
+export function traceTarget(option: string | TraceRecorder | false | undefined): TraceTarget | undefined {
+  if (option === false) return undefined;
   if (option instanceof TraceRecorder) return { recorder: option, end: () => Promise.resolve() };
   if (typeof option === 'string') return new TraceFile(option).target();
   const path = process.env.TROUPE_TRACE;
@@ -69,8 +70,9 @@ export function traceTarget(option: string | TraceRecorder | undefined): TraceTa
   return fromEnvironment.target();
 }
 
-/** The rule for a `trace` option: a file path or a `TraceRecorder`. */
+/** The rule for a `trace` option: a file path, a `TraceRecorder`, or `false`. */
 export const traceOption: Rule = (value, path) => {
-  if (typeof value === 'string' ? value === '' : !(value instanceof TraceRecorder))
-    throw invalid(path, 'a file path or a TraceRecorder', value);
+  if (value === false || value instanceof TraceRecorder || (typeof value === 'string' && value !== ''))
+    return;
+  throw invalid(path, 'a file path, a TraceRecorder or false', value);
 };
