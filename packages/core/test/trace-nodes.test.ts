@@ -50,7 +50,7 @@ describe('nodes on the timeline', () => {
     const provider: NodeProvider = {
       kind: 'inproc',
       acquire: (count) => inner.acquire(count),
-      shutdown: (nodes, options) => inner.shutdown(nodes, options),
+      shutdown: (nodes) => inner.shutdown(nodes),
     };
     const recorder = new TraceRecorder();
     const runtime = createRuntime({ nodes: { provider, max: 1 }, trace: recorder });
