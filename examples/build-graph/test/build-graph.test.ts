@@ -76,6 +76,10 @@ describe('examples/build-graph under --simulate', () => {
     expect([declared.makespanMs, discovered.makespanMs, restartable.makespanMs]).toEqual([158, 216, 158]);
     expect(restartable.verified).toBe(true);
     expect([discovered.restarts, restartable.restarts]).toEqual([0, 15]);
+    // Each restart is on the restarted request's track of the timeline.
+    const restarted = (trace: typeof restartable.trace) =>
+      trace.traceEvents.filter((e) => e.name === 'restarted' && e.ph === 'i').length;
+    expect([restarted(discovered.trace), restarted(restartable.trace)]).toEqual([0, 15]);
   });
 
   it('checks every output against a sequential evaluation, and says which projects differ', async () => {
