@@ -242,6 +242,23 @@ describe('trace files', () => {
     }
   }
 
+  it('trace: a file path, written at shutdown after a build that failed', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'troupe-trace-'));
+    const file = join(directory, 'failed.json');
+    try {
+      const runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 }, trace: file });
+      const broken = { task: task('compile'), input: { id: 'broken', ms: 0, fail: true } };
+      await expect(runtime.build(broken)).rejects.toThrow(/broken broke/);
+      expect(existsSync(file)).toBe(false);
+      await runtime.shutdown();
+      const trace = JSON.parse(await readFile(file, 'utf8')) as TraceFileContents;
+      expect(trace.traceEvents.filter((e) => e.name === 'failed' && e.ph === 'i')).toHaveLength(1);
+      expect(timelineProblems(trace)).toEqual([]);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('TROUPE_TRACE records a real run on thread nodes, and the file parses', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'troupe-trace-'));
     const file = join(directory, 'run.json');
@@ -268,6 +285,24 @@ describe('trace files', () => {
       expect(connections.length).toBeGreaterThanOrEqual(1);
       for (const connection of connections)
         expect(connection.spans[0]).toMatchObject({ name: 'launch', args: { kind: 'thread' } });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('trace: false records nothing, whatever TROUPE_TRACE says', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'troupe-trace-'));
+    const file = join(directory, 'none.json');
+    try {
+      const code = await runScript(
+        `import { createRuntime } from '@troupe/core';
+         const runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 }, trace: false });
+         await runtime.build({ task: 'TASKS#compile', input: { id: 'one', ms: 0 } });
+         await runtime.shutdown();`,
+        file,
+      );
+      expect(code).toBe(0);
+      expect(existsSync(file)).toBe(false);
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
