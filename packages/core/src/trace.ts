@@ -39,6 +39,34 @@ export interface TraceFileContents {
   displayTimeUnit: 'ms';
 }
 
+/**
+ * Where a recorder's tracks put their events: the recorder's own, given to the processes, tracks
+ * and spans it makes and to no one else (so `TraceRecorder`'s public face is what a user needs).
+ */
+export interface EventSink {
+  /** Appends an event; `dur` -1 and `id` 0 for none. */
+  add(
+    name: string,
+    ph: TraceEvent['ph'],
+    cat: string | undefined,
+    ts: number,
+    dur: number,
+    pid: number,
+    tid: number,
+    id: number,
+    args: Record<string, unknown> | undefined,
+  ): void;
+  /** Spans opened and not yet closed. */
+  readonly open: Set<OpenSpan>;
+}
+
+let deferTo!: (recorder: TraceRecorder, source: DeferredEvents) => void;
+
+/** Has `recorder` ask `source` for its events whenever the file is written (`DeferredEvents`). */
+export function deferEvents(recorder: TraceRecorder, source: DeferredEvents): void {
+  deferTo(recorder, source);
+}
+
 /** A clock reading (ms) as a trace timestamp (µs): whole microseconds, so equal readings stay equal. */
 export function micros(ms: number): number {
   return Math.round(ms * 1000);
@@ -73,20 +101,31 @@ export class TraceRecorder {
   #pids = 0;
   #flows = 0;
   #latest = 0;
+  readonly #sink: EventSink = {
+    add: (name, ph, cat, ts, dur, pid, tid, id, args) =>
+      this.#add(name, ph, cat, ts, dur, pid, tid, id, args),
+    open: this.#open,
+  };
+
+  static {
+    deferTo = (recorder, source) => {
+      recorder.#deferred.push(source);
+    };
+  }
 
   /** A new process (a group of tracks), shown in the order processes were made. */
   process(name: string): TraceProcess {
     const pid = ++this.#pids;
-    this.add('process_name', 'M', undefined, 0, -1, pid, 0, 0, { name });
-    this.add('process_sort_index', 'M', undefined, 0, -1, pid, 0, 0, { sort_index: pid });
-    return new TraceProcess(this, pid);
+    this.#add('process_name', 'M', undefined, 0, -1, pid, 0, 0, { name });
+    this.#add('process_sort_index', 'M', undefined, 0, -1, pid, 0, 0, { sort_index: pid });
+    return new TraceProcess(this.#sink, pid);
   }
 
   /** An arrow from `from` at `fromMs` to `to` at `toMs`: each end must fall inside a span of its track. */
   flow(name: string, from: TraceTrack, fromMs: number, to: TraceTrack, toMs: number): void {
     const id = ++this.#flows;
-    this.add(name, 's', 'flow', micros(fromMs), -1, from.pid, from.tid, id, undefined);
-    this.add(name, 'f', 'flow', micros(toMs), -1, to.pid, to.tid, id, undefined);
+    this.#add(name, 's', 'flow', micros(fromMs), -1, from.pid, from.tid, id, undefined);
+    this.#add(name, 'f', 'flow', micros(toMs), -1, to.pid, to.tid, id, undefined);
   }
 
   /** The file's contents; spans still open end at the latest time recorded, marked unfinished. */
@@ -137,13 +176,7 @@ export class TraceRecorder {
     return { traceEvents: events, displayTimeUnit: 'ms' };
   }
 
-  /** @internal Events an owner keeps itself until the file is written (`DeferredEvents`). */
-  defer(source: DeferredEvents): void {
-    this.#deferred.push(source);
-  }
-
-  /** @internal Appends an event (tracks call this); `dur` -1 and `id` 0 for none. */
-  add(
+  #add(
     name: string,
     ph: TraceEvent['ph'],
     cat: string | undefined,
@@ -173,40 +206,35 @@ export class TraceRecorder {
     const end = dur > 0 ? ts + dur : ts;
     if (end > this.#latest) this.#latest = end;
   }
-
-  /** @internal Spans opened and not yet closed. */
-  get open(): Set<OpenSpan> {
-    return this.#open;
-  }
 }
 
 /** A group of tracks: a node, the requests of a runtime, a job slot. */
 export class TraceProcess {
-  readonly #recorder: TraceRecorder;
+  readonly #sink: EventSink;
   readonly pid: number;
   #tids = 0;
 
-  constructor(recorder: TraceRecorder, pid: number) {
-    this.#recorder = recorder;
+  constructor(sink: EventSink, pid: number) {
+    this.#sink = sink;
     this.pid = pid;
   }
 
   /** A new track in this process; Perfetto and chrome://tracing show a process's tracks by name. */
   thread(name: string): TraceTrack {
     const tid = ++this.#tids;
-    this.#recorder.add('thread_name', 'M', undefined, 0, -1, this.pid, tid, 0, { name });
-    return new TraceTrack(this.#recorder, this.pid, tid);
+    this.#sink.add('thread_name', 'M', undefined, 0, -1, this.pid, tid, 0, { name });
+    return new TraceTrack(this.#sink, this.pid, tid);
   }
 }
 
 /** One row of the timeline: spans on it must nest or follow each other, never cross. */
 export class TraceTrack {
-  readonly #recorder: TraceRecorder;
+  readonly #sink: EventSink;
   readonly pid: number;
   readonly tid: number;
 
-  constructor(recorder: TraceRecorder, pid: number, tid: number) {
-    this.#recorder = recorder;
+  constructor(sink: EventSink, pid: number, tid: number) {
+    this.#sink = sink;
     this.pid = pid;
     this.tid = tid;
   }
@@ -214,24 +242,24 @@ export class TraceTrack {
   /** A span from `startMs` to `endMs`. */
   span(name: string, startMs: number, endMs: number, args?: Record<string, unknown>, cat?: string): void {
     const ts = micros(startMs);
-    this.#recorder.add(name, 'X', cat, ts, Math.max(0, micros(endMs) - ts), this.pid, this.tid, 0, args);
+    this.#sink.add(name, 'X', cat, ts, Math.max(0, micros(endMs) - ts), this.pid, this.tid, 0, args);
   }
 
   /** A span that starts now and ends when it is closed (or, left open, when the file is written). */
   open(name: string, startMs: number, args?: Record<string, unknown>, cat?: string): OpenSpan {
     const span = new OpenSpan(this, name, startMs, args, cat);
-    this.#recorder.open.add(span);
+    this.#sink.open.add(span);
     return span;
   }
 
   /** A moment on this track. */
   instant(name: string, atMs: number, args?: Record<string, unknown>, cat?: string): void {
-    this.#recorder.add(name, 'i', cat, micros(atMs), -1, this.pid, this.tid, 0, args);
+    this.#sink.add(name, 'i', cat, micros(atMs), -1, this.pid, this.tid, 0, args);
   }
 
-  /** @internal */
+  /** Called by a span of this track as it closes. */
   forget(span: OpenSpan): void {
-    this.#recorder.open.delete(span);
+    this.#sink.open.delete(span);
   }
 }
 

@@ -7,7 +7,13 @@ import type { NodeContext } from '../nodes/context.js';
 import type { NodeExitStep } from '../nodes/process.js';
 import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { StallReport } from '../scheduler/scheduler.js';
-import type { OpenSpan, TraceProcess, TraceRecorder, TraceTrack } from '../trace.js';
+import {
+  deferEvents,
+  type OpenSpan,
+  type TraceProcess,
+  type TraceRecorder,
+  type TraceTrack,
+} from '../trace.js';
 import { RequestLog } from './request-log.js';
 
 /** Span names of the connection region's states: what a person reading a timeline calls them. */
@@ -49,7 +55,7 @@ export class RuntimeTrace {
     this.#clock = clock;
     this.#scheduler = recorder.process('runtime').thread('scheduler');
     this.#requests = new RequestLog(recorder.process('requests').pid, (node) => this.#node(node).requests);
-    recorder.defer(this.#requests);
+    deferEvents(recorder, this.#requests);
   }
 
   /** A node context exists (`AcquireOptions.created`): its tracks start with its launch. */
