@@ -13,6 +13,8 @@ import { type DeferredEvents, micros, type TraceEvent, type TraceTrack } from '.
 const STATES = Object.keys(REQUEST_TRANSITIONS) as RequestState[];
 const CODES = new Map(STATES.map((state, code) => [state, code]));
 const NONE: readonly ScheduledRequest[] = [];
+/** The code of a record that is no state change: the request was started again from the start. */
+const RESTARTED = STATES.length;
 /** Numbers per log record: the request's sequence number, its new state, when, its node (-1: none). */
 const RECORD = 4;
 
@@ -47,7 +49,8 @@ export class RequestLog implements DeferredEvents {
   readonly #requests: ScheduledRequest[] = [];
   /** What a request asked for when it blocked, by the record of its block (it is reset later). */
   readonly #awaited = new Map<number, readonly ScheduledRequest[]>();
-  readonly #restarts = new Map<number, Array<{ from?: string; to?: string }>>();
+  /** Where each restart moved its request, by the restart's record. */
+  readonly #restarts = new Map<number, { from?: string; to?: string }>();
   readonly #nodes: string[] = [];
   readonly #nodeCodes = new Map<string, number>();
 
@@ -63,6 +66,19 @@ export class RequestLog implements DeferredEvents {
     if (to === 'executing' && request.node !== undefined)
       node = this.#nodeCodes.get(request.node) ?? this.#nodeCode(request.node);
     if (to === 'blocked' && request.awaited !== undefined) this.#awaited.set(this.#records, request.awaited);
+    this.#append(request.seq, CODES.get(to)!, now, node);
+  }
+
+  /** A restartable request started again from the start (the scheduler's `restarted` event). */
+  restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined, now: number): void {
+    this.#restarts.set(this.#records, {
+      ...(from !== undefined && { from }),
+      ...(to !== undefined && { to }),
+    });
+    this.#append(request.seq, RESTARTED, now, -1);
+  }
+
+  #append(seq: number, code: number, now: number, node: number): void {
     const at = this.#records++ * RECORD;
     if (at + RECORD > this.#log.length) {
       const grown = new Float64Array(this.#log.length * 2);
@@ -70,18 +86,10 @@ export class RequestLog implements DeferredEvents {
       this.#log = grown;
     }
     const log = this.#log;
-    log[at] = request.seq;
-    log[at + 1] = CODES.get(to)!;
+    log[at] = seq;
+    log[at + 1] = code;
     log[at + 2] = now;
     log[at + 3] = node;
-  }
-
-  /** A restartable request started again from the start (the scheduler's `restarted` event). */
-  restarted(from: string | undefined, to: string | undefined): void {
-    const after = this.#records - 1;
-    const list = this.#restarts.get(after) ?? [];
-    list.push({ ...(from !== undefined && { from }), ...(to !== undefined && { to }) });
-    this.#restarts.set(after, list);
   }
 
   events(flowBase: number, latest: number): TraceEvent[] {
@@ -97,9 +105,24 @@ export class RequestLog implements DeferredEvents {
     for (let record = 0; record < this.#records; record++) {
       const at = record * RECORD;
       const seq = log[at]!;
-      const to = STATES[log[at + 1]!]!;
+      const code = log[at + 1]!;
       const now = log[at + 2]!;
       last = Math.max(last, micros(now));
+      if (code === RESTARTED) {
+        const tid = replays.get(seq)?.tid ?? seq + 1;
+        const args = this.#restarts.get(record);
+        events.push({
+          name: 'restarted',
+          ph: 'i',
+          s: 't',
+          ts: micros(now),
+          pid: this.#pid,
+          tid,
+          ...(args && { args }),
+        });
+        continue;
+      }
+      const to = STATES[code]!;
       let replay = replays.get(seq);
       if (!replay) {
         const request = this.#requests[seq]!;
@@ -170,16 +193,6 @@ export class RequestLog implements DeferredEvents {
           replay.waited = NONE;
         }
       }
-      for (const restart of this.#restarts.get(record) ?? [])
-        events.push({
-          name: 'restarted',
-          ph: 'i',
-          s: 't',
-          ts: micros(now),
-          pid: this.#pid,
-          tid: replay.tid,
-          args: restart,
-        });
     }
     // Requests not ended yet (a file written before the run ends): their open spans, unfinished.
     for (const replay of replays.values()) {

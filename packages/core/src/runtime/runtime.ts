@@ -125,7 +125,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #record(trace: RuntimeTrace): void {
     this.#acquire.created = trace.nodeCreated;
     this.scheduler.on('transition', (request, from, to) => trace.request(request, from, to));
-    this.scheduler.on('restarted', (_request, from, to) => trace.restarted(from, to));
+    this.scheduler.on('restarted', (request, from, to) => trace.restarted(request, from, to));
     this.scheduler.on('stall', (report) => trace.stall(report));
     this.scheduler.on('stall.failed', (error) => trace.stallFailed(error));
     this.on('node', (node) => trace.nodeAdopted(node));

@@ -115,8 +115,8 @@ export class RuntimeTrace {
   }
 
   /** A restartable request starts again from the start (the scheduler's `restarted` event). */
-  restarted(from: string | undefined, to: string | undefined): void {
-    this.#requests.restarted(from, to);
+  restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined): void {
+    this.#requests.restarted(request, from, to, this.#clock.now());
   }
 
   #nodeMoved(tracks: NodeTracks, region: 'connection' | 'exitPacket', state: string): void {
