@@ -133,7 +133,9 @@ export async function requestsSuite({ quick }: SuiteOptions): Promise<Row[]> {
       'requests',
       'a request that ctx.builds a finished one, with the timeline recorded vs without, 1 thread node',
       'µs/request',
-      await recordingCost(count, quick ? 1 : 9),
+      // Short rounds, many of them: on a loaded machine, drift between two long rounds is larger
+      // than what is measured.
+      await recordingCost(quick ? count : count / 4, quick ? 1 : 25),
       '<= 1.05',
     ),
   );
