@@ -1,9 +1,12 @@
 // The job dispatcher's timeline (docs/tracing.md): a slot's steps as spans, its leases, start,
 // cancel, cancel timeout, kill and result as instants, on the dispatcher's virtual clock.
-import { type TraceFileContents, TraceRecorder } from '@troupe/core';
+import { JobDispatcher, MemoryJobServer, type TraceFileContents, TraceRecorder } from '@troupe/core';
+import { InProcessJobWorkers } from '@troupe/core/internal';
 import { describe, expect, it } from 'vitest';
 import { settle, startOne, world } from './support/jobs.js';
-import { tracks } from './support/timeline.js';
+import { timelineProblems, tracks } from './support/timeline.js';
+
+const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 
 /** The slot's tracks: its jobs, and its steps with their instants, in time order. */
 function slot(recorder: TraceRecorder, index = 0) {
@@ -81,5 +84,33 @@ describe('the job dispatcher timeline', () => {
     expect(moments).toContain('lease failed');
     expect(moments.filter((m) => m === 'lease lost')).toHaveLength(1);
     expect(moments.at(-1)).toBe('result Abandoned');
+  });
+
+  it("draws each job's worker node as the runtime draws its nodes, from its launch to its end", async () => {
+    const recorder = new TraceRecorder();
+    const server = new MemoryJobServer();
+    const dispatcher = new JobDispatcher({
+      source: server,
+      workers: new InProcessJobWorkers(),
+      trace: recorder,
+    });
+    server.add({ id: 'one', job: `${jobs}#resultOf`, message: { result: 'Succeeded' } });
+    server.add({ id: 'two', job: `${jobs}#resultOf`, message: { result: 'Skipped' } });
+    server.close();
+    await dispatcher.run();
+    await dispatcher.shutdown();
+    const file = JSON.parse(JSON.stringify(recorder)) as TraceFileContents;
+    expect(timelineProblems(file)).toEqual([]);
+    const workers = [...tracks(file).values()].filter((t) => t.name === 'connection');
+    expect(workers).toHaveLength(2);
+    for (const worker of workers) {
+      expect(worker.spans.map((s) => s.name).slice(0, 3)).toEqual(['launch', 'handshake', 'idle']);
+      // A worker exits by itself with its job's code: its connection ends with it, not by an exit packet.
+      expect(worker.instants.at(-1)!.name).toBe('failed');
+    }
+    expect(slot(recorder).moments.filter((m) => m.startsWith('result'))).toEqual([
+      'result Succeeded',
+      'result Skipped',
+    ]);
   });
 });

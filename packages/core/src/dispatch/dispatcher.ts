@@ -76,10 +76,15 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     checkShape(options, dispatcherShape, '');
     checkRequired(options as unknown as Record<string, unknown>, ['source'], '', 'a JobSource');
     this.#source = options.source;
+    const clock = options.clock ?? systemClock;
+    const workers = options.workers ?? new ProcessJobWorkers();
+    this.#trace = traceTarget(options.trace);
+    const trace = this.#trace && new DispatcherTrace(this.#trace.recorder, clock);
     const world: SlotWorld = {
       source: options.source,
-      workers: options.workers ?? new ProcessJobWorkers(),
-      clock: options.clock ?? systemClock,
+      workers,
+      acquire: trace ? { created: trace.workerCreated } : {},
+      clock,
       lease: options.lease ?? {},
       timeouts: {
         channelTimeoutMs: options.channelTimeoutMs ?? 30_000,
@@ -89,13 +94,12 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
       seam: options[internalSeams]?.machine,
       announce: (event, ...args) => this.emitSafely(event, ...args),
     };
-    this.#trace = traceTarget(options.trace);
-    if (this.#trace) {
-      const trace = new DispatcherTrace(this.#trace.recorder, world.clock);
+    if (trace) {
       this.on('state', (slot, state, jobId) => trace.state(slot, state, jobId));
       this.on('lease', (event) => trace.lease(event));
       this.on('started', (event) => trace.started(event));
       this.on('completed', (event) => trace.completed(event));
+      if (workers instanceof ProcessJobWorkers) workers.provider.on('exit', trace.workerExit);
     }
     const slots = options.slots ?? 1;
     for (let index = 0; index < slots; index++) this.#slots.push(new JobSlot(index, world));

@@ -1,6 +1,7 @@
 // A job dispatcher's timeline: its slots' machine states and what it already announces (leases,
 // starts, results), turned into tracks of a TraceRecorder on the dispatcher's injected clock.
 import type { Clock } from '@troupe/transport';
+import { NodeTimeline } from '../nodes/trace.js';
 import type { OpenSpan, TraceRecorder, TraceTrack } from '../trace.js';
 import type { JobCompletedEvent, JobLeaseEvent, JobStartedEvent } from './events.js';
 import type { JobSlotState } from './job-slot.machine.js';
@@ -21,16 +22,29 @@ interface SlotTracks {
  * the slot taking it to the slot being idle again) and a track of the slot machine's steps
  * (awaiting the previous job, first renewal, starting the worker, sending the job, running,
  * sending the cancel, awaiting the exit, killing, finishing), with the lease renewals, the job's
- * start, the cancel sent, the cancel timeout, the kill and the result as instants.
+ * start, the cancel sent, the cancel timeout, the kill and the result as instants; and a process
+ * per worker node, as the runtime draws its nodes (`NodeTimeline`).
  */
 export class DispatcherTrace {
   readonly #recorder: TraceRecorder;
   readonly #clock: Clock;
   readonly #slots = new Map<number, SlotTracks>();
+  readonly #workers: NodeTimeline;
 
   constructor(recorder: TraceRecorder, clock: Clock) {
     this.#recorder = recorder;
     this.#clock = clock;
+    this.#workers = new NodeTimeline(recorder, clock, { runs: false });
+  }
+
+  /** A worker's node context exists (`AcquireOptions.created`): its tracks start with its launch. */
+  get workerCreated(): NodeTimeline['created'] {
+    return this.#workers.created;
+  }
+
+  /** A process worker's shutdown steps (`ProcessNodeProviderEvents.exit`). */
+  get workerExit(): NodeTimeline['exitStep'] {
+    return this.#workers.exitStep;
   }
 
   state(slot: number, state: JobSlotState, jobId: string | undefined): void {

@@ -5,35 +5,11 @@
 import type { Clock } from '@troupe/transport';
 import type { NodeContext } from '../nodes/context.js';
 import type { NodeExitStep } from '../nodes/process.js';
+import { NodeTimeline } from '../nodes/trace.js';
 import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { StallReport } from '../scheduler/scheduler.js';
-import {
-  deferEvents,
-  type OpenSpan,
-  type TraceProcess,
-  type TraceRecorder,
-  type TraceTrack,
-} from '../trace.js';
+import { deferEvents, type TraceRecorder, type TraceTrack } from '../trace.js';
 import { RequestLog } from './request-log.js';
-
-/** Span names of the connection region's states: what a person reading a timeline calls them. */
-const CONNECTION_SPANS: Readonly<Record<string, string>> = {
-  handshaking: 'handshake',
-  'active.quiet': 'idle',
-  'active.watching': 'busy',
-  lost: 'lost',
-  closing: 'closing',
-};
-
-/** Where one node's spans go: its connection (the machine), the requests it runs, its process's end. */
-interface NodeTracks {
-  readonly process: TraceProcess;
-  readonly connection: TraceTrack;
-  readonly requests: TraceTrack;
-  exit: TraceTrack | undefined;
-  state: OpenSpan | undefined;
-  exitWait: OpenSpan | undefined;
-}
 
 /**
  * Records one runtime: a process `runtime` (the scheduler's stalls and lost nodes), a process
@@ -44,39 +20,27 @@ interface NodeTracks {
  * request's last run to the run of every request that waited on it (declared or discovered).
  */
 export class RuntimeTrace {
-  readonly #recorder: TraceRecorder;
   readonly #clock: Clock;
   readonly #scheduler: TraceTrack;
-  readonly #nodes = new Map<string, NodeTracks>();
+  readonly #nodes: NodeTimeline;
   readonly #requests: RequestLog;
 
   constructor(recorder: TraceRecorder, clock: Clock) {
-    this.#recorder = recorder;
     this.#clock = clock;
     this.#scheduler = recorder.process('runtime').thread('scheduler');
-    this.#requests = new RequestLog(recorder.process('requests').pid, (node) => this.#node(node).requests);
+    this.#nodes = new NodeTimeline(recorder, clock, { runs: true });
+    this.#requests = new RequestLog(recorder.process('requests').pid, (node) => this.#nodes.runsOf(node));
     deferEvents(recorder, this.#requests);
   }
 
   /** A node context exists (`AcquireOptions.created`): its tracks start with its launch. */
-  readonly nodeCreated = (node: NodeContext, how: 'launched' | 'reused'): void => {
-    const tracks = this.#node(node.id);
-    const now = this.#clock.now();
-    tracks.state?.close(now);
-    tracks.state = tracks.connection.open(how === 'reused' ? 'reuse' : 'launch', now, {
-      kind: node.kind,
-      ...(node.pid !== undefined && { pid: node.pid }),
-    });
-    node.on('state', (region, state) => this.#nodeMoved(tracks, region, state));
-    node.once('ready', () => tracks.connection.instant('accepted', this.#clock.now()));
-  };
+  get nodeCreated(): NodeTimeline['created'] {
+    return this.#nodes.created;
+  }
 
-  /** A node joined the pool. One its provider did not announce as created is watched from here. */
+  /** A node joined the pool. */
   nodeAdopted(node: NodeContext): void {
-    if (this.#nodes.has(node.id)) return;
-    const tracks = this.#node(node.id);
-    tracks.state = tracks.connection.open(CONNECTION_SPANS['active.quiet']!, this.#clock.now());
-    node.on('state', (region, state) => this.#nodeMoved(tracks, region, state));
+    this.#nodes.adopted(node);
   }
 
   nodeLost(node: NodeContext, error: Error): void {
@@ -95,18 +59,8 @@ export class RuntimeTrace {
   }
 
   /** A process node's shutdown steps (`ProcessNodeProviderEvents.exit`). */
-  exitStep(node: NodeContext, { step, ...detail }: NodeExitStep): void {
-    const tracks = this.#node(node.id);
-    const now = this.#clock.now();
-    tracks.exit ??= tracks.process.thread('process');
-    if (step === 'waiting') tracks.exitWait = tracks.exit.open('waiting for exit', now);
-    else if (step === 'paused') tracks.exit.instant('back-off', now, detail);
-    else if (step === 'exited') tracks.exitWait?.close(now, { exited: true });
-    else if (step === 'killed') {
-      tracks.exitWait?.close(now, { exited: false });
-      tracks.exit.instant('kill', now);
-      tracks.exitWait = tracks.exit.open('waiting after kill', now);
-    } else tracks.exitWait?.close(now, { gone: step === 'gone' });
+  exitStep(node: NodeContext, step: NodeExitStep): void {
+    this.#nodes.exitStep(node, step);
   }
 
   /** Every request state change (the scheduler's `transition` event). */
@@ -117,36 +71,6 @@ export class RuntimeTrace {
   /** A restartable request starts again from the start (the scheduler's `restarted` event). */
   restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined): void {
     this.#requests.restarted(request, from, to, this.#clock.now());
-  }
-
-  #nodeMoved(tracks: NodeTracks, region: 'connection' | 'exitPacket', state: string): void {
-    const now = this.#clock.now();
-    if (region === 'exitPacket') {
-      tracks.connection.instant(`exit packet ${state}`, now);
-      return;
-    }
-    tracks.state?.close(now);
-    tracks.state = undefined;
-    const span = CONNECTION_SPANS[state];
-    if (span) tracks.state = tracks.connection.open(span, now, { state: `connection.${state}` });
-    else tracks.connection.instant(state, now);
-  }
-
-  #node(id: string): NodeTracks {
-    let tracks = this.#nodes.get(id);
-    if (!tracks) {
-      const process = this.#recorder.process(id);
-      tracks = {
-        process,
-        connection: process.thread('connection'),
-        requests: process.thread('requests'),
-        exit: undefined,
-        state: undefined,
-        exitWait: undefined,
-      };
-      this.#nodes.set(id, tracks);
-    }
-    return tracks;
   }
 }
 
