@@ -1,4 +1,4 @@
-import { createRuntime } from '@troupe/core';
+import { createRuntime, TraceRecorder } from '@troupe/core';
 import { buildGraph } from '@troupe/example-build-graph';
 import { alternate, median, type Row, row, type SuiteOptions } from '../measure.js';
 
@@ -58,6 +58,30 @@ async function blockAndResume(
 }
 
 /**
+ * The cost of recording the timeline (docs/tracing.md): the same dependent requests on two warm
+ * runtimes of one thread node each, one recording into a `TraceRecorder` and one not (`trace:
+ * false`, whatever TROUPE_TRACE says), alternately. µs per request, without and with.
+ */
+async function recordingCost(count: number, rounds: number): Promise<{ baseline: number; value: number }> {
+  const bare = createRuntime({ nodes: { kind: 'thread', max: 1 }, trace: false });
+  const recorded = createRuntime({ nodes: { kind: 'thread', max: 1 }, trace: new TraceRecorder() });
+  try {
+    for (const runtime of [bare, recorded]) {
+      await runtime.build(Array.from({ length: count }, (_, i) => ({ task: leaf, input: i })));
+      await perRequest(runtime, dependent, count, 'warm');
+    }
+    let round = 0;
+    return await alternate(
+      rounds,
+      () => perRequest(bare, dependent, count, `b${round}`),
+      () => perRequest(recorded, dependent, count, `r${round++}`),
+    );
+  } finally {
+    await Promise.all([bare.shutdown(), recorded.shutdown()]);
+  }
+}
+
+/**
  * The build-graph example's generated graph of `projects` projects of ~1 ms of CPU each, every one
  * a request that builds its dependencies first, on 2 nodes started for the run: makespan (node
  * start included) and its lower bound, max(critical path, work ÷ nodes).
@@ -104,6 +128,17 @@ export async function requestsSuite({ quick }: SuiteOptions): Promise<Row[]> {
       ),
     );
   }
+  rows.push(
+    row(
+      'requests',
+      'a request that ctx.builds a finished one, with the timeline recorded vs without, 1 thread node',
+      'µs/request',
+      // Short rounds, many of them: on a loaded machine, drift between two long rounds is larger
+      // than what is measured.
+      await recordingCost(quick ? count : count / 4, quick ? 1 : 25),
+      '<= 1.05',
+    ),
+  );
   for (const kind of ['thread', 'process'] as const) {
     rows.push(
       row(

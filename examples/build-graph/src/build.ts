@@ -1,7 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Clock, createRuntime, type RequestLike, type Runtime, systemClock } from '@troupe/core';
+import {
+  type Clock,
+  createRuntime,
+  type RequestLike,
+  type Runtime,
+  systemClock,
+  type TraceFileContents,
+  TraceRecorder,
+} from '@troupe/core';
 import { internalSeams, type RuntimeSeams } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { analyse, generateGraph, loadGraph, type Project } from './graph.js';
@@ -53,15 +61,6 @@ export interface BuildOptions {
   [internalSeams]?: RuntimeSeams;
 }
 
-export interface TraceEvent {
-  name: string;
-  ph: 'X';
-  ts: number;
-  dur: number;
-  pid: number;
-  tid: number;
-}
-
 /**
  * How the run ended. The counts always add up and agree with `error` (and the command's exit
  * code): `built + failed` is the number of projects; `error` is set exactly when `failed > 0` or
@@ -108,7 +107,12 @@ export interface Summary {
   error?: string;
   /** The build was stopped through `signal` (Ctrl-C) before it finished. */
   interrupted: boolean;
-  trace: TraceEvent[];
+  /**
+   * The run's timeline, as the runtime recorded it (docs/tracing.md): every request's states,
+   * each node's runs and lifecycle, arrows from each project to those that waited on it; in
+   * dispatcher mode also a track per worker of the projects it built. `--trace FILE` writes it.
+   */
+  trace: TraceFileContents;
 }
 
 /** Builds started in this process: with the pid, what makes a run id unique. */
@@ -200,6 +204,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   writeFileSync(graphFile, JSON.stringify({ tasks: projects }));
   const runId = `run-${process.pid}-${++runs}`;
   const created = clock.now();
+  const recorder = new TraceRecorder();
   const runtime: Runtime = createRuntime({
     nodes: {
       kind: options.simulate ? 'inproc' : options.kind,
@@ -209,24 +214,14 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     clock,
     stallTimeoutMs: options.stallTimeoutMs ?? 2_000,
     stallErrorMs: options.stallErrorMs ?? 3_000,
+    trace: recorder,
     ...(options[internalSeams] && { [internalSeams]: options[internalSeams] }),
   });
-  const trace: TraceEvent[] = [];
-  const tids = new Map<string, number>();
-  const tid = (node: string) => {
-    let id = tids.get(node);
-    if (id === undefined) {
-      id = tids.size + 1;
-      tids.set(node, id);
-    }
-    return id;
-  };
   let firstNodeAt: number | undefined;
   runtime.once('node', () => {
     firstNodeAt = clock.now();
   });
   const start = clock.now();
-  const us = (ms: number) => Math.round((ms - start) * 1000);
   let built = 0;
   const progress = () => {
     built++;
@@ -243,23 +238,8 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   let run: Promise<unknown>;
   let dispatch: Dispatch | undefined;
   if (options.mode === 'requests') {
-    const began = new Map<string, number>();
     runtime.on('request', (request, _from, to) => {
       if (!request.spec.task.endsWith(`#${projectTask.name}`)) return;
-      const id = (request.spec.input as { id: string }).id;
-      if (to === 'executing') began.set(request.id, clock.now());
-      else if (began.has(request.id)) {
-        const at = began.get(request.id)!;
-        began.delete(request.id);
-        trace.push({
-          name: id,
-          ph: 'X',
-          ts: us(at),
-          dur: us(clock.now()) - us(at),
-          pid: 1,
-          tid: tid(request.node!),
-        });
-      }
       if (to === 'completed') progress();
       else if (to === 'failed') {
         // A dependency failed: declared, the scheduler failed the project here without running it
@@ -288,12 +268,15 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
       { signal: options.signal },
     );
   } else {
+    // The projects are not requests here (workers build them inside their own): a track of the
+    // timeline per worker shows which built what, beside the runtime's own tracks.
+    const projects = recorder.process('projects');
+    const workers = Array.from({ length: options.nodes }, (_, index) => projects.thread(`worker ${index}`));
     const starts = new Map<string, number>();
     dispatch = new Dispatch(graph, {
       started: (id) => starts.set(id, clock.now()),
       built: (id, index) => {
-        const at = starts.get(id) ?? clock.now();
-        trace.push({ name: id, ph: 'X', ts: us(at), dur: us(clock.now()) - us(at), pid: 1, tid: index + 1 });
+        workers[index]!.span(id, starts.get(id) ?? clock.now(), clock.now());
         progress();
       },
     });
@@ -352,7 +335,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     restarts: runtime.scheduler.restarts,
     ...(message !== undefined && { error: message }),
     interrupted: options.signal?.aborted ?? false,
-    trace,
+    trace: recorder.toJSON(),
   };
 }
 

@@ -77,7 +77,7 @@ async function main(): Promise<number> {
   }
   const summary = await buildGraph(options);
   if (command.trace) {
-    writeFileSync(command.trace, JSON.stringify({ traceEvents: summary.trace, displayTimeUnit: 'ms' }));
+    writeFileSync(command.trace, JSON.stringify(summary.trace));
   }
   const { trace: _trace, ...result } = summary;
   if (json) console.log(JSON.stringify(result));

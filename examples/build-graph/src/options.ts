@@ -21,7 +21,7 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
                       waiting for the busy node their run waits on (docs/scheduling.md)
   --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
-  --trace FILE        Chrome trace-event JSON, one track per node (open in Perfetto)
+  --trace FILE        the runtime's timeline, Chrome trace-event JSON (open in Perfetto)
   --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
                       (declared | discovered | restartable | dispatcher), makespanMs, startupMs, parallelism,
                       lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not

@@ -2,11 +2,22 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TraceFileContents } from '@troupe/core';
 import { internalSeams } from '@troupe/core/internal';
 import { loseResultsOfFinishedRequests } from '@troupe/testing/internal';
 import { describe, expect, it } from 'vitest';
 import { buildGraph } from '../dist/build.js';
 import { generateGraph } from '../dist/graph.js';
+
+/** The runs of project requests on nodes in a timeline: which project, on which node's track. */
+function projectRuns(trace: TraceFileContents): Array<{ id: string; pid: number }> {
+  return trace.traceEvents
+    .filter(
+      (e) =>
+        e.ph === 'X' && e.cat === 'request' && /^(declaredProject|project|restartableProject) /.test(e.name),
+    )
+    .map((e) => ({ id: /"id":"([^"]+)"/.exec(e.name)![1]!, pid: e.pid }));
+}
 
 const base = {
   projects: 800,
@@ -46,8 +57,8 @@ describe('examples/build-graph under --simulate', () => {
       expect(summary.mismatched).toEqual([]);
       expect(summary.verified).toBe(true);
       expect(summary.mode).toBe(model);
-      // Each trace slice names a project: every one of them ran.
-      expect(new Set(summary.trace.map((event) => event.name)).size).toBe(120);
+      // The runtime's timeline holds a run of each project on a node: every one of them ran.
+      expect(new Set(projectRuns(summary.trace).map((run) => run.id)).size).toBe(120);
     }
   });
 
@@ -65,6 +76,10 @@ describe('examples/build-graph under --simulate', () => {
     expect([declared.makespanMs, discovered.makespanMs, restartable.makespanMs]).toEqual([158, 216, 158]);
     expect(restartable.verified).toBe(true);
     expect([discovered.restarts, restartable.restarts]).toEqual([0, 15]);
+    // Each restart is on the restarted request's track of the timeline.
+    const restarted = (trace: typeof restartable.trace) =>
+      trace.traceEvents.filter((e) => e.name === 'restarted' && e.ph === 'i').length;
+    expect([restarted(discovered.trace), restarted(restartable.trace)]).toEqual([0, 15]);
   });
 
   it('checks every output against a sequential evaluation, and says which projects differ', async () => {
@@ -86,7 +101,11 @@ describe('examples/build-graph under --simulate', () => {
     expect(summary.error).toBeUndefined();
     expect(summary.built).toBe(800);
     expect(summary.verified).toBe(true);
-    expect(summary.trace).toHaveLength(800);
+    // Projects are built inside the workers' requests: a track per worker holds them.
+    const projects = summary.trace.traceEvents.find(
+      (e) => e.name === 'process_name' && e.args?.name === 'projects',
+    )!;
+    expect(summary.trace.traceEvents.filter((e) => e.ph === 'X' && e.pid === projects.pid)).toHaveLength(800);
   });
 
   it('without yield, reproduces the deadlock and ends with the stall error naming the requests', async () => {
@@ -156,12 +175,13 @@ describe('examples/build-graph under --simulate', () => {
       // Discovered, a can only block on b once it has started, on its node.
       expect(found.makespanMs).toBeGreaterThanOrEqual(8);
       expect(found.makespanMs).toBeLessThanOrEqual(9);
-      const events = (
-        JSON.parse(await readFile(trace, 'utf8')) as { traceEvents: Array<{ name: string; tid: number }> }
-      ).traceEvents;
-      // One slice per stretch a project held its node.
-      expect([...new Set(events.map((e) => e.name))].sort()).toEqual(['a', 'b', 'c']);
-      expect(events.every((e) => e.tid >= 1 && e.tid <= 2)).toBe(true);
+      // The runtime's timeline: a run of each project on one of the two nodes, and an arrow from
+      // b's run to a's (a declared b).
+      const timeline = JSON.parse(await readFile(trace, 'utf8')) as TraceFileContents;
+      const runs = projectRuns(timeline);
+      expect(runs.map((run) => run.id).sort()).toEqual(['a', 'b', 'c']);
+      expect(new Set(runs.map((run) => run.pid)).size).toBeLessThanOrEqual(2);
+      expect(timeline.traceEvents.filter((e) => e.ph === 's')).toHaveLength(1);
       const stuck = await run([
         '--projects',
         '40',

@@ -6,6 +6,7 @@ export {
   JobDispatcher,
   type JobDispatcherEvents,
   type JobDispatcherOptions,
+  type JobLeaseEvent,
   type JobStartedEvent,
   type LeaseOptions,
 } from './dispatch/dispatcher.js';
@@ -57,6 +58,7 @@ export {
 export { NodeContext, type NodeContextEvents, type NodeKind } from './nodes/context.js';
 export { InProcessNodeProvider, type InProcessNodeProviderOptions } from './nodes/inproc.js';
 export {
+  type NodeExitStep,
   ProcessNodeProvider,
   type ProcessNodeProviderEvents,
   type ProcessNodeProviderOptions,
@@ -78,3 +80,11 @@ export type { StallReport } from './scheduler/scheduler.js';
 export type { ListedNode } from './system/registry.js';
 export { defineTask, type Task, type TaskDefinition } from './tasks/define.js';
 export type { RequestLike } from './tasks/request.js';
+export {
+  type OpenSpan,
+  type TraceEvent,
+  type TraceFileContents,
+  type TraceProcess,
+  TraceRecorder,
+  type TraceTrack,
+} from './trace.js';

@@ -34,6 +34,7 @@ const values = [
   'TaskNotFoundError',
   'TaskRefusedError',
   'ThreadNodeProvider',
+  'TraceRecorder',
   'TroupeError',
   'UnknownJobError',
   'UnknownPacketError',
@@ -63,6 +64,7 @@ const types = [
   'JobDispatcherEvents',
   'JobDispatcherOptions',
   'JobFunction',
+  'JobLeaseEvent',
   'JobRequest',
   'JobSource',
   'JobStartedEvent',
@@ -74,9 +76,11 @@ const types = [
   'MemoryJobStatus',
   'NodeContextEvents',
   'NodeExit',
+  'NodeExitStep',
   'NodeKind',
   'NodeProvider',
   'NodeWarning',
+  'OpenSpan',
   'PacketBodies',
   'ProcessJobWorkersOptions',
   'ProcessNodeProviderEvents',
@@ -101,6 +105,10 @@ const types = [
   'TaskFunction',
   'ThreadNodeProviderOptions',
   'TimerId',
+  'TraceEvent',
+  'TraceFileContents',
+  'TraceProcess',
+  'TraceTrack',
 ];
 
 describePublicDoor(

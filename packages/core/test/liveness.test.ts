@@ -11,6 +11,8 @@ import {
   NodeUnresponsiveError,
   type Runtime,
   TaskFailedError,
+  type TraceFileContents,
+  TraceRecorder,
 } from '@troupe/core';
 import { VirtualClock } from '@troupe/testing';
 import { MemoryTransport } from '@troupe/transport';
@@ -25,6 +27,7 @@ import {
   waitFor,
   waitUntilGone,
 } from './support/processes.js';
+import { timelineProblems, tracks } from './support/timeline.js';
 
 const tasks = new URL('./fixtures/liveness-tasks.mjs', import.meta.url).href;
 const task = (name: string) => `${tasks}#${name}`;
@@ -64,14 +67,17 @@ function stoppableNetwork() {
   };
 }
 
-function inprocWorld(options: { pingIntervalMs?: number; pingTimeoutMs?: number } = {}) {
+function inprocWorld(
+  options: { pingIntervalMs?: number; pingTimeoutMs?: number } = {},
+  trace?: TraceRecorder,
+) {
   const clock = new VirtualClock();
   const world = stoppableNetwork();
   const provider = new InProcessNodeProvider({
     transport: new MemoryTransport({ network: world.network }),
     clock,
   });
-  runtime = createRuntime({ nodes: { provider, max: 2, ...options }, clock });
+  runtime = createRuntime({ nodes: { provider, max: 2, ...options }, clock, ...(trace && { trace }) });
   const started = (id: string) =>
     new Promise<NodeContext>((resolve) => {
       runtime!.on('request', (request, _from, to) => {
@@ -92,10 +98,11 @@ async function pass(clock: VirtualClock, ms: number, step = 100): Promise<void> 
 
 describe('liveness on a virtual clock (in-process nodes)', () => {
   it('a stopped node holding a request is declared lost at the bound, killed, and only its request fails', async () => {
-    const { clock, world, provider, runtime, started } = inprocWorld({
-      pingIntervalMs: 1_000,
-      pingTimeoutMs: 10_000,
-    });
+    const recorder = new TraceRecorder();
+    const { clock, world, provider, runtime, started } = inprocWorld(
+      { pingIntervalMs: 1_000, pingTimeoutMs: 10_000 },
+      recorder,
+    );
     const lost: Array<{ node: string; error: Error }> = [];
     runtime.on('node.lost', (node, error) => lost.push({ node: node.id, error }));
     const onVictim = started('victim');
@@ -129,6 +136,21 @@ describe('liveness on a virtual clock (in-process nodes)', () => {
     expect(runtime.nodes.map((n) => n.id)).not.toContain(node.id);
     // The rest of the pool carries on.
     expect(await runtime.build({ task: task('double'), input: 21 })).toBe(42);
+    // The timeline: the lost node went from busy to lost to failed at the bound, and said so.
+    await runtime.shutdown();
+    const trace = JSON.parse(JSON.stringify(recorder)) as TraceFileContents;
+    expect(timelineProblems(trace)).toEqual([]);
+    const all = [...tracks(trace).values()];
+    const connection = all.find((t) => t.process === node.id && t.name === 'connection')!;
+    expect(connection.spans.map((span) => span.name).slice(-2)).toEqual(['busy', 'lost']);
+    expect(connection.instants.at(-1)).toMatchObject({ name: 'failed', ts: 10_000_000 });
+    const scheduler = all.find((t) => t.name === 'scheduler')!;
+    expect(scheduler.instants).toEqual([
+      expect.objectContaining({
+        name: 'node lost',
+        args: { node: node.id, error: error.message.split('\n')[0] },
+      }),
+    ]);
   });
 
   it('a node that answers keeps a request far longer than the bound, and once it holds nothing it is not pinged', async () => {

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@troupe/transport';
-import { SafeEmitter } from '@troupe/transport/internal';
+import { reportUnhandledError, SafeEmitter } from '@troupe/transport/internal';
 import type { JobCancelKind } from '../errors.js';
 import type { JobRequest, JobSource } from '../jobs/source.js';
 import {
@@ -13,13 +13,16 @@ import {
   withMethods,
 } from '../options.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
+import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
+import type { TraceRecorder } from '../trace.js';
 import type { JobCompletedEvent, JobDispatcherEvents } from './events.js';
 import type { JobSlotState, jobSlotMachine } from './job-slot.machine.js';
 import { type LeaseOptions, leaseShape } from './lease-renewer.js';
 import { JobSlot, type SlotWorld } from './slot.js';
+import { DispatcherTrace } from './trace.js';
 import { type JobWorkerFactory, ProcessJobWorkers } from './workers.js';
 
-export type { JobCompletedEvent, JobDispatcherEvents, JobStartedEvent } from './events.js';
+export type { JobCompletedEvent, JobDispatcherEvents, JobLeaseEvent, JobStartedEvent } from './events.js';
 export type { LeaseOptions } from './lease-renewer.js';
 
 export interface JobDispatcherOptions {
@@ -36,6 +39,12 @@ export interface JobDispatcherOptions {
   killTimeoutMs?: number;
   lease?: LeaseOptions;
   clock?: Clock;
+  /**
+   * Records the dispatcher's timeline (docs/tracing.md): a file path, written as Chrome
+   * trace-event JSON when `run` ends and at `shutdown`, or a `TraceRecorder` of yours. Left out,
+   * the `TROUPE_TRACE` environment variable names the file, if it is set; `false` records nothing.
+   */
+  trace?: string | TraceRecorder | false;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: JobDispatcherSeams;
 }
@@ -60,16 +69,22 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
   readonly #slots: JobSlot[] = [];
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
+  readonly #trace: TraceTarget | undefined;
 
   constructor(options: JobDispatcherOptions) {
     super();
     checkShape(options, dispatcherShape, '');
     checkRequired(options as unknown as Record<string, unknown>, ['source'], '', 'a JobSource');
     this.#source = options.source;
+    const clock = options.clock ?? systemClock;
+    const workers = options.workers ?? new ProcessJobWorkers();
+    this.#trace = traceTarget(options.trace);
+    const trace = this.#trace && new DispatcherTrace(this.#trace.recorder, clock);
     const world: SlotWorld = {
       source: options.source,
-      workers: options.workers ?? new ProcessJobWorkers(),
-      clock: options.clock ?? systemClock,
+      workers,
+      acquire: trace ? { created: trace.workerCreated } : {},
+      clock,
       lease: options.lease ?? {},
       timeouts: {
         channelTimeoutMs: options.channelTimeoutMs ?? 30_000,
@@ -79,6 +94,13 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
       seam: options[internalSeams]?.machine,
       announce: (event, ...args) => this.emitSafely(event, ...args),
     };
+    if (trace) {
+      this.on('state', (slot, state, jobId) => trace.state(slot, state, jobId));
+      this.on('lease', (event) => trace.lease(event));
+      this.on('started', (event) => trace.started(event));
+      this.on('completed', (event) => trace.completed(event));
+      if (workers instanceof ProcessJobWorkers) workers.provider.on('exit', trace.workerExit);
+    }
     const slots = options.slots ?? 1;
     for (let index = 0; index < slots; index++) this.#slots.push(new JobSlot(index, world));
   }
@@ -101,9 +123,9 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
    * should: close the source after adding a batch to run just that batch.
    */
   run(): Promise<void> {
-    this.#running ??= Promise.all(this.#slots.map((slot) => this.#feed(slot))).then(() =>
-      Promise.all(this.#slots.map((slot) => slot.previous)).then(() => {}),
-    );
+    this.#running ??= Promise.all(this.#slots.map((slot) => this.#feed(slot)))
+      .then(() => Promise.all(this.#slots.map((slot) => slot.previous)).then(() => {}))
+      .finally(() => this.#saveTrace());
     return this.#running;
   }
 
@@ -154,6 +176,12 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     await Promise.all(this.#slots.map((slot) => slot.previous));
     await this.#running?.catch(() => {});
     for (const slot of this.#slots) slot.stop();
+    await this.#saveTrace();
+  }
+
+  /** A timeline is a diagnosis: one that cannot be written is reported, and fails no run. */
+  #saveTrace(): Promise<void> {
+    return this.#trace?.end().catch(reportUnhandledError) ?? Promise.resolve();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -190,4 +218,5 @@ const dispatcherShape: Shape<JobDispatcherOptions> = {
   killTimeoutMs: duration(0),
   lease: shape(leaseShape),
   clock,
+  trace: traceOption,
 };

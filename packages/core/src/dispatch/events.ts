@@ -16,6 +16,14 @@ export interface JobCompletedEvent {
   reason?: string;
 }
 
+/** One attempt to renew a job's lease: renewed, failed (retried), or failed for good (lost). */
+export interface JobLeaseEvent {
+  job: JobRequest;
+  slot: number;
+  outcome: 'renewed' | 'failed' | 'lost';
+  error?: Error;
+}
+
 export interface JobDispatcherEvents {
   /** The job message reached its worker. */
   started: [event: JobStartedEvent];
@@ -25,6 +33,8 @@ export interface JobDispatcherEvents {
   log: [job: JobRequest, body: PacketBodies['Log']];
   /** Something about a job went wrong: a worker crash (with its output), a failed report. */
   jobError: [job: JobRequest, error: Error];
+  /** A renewal of a running job's lease was attempted. */
+  lease: [event: JobLeaseEvent];
   /** A slot's machine changed state. */
   state: [slot: number, state: JobSlotState, jobId: string | undefined];
 }

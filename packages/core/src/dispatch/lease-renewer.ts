@@ -25,8 +25,9 @@ export const leaseShape: Shape<LeaseOptions> = {
 /**
  * Keeps one job's lease: renews at once, then every `renewIntervalMs`; a failed renewal is retried
  * with back-off until the lease has run out (or, for the first renewal, `firstRenewalAttempts`
- * times), and then the lease is lost; a `LeaseLostError` loses it at once. Sends `lease.renewed` after the first success and
- * `lease.lost` when it gives up; the returned function stops it.
+ * times), and then the lease is lost; a `LeaseLostError` loses it at once. Sends `lease.renewed`
+ * after the first success and `lease.lost` when it gives up; the returned function stops it.
+ * `heard` hears of every attempt.
  */
 export function renewLease(
   source: JobSource,
@@ -34,6 +35,7 @@ export function renewLease(
   job: JobRequest,
   options: LeaseOptions,
   send: (event: LeaseEvent) => void,
+  heard?: (outcome: 'renewed' | 'failed' | 'lost', error?: Error) => void,
 ): () => void {
   const interval = options.renewIntervalMs ?? 60_000;
   const retryStart = options.retryStartMs ?? 1_000;
@@ -54,6 +56,7 @@ export function renewLease(
     source.renew(job, controller.signal).then(
       (lease) => {
         if (stopped) return;
+        heard?.('renewed');
         expiresAt = lease.expiresAt;
         failures = 0;
         retry = retryStart;
@@ -70,9 +73,11 @@ export function renewLease(
         // A lease taken over by another take (a newer fencing token) never comes back: retrying
         // would only keep a worker running on a job someone else now holds.
         const givingUp = error instanceof LeaseLostError || (renewed ? left <= 0 : failures >= firstAttempts);
+        const failure = error instanceof Error ? error : new Error(String(error));
+        heard?.(givingUp ? 'lost' : 'failed', failure);
         if (givingUp) {
           stopped = true;
-          send({ type: 'lease.lost', error: error instanceof Error ? error : new Error(String(error)) });
+          send({ type: 'lease.lost', error: failure });
           return;
         }
         schedule(renewed ? Math.min(retry, left) : retry);

@@ -4,6 +4,7 @@ import type { EventEmitter } from 'eventemitter3';
 import { type Actor, createActor } from 'xstate';
 import { JobWorkerCrashedError } from '../errors.js';
 import type { JobRequest, JobSource } from '../jobs/source.js';
+import type { AcquireOptions } from '../nodes/provider.js';
 import type { MachineSeam } from '../seams.js';
 import type { JobDispatcherEvents } from './events.js';
 import {
@@ -20,6 +21,8 @@ import type { JobWorkerFactory } from './workers.js';
 export interface SlotWorld {
   readonly source: JobSource;
   readonly workers: JobWorkerFactory;
+  /** What each worker's node is acquired with (`created`, when the dispatcher records a timeline). */
+  readonly acquire: AcquireOptions;
   readonly clock: Clock;
   readonly lease: LeaseOptions;
   readonly timeouts: { channelTimeoutMs: number; cancelTimeoutMs: number; killTimeoutMs: number };
@@ -94,13 +97,16 @@ export class JobSlot {
     this.#actor.stop();
   }
 
-  #effects({ source, workers, clock, lease, announce }: SlotWorld): JobSlotEffects {
+  #effects({ source, workers, acquire, clock, lease, announce }: SlotWorld): JobSlotEffects {
     const slot = this.index;
     return {
       awaitPrevious: () => this.#previous,
-      renewLease: (job, send) => renewLease(source, clock, job, lease, send),
+      renewLease: (job, send) =>
+        renewLease(source, clock, job, lease, send, (outcome, error) =>
+          announce('lease', { job, slot, outcome, ...(error && { error }) }),
+        ),
       startWorker: async (job) => {
-        const worker = await workers.start(job);
+        const worker = await workers.start(job, acquire);
         worker.onLog((body) => announce('log', job, body));
         return worker;
       },

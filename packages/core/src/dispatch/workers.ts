@@ -3,6 +3,7 @@ import type { JobRequest } from '../jobs/source.js';
 import type { NodeContext } from '../nodes/context.js';
 import { InProcessNodeProvider, type InProcessNodeProviderOptions } from '../nodes/inproc.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions } from '../nodes/process.js';
+import type { AcquireOptions } from '../nodes/provider.js';
 import type { PacketBodies } from '../packets.js';
 
 export type JobPacket = 'JobRequest' | 'JobCancel' | 'MetadataUpdate';
@@ -32,7 +33,8 @@ export interface JobWorker {
 
 /** Starts job workers. */
 export interface JobWorkerFactory {
-  start(job: JobRequest, options?: { signal?: AbortSignal }): Promise<JobWorker>;
+  /** `options` go to the provider the worker's node comes from (`created`: for timelines). */
+  start(job: JobRequest, options?: AcquireOptions): Promise<JobWorker>;
 }
 
 class NodeJobWorker implements JobWorker {
@@ -113,7 +115,7 @@ export class ProcessJobWorkers implements JobWorkerFactory {
     this.#outputBytes = outputBytes ?? 64 * 1024;
   }
 
-  async start(_job: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobWorker> {
+  async start(_job: JobRequest, options: AcquireOptions = {}): Promise<JobWorker> {
     const [node] = await this.provider.acquire(1, options);
     const process = node!.process!;
     return new NodeJobWorker(node!, {
@@ -137,7 +139,7 @@ export class InProcessJobWorkers implements JobWorkerFactory {
     this.provider = new InProcessNodeProvider(options);
   }
 
-  async start(_job: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobWorker> {
+  async start(_job: JobRequest, options: AcquireOptions = {}): Promise<JobWorker> {
     const [node] = await this.provider.acquire(1, options);
     const endpoint = this.provider.endpointOf(node!)!;
     const output: string[] = [];

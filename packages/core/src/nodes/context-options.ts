@@ -54,4 +54,10 @@ export interface NodeContextEvents {
   /** The node accepted this host. */
   ready: [body: PacketBodies['NodeReady']];
   closed: [];
+  /**
+   * The node-context machine moved, in one of its regions: `connection` (`connecting`,
+   * `handshaking`, `active.quiet`, `active.watching`, `lost`, `closing`, `closed`, `failed`) or
+   * `exitPacket` (`none`, `queued`, `sent`). For timelines and views of the machine.
+   */
+  state: [region: 'connection' | 'exitPacket', state: string];
 }

@@ -29,6 +29,7 @@ import {
   type NodeConnectionState,
   type NodeContextEvent,
   nodeContextMachine,
+  onRegionMoved,
 } from './node-context.machine.js';
 
 export type { NodeContextEvents, NodeContextOptions, NodeContextSeams, NodeKind } from './context-options.js';
@@ -86,8 +87,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     const liveness = this.#liveness;
     const seams = options[internalSeams];
     this.#writesAfterExitPacket = seams?.writesAfterExitPacket ?? false;
-    // A broken variant's seam provides its bug on the machine; the context binds its effects to
-    // its own actor (no provide per context: it would rebuild the machine).
+    // A variant's seam provides its bug on the machine; effects are bound per actor (no provide() per context).
     this.#machine = createActor(seams?.machine ? seams.machine(nodeContextMachine) : nodeContextMachine, {
       clock: this.#clock,
       inspect: machineInspector(),
@@ -104,7 +104,11 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
         }),
       },
     });
-    this.#machine.subscribe({ error: reportUnhandledError });
+    onRegionMoved(
+      this.#machine,
+      (region, state) => this.emitSafely('state', region, state),
+      reportUnhandledError,
+    );
     this.#machine.start();
   }
 

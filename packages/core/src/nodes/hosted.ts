@@ -20,7 +20,9 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
     // loaded machine) must not leave the others running on unseen, since the caller's shutdown
     // waits for this acquire and would miss a node that arrived after it, whose thread then held
     // the process open until its idle timeout.
-    const starts = await Promise.allSettled(Array.from({ length: count }, () => this.#start()));
+    const starts = await Promise.allSettled(
+      Array.from({ length: count }, () => this.#start(options.created)),
+    );
     const nodes: NodeContext[] = [];
     for (const start of starts) if (start.status === 'fulfilled') nodes.push(start.value);
     const failure = starts.find((start) => start.status === 'rejected');
@@ -64,8 +66,9 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
     return this.#nodes.get(node);
   }
 
-  async #start(): Promise<NodeContext> {
+  async #start(created: AcquireOptions['created']): Promise<NodeContext> {
     const { node, resource } = await this.create();
+    created?.(node, 'launched');
     try {
       await node.start(this.hostPid());
     } catch (error) {

@@ -1,5 +1,5 @@
 import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
-import { type SnapshotFrom, setup } from 'xstate';
+import { type Actor, type SnapshotFrom, setup } from 'xstate';
 
 /**
  * What the node-context machine does to the world and reads of it, carried out by the node
@@ -147,3 +147,29 @@ export type NodeConnectionState = Extract<ConnectionValue, string> | keyof Extra
 /** While the connection is active: whether the node is being pinged. */
 export type LivenessState = Extract<ConnectionValue, object>['active'];
 export type ExitPacketState = NodeContextValue['exitPacket'];
+
+/**
+ * Calls `moved` each time a region of a node context's machine changes state (a tick that
+ * re-enters `watching` makes a new snapshot with the same states: no news), and `error` if the
+ * actor fails. The connection's state is one path: `active.quiet` rather than `{ active: 'quiet' }`.
+ */
+export function onRegionMoved(
+  actor: Actor<typeof nodeContextMachine>,
+  moved: (region: 'connection' | 'exitPacket', state: string) => void,
+  error: (error: unknown) => void,
+): void {
+  const path = (connection: ConnectionValue) =>
+    typeof connection === 'string' ? connection : `active.${connection.active}`;
+  let last = actor.getSnapshot().value;
+  actor.subscribe({
+    next: ({ value }) => {
+      if (value === last) return;
+      const before = last;
+      last = value;
+      const connection = path(value.connection);
+      if (connection !== path(before.connection)) moved('connection', connection);
+      if (value.exitPacket !== before.exitPacket) moved('exitPacket', value.exitPacket);
+    },
+    error,
+  });
+}

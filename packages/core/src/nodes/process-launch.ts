@@ -10,6 +10,7 @@ import { nodeName } from '../system/registry.js';
 import { NodeContext } from './context.js';
 import { closeTimeoutMs, defaultNodeCommand, type ProcessNodeSetup } from './process-options.js';
 import { sleep, waitForExit } from './process-wait.js';
+import type { AcquireOptions } from './provider.js';
 
 /** The pause before the second launch of a node; it doubles for each one after. */
 const LAUNCH_PAUSE_FIRST_MS = 50;
@@ -17,14 +18,15 @@ const LAUNCH_PAUSE_FIRST_MS = 50;
 const LAUNCH_PAUSE_MAX_MS = 1_000;
 
 /**
- * Starts one node process and connects to it, retried with back-off up to `launchAttempts` times.
+ * Starts one node process and connects to it, retried with back-off up to `launchAttempts` times;
+ * `created` hears of each attempt's node context (`AcquireOptions`).
  * `started` hears of the node the moment it accepted this host, with the output file it writes
  * to (the provider keeps and removes that file). A node that fails to start is killed and its
  * files removed before the next attempt; after the last, a `NodeLaunchError` tells how it ended.
  */
 export async function launchNode(
   setup: ProcessNodeSetup,
-  signal: AbortSignal | undefined,
+  { signal, created }: AcquireOptions,
   started: (node: NodeContext, outputFile: string) => void,
 ): Promise<NodeContext> {
   const { options, transport } = setup;
@@ -77,6 +79,7 @@ export async function launchNode(
       ids: setup.ids,
       connect: (onLink) => connectLaunched(setup, launched, onLink),
     });
+    created?.(node, 'launched');
     try {
       await node.start(systemIdentity().pid);
       started(node, outputFile);

@@ -78,7 +78,22 @@ export interface ProcessNodeProviderEvents {
   warning: [warning: NodeWarning];
   /** A node was launched or reused and accepted this host. */
   node: [node: NodeContext, how: 'launched' | 'reused'];
+  /**
+   * A node's process being shut down after its exit packet, step by step (for timelines): the
+   * wait for its exit begins, each pause of the wait's back-off, it exited; or the wait ran out,
+   * its tree was killed, and it was gone after the kill, or still there.
+   */
+  exit: [node: NodeContext, step: NodeExitStep];
 }
+
+/** One step of a process node's shutdown (`ProcessNodeProviderEvents.exit`). */
+export type NodeExitStep =
+  | { step: 'waiting' }
+  | { step: 'paused'; ms: number }
+  | { step: 'exited' }
+  | { step: 'killed' }
+  | { step: 'gone' }
+  | { step: 'stuck' };
 
 /**
  * What launching, reusing and shutting down process nodes share: the provider's options and what

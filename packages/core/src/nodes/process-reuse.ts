@@ -3,6 +3,7 @@ import { systemIdentity } from '../system/launcher.js';
 import { NodeRegistry } from '../system/registry.js';
 import { NodeContext } from './context.js';
 import type { ProcessNodeSetup } from './process-options.js';
+import type { AcquireOptions } from './provider.js';
 
 /**
  * The idle nodes of this user that a provider may reuse: those in the registry whose handshake
@@ -23,12 +24,14 @@ export class IdleNodes {
 
   /**
    * Connects to up to `count` idle nodes and hands each that accepted this host to `reused`;
-   * nodes in `ours` (pids this provider holds already) are not candidates.
+   * nodes in `ours` (pids this provider holds already) are not candidates. `created` hears of
+   * each context tried (`AcquireOptions`).
    */
   async claim(
     count: number,
     ours: ReadonlySet<number | undefined>,
     reused: (node: NodeContext) => void,
+    created?: AcquireOptions['created'],
   ): Promise<NodeContext[]> {
     const setup = this.#setup;
     const hostPid = systemIdentity().pid;
@@ -57,6 +60,7 @@ export class IdleNodes {
               onLink,
             }),
         });
+        created?.(node, 'reused');
         await node.start(hostPid);
         return node;
       }),

@@ -20,6 +20,7 @@ import { waitForExit } from './process-wait.js';
 import type { AcquireOptions, NodeProvider, ReleaseOptions } from './provider.js';
 
 export {
+  type NodeExitStep,
   type ProcessNodeProviderEvents,
   type ProcessNodeProviderOptions,
   processShape,
@@ -72,13 +73,16 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
   async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
     options.signal?.throwIfAborted();
     const nodes: NodeContext[] = this.reuse
-      ? await this.#idle.claim(count, new Set([...this.#nodes].map((node) => node.pid)), (node) =>
-          this.#adopt(node, 'reused'),
+      ? await this.#idle.claim(
+          count,
+          new Set([...this.#nodes].map((node) => node.pid)),
+          (node) => this.#adopt(node, 'reused'),
+          options.created,
         )
       : [];
     const launches = await Promise.allSettled(
       Array.from({ length: count - nodes.length }, () =>
-        launchNode(this.#setup, options.signal, (node, outputFile) => {
+        launchNode(this.#setup, options, (node, outputFile) => {
           this.#outputFiles.set(node, outputFile);
           this.#adopt(node, 'launched');
         }),
@@ -144,10 +148,17 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     }
     // The exit clock runs alongside the orderly close: a node that ignores the exit packet (hung,
     // stopped) would otherwise also cost the link's close timeout before the wait even began.
-    const exited = await waitForExit(clock, nodeProcess, timeouts.exitTimeoutMs ?? 30_000, timeouts);
-    if (!exited) {
+    this.emit('exit', node, { step: 'waiting' });
+    const exited = await waitForExit(clock, nodeProcess, timeouts.exitTimeoutMs ?? 30_000, {
+      ...timeouts,
+      paused: (ms) => this.emit('exit', node, { step: 'paused', ms }),
+    });
+    if (exited) this.emit('exit', node, { step: 'exited' });
+    else {
       nodeProcess.killTree();
+      this.emit('exit', node, { step: 'killed' });
       const killed = await waitForExit(clock, nodeProcess, timeouts.killTimeoutMs ?? 5_000);
+      this.emit('exit', node, { step: killed ? 'gone' : 'stuck' });
       this.emit('warning', {
         nodeId: node.id,
         pid: nodeProcess.pid,

@@ -2,6 +2,12 @@ import type { NodeContext, NodeKind } from './context.js';
 
 export interface AcquireOptions {
   signal?: AbortSignal;
+  /**
+   * Hears of each node the moment its context exists, before it connects, and how it came
+   * (launched, or an idle node reused): what a timeline of its launch and handshake starts from.
+   * A launch that is retried makes a new context for each attempt.
+   */
+  created?: (node: NodeContext, how: 'launched' | 'reused') => void;
 }
 
 export interface ReleaseOptions {

@@ -9,6 +9,7 @@ import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { SchedulerRules } from '../scheduler/rules.js';
 import type { StallReport } from '../scheduler/scheduler.js';
 import type { internalSeams } from '../seams.js';
+import type { TraceRecorder } from '../trace.js';
 
 export interface RuntimeOptions {
   nodes?: {
@@ -51,6 +52,13 @@ export interface RuntimeOptions {
   stallErrorMs?: number;
   clock?: Clock;
   random?: RandomSource;
+  /**
+   * Records the run's timeline (docs/tracing.md): a file path, written as Chrome trace-event JSON
+   * when the runtime shuts down (Perfetto and chrome://tracing open it), or a `TraceRecorder` of
+   * yours; `false` records nothing. Left out, the `TROUPE_TRACE` environment variable names the
+   * file, if it is set.
+   */
+  trace?: string | TraceRecorder | false;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: RuntimeSeams;
 }

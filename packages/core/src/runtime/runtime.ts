@@ -7,7 +7,7 @@ import type { NodeContext } from '../nodes/context.js';
 import { InProcessNodeProvider } from '../nodes/inproc.js';
 import type { PingTimes } from '../nodes/liveness.js';
 import { ProcessNodeProvider, processShape } from '../nodes/process.js';
-import type { NodeProvider } from '../nodes/provider.js';
+import type { AcquireOptions, NodeProvider } from '../nodes/provider.js';
 import { ThreadNodeProvider } from '../nodes/thread.js';
 import {
   boolean,
@@ -28,11 +28,13 @@ import { DEFAULT_POOL, type RequestSpec } from '../scheduler/request.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
 import { systemParallelism } from '../system/launcher.js';
+import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import type { RuntimeEvents, RuntimeOptions } from './options.js';
 import { placeAll } from './place.js';
 import { TaskRouter } from './router.js';
+import { RuntimeTrace } from './trace.js';
 
 export type { RuntimeEvents, RuntimeOptions, RuntimeSeams } from './options.js';
 
@@ -55,6 +57,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #closing: Promise<void> | undefined;
   /** Node launches in flight: shutdown waits for them, so no node outlives the runtime. */
   readonly #growth = new Set<Promise<void>>();
+  /** Where the timeline goes (`trace`, TROUPE_TRACE); undefined when nothing records. */
+  readonly #trace: TraceTarget | undefined;
+  readonly #acquire: AcquireOptions = {};
 
   constructor(options: RuntimeOptions = {}) {
     super();
@@ -112,6 +117,22 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler = this.#builds.scheduler;
     this.scheduler.on('transition', (request, from, to) => this.emit('request', request, from, to));
     this.scheduler.on('stall', (report) => this.emit('stall', report));
+    this.#trace = traceTarget(options.trace);
+    if (this.#trace) this.#record(new RuntimeTrace(this.#trace.recorder, this.#clock));
+  }
+
+  /** Everything the timeline is made of: the scheduler's, the nodes' and the providers' own news. */
+  #record(trace: RuntimeTrace): void {
+    this.#acquire.created = trace.nodeCreated;
+    this.scheduler.on('transition', (request, from, to) => trace.request(request, from, to));
+    this.scheduler.on('restarted', (request, from, to) => trace.restarted(request, from, to));
+    this.scheduler.on('stall', (report) => trace.stall(report));
+    this.scheduler.on('stall.failed', (error) => trace.stallFailed(error));
+    this.on('node', (node) => trace.nodeAdopted(node));
+    this.on('node.lost', (node, error) => trace.nodeLost(node, error));
+    for (const provider of this.providers.values())
+      if (provider instanceof ProcessNodeProvider)
+        provider.on('exit', (node, step) => trace.exitStep(node, step));
   }
 
   /** The nodes in the pool now. */
@@ -176,18 +197,26 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
   }
 
-  /** Cancels whatever is unfinished, then shuts the nodes down (or leaves them idle with `reuse`). Idempotent. */
+  /**
+   * Cancels whatever is unfinished, then shuts the nodes down (or leaves them idle with `reuse`),
+   * then writes the trace file if there is one. Idempotent.
+   */
   shutdown(options: { reuse?: boolean } = {}): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.scheduler.unfinished > 0)
-        this.scheduler.cancelAll(new RequestCancelledError('the runtime shut down'));
-      this.scheduler.stop();
-      // A node still starting is shut down by #grow when it arrives; wait for those first.
-      while (this.#growth.size > 0) await Promise.all([...this.#growth]);
-      await Promise.all(
-        [...this.providers.values()].map((provider) => provider.shutdown(undefined, options)),
-      );
-      this.#builds.clear();
+      try {
+        if (this.scheduler.unfinished > 0)
+          this.scheduler.cancelAll(new RequestCancelledError('the runtime shut down'));
+        this.scheduler.stop();
+        // A node still starting is shut down by #grow when it arrives; wait for those first.
+        while (this.#growth.size > 0) await Promise.all([...this.#growth]);
+        await Promise.all(
+          [...this.providers.values()].map((provider) => provider.shutdown(undefined, options)),
+        );
+        this.#builds.clear();
+      } finally {
+        // A timeline is a diagnosis: one that cannot be written is reported, and fails no run.
+        await this.#trace?.end().catch(reportUnhandledError);
+      }
     })();
     return this.#closing;
   }
@@ -213,7 +242,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
     let nodes: NodeContext[];
     try {
-      nodes = await provider.acquire(count);
+      nodes = await provider.acquire(count, this.#acquire);
     } catch (error) {
       this.#growthFailed(count, pool, error instanceof Error ? error : new TroupeError(String(error)));
       return;
@@ -302,6 +331,7 @@ const runtimeShape: Shape<RuntimeOptions> = {
   stallErrorMs: duration(0),
   clock,
   random,
+  trace: traceOption,
 };
 
 /** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */
