@@ -100,6 +100,18 @@ describe('process nodes (real processes)', () => {
     expect(await readdir(sandbox.directory)).toEqual([]);
   });
 
+  it('with reuse, claims made at once (a pool growing a node at a time) all get idle nodes', async () => {
+    const a = provider({ reuse: true });
+    const idlePids = pidsOf(await a.provider.acquire(3));
+    await a.provider.shutdown();
+    const b = provider({ reuse: true });
+    const claimed = await Promise.all([b.provider.acquire(1), b.provider.acquire(1), b.provider.acquire(1)]);
+    expect(b.events.map((e) => e.how)).toEqual(['reused', 'reused', 'reused']);
+    expect(pidsOf(claimed.flat())).toEqual(idlePids);
+    expect(sandbox.launched).toHaveLength(3);
+    await b.provider.shutdown(undefined, { reuse: false });
+  });
+
   it('with reuse a second host gets the same processes; another runtime version or session does not', async () => {
     // Host A launches two reusable nodes and leaves them idle.
     const a = provider({ reuse: true });

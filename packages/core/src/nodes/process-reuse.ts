@@ -15,6 +15,8 @@ export class IdleNodes {
   readonly #handshakeKey: string;
   /** Pids that refused or could not be reached, per handshake: not tried again by this host. */
   readonly #tried = new Set<string>();
+  /** The claim under way: claims take turns (`claim`). */
+  #turn: Promise<unknown> = Promise.resolve();
 
   constructor(setup: ProcessNodeSetup) {
     this.#setup = setup;
@@ -24,10 +26,26 @@ export class IdleNodes {
 
   /**
    * Connects to up to `count` idle nodes and hands each that accepted this host to `reused`;
-   * nodes in `ours` (pids this provider holds already) are not candidates. `created` hears of
+   * nodes in `ours()` (pids this provider holds already) are not candidates. `created` hears of
    * each context tried (`AcquireOptions`).
+   *
+   * Claims take turns. A claim connects to every candidate and lets go of those it does not
+   * need; a second claim made meanwhile found them taken by this very host, was refused as busy,
+   * never tried them again, and launched nodes while idle ones waited (a pool growing a node at a
+   * time does exactly that). Its turn comes once the first has kept or let go of each.
    */
-  async claim(
+  claim(
+    count: number,
+    ours: () => ReadonlySet<number | undefined>,
+    reused: (node: NodeContext) => void,
+    created?: AcquireOptions['created'],
+  ): Promise<NodeContext[]> {
+    const turn = this.#turn.then(() => this.#claim(count, ours(), reused, created));
+    this.#turn = turn.catch(() => {});
+    return turn;
+  }
+
+  async #claim(
     count: number,
     ours: ReadonlySet<number | undefined>,
     reused: (node: NodeContext) => void,

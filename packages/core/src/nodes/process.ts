@@ -75,7 +75,7 @@ export class ProcessNodeProvider extends EventEmitter<ProcessNodeProviderEvents>
     const nodes: NodeContext[] = this.reuse
       ? await this.#idle.claim(
           count,
-          new Set([...this.#nodes].map((node) => node.pid)),
+          () => new Set([...this.#nodes].map((node) => node.pid)),
           (node) => this.#adopt(node, 'reused'),
           options.created,
         )
