@@ -44,6 +44,8 @@ export interface BuildOptions {
   model?: 'declared' | 'discovered' | 'restartable';
   yield: boolean;
   simulate: boolean;
+  /** Requests sent ahead to each busy node (the runtime's `nodes.prefetch`); default 0. */
+  prefetch?: number;
   /**
    * Cores the lower bound may assume (default: `availableParallelism()`); not used under --simulate,
    * where every node is a core of its own.
@@ -210,6 +212,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
       kind: options.simulate ? 'inproc' : options.kind,
       max: options.nodes,
       reuse: options.reuse,
+      ...(options.prefetch !== undefined && { prefetch: options.prefetch }),
     },
     clock,
     stallTimeoutMs: options.stallTimeoutMs ?? 2_000,

@@ -20,6 +20,9 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
   --restartable       with --discover: projects may be started again on a free node instead of
                       waiting for the busy node their run waits on (docs/scheduling.md)
   --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
+  --prefetch N        requests mode: requests sent ahead to each busy node (default 0); hides the
+                      round trip between short tasks, but a request sent ahead waits for its node
+                      even when another frees first (docs/architecture.md)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        the runtime's timeline, Chrome trace-event JSON (open in Perfetto)
   --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
@@ -51,6 +54,14 @@ function number(name: string, value: string | undefined, fallback: number): numb
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0)
     throw new UsageError(`--${name} must be a positive number, not ${value}`);
+  return parsed;
+}
+
+function count(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new UsageError(`--${name} must be a whole number, 0 or more, not ${value}`);
   return parsed;
 }
 
@@ -94,6 +105,9 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     throw new UsageError(
       '--restartable only applies with --discover (a declared project never waits in ctx.build, so there is nothing to restart)',
     );
+  const prefetch = count('prefetch', values.prefetch);
+  if (prefetch !== undefined && mode !== 'requests')
+    throw new UsageError('--prefetch only applies to --mode requests (requests sent ahead to busy nodes)');
   if (values.discover && mode !== 'requests')
     throw new UsageError(
       '--discover only applies to --mode requests (how a project request gets its dependencies); the dispatcher hands out projects itself',
@@ -112,6 +126,7 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
       simulate,
       cores,
       ...(values.graph !== undefined && { graph: values.graph }),
+      ...(prefetch !== undefined && { prefetch }),
     },
     json: Boolean(values.json),
     trace: values.trace,
@@ -134,6 +149,7 @@ function parse(args: readonly string[]) {
       restartable: { type: 'boolean' },
       'no-yield': { type: 'boolean' },
       simulate: { type: 'boolean' },
+      prefetch: { type: 'string' },
       trace: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },

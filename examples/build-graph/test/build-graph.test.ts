@@ -82,6 +82,26 @@ describe('examples/build-graph under --simulate', () => {
     expect([restarted(discovered.trace), restarted(restartable.trace)]).toEqual([0, 15]);
   });
 
+  it('--prefetch: requests sent ahead to busy thread nodes build the same graph to the sequential evaluation', async () => {
+    for (const model of ['declared', 'discovered'] as const) {
+      const summary = await buildGraph({
+        ...base,
+        projects: 120,
+        nodes: 2,
+        kind: 'thread',
+        simulate: false,
+        workMs: 1,
+        prefetch: 2,
+        mode: 'requests',
+        model,
+      });
+      expect(summary.error).toBeUndefined();
+      expect(summary.built).toBe(120);
+      expect(summary.mismatched).toEqual([]);
+      expect(summary.verified).toBe(true);
+    }
+  });
+
   it('checks every output against a sequential evaluation, and says which projects differ', async () => {
     // A broken rule re-creates a real bug: ctx.build of requests that had all finished handed back [].
     const summary = await buildGraph({

@@ -49,6 +49,17 @@ describe('examples/build-graph command line', () => {
     expect(options(['--mode', 'requests', '--discover', '--simulate']).model).toBe('discovered');
   });
 
+  it('--prefetch takes a whole number for requests mode, and is refused elsewhere, saying why', () => {
+    expect(options([]).prefetch).toBeUndefined();
+    expect(options(['--prefetch', '2']).prefetch).toBe(2);
+    expect(options(['--prefetch', '0']).prefetch).toBe(0);
+    expect(() => options(['--prefetch=-1'])).toThrow(/--prefetch must be a whole number/);
+    expect(() => options(['--prefetch', '1.5'])).toThrow(UsageError);
+    expect(() => options(['--mode', 'dispatcher', '--kind', 'inproc', '--prefetch', '1'])).toThrow(
+      /--prefetch only applies to --mode requests/,
+    );
+  });
+
   it('--no-yield outside dispatcher mode is refused, saying why', () => {
     expect(() => parseCommand(['--no-yield'])).toThrow(UsageError);
     expect(() => parseCommand(['--no-yield', '--mode', 'requests', '--simulate'])).toThrow(
