@@ -1,20 +1,17 @@
 // The generator's seeded random source: the same seed makes the same monorepo, byte for byte.
+import { SeededRandom } from '@troupe/testing';
 
-/** mulberry32: small, fast, and good enough to vary generated code; not for anything secret. */
+/** @troupe/testing's seeded source (mulberry32), with what the generator asks of it; not for anything secret. */
 export class Random {
-  #state: number;
+  readonly #source: SeededRandom;
 
   constructor(seed: number) {
-    this.#state = seed >>> 0;
+    this.#source = new SeededRandom(seed);
   }
 
   /** A number in [0, 1). */
   next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.#source.float();
   }
 
   /** An integer in [min, max]. */
