@@ -68,6 +68,14 @@ export function deferEvents(recorder: TraceRecorder, source: DeferredEvents): vo
 }
 
 /** A clock reading (ms) as a trace timestamp (µs): whole microseconds, so equal readings stay equal. */
+/** `numbers` if it has room for `length` of them, else a copy twice as long (or more): records appended as plain numbers. */
+export function withRoom(numbers: Float64Array<ArrayBuffer>, length: number): Float64Array<ArrayBuffer> {
+  if (length <= numbers.length) return numbers;
+  const grown = new Float64Array(Math.max(length, numbers.length * 2));
+  grown.set(numbers);
+  return grown;
+}
+
 export function micros(ms: number): number {
   return Math.round(ms * 1000);
 }
@@ -188,12 +196,8 @@ export class TraceRecorder {
     args: Record<string, unknown> | undefined,
   ): void {
     const at = this.#names.length * 5;
-    if (at + 5 > this.#numbers.length) {
-      const grown = new Float64Array(this.#numbers.length * 2);
-      grown.set(this.#numbers);
-      this.#numbers = grown;
-    }
-    const numbers = this.#numbers;
+    const numbers = withRoom(this.#numbers, at + 5);
+    this.#numbers = numbers;
     numbers[at] = ts;
     numbers[at + 1] = dur;
     numbers[at + 2] = pid;

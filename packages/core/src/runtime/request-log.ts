@@ -8,7 +8,7 @@ import {
   type RequestState,
   type ScheduledRequest,
 } from '../scheduler/request.js';
-import { type DeferredEvents, micros, type TraceEvent, type TraceTrack } from '../trace.js';
+import { type DeferredEvents, micros, type TraceEvent, type TraceTrack, withRoom } from '../trace.js';
 
 const STATES = Object.keys(REQUEST_TRANSITIONS) as RequestState[];
 const CODES = new Map(STATES.map((state, code) => [state, code]));
@@ -80,12 +80,8 @@ export class RequestLog implements DeferredEvents {
 
   #append(seq: number, code: number, now: number, node: number): void {
     const at = this.#records++ * RECORD;
-    if (at + RECORD > this.#log.length) {
-      const grown = new Float64Array(this.#log.length * 2);
-      grown.set(this.#log);
-      this.#log = grown;
-    }
-    const log = this.#log;
+    const log = withRoom(this.#log, at + RECORD);
+    this.#log = log;
     log[at] = seq;
     log[at + 1] = code;
     log[at + 2] = now;
