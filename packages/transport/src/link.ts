@@ -1,3 +1,6 @@
+// Just over 400 lines, one concern: a link's life (handshake, framed sends through the writer
+// queue, flush, reading, close), driven by its two machines; options, events and close info are
+// in link-options.ts, framing in send-arena.ts and packet-reader.ts.
 import { type Actor, createActor } from 'xstate';
 import type { ByteChannel } from './channel.js';
 import {

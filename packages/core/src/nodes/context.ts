@@ -1,3 +1,6 @@
+// Just over 400 lines, one concern: the host's side of one node (connect, handshake, requests,
+// liveness, exit packet, close), driven by the node-context machine; options and events are in
+// context-options.ts, liveness in liveness.ts, direct requests in direct.ts.
 import { type Clock, type Link, type LinkCloseInfo, systemClock, TroupeError } from '@troupe/transport';
 import {
   fulfilsWithin,
