@@ -90,6 +90,7 @@ const types = [
   'RequestLike',
   'RequestSpec',
   'RequestState',
+  'RetryPolicy',
   'RuntimeEvents',
   'RuntimeOptions',
   'ScheduledRequest',

@@ -1,0 +1,119 @@
+// Losing a node loses no work that may run twice: real process nodes, one SIGKILLed under a
+// request, and the request's next run on another node giving the build's value.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRuntime, NodeConnectionFailedError, type Runtime } from '@troupe/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { asks, once, retried } from './fixtures/retry-tasks.mjs';
+import {
+  cleanupSandbox,
+  createSandbox,
+  isRunning,
+  type Sandbox,
+  waitUntilGone,
+} from './support/processes.js';
+
+let runtime: Runtime | undefined;
+let sandbox: Sandbox;
+beforeEach(async () => {
+  sandbox = await createSandbox();
+});
+afterEach(async () => {
+  await runtime?.shutdown();
+  runtime = undefined;
+  await cleanupSandbox(sandbox);
+});
+
+function start(): Runtime {
+  runtime = createRuntime({
+    nodes: { kind: 'process', max: 2, process: { transport: sandbox.transport, launcher: sandbox.launcher } },
+  });
+  return runtime;
+}
+
+/** Every "<name> running on <pid>" log line, in order, as [name, pid]. */
+function runs(runtime: Runtime): Array<[string, number]> {
+  const seen: Array<[string, number]> = [];
+  runtime.on('log', (entry) => {
+    const match = /^(\S+) running on (\d+)$/.exec(entry.message);
+    if (match) seen.push([match[1]!, Number(match[2])]);
+  });
+  return seen;
+}
+
+async function until<T>(find: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 2_000; i++) {
+    const found = find();
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('timed out waiting');
+}
+
+describe('a lost node', () => {
+  it('a request that may run again runs on another node after its node is killed, and the build gets that run’s value', async () => {
+    const runtime = start();
+    const seen = runs(runtime);
+    const gate = join(sandbox.directory, 'gate-a');
+    const retriedEvents: string[] = [];
+    runtime.scheduler.on('retried', (request, from) => retriedEvents.push(`${request.retries} ${from}`));
+    const build = runtime.build({ task: retried, input: { name: 'a', gate } });
+    const [, victim] = await until(() => seen[0]);
+    sandbox.pids.add(victim);
+    process.kill(victim, 'SIGKILL');
+    expect(await waitUntilGone(victim)).toBe(true);
+    // Let go only once the first run is dead: the next run is the only one that can answer.
+    await writeFile(gate, '');
+    const value = await build;
+    const [, second] = await until(() => seen[1]);
+    expect(second).not.toBe(victim);
+    expect(value).toBe(`a from ${second}`);
+    expect(seen).toHaveLength(2);
+    expect(retriedEvents).toHaveLength(1);
+    expect(retriedEvents[0]).toMatch(/^1 /);
+    expect(runtime.scheduler.retries).toBe(1);
+    // The runtime goes on with the node that is left and whatever replaced the lost one.
+    await writeFile(join(sandbox.directory, 'gate-b'), '');
+    expect(
+      await runtime.build({ task: once, input: { name: 'b', gate: join(sandbox.directory, 'gate-b') } }),
+    ).toMatch(/^b from \d+$/);
+  });
+
+  it('a request that may not run twice fails naming the node, its pid and the signal', async () => {
+    // By id, a request carries only the retry it gives itself (a task's own is read from the task).
+    const runtime = start();
+    const seen = runs(runtime);
+    const gate = join(sandbox.directory, 'gate');
+    const build = runtime.build({ task: once.id, input: { name: 'c', gate } }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const [, victim] = await until(() => seen[0]);
+    sandbox.pids.add(victim);
+    process.kill(victim, 'SIGKILL');
+    const error = (await build) as NodeConnectionFailedError;
+    expect(error).toBeInstanceOf(NodeConnectionFailedError);
+    expect(error.pid).toBe(victim);
+    expect(error.message).toContain(`pid ${victim}`);
+    expect(error.message).toContain('killed by SIGKILL');
+    expect(seen).toHaveLength(1);
+    expect(isRunning(victim)).toBe(false);
+  });
+
+  it('a retry asked for by a task’s own ctx.build crosses the wire with the request', async () => {
+    const runtime = start();
+    const seen = runs(runtime);
+    const gate = join(sandbox.directory, 'gate-d');
+    const build = runtime.build({ task: asks, input: { name: 'd', gate } });
+    const [, victim] = await until(() => seen.find(([name]) => name === 'd'));
+    sandbox.pids.add(victim);
+    process.kill(victim, 'SIGKILL');
+    expect(await waitUntilGone(victim)).toBe(true);
+    await writeFile(gate, '');
+    const value = await build;
+    const runsOfD = seen.filter(([name]) => name === 'd');
+    expect(runsOfD).toHaveLength(2);
+    expect(runsOfD[1]![1]).not.toBe(victim);
+    expect(value).toBe(`asked: d from ${runsOfD[1]![1]}`);
+  });
+});
