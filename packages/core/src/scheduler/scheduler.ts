@@ -472,7 +472,8 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    * `holdsNode`: see `#withdraw`), its pool's queue and the graph, and whoever waits on it hears.
    */
   #finish(request: ScheduledRequest, to: 'completed' | 'failed' | 'cancelled', holdsNode = false): void {
-    if (request.state === 'retrying') this.#backoffs.end(request);
+    if (request.state === 'retrying' && this.#rules.backoffEndsWithRequest(request))
+      this.#backoffs.end(request);
     const slot = this.#assignment.remove(request, holdsNode);
     this.#move(request, to);
     request.awaited = undefined;

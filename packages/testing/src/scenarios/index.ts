@@ -11,6 +11,7 @@ import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
 import { pipelineScenario } from './pipeline.js';
 import { restartScenario } from './restart.js';
+import { retryScenario } from './retry.js';
 import { reuseScenario } from './reuse.js';
 import { shutdownScenario } from './shutdown.js';
 
@@ -22,6 +23,7 @@ export {
   jobsScenario,
   pipelineScenario,
   restartScenario,
+  retryScenario,
   reuseScenario,
   shutdownScenario,
 };
@@ -37,4 +39,5 @@ export const scenarios: readonly Scenario[] = [
   jobsScenario,
   reuseScenario,
   restartScenario,
+  retryScenario,
 ];
