@@ -119,6 +119,21 @@ export interface RequestSpecBody {
   deps?: RequestSpecBody[];
   /** How often it runs again, from the start, when the node running it is lost. Default: never. */
   retry?: RetryPolicy;
+  /**
+   * How long one run of it may hold its node (its active time, waits not counted) before it fails
+   * with `RequestTimeoutError` and is cancelled there. Default: no limit.
+   */
+  timeoutMs?: number;
+}
+
+/** The longest `timeoutMs`: what one timer can wait (about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Why `value` is not a request timeout, or undefined when it is one. */
+export function timeoutProblem(value: unknown): string | undefined {
+  return typeof value === 'number' && value > 0 && value <= MAX_TIMEOUT_MS
+    ? undefined
+    : `it must be a number of milliseconds above 0, at most ${MAX_TIMEOUT_MS}`;
 }
 
 /**
@@ -282,13 +297,15 @@ const checks: Record<PacketTypeName, Check[]> = {
             typeof (r as { task?: unknown }).task === 'string' &&
             ((r as { retry?: unknown }).retry === undefined ||
               retryProblem((r as { retry?: unknown }).retry) === undefined) &&
+            ((r as { timeoutMs?: unknown }).timeoutMs === undefined ||
+              timeoutProblem((r as { timeoutMs?: unknown }).timeoutMs) === undefined) &&
             ((r as { deps?: unknown }).deps === undefined ||
               (Array.isArray((r as { deps?: unknown }).deps) &&
                 ((r as { deps: unknown[] }).deps as unknown[]).every(
                   (d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) < v.length,
                 ))),
         ),
-      'a list of {task, input, deps?: indices into the list, retry?: {attempts, backoffMs?}}',
+      'a list of {task, input, deps?: indices into the list, retry?: {attempts, backoffMs?}, timeoutMs?}',
     ),
     (b) =>
       b.asked === undefined ||

@@ -98,4 +98,20 @@ describe('declared graphs on the wire', () => {
         }),
       ).toThrow(MalformedPacketError);
   });
+
+  it('a timeout crosses with its request; one that no timer can wait is malformed', () => {
+    const registry = new PacketRegistry();
+    const packet = registry.decode(PacketType.BuildBlocked, {
+      requestId: 'r',
+      requests: [{ task: 'a', input: 1, timeoutMs: 1_500 }],
+    });
+    expect(packet.type === 'BuildBlocked' && packet.body.requests[0]!.timeoutMs).toBe(1_500);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '100', null])
+      expect(() =>
+        registry.decode(PacketType.BuildBlocked, {
+          requestId: 'r',
+          requests: [{ task: 'a', input: 1, timeoutMs: bad }],
+        }),
+      ).toThrow(MalformedPacketError);
+  });
 });

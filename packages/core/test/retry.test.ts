@@ -2,9 +2,15 @@
 // request, and the request's next run on another node giving the build's value.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRuntime, NodeConnectionFailedError, type Runtime } from '@troupe/core';
+import {
+  createRuntime,
+  NodeAbandonedError,
+  NodeConnectionFailedError,
+  RequestTimeoutError,
+  type Runtime,
+} from '@troupe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { asks, once, retried } from './fixtures/retry-tasks.mjs';
+import { asks, once, polite, retried, stubborn, where } from './fixtures/retry-tasks.mjs';
 import {
   cleanupSandbox,
   createSandbox,
@@ -24,9 +30,15 @@ afterEach(async () => {
   await cleanupSandbox(sandbox);
 });
 
-function start(): Runtime {
+function start(nodes: { max?: number; cancelGraceMs?: number; prefetch?: number } = {}): Runtime {
   runtime = createRuntime({
-    nodes: { kind: 'process', max: 2, process: { transport: sandbox.transport, launcher: sandbox.launcher } },
+    nodes: {
+      kind: 'process',
+      max: nodes.max ?? 2,
+      ...(nodes.prefetch !== undefined && { prefetch: nodes.prefetch }),
+      ...(nodes.cancelGraceMs !== undefined && { cancelGraceMs: nodes.cancelGraceMs }),
+      process: { transport: sandbox.transport, launcher: sandbox.launcher },
+    },
   });
   return runtime;
 }
@@ -115,5 +127,55 @@ describe('a lost node', () => {
     expect(runsOfD).toHaveLength(2);
     expect(runsOfD[1]![1]).not.toBe(victim);
     expect(value).toBe(`asked: d from ${runsOfD[1]![1]}`);
+  });
+});
+
+describe('a request past its timeout', () => {
+  it('fails naming its task, node and time; a node that ends the run keeps serving', async () => {
+    const runtime = start({ max: 1 });
+    const seen = runs(runtime);
+    const error = await runtime.build({ task: polite, input: { name: 'p' }, timeoutMs: 300 }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    const timeout = error as RequestTimeoutError;
+    const node = runtime.nodes[0]!;
+    expect([timeout.task, timeout.nodeId, timeout.timeoutMs]).toEqual([polite.id, node.id, 300]);
+    const [, pid] = seen[0]!;
+    // The same node, the same process, builds the next request.
+    expect(await runtime.build({ task: where, input: null })).toBe(pid);
+    expect(runtime.nodes.map((n) => n.id)).toEqual([node.id]);
+  });
+
+  it('a node that does not end the run within the grace is killed and replaced; what it held runs again if it may', async () => {
+    const runtime = start({ max: 1, cancelGraceMs: 300, prefetch: 1 });
+    const seen = runs(runtime);
+    const lost = new Promise<Error>((resolve) => runtime.on('node.lost', (_node, error) => resolve(error)));
+    const gate = join(sandbox.directory, 'never');
+    const stuck = runtime.build({ task: stubborn, input: { name: 's', gate }, timeoutMs: 300 }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    const [, victim] = await until(() => seen[0]);
+    sandbox.pids.add(victim);
+    // Sent ahead to the same node, behind the stuck run: it never starts there.
+    const retriedFrom: string[] = [];
+    runtime.scheduler.on('retried', (request, _from, error) =>
+      retriedFrom.push(`${request.state} ${error.name}`),
+    );
+    const staged = runtime.build({ task: where, input: null, retry: { attempts: 1 } });
+    await until(() => (runtime.scheduler.waiting === 0 ? true : undefined));
+    expect(await stuck).toBeInstanceOf(RequestTimeoutError);
+    expect(await waitUntilGone(victim)).toBe(true);
+    const abandoned = await lost;
+    expect(abandoned).toBeInstanceOf(NodeAbandonedError);
+    expect(abandoned.message).toContain(`pid ${victim}`);
+    // Its replacement runs the staged request again, and serves the build.
+    const replacement = await staged;
+    expect(retriedFrom).toEqual(['retrying NodeAbandonedError']);
+    expect(replacement).not.toBe(victim);
+    expect(await runtime.build({ task: where, input: 'next' })).toBe(replacement);
+    expect(isRunning(victim)).toBe(false);
   });
 });

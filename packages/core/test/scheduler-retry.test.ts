@@ -1,6 +1,6 @@
 // Requests that run again when their node is lost (`retry`), decided by the scheduler alone: a
 // host that records what it was told, and a virtual clock for the back-offs.
-import { defineTask, NodeClosedError, type RequestSpec } from '@troupe/core';
+import { defineTask, NodeClosedError, type RequestSpec, RequestTimeoutError } from '@troupe/core';
 import { Scheduler, type SchedulerHost, toSpec } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { describe, expect, it } from 'vitest';
@@ -206,6 +206,68 @@ describe('retry policies', () => {
       expect(() =>
         toSpec({ task: 'file:///tasks.mjs#bad', input: 1, retry: retry as { attempts: number } }),
       ).toThrow(`invalid retry for a request for file:///tasks.mjs#bad: ${says}`);
+    }
+  });
+});
+
+describe('request timeouts', () => {
+  it('a task’s timeoutMs goes with its requests, a request’s own replaces it, and a bad one is refused where it is written', () => {
+    const task = defineTask({
+      name: 'timed',
+      module: 'file:///tasks.mjs',
+      timeoutMs: 2_000,
+      run: (n: number) => n,
+    });
+    expect(task.timeoutMs).toBe(2_000);
+    expect(toSpec({ task, input: 1 }).timeoutMs).toBe(2_000);
+    expect(toSpec({ task, input: 1, timeoutMs: 50 }).timeoutMs).toBe(50);
+    expect(toSpec({ task: task.id, input: 1 })).not.toHaveProperty('timeoutMs');
+    for (const bad of [0, -5, Number.NaN, 2 ** 31])
+      expect(() =>
+        defineTask({ name: 'late', module: 'file:///tasks.mjs', timeoutMs: bad, run: () => 0 }),
+      ).toThrow(
+        'invalid timeoutMs for task late: it must be a number of milliseconds above 0, at most 2147483647',
+      );
+  });
+
+  it('a run that holds its node past its timeoutMs fails, is cancelled there, and holds the node until the node answers', () => {
+    const { scheduler, log, clock } = setup(1);
+    const timedOut: string[] = [];
+    scheduler.on('timedOut', (request, node) => timedOut.push(`${request.spec.task} on ${node}`));
+    const slow = scheduler.submit({ task: 'slow', input: 1, timeoutMs: 1_000 });
+    const next = scheduler.submit({ task: 'next', input: 1 });
+    clock.advance(999);
+    expect(slow.state).toBe('executing');
+    clock.advance(1);
+    expect(slow.state).toBe('failed');
+    expect(slow.error).toBeInstanceOf(RequestTimeoutError);
+    expect(slow.error!.message).toBe(
+      `request ${slow.id} (slow) ran for 1000 ms on node n1, its timeoutMs; it was cancelled there`,
+    );
+    expect(timedOut).toEqual(['slow on n1']);
+    expect(log).toEqual(['start slow on n1', 'cancel slow on n1']);
+    expect(next.state).toBe('waiting');
+    scheduler.nodeLeft('n1', slow.id);
+    expect(log.at(-1)).toBe('start next on n1');
+  });
+
+  it('only active time counts: blocked stretches do not, and a run that ends in time leaves no timer', () => {
+    for (const [after, ends] of [
+      [39, 'completed'],
+      [40, 'failed'],
+    ] as const) {
+      const { scheduler, clock } = setup(2);
+      const parent = scheduler.submit({ task: 'parent', input: 1, timeoutMs: 100 });
+      clock.advance(60);
+      const [child] = scheduler.block(parent.id, [{ task: 'child', input: 1 }]);
+      clock.advance(10_000);
+      scheduler.complete(child!.id, 'C');
+      // It continues on its node with 40 ms of its 100 left.
+      expect(parent.state).toBe('executing');
+      clock.advance(after);
+      if (parent.state === 'executing') scheduler.complete(parent.id, 'P');
+      expect(parent.state).toBe(ends);
+      expect(clock.pending).toBe(0);
     }
   });
 });

@@ -44,6 +44,12 @@ export interface RuntimeOptions {
      * the longest synchronous stretch of any task on thread and process nodes. `Infinity`: never.
      */
     pingTimeoutMs?: number;
+    /**
+     * A run that held its node past its `timeoutMs` is cancelled there; a node that has not ended
+     * it this long after (default 5000 ms: its task ignores its signal, or is stuck) is killed
+     * and its other requests fail with `NodeAbandonedError`, or run again if they may.
+     */
+    cancelGraceMs?: number;
   };
   policy?: SchedulingPolicy;
   /** See `Scheduler`: a stall event after this long without progress (default 5 s)... */

@@ -107,6 +107,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         void growing.finally(() => this.#growth.delete(growing));
       },
       ping: pingTimes(options.nodes),
+      cancelGraceMs: options.nodes?.cancelGraceMs ?? 5_000,
+      clock: this.#clock,
       nodeLost: options[internalSeams]?.nodeLost,
       reports: {
         node: (node) => this.emit('node', node),
@@ -319,6 +321,7 @@ const nodesShape: Shape<NodesOptions> = {
   pingTimeoutMs: (value, path) => {
     if (value !== Number.POSITIVE_INFINITY) duration(1)(value, path);
   },
+  cancelGraceMs: duration(0),
 };
 
 const runtimeShape: Shape<RuntimeOptions> = {

@@ -49,4 +49,9 @@ export interface SchedulerEvents {
    * back-off: `request.retries` is how many of its `retry` attempts it has used now.
    */
   retried: [request: ScheduledRequest, from: string, error: Error];
+  /**
+   * A request's run held `node` past its `timeoutMs`: it failed with `RequestTimeoutError` and was
+   * cancelled there. The node stays held until it answers for the run.
+   */
+  timedOut: [request: ScheduledRequest, node: string];
 }

@@ -3,11 +3,12 @@
 // the graph change together in one file; node assignment, pools and the graph algorithms are not.
 import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
-import { RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
+import { RequestCancelledError, RequestCycleError, RequestTimeoutError, StallError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { invalid } from '../options.js';
 import { internalSeams } from '../seams.js';
 import { NodeAssignment } from './assignment.js';
+import { Deadlines } from './deadlines.js';
 import { addDeclared, dependencyFailure } from './declared.js';
 import { findCycle, raisePriority, releaseWaiters, unneeded, unwait, unwaitAll, wait } from './graph.js';
 import { forgetGrowthFailures, growthFailed } from './growth.js';
@@ -68,6 +69,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   #restarts = 0;
   #retries = 0;
   readonly #backoffs: Backoffs;
+  readonly #deadlines: Deadlines;
   readonly #rules: Readonly<SchedulerRules>;
 
   constructor(options: SchedulerOptions) {
@@ -94,6 +96,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
       this.#startWaiting(request);
       this.#assignment.dispatch();
     });
+    this.#deadlines = new Deadlines(this.#clock, (request) => this.#timedOut(request));
     this.#assignment = new NodeAssignment({
       pools: this.#pools,
       host: this.#host,
@@ -413,7 +416,27 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
 
   #move(request: ScheduledRequest, to: RequestState): void {
     const from = advance(request, to);
+    if (request.spec.timeoutMs !== undefined) {
+      if (to === 'executing') this.#deadlines.started(request);
+      else if (from === 'executing') this.#deadlines.stopped(request);
+    }
     this.emitSafely('transition', request, from, to);
+  }
+
+  /**
+   * `request`'s run has held its node for its `timeoutMs`: it fails with `RequestTimeoutError`
+   * and is cancelled there, holding the node until the node answers for it (the host gives the
+   * node `cancelGraceMs` to, after the `timedOut` event, then kills it).
+   */
+  #timedOut(request: ScheduledRequest): void {
+    const node = request.node!;
+    this.#withdraw(
+      request,
+      'failed',
+      new RequestTimeoutError(request.id, request.spec.task, node, request.spec.timeoutMs!),
+    );
+    this.emitSafely('timedOut', request, node);
+    this.#assignment.dispatch();
   }
 
   /**

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type RetryPolicy, retryProblem } from '../packets.js';
+import { type RetryPolicy, retryProblem, timeoutProblem } from '../packets.js';
 import { isHostEntryScript } from '../system/launcher.js';
 import { kMultiThreadable, kTask, type Task, type TaskDefinition } from './task.js';
 
@@ -27,6 +27,9 @@ export function defineTask<I, O>(definition: TaskDefinition<I, O>): Task<I, O> {
     ...(definition.retry !== undefined && {
       retry: retryPolicy(definition.retry, `task ${definition.name}`),
     }),
+    ...(definition.timeoutMs !== undefined && {
+      timeoutMs: requestTimeout(definition.timeoutMs, `task ${definition.name}`),
+    }),
     deps: definition.deps,
     run: definition.run,
     [kTask]: true as const,
@@ -44,6 +47,13 @@ export function retryPolicy(policy: RetryPolicy, owner: string): Readonly<RetryP
   if (problem !== undefined) throw new TypeError(`invalid retry for ${owner}: ${problem}`);
   const { attempts, backoffMs } = policy;
   return Object.freeze(backoffMs === undefined ? { attempts } : { attempts, backoffMs });
+}
+
+/** `timeoutMs`, or a TypeError saying what is wrong with it, where it is written. */
+export function requestTimeout(timeoutMs: number, owner: string): number {
+  const problem = timeoutProblem(timeoutMs);
+  if (problem !== undefined) throw new TypeError(`invalid timeoutMs for ${owner}: ${problem}`);
+  return timeoutMs;
 }
 
 export function isTask(value: unknown): value is Task {

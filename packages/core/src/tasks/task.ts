@@ -42,6 +42,13 @@ export interface TaskDefinition<I = unknown, O = unknown> {
    * request's own `retry` is used instead.
    */
   retry?: RetryPolicy;
+  /**
+   * How long one run may hold its node (its active time: blocked and yielded stretches do not
+   * count) before it fails with `RequestTimeoutError` and is cancelled on its node. A node that
+   * has not ended the run `nodes.cancelGraceMs` later is killed and replaced, so a hung task never
+   * holds a build for ever. A request's own `timeoutMs` is used instead. Default: no limit.
+   */
+  timeoutMs?: number;
   run(input: I, ctx: TaskContext): O | Promise<O>;
 }
 
@@ -55,6 +62,8 @@ export interface Task<I = unknown, O = unknown> {
   readonly restartable: boolean;
   /** How often a request for it runs again when its node is lost (`TaskDefinition.retry`). */
   readonly retry?: Readonly<RetryPolicy>;
+  /** How long one run may hold its node (`TaskDefinition.timeoutMs`). */
+  readonly timeoutMs?: number;
   /** Its declared dependencies for an input (`TaskDefinition.deps`), if it declares any. */
   deps?(input: I): readonly RequestLike[];
   run(input: I, ctx: TaskContext): O | Promise<O>;
@@ -71,6 +80,8 @@ export interface RequestLike<I = unknown> {
   outOfProcess?: boolean;
   /** Runs again when its node is lost (see `TaskDefinition.retry`). Default: its task's `retry`. */
   retry?: RetryPolicy;
+  /** How long one run may hold its node (see `TaskDefinition.timeoutMs`). Default: its task's. */
+  timeoutMs?: number;
   /**
    * Requests this one depends on, declared up front: it starts only when they are all done, and
    * its task finds their results, in this order, in `ctx.deps`. If one fails, this request fails
