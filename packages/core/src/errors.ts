@@ -152,6 +152,28 @@ export class RequestTimeoutError extends TroupeError {
 }
 
 /**
+ * A pool lost more nodes than its restart budget allows (`nodes.restarts`): it starts no more. The
+ * requests that wait for its nodes fail with this error once none is left; `cause` is how the
+ * last one was lost.
+ */
+export class RestartBudgetError extends TroupeError {
+  static override readonly code = 'TROUPE_RESTART_BUDGET';
+  constructor(
+    readonly pool: string,
+    readonly lost: number,
+    readonly budget: { readonly max: number; readonly periodMs: number },
+    cause: Error,
+  ) {
+    super(
+      `pool ${pool} lost ${lost} nodes within ${budget.periodMs} ms, more than its restart budget ` +
+        `(nodes.restarts: ${budget.max} in ${budget.periodMs} ms): it starts no more nodes. ` +
+        `The last was lost because: ${cause.message.split('\n')[0]}`,
+      { cause },
+    );
+  }
+}
+
+/**
  * The host gave up on a node: it did not end a request it was told to cancel after the request's
  * timeout within `nodes.cancelGraceMs`. It was killed (and is replaced as the pool needs); the
  * other requests it held fail with this error, or run again if they may (`retry`).

@@ -33,6 +33,7 @@ export {
   RequestCancelledError,
   RequestCycleError,
   RequestTimeoutError,
+  RestartBudgetError,
   StallError,
   type StallHolder,
   TaskFailedError,

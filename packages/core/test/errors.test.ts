@@ -20,6 +20,7 @@ import {
   RequestCancelledError,
   RequestCycleError,
   RequestTimeoutError,
+  RestartBudgetError,
   StallError,
   TaskFailedError,
   TaskModuleError,
@@ -81,6 +82,12 @@ const table: Array<[string, TroupeError, Class[], string]> = [
     new RequestTimeoutError('r1', 'm#t', 'node-1', 5_000),
     [RequestTimeoutError],
     'ran for 5000 ms on node node-1',
+  ],
+  [
+    'TROUPE_RESTART_BUDGET',
+    new RestartBudgetError('default', 11, { max: 10, periodMs: 60_000 }, new Error('killed by SIGKILL')),
+    [RestartBudgetError],
+    'The last was lost because: killed by SIGKILL',
   ],
   [
     'TROUPE_NODE_ABANDONED',

@@ -29,6 +29,7 @@ const values = [
   'RequestCancelledError',
   'RequestCycleError',
   'RequestTimeoutError',
+  'RestartBudgetError',
   'Runtime',
   'StallError',
   'TaskFailedError',

@@ -7,10 +7,11 @@ import {
   NodeAbandonedError,
   NodeConnectionFailedError,
   RequestTimeoutError,
+  RestartBudgetError,
   type Runtime,
 } from '@troupe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { asks, once, polite, retried, stubborn, where } from './fixtures/retry-tasks.mjs';
+import { asks, crash, once, polite, retried, stubborn, where } from './fixtures/retry-tasks.mjs';
 import {
   cleanupSandbox,
   createSandbox,
@@ -30,11 +31,14 @@ afterEach(async () => {
   await cleanupSandbox(sandbox);
 });
 
-function start(nodes: { max?: number; cancelGraceMs?: number; prefetch?: number } = {}): Runtime {
+function start(
+  nodes: { max?: number; cancelGraceMs?: number; prefetch?: number; restarts?: { max: number } } = {},
+): Runtime {
   runtime = createRuntime({
     nodes: {
       kind: 'process',
       max: nodes.max ?? 2,
+      ...(nodes.restarts && { restarts: nodes.restarts }),
       ...(nodes.prefetch !== undefined && { prefetch: nodes.prefetch }),
       ...(nodes.cancelGraceMs !== undefined && { cancelGraceMs: nodes.cancelGraceMs }),
       process: { transport: sandbox.transport, launcher: sandbox.launcher },
@@ -177,5 +181,27 @@ describe('a request past its timeout', () => {
     expect(replacement).not.toBe(victim);
     expect(await runtime.build({ task: where, input: 'next' })).toBe(replacement);
     expect(isRunning(victim)).toBe(false);
+  });
+});
+
+describe('the restart budget', () => {
+  it('a pool that loses more nodes than its budget starts no more, and what waits fails saying why', async () => {
+    const runtime = start({ max: 1, restarts: { max: 1 } });
+    const outcome = (code: number) =>
+      runtime.build({ task: crash, input: code }).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    const first = await outcome(3);
+    expect(first).toBeInstanceOf(NodeConnectionFailedError);
+    expect(first!.message).toContain('exited with code 3');
+    expect(await outcome(4)).toBeInstanceOf(NodeConnectionFailedError);
+    expect(sandbox.launched).toHaveLength(2);
+    // Two lost within the period, one allowed: no third node.
+    const third = await outcome(5);
+    expect(third).toBeInstanceOf(RestartBudgetError);
+    expect(third!.message).toContain('pool default lost 2 nodes within 60000 ms');
+    expect(third!.message).toContain('exited with code 4');
+    expect(sandbox.launched).toHaveLength(2);
   });
 });

@@ -32,7 +32,8 @@ export interface BuildHostOptions {
   /** What the runtime is told, as its own events. */
   reports: {
     node(node: NodeContext): void;
-    nodeLost(node: NodeContext, error: Error): void;
+    /** `pool` is given for a node that was lost after it joined (not one refused as it came). */
+    nodeLost(node: NodeContext, error: Error, pool?: string): void;
     log(entry: PacketBodies['Log'] & { node: string }): void;
   };
 }
@@ -156,7 +157,7 @@ export class BuildHost implements SchedulerHost {
         this.#nodes.delete(node.id);
         for (const [id, grace] of this.#graces) if (grace.node === node.id) this.#graceOver(id);
         const failure = error ?? new NodeClosedError(node.id, 'connection failed');
-        this.#options.reports.nodeLost(node, failure);
+        this.#options.reports.nodeLost(node, failure, pool);
         this.scheduler.removeNode(node.id, failure);
       };
       if (this.#options.nodeLost) this.#options.nodeLost(node, forget);
