@@ -118,7 +118,9 @@ describe('process nodes (real processes)', () => {
     const all = pidsOf([...fromA!, ...fromB!]);
     expect(sandbox.launched).toHaveLength(4);
     const registered = await new NodeRegistry(sandbox.directory).list(0);
-    const newest = registered.sort((x, y) => x.registeredAtMs - y.registeredAtMs || x.pid - y.pid).at(-1)!.pid;
+    const newest = registered
+      .sort((x, y) => x.registeredAtMs - y.registeredAtMs || x.pid - y.pid)
+      .at(-1)!.pid;
     await Promise.all([a.provider.shutdown(), b.provider.shutdown()]);
     expect(await waitUntilGone(newest)).toBe(true);
     const kept = all.filter((pid) => pid !== newest);
