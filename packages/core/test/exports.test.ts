@@ -60,6 +60,7 @@ const types = [
   'JobCompletedEvent',
   'JobCompletion',
   'JobContext',
+  'JobControl',
   'JobDefinition',
   'JobDispatcherEvents',
   'JobDispatcherOptions',

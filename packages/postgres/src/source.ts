@@ -11,6 +11,7 @@ import {
   InvalidOptionError,
   JobAlreadyCompletedError,
   type JobCompletion,
+  type JobControl,
   type JobRequest,
   type JobSource,
   type Lease,
@@ -20,6 +21,13 @@ import {
   UnknownJobError,
 } from '@troupe/core';
 import pg from 'pg';
+import {
+  type CancelOutcome,
+  type ControlStatements,
+  controlStatements,
+  HeldJobs,
+  type MetadataOutcome,
+} from './controls.js';
 import { JobSourceClosedError, QueueNotMigratedError } from './errors.js';
 import { migrate } from './migrations.js';
 import { type QueueNames, queueNames } from './schema.js';
@@ -63,6 +71,9 @@ export interface PostgresJob {
   renewals: number;
   result: string | null;
   completion: JobCompletion | null;
+  /** When a cancel was asked for while the job was leased (or queued: it then ended `Canceled`). */
+  cancelRequestedAt: Date | null;
+  cancelReason: string | null;
 }
 
 export interface JobSpec {
@@ -89,6 +100,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   readonly #pool: pg.Pool;
   readonly #names: QueueNames;
   readonly #sql: QueueStatements;
+  readonly #controlSql: ControlStatements;
+  readonly #held: HeldJobs;
   readonly #wakeups: Wakeups;
   readonly #clock: Clock;
   readonly #leaseMs: number;
@@ -102,6 +115,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     super();
     this.#names = queueNames(options.schema);
     this.#sql = queueStatements(this.#names);
+    this.#controlSql = controlStatements(this.#names);
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = positive(options.leaseMs, 'leaseMs', 5 * 60_000);
     this.#pollMs = positive(options.pollMs, 'pollMs', 2_000);
@@ -122,6 +136,18 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       channel: this.#names.quotedChannel,
       clock: this.#clock,
       maxBackoffMs: this.#pollMs,
+      warn: (error) => this.emit('warning', error),
+      control: {
+        channel: this.#names.controlChannel,
+        quoted: this.#names.quotedControlChannel,
+        heard: (id) => this.#held.heard(id),
+      },
+    });
+    this.#held = new HeldJobs({
+      statements: this.#controlSql,
+      query: (text, values) => this.#query(text, values),
+      clock: this.#clock,
+      pollMs: this.#pollMs,
       warn: (error) => this.emit('warning', error),
     });
   }
@@ -169,8 +195,12 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       let waitMs: number;
       try {
         const taken = await this.#takeOne();
-        if (taken === 'dead') continue;
-        if (taken && !signal?.aborted) return taken;
+        if (taken === 'ended') continue;
+        if (taken && !signal?.aborted) {
+          this.#held.hold(taken.id, taken.lease, taken.metadataVersion);
+          const { metadataVersion: _, ...request } = taken;
+          return request;
+        }
         // Aborted while the take was on its way: the job goes back as it was, uncounted.
         if (taken) await this.#giveBack(taken);
         if (signal?.aborted) break;
@@ -200,7 +230,13 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     const fence = fenceOf(request);
     const startedAt = this.#clock.now();
     const { rowCount } = await this.#query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
-    if (rowCount !== 1) throw await this.#refusal(request, fence, 'renew');
+    if (rowCount !== 1) {
+      const refusal = await this.#refusal(request, fence, 'renew');
+      if (refusal instanceof LeaseLostError || refusal instanceof UnknownJobError) {
+        this.#held.release(request.id, fence);
+      }
+      throw refusal;
+    }
     // On the agent's clock, from before the request left: never later than the database's expiry.
     return { expiresAt: startedAt + this.#leaseMs };
   }
@@ -212,6 +248,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async complete(request: JobRequest, completion: JobCompletion): Promise<void> {
     if (this.#closed) throw new JobSourceClosedError(`the result of job ${request.id} was not recorded`);
     const fence = fenceOf(request);
+    // Reported or refused, the job is no longer this agent's to control.
+    this.#held.release(request.id, fence);
     const { rowCount } = await this.#query(this.#sql.complete, [
       request.id,
       fence,
@@ -219,6 +257,51 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       JSON.stringify(completion),
     ]);
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'complete');
+  }
+
+  /**
+   * Cancels a job, from any process that can reach the queue. A queued job is completed as
+   * `Canceled` at once and never runs; a leased one is marked and its holder told (NOTIFY, or its
+   * slow poll), whose dispatcher cancels its worker and reports the job's one result. A lease that
+   * runs out before that makes the next take complete it as `Canceled` instead of running it.
+   */
+  async cancel(id: string, reason = 'cancelled through the queue'): Promise<CancelOutcome> {
+    await this.#ensureReady();
+    const completion: JobCompletion = { result: 'Canceled', reason };
+    const { rows } = await this.#query<{ state: string }>(this.#controlSql.cancel, [
+      id,
+      reason,
+      JSON.stringify(completion),
+      this.#names.controlChannel,
+    ]);
+    const state = rows[0]?.state;
+    if (state === 'completed') return 'canceled';
+    if (state === 'leased') return 'requested';
+    if (!(await this.get(id))) throw new UnknownJobError(id);
+    return 'finished';
+  }
+
+  /**
+   * Merges `metadata` into a job's (updates replace keys). A queued job starts with it; a leased
+   * one's holder is told, and its dispatcher forwards the update to the running worker.
+   */
+  async updateMetadata(id: string, metadata: Record<string, unknown>): Promise<MetadataOutcome> {
+    await this.#ensureReady();
+    const { rows } = await this.#query<{ state: string }>(this.#controlSql.updateMetadata, [
+      id,
+      JSON.stringify(metadata),
+      this.#names.controlChannel,
+    ]);
+    const state = rows[0]?.state;
+    if (state === 'queued') return 'queued';
+    if (state === 'leased') return 'sent';
+    if (!(await this.get(id))) throw new UnknownJobError(id);
+    return 'finished';
+  }
+
+  /** Cancels and metadata updates of the jobs this agent holds (a dispatcher watches while it runs). */
+  watch(listener: (control: JobControl) => boolean): () => void {
+    return this.#held.watch(listener);
   }
 
   /** The job as the table holds it now, or undefined. */
@@ -242,6 +325,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#held.close();
       await this.#wakeups.close();
       await this.#pool.end();
     })();
@@ -278,13 +362,27 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     }
   }
 
-  /** One take: the leased job, 'dead' when the job found was moved to dead instead, or undefined. */
-  async #takeOne(): Promise<JobRequest | 'dead' | undefined> {
+  /**
+   * One take: the leased job; 'ended' when the job found was moved to dead instead, or was one
+   * whose cancel its last holder never acted on (it is completed as `Canceled` here); or undefined.
+   */
+  async #takeOne(): Promise<(JobRequest & { metadataVersion: number }) | 'ended' | undefined> {
     const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
     const row = rows[0];
     if (!row) return undefined;
-    if (row.state === 'dead') return 'dead';
+    if (row.state === 'dead') return 'ended';
+    if (row.cancelRequested) {
+      const reason = `${row.cancelReason ?? 'cancelled through the queue'} (its lease ran out before its agent stopped it)`;
+      await this.#query(this.#sql.complete, [
+        row.id,
+        row.fence,
+        'Canceled',
+        JSON.stringify({ result: 'Canceled', reason }),
+      ]);
+      return 'ended';
+    }
     return {
+      metadataVersion: row.metadataVersion,
       id: row.id,
       job: row.job,
       message: row.message,
@@ -326,6 +424,9 @@ interface TakenRow {
   metadata: Record<string, unknown> | null;
   state: 'leased' | 'dead';
   fence: string;
+  cancelRequested: boolean;
+  cancelReason: string | null;
+  metadataVersion: number;
 }
 
 function fenceOf(request: JobRequest): string {
