@@ -28,6 +28,8 @@ const { values } = parseArgs({
     'poll-ms': { type: 'string', default: '500' },
     // In-process workers: for the many-agents tests, whose jobs are quick and many.
     workers: { type: 'string', default: 'process' },
+    // Only the reports: no progress lines (many quick jobs would spend their time on them).
+    quiet: { type: 'boolean', default: false },
   },
 });
 const database = process.env.TROUPE_DATABASE_URL;
@@ -71,8 +73,10 @@ const dispatcher = new JobDispatcher({
 });
 watchDispatcher(dispatcher, {
   onJob: (report) => send({ type: 'report', report: { ...report, agent: name } }),
-  onLog: (job, message) => send({ type: 'log', id: job.id, message }),
-  onEvent: (line) => send({ type: 'event', line: `${name} ${line}` }),
+  ...(!values.quiet && {
+    onLog: (job, message) => send({ type: 'log', id: job.id, message }),
+    onEvent: (line) => send({ type: 'event', line: `${name} ${line}` }),
+  }),
 });
 dispatcher.on('lease', (event) => {
   if (event.error)

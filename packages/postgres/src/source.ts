@@ -250,12 +250,11 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     const fence = fenceOf(request);
     // Reported or refused, the job is no longer this agent's to control.
     this.#held.release(request.id, fence);
-    const { rowCount } = await this.#query(this.#sql.complete, [
-      request.id,
-      fence,
-      completion.result,
-      JSON.stringify(completion),
-    ]);
+    // A database that is away for a while must not lose the result: the report is retried with
+    // back-off for as long as a lease lasts; the token keeps a late one from counting twice.
+    const { rowCount } = await this.#retrying(() =>
+      this.#query(this.#sql.complete, [request.id, fence, completion.result, JSON.stringify(completion)]),
+    );
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'complete');
   }
 
@@ -348,6 +347,22 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
         )
       : Promise.resolve();
     return this.#ready;
+  }
+
+  /** `attempt` again after transient failures (each a warning), with back-off, for up to `leaseMs`. */
+  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = this.#clock.now() + this.#leaseMs;
+    let backoffMs = 50;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (this.#closed || !isTransient(error) || this.#clock.now() + backoffMs > deadline) throw error;
+        this.emit('warning', error as Error);
+        await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), backoffMs));
+        backoffMs = Math.min(backoffMs * 2, this.#pollMs);
+      }
+    }
   }
 
   /** A query on the pool; a queue nobody migrated is said so, by name. */
