@@ -77,7 +77,14 @@ async function queue(schema: string) {
         `select count(*)::int as n from "${schema}".jobs where state = 'completed'`,
       )
     ).rows[0]!.n;
-  return { url, schema, source, rows, completed };
+  /** Connections listening for wake-ups (one per agent whose source has started taking). */
+  const listeners = async () =>
+    (
+      await client.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where query = $1', [
+        `listen "${schema}.control"`,
+      ])
+    ).rows[0]!.n;
+  return { url, schema, source, rows, completed, listeners };
 }
 
 async function addQuick(
@@ -165,7 +172,7 @@ describe('agents sharing a PostgreSQL queue, under faults', () => {
     await q.source.add({
       id: 'contested',
       job: `${jobsModule}#quick`,
-      message: { ms: 3_000, result: 'SucceededWithIssues' },
+      message: { ms: 4_000, result: 'SucceededWithIssues' },
     });
     await until('the zombie runs the job', () =>
       zombie.events.some((line) => /started contested in worker pid/.test(line)),
@@ -173,8 +180,10 @@ describe('agents sharing a PostgreSQL queue, under faults', () => {
     const zombieWorker = Number(
       /worker pid (\d+)/.exec(zombie.events.find((line) => line.includes('started contested'))!)![1],
     );
-    zombie.child.kill('SIGSTOP');
+    // The other agent is up and listening before the zombie stalls, so the stall lasts about one lease.
     const other = startAgent('other', { url: q.url, schema: q.schema, socketDir, args });
+    await until('both agents listen', async () => (await q.listeners()) === 2);
+    zombie.child.kill('SIGSTOP');
     await until('the other agent holds the job', async () => (await q.rows())[0]!.agent === 'other');
     zombie.child.kill('SIGCONT');
     // Its next renewal is refused: it abandons the job and stops its worker; its result is not written.

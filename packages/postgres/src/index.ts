@@ -3,10 +3,5 @@
 export type { CancelOutcome, MetadataOutcome } from './controls.js';
 export { JobSourceClosedError, QueueNotMigratedError, SchemaTooNewError } from './errors.js';
 export { type MigrateOptions, type MigrateResult, migrate } from './migrations.js';
-export {
-  type JobSpec,
-  type PostgresJob,
-  PostgresJobSource,
-  type PostgresJobSourceEvents,
-  type PostgresJobSourceOptions,
-} from './source.js';
+export type { JobSpec, PostgresJob, PostgresJobSourceEvents, PostgresJobSourceOptions } from './options.js';
+export { PostgresJobSource } from './source.js';

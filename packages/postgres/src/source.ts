@@ -8,7 +8,6 @@ import { hostname } from 'node:os';
 import {
   type Clock,
   DuplicateJobError,
-  InvalidOptionError,
   JobAlreadyCompletedError,
   type JobCompletion,
   type JobControl,
@@ -30,70 +29,17 @@ import {
 } from './controls.js';
 import { JobSourceClosedError, QueueNotMigratedError } from './errors.js';
 import { migrate } from './migrations.js';
+import {
+  type JobSpec,
+  type PostgresJob,
+  type PostgresJobSourceEvents,
+  type PostgresJobSourceOptions,
+  positive,
+} from './options.js';
 import { type QueueNames, queueNames } from './schema.js';
 import { type QueueStatements, queueStatements } from './statements.js';
+import { abortable, isTransient } from './transient.js';
 import { Wakeups } from './wakeups.js';
-
-export interface PostgresJobSourceOptions {
-  /** A connection string or a node-postgres config; the source opens its own pool and listener. */
-  database: string | pg.PoolConfig;
-  /** The queue's schema. Default `troupe_jobs`. */
-  schema?: string;
-  /** Migrate the schema before the first query. Default false (run `migrate` once, or set this). */
-  migrate?: boolean;
-  /** How long a lease lasts after a take or a renewal, on the database's clock. Default 5 min. */
-  leaseMs?: number;
-  /** The slow poll under LISTEN/NOTIFY: the longest a waiting take sleeps. Default 2 s. */
-  pollMs?: number;
-  /** Takes of one job without a result before it is dead instead of leased again. Default 5. */
-  maxAttempts?: number;
-  /** This agent's name, recorded on the jobs it holds. Default `host/pid/random`. */
-  agent?: string;
-  /** Connections in the pool (the listener has its own). Default 4. */
-  poolSize?: number;
-  clock?: Clock;
-}
-
-/** A job as the table holds it. */
-export interface PostgresJob {
-  id: string;
-  job: string;
-  message: unknown;
-  metadata: Record<string, unknown> | null;
-  priority: number;
-  state: 'queued' | 'leased' | 'completed' | 'dead';
-  /** The fencing token of the newest take (0: never taken). */
-  fence: string;
-  attempts: number;
-  maxAttempts: number;
-  agent: string | null;
-  leaseExpiresAt: Date | null;
-  renewals: number;
-  result: string | null;
-  completion: JobCompletion | null;
-  /** When a cancel was asked for while the job was leased (or queued: it then ended `Canceled`). */
-  cancelRequestedAt: Date | null;
-  cancelReason: string | null;
-}
-
-export interface JobSpec {
-  job: string;
-  message?: unknown;
-  metadata?: Record<string, unknown>;
-  id?: string;
-  /** Higher is taken first. Default 0. */
-  priority?: number;
-  /** Overrides the source's `maxAttempts` for this job. */
-  maxAttempts?: number;
-}
-
-export interface PostgresJobSourceEvents {
-  /** The database could not be reached (a take retries with back-off; the listener reconnects). */
-  warning: [error: Error];
-}
-
-/** SQLSTATE classes of errors worth retrying: connection, resources, operator intervention. */
-const TRANSIENT = /^(08|53|57)/;
 
 export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> implements JobSource {
   readonly agent: string;
@@ -449,38 +395,4 @@ function fenceOf(request: JobRequest): string {
     throw new LeaseLostError(request.id, `${JSON.stringify(request.lease)} is not a lease this source gave`);
   }
   return request.lease;
-}
-
-function positive(value: number | undefined, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1)
-    throw new InvalidOptionError(option, 'a positive integer', value);
-  return value;
-}
-
-/** `promise`, or the signal's reason as soon as it aborts (the work itself goes on). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function isTransient(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  // A system error of the socket: refused, reset, unreachable.
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
-  if (typeof code === 'string' && code.length === 5) return TRANSIENT.test(code);
-  return typeof message === 'string' && /connection (terminated|timeout)|connection error/i.test(message);
 }

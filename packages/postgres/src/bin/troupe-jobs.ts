@@ -7,7 +7,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { migrate } from '../migrations.js';
-import { type PostgresJob, PostgresJobSource } from '../source.js';
+import type { PostgresJob } from '../options.js';
+import { PostgresJobSource } from '../source.js';
 
 const USAGE = `usage: troupe jobs <command> [--database URL] [--schema NAME]
   migrate                                  create or upgrade the queue's schema
