@@ -142,10 +142,12 @@ describe('agents sharing a PostgreSQL queue, under faults', () => {
     const start = (i: number) =>
       startAgent(`a${i}.${incarnations[i]}`, { url: q.url, schema: q.schema, socketDir, args });
     const agents: TestAgent[] = [0, 1, 2].map(start);
+    // A kill each time another 50 jobs are done (from 50 to 400), of an agent the seed picks, after a
+    // random pause: during the run however fast the machine is.
     let kills = 0;
-    while ((await q.completed()) < 500) {
-      await new Promise((resolve) => setTimeout(resolve, 250 + random.int(500)));
-      if (kills >= 8) continue;
+    for (let done = await q.completed(); done < 500; done = await q.completed()) {
+      await new Promise((resolve) => setTimeout(resolve, 20 + random.int(100)));
+      if (kills >= 8 || done < 50 * (kills + 1)) continue;
       const i = random.int(3);
       await kill(agents[i]!);
       kills++;
