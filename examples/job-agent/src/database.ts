@@ -123,6 +123,8 @@ export async function runDatabaseAgents(options: DatabaseRunOptions): Promise<Ag
       });
     }
     await finished;
+    // Interrupted, the agents cancel their running jobs as they stop, and report them.
+    await stopAgents([...agents.values()]);
     // Each job's one result is the table's; the agent's report adds how its worker ended.
     const jobs: JobReport[] = [];
     for (const row of await queue.list()) {
