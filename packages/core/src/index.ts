@@ -50,6 +50,7 @@ export { defineJob, type Job, type JobContext, type JobDefinition, type JobFunct
 export { JOB_EXIT_CODES, JobResult } from './jobs/result.js';
 export {
   type JobCompletion,
+  type JobControl,
   type JobRequest,
   type JobSource,
   type Lease,

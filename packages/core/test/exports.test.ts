@@ -63,6 +63,7 @@ const types = [
   'JobCompletedEvent',
   'JobCompletion',
   'JobContext',
+  'JobControl',
   'JobDefinition',
   'JobDispatcherEvents',
   'JobDispatcherOptions',
