@@ -20,6 +20,7 @@ import {
   UnknownJobError,
 } from '@troupe/core';
 import pg from 'pg';
+import { Batcher } from './batch.js';
 import { JobSourceClosedError, QueueNotMigratedError } from './errors.js';
 import { migrate } from './migrations.js';
 import { type QueueNames, queueNames } from './schema.js';
@@ -95,6 +96,12 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   readonly #pollMs: number;
   readonly #maxAttempts: number;
   readonly #migrate: boolean;
+  /** Each statement's name on the connections that prepared it (prepared once per connection). */
+  readonly #prepared: Map<string, string>;
+  /** Concurrent takes, as one query (batch.ts). */
+  readonly #takes = new Batcher((count) => this.#takeSome(count));
+  /** The one look at the next lease expiry on its way, which every take that found nothing shares. */
+  #expiry: Promise<number> | undefined;
   #ready: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -102,6 +109,9 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     super();
     this.#names = queueNames(options.schema);
     this.#sql = queueStatements(this.#names);
+    this.#prepared = new Map(
+      Object.entries(this.#sql).map(([key, text]) => [text as string, `troupe.${this.#names.schema}.${key}`]),
+    );
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = positive(options.leaseMs, 'leaseMs', 5 * 60_000);
     this.#pollMs = positive(options.pollMs, 'pollMs', 2_000);
@@ -168,13 +178,16 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       const since = this.#wakeups.generation;
       let waitMs: number;
       try {
-        const taken = await this.#takeOne();
+        const taken = await this.#takes.one();
         if (taken === 'dead') continue;
         if (taken && !signal?.aborted) return taken;
         // Aborted while the take was on its way: the job goes back as it was, uncounted.
         if (taken) await this.#giveBack(taken);
         if (signal?.aborted) break;
-        waitMs = Math.min(this.#pollMs, await this.#untilNextExpiry());
+        this.#expiry ??= this.#untilNextExpiry().finally(() => {
+          this.#expiry = undefined;
+        });
+        waitMs = Math.min(this.#pollMs, await this.#expiry);
         backoffMs = 50;
       } catch (error) {
         // Closed meanwhile: the pool was ended under the query, which is no failure of the take.
@@ -269,7 +282,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   /** A query on the pool; a queue nobody migrated is said so, by name. */
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.#pool.query<R>(text, values);
+      const name = this.#prepared.get(text);
+      return await this.#pool.query<R>(name ? { name, text, values } : { text, values });
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       // undefined_table, invalid_schema_name
@@ -278,19 +292,24 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     }
   }
 
-  /** One take: the leased job, 'dead' when the job found was moved to dead instead, or undefined. */
-  async #takeOne(): Promise<JobRequest | 'dead' | undefined> {
-    const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
-    const row = rows[0];
-    if (!row) return undefined;
-    if (row.state === 'dead') return 'dead';
-    return {
-      id: row.id,
-      job: row.job,
-      message: row.message,
-      ...(row.metadata && { metadata: row.metadata }),
-      lease: row.fence,
-    };
+  /**
+   * Up to `count` takes in one query, by priority then age: each a leased job, or 'dead' where
+   * the job found was moved to dead instead. Fewer when the queue holds fewer.
+   */
+  async #takeSome(count: number): Promise<Array<JobRequest | 'dead'>> {
+    const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs, count]);
+    rows.sort((a, b) => b.priority - a.priority || (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    return rows.map((row) =>
+      row.state === 'dead'
+        ? 'dead'
+        : {
+            id: row.id,
+            job: row.job,
+            message: row.message,
+            ...(row.metadata && { metadata: row.metadata }),
+            lease: row.fence,
+          },
+    );
   }
 
   /** How long until the next lease runs out, on the database's clock (the poll when none is held). */
@@ -326,6 +345,9 @@ interface TakenRow {
   metadata: Record<string, unknown> | null;
   state: 'leased' | 'dead';
   fence: string;
+  priority: number;
+  /** bigint, as text. */
+  seq: string;
 }
 
 function fenceOf(request: JobRequest): string {

@@ -6,8 +6,9 @@ export interface QueueStatements {
   /** $1 id, $2 job, $3 message (JSON), $4 metadata (JSON or null), $5 priority, $6 max attempts. */
   readonly insert: string;
   /**
-   * $1 agent, $2 lease ms. Leases the next takeable job, or moves it to dead when it has had its
-   * attempts; returns it (id, job, message, metadata, state, fence as text), or no row.
+   * $1 agent, $2 lease ms, $3 how many. Leases the next takeable jobs, or moves to dead those that
+   * have had their attempts; returns them (id, job, message, metadata, state, fence as text, and
+   * priority and seq to order them by), or no row.
    */
   readonly take: string;
   /** Milliseconds until the next lease ends (`ms`, null when none is held), on the database's clock. */
@@ -39,7 +40,7 @@ export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
         select seq from ${s}.jobs
          where state = 'queued' or (state = 'leased' and lease_expires_at <= now())
          order by priority desc, seq
-         limit 1
+         limit $3
          for update skip locked
       ), taken as (
         select j.seq, j.attempts >= j.max_attempts as spent from ${s}.jobs j join next using (seq)
@@ -54,7 +55,7 @@ export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
              finished_at = case when taken.spent then now() else null end
         from taken
        where j.seq = taken.seq
-      returning j.id, j.job, j.message, j.metadata, j.state, j.fence::text as fence`,
+      returning j.id, j.job, j.message, j.metadata, j.state, j.fence::text as fence, j.priority, j.seq`,
     untilNextExpiry: `select ceil(extract(epoch from min(lease_expires_at) - now()) * 1000)::float8 as ms
       from ${s}.jobs where state = 'leased'`,
     renew: `update ${s}.jobs
