@@ -102,6 +102,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   readonly #takes = new Batcher((count) => this.#takeSome(count));
   /** The one look at the next lease expiry on its way, which every take that found nothing shares. */
   #expiry: Promise<number> | undefined;
+  /** Jobs taken and not yet renewed: the take's own lease serves as their first renewal. */
+  readonly #fresh = new Map<string, { fence: string; askedAt: number }>();
   #ready: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -178,9 +180,13 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       const since = this.#wakeups.generation;
       let waitMs: number;
       try {
+        const askedAt = this.#clock.now();
         const taken = await this.#takes.one();
         if (taken === 'dead') continue;
-        if (taken && !signal?.aborted) return taken;
+        if (taken && !signal?.aborted) {
+          this.#fresh.set(taken.id, { fence: taken.lease, askedAt });
+          return taken;
+        }
         // Aborted while the take was on its way: the job goes back as it was, uncounted.
         if (taken) await this.#giveBack(taken);
         if (signal?.aborted) break;
@@ -207,10 +213,21 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
    * Extends the lease from the database's now. Rejects with `LeaseLostError` when the token is
    * not the job's newest (another take has it) or the job is no longer leased. A lease that ran
    * out but that nobody has taken since is still its holder's, and is renewed.
+   *
+   * The first renewal of a job this source took, while the take's lease has at least half of it
+   * left, asks nothing of the database: the take has just granted the lease (nobody can take the
+   * job before it runs out), so it is reported as is, ending `leaseMs` after the take was asked
+   * for on the agent's clock. A dispatcher renews before it starts a worker: this saves each job
+   * a round trip.
    */
   async renew(request: JobRequest, _signal?: AbortSignal): Promise<Lease> {
     if (this.#closed) throw new JobSourceClosedError(`the lease of job ${request.id} was not renewed`);
     const fence = fenceOf(request);
+    const fresh = this.#fresh.get(request.id);
+    this.#fresh.delete(request.id);
+    if (fresh?.fence === fence && this.#clock.now() - fresh.askedAt < this.#leaseMs / 2) {
+      return { expiresAt: fresh.askedAt + this.#leaseMs };
+    }
     const startedAt = this.#clock.now();
     const { rowCount } = await this.#query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'renew');
@@ -225,6 +242,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async complete(request: JobRequest, completion: JobCompletion): Promise<void> {
     if (this.#closed) throw new JobSourceClosedError(`the result of job ${request.id} was not recorded`);
     const fence = fenceOf(request);
+    this.#fresh.delete(request.id);
     const { rowCount } = await this.#query(this.#sql.complete, [
       request.id,
       fence,
