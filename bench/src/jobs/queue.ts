@@ -5,8 +5,8 @@
 export interface BenchQueue {
   /** The system's name, as the rows say it. */
   readonly name: string;
-  /** The queue's schema. */
-  readonly schema: string;
+  /** The queue's schema (none for the in-memory reference). */
+  readonly schema?: string;
   /** Creates the queue's schema and whatever adds jobs. */
   prepare(): Promise<void>;
   /** Adds one no-op job per key (the key is its message); resolves once they are all committed. */

@@ -6,7 +6,7 @@ import { migrate, PostgresJobSource } from '@troupe/postgres';
 import pg from 'pg';
 import type { BenchQueue } from './queue.js';
 
-const noopJob = `${new URL('../../workers/jobs.mjs', import.meta.url).href}#noopJob`;
+export const noopJob = `${new URL('../../workers/jobs.mjs', import.meta.url).href}#noopJob`;
 
 interface Agent {
   source: PostgresJobSource;
@@ -96,7 +96,7 @@ export class TroupeQueue implements BenchQueue {
 }
 
 /** Resolves once every slot of `dispatcher` is idle (waiting for a job). */
-function idle(dispatcher: JobDispatcher): Promise<void> {
+export function idle(dispatcher: JobDispatcher): Promise<void> {
   const done = () => dispatcher.states.every((state) => state === 'idle');
   if (done()) return Promise.resolve();
   return new Promise((resolve) => {

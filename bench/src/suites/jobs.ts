@@ -3,6 +3,7 @@ import { startPrivatePostgres } from '@troupe/testing/internal';
 import pg from 'pg';
 import { GraphileQueue } from '../jobs/graphile.js';
 import { ledger } from '../jobs/ledger.js';
+import { MemoryQueue } from '../jobs/memory.js';
 import { PgBossQueue } from '../jobs/pgboss.js';
 import type { BenchQueue } from '../jobs/queue.js';
 import { TroupeQueue } from '../jobs/troupe.js';
@@ -14,6 +15,8 @@ import { median, type Row, row, type SuiteOptions } from '../measure.js';
  * schema of its own, dropped after. The server is `TROUPE_DATABASE_URL`'s, or a private one
  * started for the run and stopped after it. Every job is a no-op that records its key; every
  * measurement is checked: each job added ran exactly once, and the database holds each as done.
+ * The same troupe agents on core's MemoryJobServer are measured too, without a goal: the share of
+ * a job's time that is the queue's, and the share that is the dispatcher's and its worker's.
  */
 
 export interface JobsSizes {
@@ -61,6 +64,7 @@ export async function measureJobs(
     new TroupeQueue(url, `bench_troupe_${suffix}`),
     new GraphileQueue(url, `bench_graphile_${suffix}`),
     new PgBossQueue(url, `bench_pgboss_${suffix}`),
+    new MemoryQueue(),
   ];
   try {
     for (const queue of queues) await queue.prepare();
@@ -79,7 +83,7 @@ export async function measureJobs(
     for (const queue of queues) await queue.close().catch(told);
     await dropSchemas(
       url,
-      queues.map((queue) => queue.schema),
+      queues.flatMap((queue) => queue.schema ?? []),
     ).catch(told);
     await server?.stop();
   }
@@ -95,11 +99,12 @@ function rowsOf(
   for (const [peer, goal] of [
     ['pg-boss', '>= 1'],
     ['graphile-worker', '>= 0.5'],
+    ['troupe-memory', undefined],
   ] as const) {
     rows.push(
       row(
         'jobs',
-        `jobs/s through the queue, ${AGENTS} agents × ${SLOTS} slots of no-op jobs, ${sizes.jobs} jobs: troupe vs ${peer}`,
+        `jobs/s through the queue, ${AGENTS} agents × ${SLOTS} slots of no-op jobs, ${sizes.jobs} jobs: troupe vs ${label(peer)}`,
         'jobs/s',
         { value: troupe, baseline: median(throughput.get(peer)!) },
         goal,
@@ -110,19 +115,24 @@ function rowsOf(
     [50, 'value <= 10 ms'],
     [99, undefined],
   ] as const) {
-    for (const peer of ['pg-boss', 'graphile-worker']) {
+    for (const peer of ['pg-boss', 'graphile-worker', 'troupe-memory']) {
       rows.push(
         row(
           'jobs',
-          `add-to-start p${p}, idle agents, ${sizes.samples} jobs one at a time: troupe vs ${peer}`,
+          `add-to-start p${p}, idle agents, ${sizes.samples} jobs one at a time: troupe vs ${label(peer)}`,
           'ms',
           { value: percentile(latencies.get('troupe')!, p), baseline: percentile(latencies.get(peer)!, p) },
-          goal,
+          peer === 'troupe-memory' ? undefined : goal,
         ),
       );
     }
   }
   return rows;
+}
+
+/** The in-memory reference is the same troupe agents, without the database. */
+function label(peer: string): string {
+  return peer === 'troupe-memory' ? 'the same agents on MemoryJobServer (no database)' : peer;
 }
 
 /**
