@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Row, Suite } from './measure.js';
+import { jobsSuite } from './suites/jobs.js';
 import { modelSuite } from './suites/model.js';
 import { nodesSuite } from './suites/nodes.js';
 import { qualitySuite } from './suites/quality.js';
@@ -18,6 +19,7 @@ export const suites: Record<string, Suite> = {
   start: startSuite,
   model: modelSuite,
   quality: qualitySuite,
+  jobs: jobsSuite,
 };
 
 /**

@@ -20,6 +20,7 @@ import {
   UnknownJobError,
 } from '@troupe/core';
 import pg from 'pg';
+import { Batcher } from './batch.js';
 import {
   type CancelOutcome,
   type ControlStatements,
@@ -54,6 +55,14 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   readonly #pollMs: number;
   readonly #maxAttempts: number;
   readonly #migrate: boolean;
+  /** Each statement's name on the connections that prepared it (prepared once per connection). */
+  readonly #prepared: Map<string, string>;
+  /** Concurrent takes, as one query (batch.ts). */
+  readonly #takes = new Batcher((count) => this.#takeSome(count));
+  /** The one look at the next lease expiry on its way, which every take that found nothing shares. */
+  #expiry: Promise<number> | undefined;
+  /** Jobs taken and not yet renewed: the take's own lease serves as their first renewal. */
+  readonly #fresh = new Map<string, { fence: string; askedAt: number }>();
   #ready: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -62,6 +71,9 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     this.#names = queueNames(options.schema);
     this.#sql = queueStatements(this.#names);
     this.#controlSql = controlStatements(this.#names);
+    this.#prepared = new Map(
+      Object.entries(this.#sql).map(([key, text]) => [text as string, `troupe.${this.#names.schema}.${key}`]),
+    );
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = positive(options.leaseMs, 'leaseMs', 5 * 60_000);
     this.#pollMs = positive(options.pollMs, 'pollMs', 2_000);
@@ -140,17 +152,22 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       const since = this.#wakeups.generation;
       let waitMs: number;
       try {
-        const taken = await this.#takeOne();
+        const askedAt = this.#clock.now();
+        const taken = await this.#takes.one();
         if (taken === 'ended') continue;
         if (taken && !signal?.aborted) {
           this.#held.hold(taken.id, taken.lease, taken.metadataVersion);
+          this.#fresh.set(taken.id, { fence: taken.lease, askedAt });
           const { metadataVersion: _, ...request } = taken;
           return request;
         }
         // Aborted while the take was on its way: the job goes back as it was, uncounted.
         if (taken) await this.#giveBack(taken);
         if (signal?.aborted) break;
-        waitMs = Math.min(this.#pollMs, await this.#untilNextExpiry());
+        this.#expiry ??= this.#untilNextExpiry().finally(() => {
+          this.#expiry = undefined;
+        });
+        waitMs = Math.min(this.#pollMs, await this.#expiry);
         backoffMs = 50;
       } catch (error) {
         // Closed meanwhile: the pool was ended under the query, which is no failure of the take.
@@ -170,10 +187,21 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
    * Extends the lease from the database's now. Rejects with `LeaseLostError` when the token is
    * not the job's newest (another take has it) or the job is no longer leased. A lease that ran
    * out but that nobody has taken since is still its holder's, and is renewed.
+   *
+   * The first renewal of a job this source took, while the take's lease has at least half of it
+   * left, asks nothing of the database: the take has just granted the lease (nobody can take the
+   * job before it runs out), so it is reported as is, ending `leaseMs` after the take was asked
+   * for on the agent's clock. A dispatcher renews before it starts a worker: this saves each job
+   * a round trip.
    */
   async renew(request: JobRequest, _signal?: AbortSignal): Promise<Lease> {
     if (this.#closed) throw new JobSourceClosedError(`the lease of job ${request.id} was not renewed`);
     const fence = fenceOf(request);
+    const fresh = this.#fresh.get(request.id);
+    this.#fresh.delete(request.id);
+    if (fresh?.fence === fence && this.#clock.now() - fresh.askedAt < this.#leaseMs / 2) {
+      return { expiresAt: fresh.askedAt + this.#leaseMs };
+    }
     const startedAt = this.#clock.now();
     const { rowCount } = await this.#query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
     if (rowCount !== 1) {
@@ -196,12 +224,34 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     const fence = fenceOf(request);
     // Reported or refused, the job is no longer this agent's to control.
     this.#held.release(request.id, fence);
+    this.#fresh.delete(request.id);
     // A database that is away for a while must not lose the result: the report is retried with
     // back-off for as long as a lease lasts; the token keeps a late one from counting twice.
-    const { rowCount } = await this.#retrying(() =>
-      this.#query(this.#sql.complete, [request.id, fence, completion.result, JSON.stringify(completion)]),
+    let attempts = 0;
+    const { rowCount } = await this.#retrying(() => {
+      attempts++;
+      return this.#query(this.#sql.complete, [
+        request.id,
+        fence,
+        completion.result,
+        JSON.stringify(completion),
+      ]);
+    });
+    if (rowCount === 1) return;
+    // An attempt that failed may have committed all the same, its answer lost with the connection:
+    // the job then holds this very token and result, and the report did land, once.
+    if (attempts > 1 && (await this.#landed(request.id, fence, completion.result))) return;
+    throw await this.#refusal(request, fence, 'complete');
+  }
+
+  /** Whether job `id` was completed under token `fence` with `result` (an earlier report of ours). */
+  async #landed(id: string, fence: string, result: string): Promise<boolean> {
+    const { rows } = await this.#query<{ state: string; fence: string; result: string | null }>(
+      this.#sql.holder,
+      [id],
     );
-    if (rowCount !== 1) throw await this.#refusal(request, fence, 'complete');
+    const row = rows[0];
+    return row?.state === 'completed' && row.fence === fence && row.result === result;
   }
 
   /**
@@ -314,7 +364,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   /** A query on the pool; a queue nobody migrated is said so, by name. */
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.#pool.query<R>(text, values);
+      const name = this.#prepared.get(text);
+      return await this.#pool.query<R>(name ? { name, text, values } : { text, values });
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       // undefined_table, invalid_schema_name
@@ -324,32 +375,36 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   }
 
   /**
-   * One take: the leased job; 'ended' when the job found was moved to dead instead, or was one
-   * whose cancel its last holder never acted on (it is completed as `Canceled` here); or undefined.
+   * Up to `count` takes in one query, by priority then age: each a leased job, or 'ended' where
+   * the job found was moved to dead instead, or was one whose cancel its last holder never acted
+   * on (it is completed as `Canceled` here). Fewer when the queue holds fewer.
    */
-  async #takeOne(): Promise<(JobRequest & { metadataVersion: number }) | 'ended' | undefined> {
-    const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
-    const row = rows[0];
-    if (!row) return undefined;
-    if (row.state === 'dead') return 'ended';
-    if (row.cancelRequested) {
-      const reason = `${row.cancelReason ?? 'cancelled through the queue'} (its lease ran out before its agent stopped it)`;
-      await this.#query(this.#sql.complete, [
-        row.id,
-        row.fence,
-        'Canceled',
-        JSON.stringify({ result: 'Canceled', reason }),
-      ]);
-      return 'ended';
-    }
-    return {
-      metadataVersion: row.metadataVersion,
-      id: row.id,
-      job: row.job,
-      message: row.message,
-      ...(row.metadata && { metadata: row.metadata }),
-      lease: row.fence,
-    };
+  async #takeSome(count: number): Promise<Array<(JobRequest & { metadataVersion: number }) | 'ended'>> {
+    const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs, count]);
+    rows.sort((a, b) => b.priority - a.priority || (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    return Promise.all(
+      rows.map(async (row) => {
+        if (row.state === 'dead') return 'ended' as const;
+        if (row.cancelRequested) {
+          const reason = `${row.cancelReason ?? 'cancelled through the queue'} (its lease ran out before its agent stopped it)`;
+          await this.#query(this.#sql.complete, [
+            row.id,
+            row.fence,
+            'Canceled',
+            JSON.stringify({ result: 'Canceled', reason }),
+          ]);
+          return 'ended' as const;
+        }
+        return {
+          metadataVersion: row.metadataVersion,
+          id: row.id,
+          job: row.job,
+          message: row.message,
+          ...(row.metadata && { metadata: row.metadata }),
+          lease: row.fence,
+        };
+      }),
+    );
   }
 
   /** How long until the next lease runs out, on the database's clock (the poll when none is held). */
@@ -388,6 +443,9 @@ interface TakenRow {
   cancelRequested: boolean;
   cancelReason: string | null;
   metadataVersion: number;
+  priority: number;
+  /** bigint, as text. */
+  seq: string;
 }
 
 function fenceOf(request: JobRequest): string {

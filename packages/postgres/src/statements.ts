@@ -6,9 +6,10 @@ export interface QueueStatements {
   /** $1 id, $2 job, $3 message (JSON), $4 metadata (JSON or null), $5 priority, $6 max attempts. */
   readonly insert: string;
   /**
-   * $1 agent, $2 lease ms. Leases the next takeable job, or moves it to dead when it has had its
-   * attempts; returns it (id, job, message, metadata, state, fence as text, whether a cancel was
-   * asked for, its reason, the metadata's version), or no row.
+   * $1 agent, $2 lease ms, $3 how many. Leases the next takeable jobs, or moves to dead those that
+   * have had their attempts; returns them (id, job, message, metadata, state, fence as text,
+   * whether a cancel was asked for, its reason, the metadata's version, and priority and seq to
+   * order them by), or no row.
    */
   readonly take: string;
   /** Milliseconds until the next lease ends (`ms`, null when none is held), on the database's clock. */
@@ -41,7 +42,7 @@ export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
         select seq from ${s}.jobs
          where state = 'queued' or (state = 'leased' and lease_expires_at <= now())
          order by priority desc, seq
-         limit 1
+         limit $3
          for update skip locked
       ), taken as (
         select j.seq, j.attempts >= j.max_attempts as spent from ${s}.jobs j join next using (seq)
@@ -58,7 +59,7 @@ export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
        where j.seq = taken.seq
       returning j.id, j.job, j.message, j.metadata, j.state, j.fence::text as fence,
         j.cancel_requested_at is not null as "cancelRequested", j.cancel_reason as "cancelReason",
-        j.metadata_version as "metadataVersion"`,
+        j.metadata_version as "metadataVersion", j.priority, j.seq`,
     untilNextExpiry: `select ceil(extract(epoch from min(lease_expires_at) - now()) * 1000)::float8 as ms
       from ${s}.jobs where state = 'leased'`,
     renew: `update ${s}.jobs
@@ -71,7 +72,7 @@ export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
     giveBack: `update ${s}.jobs
          set state = 'queued', attempts = attempts - 1, agent = null, lease_expires_at = null
        where id = $1 and fence = $2 and state = 'leased'`,
-    holder: `select state, fence::text as fence from ${s}.jobs where id = $1`,
+    holder: `select state, fence::text as fence, result from ${s}.jobs where id = $1`,
     job: `${selectJob} where id = $1`,
     jobs: `${selectJob} order by seq`,
   };
