@@ -1,4 +1,5 @@
 import {
+  type DashboardOptions,
   type JobCompletedEvent,
   JobDispatcher,
   type JobRequest,
@@ -38,6 +39,9 @@ export interface AgentOptions {
   onJob?: (report: JobReport) => void;
   /** Progress: a worker started, a log line, a state. */
   onEvent?: (line: string) => void;
+  /** Serves the dispatcher's live view (docs/dashboard.md) for the run; its address goes to `onDashboard`. */
+  dashboard?: DashboardOptions;
+  onDashboard?: (url: string) => void;
 }
 
 export interface AgentRun {
@@ -160,6 +164,7 @@ export async function runAgent(options: AgentOptions = {}): Promise<AgentRun> {
   process.once('SIGINT', onInt);
   process.once('SIGTERM', onTerm);
   try {
+    if (options.dashboard) options.onDashboard?.((await dispatcher.serveDashboard(options.dashboard)).url);
     await dispatcher.run();
   } finally {
     process.off('SIGINT', onInt);

@@ -4,7 +4,9 @@ import { type JobReport, runAgent } from './agent.js';
 const USAGE = `usage: npm run job-agent -- [options]     (examples/job-agent)
   --slots N        jobs at once (default 3)
   --json           one JSON line per job as it ends: id, job, result, reason, exitCode, signal, pid, ms
-  --verbose        every state change and log line (to stderr with --json)`;
+  --verbose        every state change and log line (to stderr with --json)
+  --dashboard [PORT]  serve the run's live view on 127.0.0.1 (address to stderr; docs/dashboard.md);
+                   --dashboard-host H binds H instead, with TROUPE_DASHBOARD_TOKEN as its token`;
 
 function describe(report: JobReport): string {
   const exit =
@@ -19,7 +21,15 @@ function describe(report: JobReport): string {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
+    // `--dashboard` may stand without its port: port 0, a free one.
+    args: process.argv
+      .slice(2)
+      .flatMap((arg, index, args) =>
+        arg === '--dashboard' && !/^\d+$/.test(args[index + 1] ?? '') ? [arg, '0'] : [arg],
+      ),
     options: {
+      dashboard: { type: 'string' },
+      'dashboard-host': { type: 'string' },
       slots: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -44,6 +54,14 @@ async function main(): Promise<number> {
     onEvent: (line) => {
       if (values.verbose || (!json && !line.startsWith('slot '))) progress(`      ${line}`);
     },
+    ...(values.dashboard !== undefined && {
+      dashboard: {
+        port: Number(values.dashboard),
+        ...(values['dashboard-host'] !== undefined && { host: values['dashboard-host'] }),
+        ...(process.env.TROUPE_DASHBOARD_TOKEN && { token: process.env.TROUPE_DASHBOARD_TOKEN }),
+      },
+      onDashboard: (url: string) => process.stderr.write(`live view: ${url}\n`),
+    }),
   });
   if (!json) {
     progress('\njob                result               time');

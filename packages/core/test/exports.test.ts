@@ -54,6 +54,8 @@ const values = [
 const types = [
   'AcquireOptions',
   'Clock',
+  'Dashboard',
+  'DashboardOptions',
   'InProcessNodeProviderOptions',
   'Job',
   'JobCancelKind',
