@@ -75,7 +75,8 @@ function applyBatch(batch: DashboardBatch): void {
     else if (change.type === 'request') {
       requests.delete(change.request.id);
       requests.set(change.request.id, change.request);
-    } else if (change.type === 'span') spans.set(change.span.id, change.span);
+    } else if (change.type === 'request.gone') requests.delete(change.id);
+    else if (change.type === 'span') spans.set(change.span.id, change.span);
     else if (change.type === 'slot') slots.set(change.slot.slot, change.slot);
     else jobs.push(change.job);
   }

@@ -234,4 +234,47 @@ describe('the live view', () => {
     feed.end();
     feed.stop();
   });
+
+  it('tells a page to drop the requests it no longer keeps, so the page holds no stale state', () => {
+    const clock = new VirtualClock();
+    const feed = new DashboardFeed(clock, 'test', {}, { finished: 5, batchMs: 100 });
+    const batches: DashboardMessage[] = [];
+    feed.subscribe((batch) => {
+      if (batch !== 'resync') batches.push(batch);
+    });
+    for (let seq = 0; seq < 20; seq++) {
+      const request = {
+        id: `r${seq}`,
+        seq,
+        spec: { task: 'm.js#leaf', input: seq },
+        node: 'n1',
+      } as ScheduledRequest;
+      for (const [from, to] of [
+        ['new', 'waiting'],
+        ['waiting', 'executing'],
+        ['executing', 'completed'],
+      ] as const) {
+        request.state = to;
+        feed.request(request, from, to);
+      }
+    }
+    clock.advance(100);
+    expect(batches).toHaveLength(1);
+    const changes = batches[0]!.type === 'batch' ? batches[0]!.changes : [];
+    const requests = changes.filter((change) => change.type === 'request' || change.type === 'request.gone');
+    expect(
+      requests.map((change) =>
+        change.type === 'request' ? `${change.request.id} ${change.request.state}` : `${change.id} gone`,
+      ),
+    ).toEqual(Array.from({ length: 20 }, (_, seq) => (seq < 15 ? `r${seq} gone` : `r${seq} completed`)));
+    expect(feed.snapshot().requests.map((request) => request.id)).toEqual([
+      'r15',
+      'r16',
+      'r17',
+      'r18',
+      'r19',
+    ]);
+    feed.end();
+    feed.stop();
+  });
 });

@@ -46,6 +46,9 @@ const DEFAULT_LIMITS: FeedLimits = {
 /** What a subscriber hears: a batch of changes, or `'resync'` when it should take a snapshot. */
 export type FeedListener = (batch: DashboardBatch | 'resync') => void;
 
+/** A view the feed updates in place: it is read (serialized) only when a batch or snapshot goes out. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 interface WatchedNode {
   readonly context: NodeContext;
   view: NodeView;
@@ -60,17 +63,23 @@ export class DashboardFeed {
   readonly #charts: Readonly<Record<string, Chart>>;
   readonly #limits: FeedLimits;
   readonly #nodes = new Map<string, WatchedNode>();
-  readonly #unfinished = new Map<string, RequestView>();
+  readonly #unfinished = new Map<string, Mutable<RequestView>>();
   /** Oldest first: the first key is the one to drop. */
-  readonly #finished = new Map<string, RequestView>();
+  readonly #finished = new Map<string, Mutable<RequestView>>();
   readonly #counts: Record<string, number> = {};
-  readonly #openSpans = new Map<string, SpanView>();
+  readonly #openSpans = new Map<string, Mutable<SpanView>>();
   readonly #spans: SpanView[] = [];
   readonly #slots = new Map<number, SlotView>();
   readonly #slotSpans = new Map<number, SpanView>();
   readonly #jobs: JobView[] = [];
-  /** The latest change of each thing since the last batch, by what it changes (`node:a`, `request:r1`…). */
+  /** The latest change of each node, slot and job since the last batch, by what it changes (`node:a`…). */
   readonly #pending = new Map<string, DashboardChange>();
+  /**
+   * Requests and spans changed since the last batch. They change on every request's path, so a
+   * change costs a set insertion; their views are read when the batch goes out.
+   */
+  readonly #dirtyRequests = new Set<string>();
+  readonly #dirtySpans = new Set<SpanView>();
   #overflowed = false;
   readonly #listeners = new Set<FeedListener>();
   #timer: TimerId | undefined;
@@ -106,35 +115,46 @@ export class DashboardFeed {
   /** A request changed state (the scheduler's `transition` event). */
   request(request: ScheduledRequest, from: RequestState | 'new', to: RequestState): void {
     const now = this.#now();
+    const id = request.id;
     if (from !== 'new') this.#counts[from] = (this.#counts[from] ?? 1) - 1;
     this.#counts[to] = (this.#counts[to] ?? 0) + 1;
-    const view: RequestView = {
-      id: request.id,
-      task: taskName(request.spec.task),
-      state: to,
-      node: request.node ?? null,
-      since: now,
-    };
-    if (from === 'executing') this.#closeSpan(request.id, now, to);
+    let view = this.#unfinished.get(id);
+    if (view) {
+      view.state = to;
+      view.node = request.node ?? null;
+      view.since = now;
+    } else {
+      view = { id, task: taskName(request.spec.task), state: to, node: request.node ?? null, since: now };
+      this.#unfinished.set(id, view);
+    }
+    if (from === 'executing') {
+      const open = this.#openSpans.get(id);
+      if (open) {
+        this.#openSpans.delete(id);
+        open.end = now;
+        open.outcome = to;
+        this.#finishSpan(open);
+      }
+    }
     if (to === 'executing' && request.node !== undefined) {
       const span: SpanView = {
-        id: request.id,
+        id,
         lane: request.node,
         label: view.task,
         start: now,
         end: null,
         outcome: null,
       };
-      this.#openSpans.set(request.id, span);
-      this.#change(`span:${request.id}`, { type: 'span', span });
+      this.#openSpans.set(id, span);
+      this.#touch(this.#dirtySpans, span);
     }
     if (FINISHED.has(to)) {
-      this.#unfinished.delete(request.id);
-      this.#finished.set(request.id, view);
+      this.#unfinished.delete(id);
+      this.#finished.set(id, view);
       if (this.#finished.size > this.#limits.finished)
         this.#finished.delete(this.#finished.keys().next().value!);
-    } else this.#unfinished.set(request.id, view);
-    this.#change(`request:${request.id}`, { type: 'request', request: view });
+    }
+    this.#touch(this.#dirtyRequests, id);
   }
 
   /** A dispatcher slot's machine moved (the dispatcher's `state` event). */
@@ -158,7 +178,7 @@ export class DashboardFeed {
         outcome: null,
       };
       this.#slotSpans.set(slot, span);
-      this.#change(`span:${jobId}`, { type: 'span', span });
+      this.#touch(this.#dirtySpans, span);
     }
   }
 
@@ -198,7 +218,11 @@ export class DashboardFeed {
       nodes: [...this.#nodes.values()].map((watched) => watched.view),
       counts: { ...this.#counts },
       requests: [...take(this.#unfinished.values(), this.#limits.unfinished), ...this.#finished.values()],
-      spans: [...this.#spans, ...this.#openSpans.values(), ...this.#slotSpans.values()],
+      spans: [
+        ...this.#spans.slice(-this.#limits.spans),
+        ...this.#openSpans.values(),
+        ...this.#slotSpans.values(),
+      ],
       slots: [...this.#slots.values()],
       jobs: [...this.#jobs],
     };
@@ -282,18 +306,25 @@ export class DashboardFeed {
     }
   }
 
-  #closeSpan(id: string, now: number, outcome: string): void {
-    const open = this.#openSpans.get(id);
-    if (!open) return;
-    this.#openSpans.delete(id);
-    this.#finishSpan({ ...open, end: now, outcome });
-  }
-
   #finishSpan(span: SpanView): void {
     this.#spans.push(span);
-    if (this.#spans.length > this.#limits.spans)
+    // Trimmed in halves, not one at a time: each finished run then costs no copy of the rest.
+    if (this.#spans.length > 2 * this.#limits.spans)
       this.#spans.splice(0, this.#spans.length - this.#limits.spans);
-    this.#change(`span:${span.id}`, { type: 'span', span });
+    this.#touch(this.#dirtySpans, span);
+  }
+
+  #touch<T>(dirty: Set<T>, item: T): void {
+    if (this.#listeners.size === 0 || this.#overflowed) return;
+    dirty.add(item);
+    if (dirty.size > this.#limits.pending) this.#overflow();
+  }
+
+  #overflow(): void {
+    this.#overflowed = true;
+    this.#pending.clear();
+    this.#dirtyRequests.clear();
+    this.#dirtySpans.clear();
   }
 
   #change(key: string, change: DashboardChange): void {
@@ -301,10 +332,7 @@ export class DashboardFeed {
     // Re-inserted, so the batch keeps the order things last changed in.
     this.#pending.delete(key);
     this.#pending.set(key, change);
-    if (this.#pending.size > this.#limits.pending) {
-      this.#overflowed = true;
-      this.#pending.clear();
-    }
+    if (this.#pending.size > this.#limits.pending) this.#overflow();
   }
 
   #arm(): void {
@@ -318,7 +346,7 @@ export class DashboardFeed {
 
   #flush(): void {
     if (this.#listeners.size === 0) {
-      this.#pending.clear();
+      this.#overflow();
       this.#overflowed = false;
       return;
     }
@@ -328,15 +356,24 @@ export class DashboardFeed {
       for (const listener of this.#listeners) listener('resync');
       return;
     }
-    if (this.#pending.size === 0 && !this.#ended) return;
+    if (this.#pending.size + this.#dirtyRequests.size + this.#dirtySpans.size === 0 && !this.#ended) return;
+    const changes: DashboardChange[] = [...this.#pending.values()];
+    for (const id of this.#dirtyRequests) {
+      const request = this.#unfinished.get(id) ?? this.#finished.get(id);
+      // Not kept any more (more requests finished since than the list holds): the page drops it.
+      changes.push(request ? { type: 'request', request } : { type: 'request.gone', id });
+    }
+    for (const span of this.#dirtySpans) changes.push({ type: 'span', span });
     const batch: DashboardBatch = {
       type: 'batch',
       now: this.#now(),
       ended: this.#ended,
       counts: { ...this.#counts },
-      changes: [...this.#pending.values()],
+      changes,
     };
     this.#pending.clear();
+    this.#dirtyRequests.clear();
+    this.#dirtySpans.clear();
     for (const listener of this.#listeners) listener(batch);
   }
 }

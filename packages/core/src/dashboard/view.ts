@@ -76,6 +76,8 @@ export interface DashboardSnapshot {
 export type DashboardChange =
   | { readonly type: 'node'; readonly node: NodeView }
   | { readonly type: 'request'; readonly request: RequestView }
+  /** A request the feed no longer keeps (finished, and pushed out by later ones). */
+  | { readonly type: 'request.gone'; readonly id: string }
   | { readonly type: 'span'; readonly span: SpanView }
   | { readonly type: 'slot'; readonly slot: SlotView }
   | { readonly type: 'job'; readonly job: JobView };
