@@ -12,7 +12,7 @@ const [script, args, file] = agent
   ? ['examples/job-agent/dist/main.js', ['--dashboard'], 'docs/dashboard-jobs.png']
   : [
       'examples/build-graph/dist/main.js',
-      ['--projects', '60', '--work-ms', '150', '--nodes', '3', '--kind', 'thread', '--dashboard'],
+      ['--projects', '60', '--work-ms', '300', '--nodes', '3', '--kind', 'thread', '--dashboard'],
       'docs/dashboard.png',
     ];
 
@@ -36,7 +36,10 @@ try {
   if (agent) await page.waitForSelector('[data-job]', { timeout: 30_000 });
   else
     await page.waitForFunction(
-      () => Number(document.querySelector('[data-count="completed"]')?.textContent?.split(' ')[1] ?? 0) >= 25,
+      // Halfway: some requests done, some running, the rest waiting.
+      () =>
+        Number(document.querySelector('[data-count="completed"]')?.textContent?.split(' ')[1] ?? 0) >= 20 &&
+        document.querySelector('[data-count="executing"]') !== null,
       undefined,
       { timeout: 30_000 },
     );

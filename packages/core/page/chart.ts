@@ -80,7 +80,7 @@ export function drawChart(chart: Chart, active: ReadonlySet<string>, title: stri
   place('', 10, arcRoom);
   // Drawn at its own size (a small machine stays small), narrowed to fit when the page is narrow.
   const fullWidth = Math.max(width + 20, title.length * 7 + 20);
-  const fullHeight = height + arcRoom + 10;
+  const fullHeight = height + 2 * arcRoom;
   const svg = el('svg', {
     viewBox: `0 0 ${fullWidth} ${fullHeight}`,
     width: fullWidth,
@@ -144,15 +144,19 @@ export function drawChart(chart: Chart, active: ReadonlySet<string>, title: stri
     const event = transition.events.join(', ');
     const x1 = from.x + from.width / 2;
     const x2 = to.x + to.width / 2;
-    const y1 = from.y;
-    const y2 = to.y;
+    // Forward arcs (left to right) over the states, backward ones under them: the two directions
+    // between a pair of states never share a curve.
+    const backward = x2 < x1;
+    const y1 = backward ? from.y + from.height : from.y;
+    const y2 = backward ? to.y + to.height : to.y;
     const lift = Math.min(arcRoom - 8, 12 + Math.abs(x2 - x1) / 6);
-    const top = Math.min(y1, y2) - lift;
+    const peak = backward ? Math.max(y1, y2) + lift : Math.min(y1, y2) - lift;
+    const control = backward ? peak + lift / 2 : peak - lift / 2;
     const group = el('g', { class: 'transition' }, svg);
     el(
       'path',
       {
-        d: `M${x1 + (x2 > x1 ? 6 : -6)},${y1} Q${(x1 + x2) / 2},${top - lift / 2} ${x2},${y2}`,
+        d: `M${x1 + (backward ? -6 : 6)},${y1} Q${(x1 + x2) / 2},${control} ${x2},${y2}`,
         'marker-end': `url(#arrow-${chart.id})`,
       },
       group,
@@ -161,7 +165,7 @@ export function drawChart(chart: Chart, active: ReadonlySet<string>, title: stri
     if (labelled && event)
       el(
         'text',
-        { x: (x1 + x2) / 2, y: top - 2, 'text-anchor': 'middle', class: 'event' },
+        { x: (x1 + x2) / 2, y: backward ? peak + 10 : peak - 2, 'text-anchor': 'middle', class: 'event' },
         group,
       ).textContent = event;
   }
