@@ -5,6 +5,7 @@
 
 export { type Chart, machineChart, tableChart } from './dashboard/charts.js';
 export { DashboardFeed, type FeedLimits } from './dashboard/feed.js';
+export { type DashboardServerOptions, startDashboardServer } from './dashboard/server.js';
 export type { DashboardMessage, DashboardSnapshot } from './dashboard/view.js';
 export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {

@@ -1,7 +1,7 @@
 // The live view's server (docs/dashboard.md): the charts it draws are the machines' own, a page
 // hears every change of a real run and the run's end, the token rule for binds beyond 127.0.0.1,
 // and the bounds that keep a slow page from growing the runtime's memory.
-import { get } from 'node:http';
+import { get, type IncomingMessage } from 'node:http';
 import {
   createRuntime,
   InvalidOptionError,
@@ -18,6 +18,7 @@ import {
   jobSlotMachine,
   machineChart,
   nodeContextMachine,
+  startDashboardServer,
 } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import { describe, expect, it } from 'vitest';
@@ -276,5 +277,60 @@ describe('the live view', () => {
     ]);
     feed.end();
     feed.stop();
+  });
+
+  it('a page that stops reading misses batches, not memory: it gets one snapshot once it reads again', async () => {
+    const clock = new VirtualClock();
+    const feed = new DashboardFeed(clock, 'slow', {}, { pending: 100_000, finished: 10, unfinished: 10 });
+    let produced = 0;
+    feed.subscribe((batch) => {
+      produced += batch === 'resync' ? 0 : JSON.stringify(batch).length;
+    });
+    const server = await startDashboardServer(feed, {
+      port: 0,
+      host: '127.0.0.1',
+      token: undefined,
+      maxBufferedBytes: 64 * 1024,
+    });
+    try {
+      const response = await new Promise<IncomingMessage>((resolve, reject) =>
+        get(`${server.url}events`, resolve).on('error', reject),
+      );
+      // The page stops reading: what the server sends piles up in the kernel, then in its socket.
+      response.pause();
+      const task = `m.js#${'x'.repeat(200)}`;
+      let seq = 0;
+      for (let batch = 0; batch < 80; batch++) {
+        for (let i = 0; i < 1000; i++, seq++) {
+          const request = { id: `r${seq}`, seq, spec: { task, input: seq }, node: 'n1' } as ScheduledRequest;
+          request.state = 'waiting';
+          feed.request(request, 'new', 'waiting');
+        }
+        clock.advance(100);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      feed.end();
+      let received = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      response.resume();
+      await new Promise((resolve) => response.once('end', resolve));
+      const messages = received
+        .split('\n\n')
+        .filter((block) => block.startsWith('data: '))
+        .map((block) => JSON.parse(block.slice(6)) as DashboardMessage);
+      expect(produced).toBeGreaterThan(15_000_000);
+      // What reached the page is what the buffers held, plus the snapshot: not the 80 batches.
+      expect(received.length).toBeLessThan(produced / 2);
+      expect(messages[0]!.type).toBe('snapshot');
+      expect(messages.slice(1).some((message) => message.type === 'snapshot')).toBe(true);
+      const last = messages.at(-1)!;
+      expect(last).toMatchObject({ type: 'snapshot', ended: true, counts: { waiting: 80_000 } });
+    } finally {
+      feed.stop();
+      await server.close();
+    }
   });
 });
