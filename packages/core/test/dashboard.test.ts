@@ -162,6 +162,7 @@ describe('the live view', () => {
     expect(seen.ended).toBe(true);
     expect(reported).toEqual(new Map(results.map((result, index) => [`job-${index}`, result])));
     expect(seen.jobResults).toEqual(reported);
+    await expect(dispatcher.serveDashboard()).rejects.toThrow(/the job dispatcher has stopped/);
   });
 
   it('binds beyond 127.0.0.1 only with a token, compared on every request; refuses what is not a read', async () => {
@@ -190,11 +191,18 @@ describe('the live view', () => {
       expect(await status(`?token=${token}`)).toBe(200);
       expect(await status(`dashboard.js?token=${token}`)).toBe(200);
       expect(await status(`snapshot?token=${token}`, { method: 'POST' })).toBe(405);
-      // A page elsewhere that points its own name at this address sends its own Host.
-      expect(await statusFor(`${base}snapshot?token=${token}`, 'attacker.example')).toBe(421);
+      // The bind may be every address (0.0.0.0), reached by any name: with a token, the Host is free.
+      expect(await statusFor(`${base}snapshot?token=${token}`, 'build-box.example:8080')).toBe(200);
+      // Without a token, a page elsewhere that points its own name at 127.0.0.1 sends its own Host.
+      const open = await runtime.serveDashboard();
+      expect(await statusFor(`${open.url}snapshot`, 'attacker.example')).toBe(421);
+      expect(await statusFor(`${open.url}snapshot`, new URL(open.url).host)).toBe(200);
+      expect(await statusFor(`${open.url}snapshot`, `localhost:${new URL(open.url).port}`)).toBe(200);
     } finally {
       await runtime.shutdown();
     }
+    // Shut down: nothing more to serve, and no server left running.
+    await expect(runtime.serveDashboard()).rejects.toThrow(/shutting down/);
   });
 
   it('keeps a bounded model of a long run, and sends a snapshot instead of changes it cannot hold', () => {

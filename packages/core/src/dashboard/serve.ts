@@ -1,6 +1,7 @@
 // `serveDashboard` for the runtime and the job dispatcher alike: the options checked up front, the
 // server started on a feed, and every dashboard of one owner ended and closed when the owner
 // shuts down. The server module is loaded only when a dashboard is served.
+import { TroupeError } from '@troupe/transport';
 import { checkShape, integer, invalid, nonEmptyString, type Shape, string } from '../options.js';
 import type { DashboardFeed } from './feed.js';
 
@@ -52,11 +53,19 @@ export function checkDashboardOptions(options: DashboardOptions): void {
 /** The dashboards one runtime or dispatcher serves: each fed by its own feed, all ended together. */
 export class Dashboards {
   readonly #served = new Set<{ feed: DashboardFeed; close: () => Promise<void> }>();
+  readonly #owner: string;
+  #closed = false;
+
+  /** `owner` names the runtime or dispatcher in errors: 'the runtime'. */
+  constructor(owner: string) {
+    this.#owner = owner;
+  }
 
   /** Serves `feed`; `detach` stops feeding it (called once, when this dashboard closes). */
   async serve(feed: DashboardFeed, options: DashboardOptions, detach: () => void): Promise<Dashboard> {
     let server: { url: string; close(): Promise<void> };
     try {
+      if (this.#closed) throw new TroupeError(`${this.#owner} has stopped: its dashboards are closed`);
       const { startDashboardServer } = await import('./server.js');
       server = await startDashboardServer(feed, {
         port: options.port ?? 0,
@@ -68,6 +77,13 @@ export class Dashboards {
       detach();
       feed.stop();
       throw error;
+    }
+    if (this.#closed) {
+      // The owner shut down while the server was starting: nothing would ever close it.
+      detach();
+      feed.stop();
+      await server.close();
+      throw new TroupeError(`${this.#owner} stopped while its dashboard was starting`);
     }
     let closing: Promise<void> | undefined;
     const entry = {
@@ -90,6 +106,7 @@ export class Dashboards {
 
   /** The owner shut down: every page hears the run ended, and every server closes. */
   async closeAll(): Promise<void> {
+    this.#closed = true;
     await Promise.all([...this.#served].map((entry) => entry.close()));
   }
 }

@@ -75,7 +75,9 @@ export async function startDashboardServer(
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const url = new URL(request.url ?? '/', 'http://dashboard');
     // A page elsewhere that renames itself to this address (DNS rebinding) sends its own Host.
-    if (!hostHeaders.has(request.headers.host ?? ''))
+    // With a token that page cannot read anything anyway, and the bind may be every address the
+    // machine has (0.0.0.0), reached by names this server cannot know.
+    if (expected === undefined && !hostHeaders.has(request.headers.host ?? ''))
       return void response.writeHead(421, SECURITY_HEADERS).end('wrong host\n');
     if (request.method !== 'GET' && request.method !== 'HEAD')
       return void response.writeHead(405, { ...SECURITY_HEADERS, allow: 'GET, HEAD' }).end('read-only\n');

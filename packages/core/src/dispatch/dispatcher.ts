@@ -82,7 +82,7 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
   readonly #clock: Clock;
   /** Who hears of each worker's node context: the timeline and any dashboards. */
   readonly #created = new Set<NonNullable<AcquireOptions['created']>>();
-  readonly #dashboards = new Dashboards();
+  readonly #dashboards = new Dashboards('the job dispatcher');
 
   constructor(options: JobDispatcherOptions) {
     super();

@@ -79,7 +79,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       for (const created of this.#created) created(node, how);
     },
   };
-  readonly #dashboards = new Dashboards();
+  readonly #dashboards = new Dashboards('the runtime');
 
   constructor(options: RuntimeOptions = {}) {
     super();
