@@ -15,6 +15,7 @@ const layers = {
     ['jobs'],
     ['endpoint'],
     ['nodes', 'scheduler'],
+    ['dashboard'],
     ['dispatch', 'runtime'],
     ['bin'],
   ],

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   type Clock,
   createRuntime,
+  type DashboardOptions,
   type RequestLike,
   type Runtime,
   systemClock,
@@ -59,6 +60,9 @@ export interface BuildOptions {
   seed?: number;
   /** Aborting it stops the build: unfinished projects are cancelled, and the runtime shuts down. */
   signal?: AbortSignal;
+  /** Serves the runtime's live view (docs/dashboard.md) for the run; its address goes to `onDashboard`. */
+  dashboard?: DashboardOptions;
+  onDashboard?: (url: string) => void;
   /** Handed to the runtime: a test's broken rule, to show that `verified` catches a wrong result. */
   [internalSeams]?: RuntimeSeams;
 }
@@ -220,6 +224,15 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     trace: recorder,
     ...(options[internalSeams] && { [internalSeams]: options[internalSeams] }),
   });
+  if (options.dashboard) {
+    try {
+      options.onDashboard?.((await runtime.serveDashboard(options.dashboard)).url);
+    } catch (error) {
+      await runtime.shutdown();
+      rmSync(directory, { recursive: true, force: true });
+      throw error;
+    }
+  }
   let firstNodeAt: number | undefined;
   runtime.once('node', () => {
     firstNodeAt = clock.now();

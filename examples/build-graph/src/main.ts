@@ -30,6 +30,12 @@ function interruptions(): {
   return { signal: controller.signal, received: () => received };
 }
 
+/** The live view's token, from the environment only: an argument would show in every process list. */
+function dashboardToken(): { token?: string } {
+  const token = process.env.TROUPE_DASHBOARD_TOKEN;
+  return token ? { token } : {};
+}
+
 async function main(): Promise<number> {
   const command = parseCommand(process.argv.slice(2));
   if (command.help) {
@@ -43,6 +49,10 @@ async function main(): Promise<number> {
   const options: BuildOptions = {
     ...command.options,
     signal: interrupt.signal,
+    ...(command.dashboard && {
+      dashboard: { ...command.dashboard, ...dashboardToken() },
+      onDashboard: (url: string) => process.stderr.write(`live view: ${url}\n`),
+    }),
     onProgress: (built, total) => {
       if (json) return;
       if (tty) {

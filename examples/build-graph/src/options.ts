@@ -25,6 +25,10 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
                       even when another frees first (docs/architecture.md)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        the runtime's timeline, Chrome trace-event JSON (open in Perfetto)
+  --dashboard [PORT]  serve the run's live view on http://127.0.0.1:PORT (default: a free port), its
+                      address printed to stderr; closed when the run ends (docs/dashboard.md)
+  --dashboard-host H  bind the live view to H instead; then TROUPE_DASHBOARD_TOKEN (an environment
+                      variable, never an argument: at least 16 characters) must hold its token
   --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
                       (declared | discovered | restartable | dispatcher), makespanMs, startupMs, parallelism,
                       lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not
@@ -47,6 +51,8 @@ export type Command =
       options: Omit<BuildOptions, 'onProgress' | 'signal'>;
       json: boolean;
       trace: string | undefined;
+      /** `--dashboard`: where to serve the live view (the token comes from the environment). */
+      dashboard: { port: number; host?: string } | undefined;
     };
 
 function number(name: string, value: string | undefined, fallback: number): number {
@@ -85,7 +91,7 @@ function oneOf<T extends string>(
 export function parseCommand(args: readonly string[], cores = availableParallelism()): Command {
   let values: ReturnType<typeof parse>['values'];
   try {
-    values = parse(args).values;
+    values = parse(withDashboardPort(args)).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -112,6 +118,18 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     throw new UsageError(
       '--discover only applies to --mode requests (how a project request gets its dependencies); the dispatcher hands out projects itself',
     );
+  if (values['dashboard-host'] !== undefined && values.dashboard === undefined)
+    throw new UsageError('--dashboard-host only applies with --dashboard');
+  if (values.dashboard !== undefined && simulate)
+    throw new UsageError(
+      '--dashboard shows a run as it goes; a --simulate run is over at once, on virtual time',
+    );
+  const dashboardPort = values.dashboard === undefined ? undefined : Number(values.dashboard);
+  if (
+    dashboardPort !== undefined &&
+    !(Number.isInteger(dashboardPort) && dashboardPort >= 0 && dashboardPort <= 65535)
+  )
+    throw new UsageError(`--dashboard takes a port (0 to 65535), not ${values.dashboard}`);
   return {
     help: false,
     options: {
@@ -130,6 +148,13 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     },
     json: Boolean(values.json),
     trace: values.trace,
+    dashboard:
+      dashboardPort === undefined
+        ? undefined
+        : {
+            port: dashboardPort,
+            ...(values['dashboard-host'] !== undefined && { host: values['dashboard-host'] }),
+          },
   };
 }
 
@@ -151,8 +176,19 @@ function parse(args: readonly string[]) {
       simulate: { type: 'boolean' },
       prefetch: { type: 'string' },
       trace: { type: 'string' },
+      dashboard: { type: 'string' },
+      'dashboard-host': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
+}
+
+/** `--dashboard` may stand without its port (the last argument, or before another option): port 0. */
+function withDashboardPort(args: readonly string[]): string[] {
+  return args.flatMap((arg, index) =>
+    arg === '--dashboard' && (index === args.length - 1 || args[index + 1]!.startsWith('-'))
+      ? [arg, '0']
+      : [arg],
+  );
 }

@@ -49,6 +49,35 @@ describe('examples/build-graph command line', () => {
     expect(options(['--mode', 'requests', '--discover', '--simulate']).model).toBe('discovered');
   });
 
+  it('--dashboard takes an optional port, --dashboard-host goes with it, and neither runs under --simulate', () => {
+    const dashboard = (args: string[]) => {
+      const command = parseCommand(args, 2);
+      if (command.help) throw new Error('expected a build, not --help');
+      return command.dashboard;
+    };
+    expect(dashboard([])).toBeUndefined();
+    expect(dashboard(['--dashboard'])).toEqual({ port: 0 });
+    expect(dashboard(['--dashboard', '--nodes', '2'])).toEqual({ port: 0 });
+    expect(dashboard(['--dashboard', '8080'])).toEqual({ port: 8080 });
+    expect(dashboard(['--dashboard=9000', '--dashboard-host', '127.0.0.2'])).toEqual({
+      port: 9000,
+      host: '127.0.0.2',
+    });
+    expect(() => dashboard(['--dashboard', 'x'])).toThrow(/--dashboard takes a port \(0 to 65535\), not x/);
+    expect(() => dashboard(['--dashboard', '70000'])).toThrow(UsageError);
+    expect(() => dashboard(['--dashboard-host', '0.0.0.0'])).toThrow(
+      /--dashboard-host only applies with --dashboard/,
+    );
+    expect(() => dashboard(['--dashboard', '--simulate'])).toThrow(/--simulate run is over at once/);
+  });
+
+  it('a live view bound beyond 127.0.0.1 without TROUPE_DASHBOARD_TOKEN is refused before anything is built', async () => {
+    const { code, out, err } = await run(['--projects', '5', '--dashboard', '--dashboard-host', '127.0.0.2']);
+    expect(code).toBe(2);
+    expect(err).toMatch(/option token must be given when host is not 127\.0\.0\.1/);
+    expect(out).not.toContain('built');
+  });
+
   it('--prefetch takes a whole number for requests mode, and is refused elsewhere, saying why', () => {
     expect(options([]).prefetch).toBeUndefined();
     expect(options(['--prefetch', '2']).prefetch).toBe(2);

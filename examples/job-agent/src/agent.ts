@@ -1,6 +1,6 @@
 // Memory mode: the scenario's jobs from an embedded job server (MemoryJobServer) through one job
 // dispatcher in this process, each job in a fresh worker process.
-import { JobDispatcher, MemoryJobServer, ProcessJobWorkers } from '@troupe/core';
+import { type DashboardOptions, JobDispatcher, MemoryJobServer, ProcessJobWorkers } from '@troupe/core';
 import { isPidAlive } from '@troupe/core/internal';
 import { type JobReport, watchDispatcher } from './report.js';
 import { jobsModule, scenario } from './scenario.js';
@@ -18,6 +18,9 @@ export interface AgentOptions {
   onJob?: (report: JobReport) => void;
   /** Progress: a worker started, a log line, a state. */
   onEvent?: (line: string) => void;
+  /** Serves the dispatcher's live view (docs/dashboard.md) for the run; its address goes to `onDashboard`. */
+  dashboard?: DashboardOptions;
+  onDashboard?: (url: string) => void;
 }
 
 export interface AgentRun {
@@ -90,6 +93,7 @@ export async function runAgent(options: AgentOptions = {}): Promise<AgentRun> {
   process.once('SIGINT', onInt);
   process.once('SIGTERM', onTerm);
   try {
+    if (options.dashboard) options.onDashboard?.((await dispatcher.serveDashboard(options.dashboard)).url);
     await dispatcher.run();
   } finally {
     process.off('SIGINT', onInt);

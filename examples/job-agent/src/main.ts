@@ -9,7 +9,9 @@ const USAGE = `usage: npm run job-agent -- [options]     (examples/job-agent)
                    password out of the URL (PGPASSWORD or ~/.pgpass)
   --agents N       database mode: agent processes sharing the queue (default 2)
   --json           one JSON line per job as it ends: id, job, result, reason, exitCode, signal, pid, ms
-  --verbose        every state change and log line (to stderr with --json)`;
+  --verbose        every state change and log line (to stderr with --json)
+  --dashboard [PORT]  serve the run's live view on 127.0.0.1 (address to stderr; docs/dashboard.md);
+                   --dashboard-host H binds H instead, with TROUPE_DASHBOARD_TOKEN as its token`;
 
 function describe(report: JobReport): string {
   const exit =
@@ -25,7 +27,15 @@ function describe(report: JobReport): string {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
+    // `--dashboard` may stand without its port: port 0, a free one.
+    args: process.argv
+      .slice(2)
+      .flatMap((arg, index, args) =>
+        arg === '--dashboard' && !/^\d+$/.test(args[index + 1] ?? '') ? [arg, '0'] : [arg],
+      ),
     options: {
+      dashboard: { type: 'string' },
+      'dashboard-host': { type: 'string' },
       slots: { type: 'string' },
       database: { type: 'string' },
       agents: { type: 'string' },
@@ -56,10 +66,23 @@ async function main(): Promise<number> {
   const onEvent = (line: string) => {
     if (values.verbose || (!json && !/^(agent-\d+ )?slot /.test(line))) progress(`      ${line}`);
   };
+  const dashboard =
+    values.dashboard === undefined
+      ? undefined
+      : {
+          dashboard: {
+            port: Number(values.dashboard),
+            ...(values['dashboard-host'] !== undefined && { host: values['dashboard-host'] }),
+            ...(process.env.TROUPE_DASHBOARD_TOKEN && { token: process.env.TROUPE_DASHBOARD_TOKEN }),
+          },
+          onDashboard: (url: string) => process.stderr.write(`live view: ${url}\n`),
+        };
+  if (dashboard && database !== undefined)
+    throw new Error('--dashboard is for memory mode (one agent in this process)');
   // Database mode prints each job once the table has its one result (all at the end).
   const run: AgentRun =
     database === undefined
-      ? await runAgent({ slots, onJob, onEvent })
+      ? await runAgent({ slots, onJob, onEvent, ...dashboard })
       : await runDatabaseAgents({ database, agents, slots, onJob, onEvent });
   if (!json) {
     progress('\njob                result               time');

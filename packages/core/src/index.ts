@@ -1,6 +1,7 @@
 // @troupe/core's public door: what a user of the README and docs/ needs, covered by semver. Each
 // name is listed in test/exports.test.ts; the rest is behind '@troupe/core/internal'.
 export { type Clock, systemClock, type TimerId } from './clock.js';
+export type { Dashboard, DashboardOptions } from './dashboard/serve.js';
 export {
   type JobCompletedEvent,
   JobDispatcher,

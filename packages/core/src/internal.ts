@@ -3,6 +3,10 @@
 // endpoint, the launcher and registry seams. NOT covered by semver: any name here may change or go
 // in any release. A name moves to the index (and its export-list test) when a user needs it.
 
+export { type Chart, machineChart, tableChart } from './dashboard/charts.js';
+export { DashboardFeed, type FeedLimits } from './dashboard/feed.js';
+export { type DashboardServerOptions, startDashboardServer } from './dashboard/server.js';
+export type { DashboardMessage, DashboardSnapshot } from './dashboard/view.js';
 export type { JobDispatcherSeams } from './dispatch/dispatcher.js';
 export {
   bindJobSlotEffects,

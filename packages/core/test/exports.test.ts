@@ -57,6 +57,8 @@ const values = [
 const types = [
   'AcquireOptions',
   'Clock',
+  'Dashboard',
+  'DashboardOptions',
   'InProcessNodeProviderOptions',
   'Job',
   'JobCancelKind',

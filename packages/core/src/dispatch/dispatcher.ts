@@ -1,7 +1,16 @@
 import { type Clock, systemClock } from '@troupe/transport';
 import { reportUnhandledError, SafeEmitter } from '@troupe/transport/internal';
+import { DashboardFeed } from '../dashboard/feed.js';
+import { dispatcherCharts } from '../dashboard/machines.js';
+import {
+  checkDashboardOptions,
+  type Dashboard,
+  type DashboardOptions,
+  Dashboards,
+} from '../dashboard/serve.js';
 import type { JobCancelKind } from '../errors.js';
 import type { JobControl, JobRequest, JobSource } from '../jobs/source.js';
+import type { AcquireOptions } from '../nodes/provider.js';
 import {
   checkRequired,
   checkShape,
@@ -16,7 +25,7 @@ import { internalSeams, type MachineSeam } from '../seams.js';
 import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import type { TraceRecorder } from '../trace.js';
 import type { JobCompletedEvent, JobDispatcherEvents } from './events.js';
-import type { JobSlotState, jobSlotMachine } from './job-slot.machine.js';
+import { type JobSlotState, jobSlotMachine } from './job-slot.machine.js';
 import { type LeaseOptions, leaseShape } from './lease-renewer.js';
 import { JobSlot, type SlotWorld } from './slot.js';
 import { DispatcherTrace } from './trace.js';
@@ -70,6 +79,10 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
   readonly #trace: TraceTarget | undefined;
+  readonly #clock: Clock;
+  /** Who hears of each worker's node context: the timeline and any dashboards. */
+  readonly #created = new Set<NonNullable<AcquireOptions['created']>>();
+  readonly #dashboards = new Dashboards('the job dispatcher');
 
   constructor(options: JobDispatcherOptions) {
     super();
@@ -77,13 +90,18 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     checkRequired(options as unknown as Record<string, unknown>, ['source'], '', 'a JobSource');
     this.#source = options.source;
     const clock = options.clock ?? systemClock;
+    this.#clock = clock;
     const workers = options.workers ?? new ProcessJobWorkers();
     this.#trace = traceTarget(options.trace);
     const trace = this.#trace && new DispatcherTrace(this.#trace.recorder, clock);
     const world: SlotWorld = {
       source: options.source,
       workers,
-      acquire: trace ? { created: trace.workerCreated } : {},
+      acquire: {
+        created: (node, how) => {
+          for (const created of this.#created) created(node, how);
+        },
+      },
       clock,
       lease: options.lease ?? {},
       timeouts: {
@@ -95,6 +113,7 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
       announce: (event, ...args) => this.emitSafely(event, ...args),
     };
     if (trace) {
+      this.#created.add(trace.workerCreated);
       this.on('state', (slot, state, jobId) => trace.state(slot, state, jobId));
       this.on('lease', (event) => trace.lease(event));
       this.on('started', (event) => trace.started(event));
@@ -103,6 +122,30 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     }
     const slots = options.slots ?? 1;
     for (let index = 0; index < slots; index++) this.#slots.push(new JobSlot(index, world));
+  }
+
+  /**
+   * Serves a live view of this dispatcher on a local web page (docs/dashboard.md): each slot's
+   * machine with its current step, the jobs and their results, the workers' nodes. Closed when
+   * `run` ends and at `shutdown`. Binds 127.0.0.1 unless `host` says otherwise, which then needs
+   * a `token`.
+   */
+  async serveDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
+    checkDashboardOptions(options);
+    const feed = new DashboardFeed(this.#clock, 'troupe job dispatcher', dispatcherCharts(jobSlotMachine));
+    const onState = (slot: number, state: JobSlotState, jobId: string | undefined) =>
+      feed.slotState(slot, state, jobId);
+    const onCompleted = ({ slot, job, completion, reason }: JobCompletedEvent) =>
+      feed.jobCompleted(slot, job.id, completion?.result ?? 'none', completion?.reason ?? reason);
+    this.on('state', onState);
+    this.on('completed', onCompleted);
+    this.#created.add(feed.nodeCreated);
+    for (const [index, slot] of this.#slots.entries()) feed.slotState(index, slot.state, slot.job?.id);
+    return this.#dashboards.serve(feed, options, () => {
+      this.off('state', onState);
+      this.off('completed', onCompleted);
+      this.#created.delete(feed.nodeCreated);
+    });
   }
 
   /** The state of each slot's machine. */
@@ -130,7 +173,7 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
       .then(() => Promise.all(this.#slots.map((slot) => slot.previous)).then(() => {}))
       .finally(() => {
         unwatch?.();
-        return this.#saveTrace();
+        return Promise.all([this.#saveTrace(), this.#dashboards.closeAll().catch(reportUnhandledError)]);
       });
     return this.#running;
   }
@@ -197,6 +240,7 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     await Promise.all(this.#slots.map((slot) => slot.previous));
     await this.#running?.catch(() => {});
     for (const slot of this.#slots) slot.stop();
+    await this.#dashboards.closeAll().catch(reportUnhandledError);
     await this.#saveTrace();
   }
 

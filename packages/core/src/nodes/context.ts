@@ -8,6 +8,7 @@ import {
   reportUnhandledError,
   SafeEmitter,
   sendIfActive,
+  type WriterQueueState,
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
 import { NodeClosedError, NodeConnectionFailedError } from '../errors.js';
@@ -123,6 +124,11 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   get state(): NodeConnectionState {
     const connection = this.#machine.getSnapshot().value.connection;
     return typeof connection === 'string' ? connection : 'active';
+  }
+
+  /** Its link's writer-queue machine state (the dashboard shows it); undefined before the link exists. */
+  get writerState(): WriterQueueState | undefined {
+    return this.#link?.writerState;
   }
 
   /** While active: whether the node is pinged (it holds requests) or quiet; undefined otherwise. */

@@ -1,6 +1,14 @@
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';
+import { DashboardFeed } from '../dashboard/feed.js';
+import { runtimeCharts } from '../dashboard/machines.js';
+import {
+  checkDashboardOptions,
+  type Dashboard,
+  type DashboardOptions,
+  Dashboards,
+} from '../dashboard/serve.js';
 import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
 import { createIdSource, type IdSource, systemRandom } from '../ids.js';
 import type { NodeContext } from '../nodes/context.js';
@@ -24,7 +32,12 @@ import {
   withMethods,
 } from '../options.js';
 import type { RequestSpecBody } from '../packets.js';
-import { DEFAULT_POOL, type RequestSpec } from '../scheduler/request.js';
+import {
+  DEFAULT_POOL,
+  type RequestSpec,
+  type RequestState,
+  type ScheduledRequest,
+} from '../scheduler/request.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
 import { systemParallelism } from '../system/launcher.js';
@@ -61,7 +74,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #growth = new Set<Promise<void>>();
   /** Where the timeline goes (`trace`, TROUPE_TRACE); undefined when nothing records. */
   readonly #trace: TraceTarget | undefined;
-  readonly #acquire: AcquireOptions = {};
+  /** Who hears of each node context a provider creates: the timeline and any dashboards. */
+  readonly #created = new Set<NonNullable<AcquireOptions['created']>>();
+  readonly #acquire: AcquireOptions = {
+    created: (node, how) => {
+      for (const created of this.#created) created(node, how);
+    },
+  };
+  readonly #dashboards = new Dashboards('the runtime');
 
   constructor(options: RuntimeOptions = {}) {
     super();
@@ -134,7 +154,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /** Everything the timeline is made of: the scheduler's, the nodes' and the providers' own news. */
   #record(trace: RuntimeTrace): void {
-    this.#acquire.created = trace.nodeCreated;
+    this.#created.add(trace.nodeCreated);
     this.scheduler.on('transition', (request, from, to) => trace.request(request, from, to));
     this.scheduler.on('restarted', (request, from, to) => trace.restarted(request, from, to));
     this.scheduler.on('stall', (report) => trace.stall(report));
@@ -144,6 +164,29 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     for (const provider of this.providers.values())
       if (provider instanceof ProcessNodeProvider)
         provider.on('exit', (node, step) => trace.exitStep(node, step));
+  }
+
+  /**
+   * Serves a live view of this runtime on a local web page (docs/dashboard.md): its nodes and
+   * their machines' states, requests by state, the timeline. Closed at `shutdown`. Binds
+   * 127.0.0.1 unless `host` says otherwise, which then needs a `token`.
+   */
+  async serveDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
+    checkDashboardOptions(options);
+    if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
+    const feed = new DashboardFeed(this.#clock, 'troupe runtime', runtimeCharts());
+    const onRequest = (request: ScheduledRequest, from: RequestState | 'new', to: RequestState) =>
+      feed.request(request, from, to);
+    const onNode = (node: NodeContext) => feed.nodeAdopted(node);
+    this.scheduler.on('transition', onRequest);
+    this.on('node', onNode);
+    this.#created.add(feed.nodeCreated);
+    for (const node of this.nodes) feed.nodeAdopted(node);
+    return this.#dashboards.serve(feed, options, () => {
+      this.scheduler.off('transition', onRequest);
+      this.off('node', onNode);
+      this.#created.delete(feed.nodeCreated);
+    });
   }
 
   /** The nodes in the pool now. */
@@ -225,6 +268,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         );
         this.#builds.clear();
       } finally {
+        await this.#dashboards.closeAll().catch(reportUnhandledError);
         // A timeline is a diagnosis: one that cannot be written is reported, and fails no run.
         await this.#trace?.end().catch(reportUnhandledError);
       }
