@@ -63,6 +63,8 @@ export interface MemoryJobServerSeams {
 }
 
 export interface MemoryJobServerEvents {
+  /** A renewal was accepted; `lease` is the token it presented. */
+  renewed: [job: MemoryJob, lease: string];
   completed: [job: MemoryJob];
 }
 
@@ -213,6 +215,7 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
     if (job.status !== 'leased') throw new LeaseLostError(job.id, `it is ${job.status}, not leased`);
     job.expiresAt = this.#clock.now() + this.#leaseMs;
     job.renewals++;
+    this.emit('renewed', job, request.lease);
     return { expiresAt: job.expiresAt };
   }
 

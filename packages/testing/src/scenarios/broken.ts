@@ -5,6 +5,7 @@ import type { JobSource } from '@troupe/core';
 import {
   FINISHED,
   type JobDispatcherSeams,
+  type MemoryJobServerSeams,
   type NodeContextSeams,
   type NodeEndpointSeams,
   type RuntimeSeams,
@@ -71,3 +72,15 @@ export function completeJobTwice(source: JobSource): JobDispatcherSeams {
       }),
   };
 }
+
+/**
+ * `complete-ignores-token`: the job server records a completion whatever lease token it presents,
+ * so an agent that stalled past its lease (a zombie) can still report the job another agent holds.
+ */
+export const completeIgnoringToken: MemoryJobServerSeams = { completeIgnoresToken: true };
+
+/**
+ * `renew-ignores-token`: the job server renews a lease whatever token it presents, so a zombie
+ * keeps its worker running beside the new holder's.
+ */
+export const renewIgnoringToken: MemoryJobServerSeams = { renewIgnoresToken: true };

@@ -7,6 +7,7 @@ import type { Scenario } from '../sim/scenario.js';
 import { buildScenario } from './build.js';
 import { cancelScenario } from './cancel.js';
 import { dispatcherScenario } from './dispatcher.js';
+import { fenceScenario } from './fence.js';
 import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
 import { pipelineScenario } from './pipeline.js';
@@ -18,6 +19,7 @@ export {
   buildScenario,
   cancelScenario,
   dispatcherScenario,
+  fenceScenario,
   hangScenario,
   jobsScenario,
   pipelineScenario,
@@ -35,6 +37,7 @@ export const scenarios: readonly Scenario[] = [
   dispatcherScenario,
   shutdownScenario,
   jobsScenario,
+  fenceScenario,
   reuseScenario,
   restartScenario,
 ];
