@@ -76,6 +76,21 @@ describe('memory job server: fenced leases', () => {
     expect(taken.map((job) => `${job.id}:${job.lease}`)).toEqual(['a:2', 'b:1', 'c:1']);
   });
 
+  it('of two run-out leases, the job added first is taken first, whenever each was last taken', async () => {
+    const clock = new VirtualClock();
+    const server = new MemoryJobServer({ clock, leaseMs: 100 });
+    server.add({ id: 'a', job: 'x' });
+    server.add({ id: 'b', job: 'x' });
+    expect((await server.take())!.id).toBe('a');
+    clock.advance(50);
+    expect((await server.take())!.id).toBe('b');
+    clock.advance(50);
+    expect(await server.take()).toMatchObject({ id: 'a', lease: '2' });
+    clock.advance(100);
+    const taken = [(await server.take())!, (await server.take())!];
+    expect(taken.map((job) => `${job.id}:${job.lease}`)).toEqual(['a:3', 'b:2']);
+  });
+
   it('a job taken maxAttempts times is dead at its next take: no result, its holder refused', async () => {
     const clock = new VirtualClock();
     const server = new MemoryJobServer({ clock, leaseMs: 100, maxAttempts: 2 });

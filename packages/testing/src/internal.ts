@@ -12,12 +12,14 @@ export {
 } from './private-postgres.js';
 export {
   acceptSecondHost,
+  completeIgnoringToken,
   completeJobTwice,
   grantBeforeStaged,
   grantReacquireWhileBusy,
   keepRequestsOfLostNodes,
   loseResultsOfFinishedRequests,
   releaseNodeOnCancel,
+  renewIgnoringToken,
   sendAfterExitPacket,
   trustSilentNodes,
 } from './scenarios/broken.js';
@@ -25,6 +27,7 @@ export {
   buildScenario,
   cancelScenario,
   dispatcherScenario,
+  fenceScenario,
   hangScenario,
   jobsScenario,
   pipelineScenario,

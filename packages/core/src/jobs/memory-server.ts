@@ -81,9 +81,11 @@ type Taker = (job: MemoryJob | undefined) => void;
 export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> implements JobSource {
   readonly #jobs = new Map<string, MemoryJob>();
   readonly #queue: MemoryJob[] = [];
-  /** Jobs leased now, oldest take first: where an expired lease is looked for. */
+  /** Jobs leased now: where a run-out lease is looked for. */
   readonly #leased = new Set<MemoryJob>();
   readonly #takers: Taker[] = [];
+  /** Each job's place in the order jobs were added: of two run-out leases, the older job goes first. */
+  readonly #order = new Map<MemoryJob, number>();
   readonly #failRenewals = new Map<string, number>();
   readonly #clock: Clock;
   readonly #ids: IdSource;
@@ -137,6 +139,7 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
       extraCompletions: [],
     };
     this.#jobs.set(id, job);
+    this.#order.set(job, this.#order.size);
     this.#queue.push(job);
     this.#serveTakers();
     return id;
@@ -255,13 +258,16 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
   #next(): MemoryJob | undefined {
     if (!this.#closed) {
       const now = this.#clock.now();
-      for (const job of this.#leased) {
-        if (job.expiresAt !== undefined && job.expiresAt <= now) {
-          this.#leased.delete(job);
-          // The dead check below needs it counted as takeable again, as a queued job is.
-          if (this.#spent(job)) continue;
-          return job;
+      for (;;) {
+        // The oldest job whose lease ran out (by when it was added, as PostgreSQL orders them).
+        let oldest: MemoryJob | undefined;
+        for (const job of this.#leased) {
+          if (job.expiresAt === undefined || job.expiresAt > now) continue;
+          if (!oldest || this.#order.get(job)! < this.#order.get(oldest)!) oldest = job;
         }
+        if (!oldest) break;
+        this.#leased.delete(oldest);
+        if (!this.#spent(oldest)) return oldest;
       }
     }
     for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
@@ -287,8 +293,6 @@ export class MemoryJobServer extends EventEmitter<MemoryJobServerEvents> impleme
     job.status = 'leased';
     job.lease = String(job.fence);
     job.expiresAt = this.#clock.now() + this.#leaseMs;
-    // Re-inserted, so the set stays in take order.
-    this.#leased.delete(job);
     this.#leased.add(job);
     return {
       id: job.id,
