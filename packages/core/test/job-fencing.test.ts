@@ -216,4 +216,18 @@ describe('job dispatcher: a zombie refused by the fence', () => {
     await w.advance(10_000, 1_000);
     expect(w.renewals.length).toBe(renewals);
   });
+
+  it('a report refused for another reason keeps the worker’s result: only the fence abandons', async () => {
+    const w = zombieWorld();
+    const job = await startOne(w);
+    // The holder's own token, already used: refused as a second result, not as a lost lease.
+    await w.server.complete(job, { result: 'Failed', reason: 'reported elsewhere' });
+    w.workers.started[0]!.exit({ code: 100, signal: null });
+    await settle();
+    expect(w.completed.map((event) => event.completion?.result)).toEqual(['Succeeded']);
+    expect(w.errors.map((error) => error.message)).toEqual([
+      expect.stringMatching(/could not report the result of job job-1: .*already has a result/),
+    ]);
+    expect(w.server.get(job.id)!.completion).toEqual({ result: 'Failed', reason: 'reported elsewhere' });
+  });
 });
