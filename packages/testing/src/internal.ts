@@ -22,6 +22,7 @@ export {
   renewIgnoringToken,
   sendAfterExitPacket,
   trustSilentNodes,
+  unboundedCancel,
 } from './scenarios/broken.js';
 export {
   buildScenario,

@@ -11,6 +11,7 @@ import {
   type RuntimeSeams,
   type SchedulerRules,
 } from '@troupe/core/internal';
+import { fromPromise } from 'xstate';
 
 /** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
 export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakesBusyNode: () => true };
@@ -84,3 +85,16 @@ export const completeIgnoringToken: MemoryJobServerSeams = { completeIgnoresToke
  * keeps its worker running beside the new holder's.
  */
 export const renewIgnoringToken: MemoryJobServerSeams = { renewIgnoresToken: true };
+
+/**
+ * `unbounded-cancel`: the cancel message to a worker is awaited with no channel timeout, and it
+ * never leaves (a stalled link): an agent that lost its lease never stops its worker, which runs
+ * on beside the new holder's.
+ */
+export const unboundedCancel: JobDispatcherSeams = {
+  machine: (machine) =>
+    machine.provide({
+      actors: { sendCancel: fromPromise(() => new Promise<void>(() => {})) },
+      delays: { channelTimeout: () => 1_000_000 },
+    }),
+};

@@ -1,15 +1,16 @@
 // The fence scenario: two job agents share one job server; one stalls past its lease, the other
 // takes the job, and the fencing token must keep the stalled one (a zombie) from reporting.
 import { type Clock, JobDispatcher, type JobSource, MemoryJobServer } from '@troupe/core';
-import { InProcessJobWorkers, internalSeams } from '@troupe/core/internal';
+import { InProcessJobWorkers, internalSeams, type JobDispatcherSeams } from '@troupe/core/internal';
 import { jobsHaveOneResult, oneWorkerPerJobPastTheFence, resultsFromTheHolder } from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { Simulation } from '../sim/simulation.js';
-import { completeIgnoringToken, renewIgnoringToken } from './broken.js';
+import { completeIgnoringToken, renewIgnoringToken, unboundedCancel } from './broken.js';
 import { timedJob, world } from './tasks.js';
 
 const LEASE_MS = 20;
-const TIMEOUTS = { channelTimeoutMs: 50, cancelTimeoutMs: 30, killTimeoutMs: 10 };
+// Short beside the job's 100 ms, so that a worker left running past the fence outlasts them.
+const TIMEOUTS = { channelTimeoutMs: 10, cancelTimeoutMs: 10, killTimeoutMs: 5 };
 
 /**
  * A stalled agent, as a SIGSTOP or a long GC pause makes one: while stalled, its timers that come
@@ -87,13 +88,14 @@ class Stall {
 }
 
 /** A job agent of the scenario: a dispatcher with one slot and in-process workers. */
-function agent(sim: Simulation, source: JobSource, clock: Clock): JobDispatcher {
+function agent(sim: Simulation, source: JobSource, clock: Clock, seams?: JobDispatcherSeams): JobDispatcher {
   return new JobDispatcher({
     source,
     workers: new InProcessJobWorkers({ transport: sim.transport, clock: sim.clock, random: sim.random }),
     clock,
     ...TIMEOUTS,
-    lease: { renewIntervalMs: 5, retryStartMs: 2, retryMaxMs: 5 },
+    lease: { renewIntervalMs: 10, retryStartMs: 2, retryMaxMs: 5 },
+    ...(seams && { [internalSeams]: seams }),
   });
 }
 
@@ -103,14 +105,15 @@ function agent(sim: Simulation, source: JobSource, clock: Clock): JobDispatcher 
  * explorer picks: before or after agent-b, waiting for work, takes the job, while agent-a's
  * worker runs on or has finished. Must hold: the job has exactly one result, recorded under the
  * newest token, and a superseded agent neither keeps its lease alive nor its worker running once
- * it hears of the fence. The variants break the fence in the server: `complete-ignores-token`
- * records a zombie's result, `renew-ignores-token` renews a zombie's lease.
+ * it hears of the fence. Two variants break the fence in the server: `complete-ignores-token`
+ * records a zombie's result, `renew-ignores-token` renews a zombie's lease; `unbounded-cancel`
+ * gives agent-a a dispatcher whose cancel never reaches the worker and is never timed out.
  */
 export const fenceScenario: Scenario = {
   name: 'fence',
   module: import.meta.url,
   faults: { max: 1 },
-  variants: ['complete-ignores-token', 'renew-ignores-token'],
+  variants: ['complete-ignores-token', 'renew-ignores-token', 'unbounded-cancel'],
   setup(sim, variant) {
     world.clock = sim.clock;
     const seams =
@@ -125,7 +128,12 @@ export const fenceScenario: Scenario = {
       ...(seams && { [internalSeams]: seams }),
     });
     const stall = new Stall();
-    const a = agent(sim, stall.source(server), stall.clock(sim.clock.for('agent-a')));
+    const a = agent(
+      sim,
+      stall.source(server),
+      stall.clock(sim.clock.for('agent-a')),
+      variant === 'unbounded-cancel' ? unboundedCancel : undefined,
+    );
     const b = agent(sim, server, sim.clock.for('agent-b'));
     const agents = [
       { name: 'agent-a', dispatcher: a },
@@ -147,7 +155,7 @@ export const fenceScenario: Scenario = {
         TIMEOUTS.channelTimeoutMs + TIMEOUTS.cancelTimeoutMs + TIMEOUTS.killTimeoutMs,
       ),
     );
-    server.add({ id: 'job-1', job: timedJob.id, message: { ms: 40 } });
+    server.add({ id: 'job-1', job: timedJob.id, message: { ms: 100 } });
     // The queue stays open while the job is unfinished, so agent-b waits for the job to come back;
     // its one result closes it, and both agents' runs end.
     server.on('completed', () => server.close());
