@@ -1,31 +1,11 @@
-import {
-  type JobCompletedEvent,
-  JobDispatcher,
-  type JobRequest,
-  MemoryJobServer,
-  type PacketBodies,
-  ProcessJobWorkers,
-} from '@troupe/core';
+// Memory mode: the scenario's jobs from an embedded job server (MemoryJobServer) through one job
+// dispatcher in this process, each job in a fresh worker process.
+import { JobDispatcher, MemoryJobServer, ProcessJobWorkers } from '@troupe/core';
 import { isPidAlive } from '@troupe/core/internal';
+import { type JobReport, watchDispatcher } from './report.js';
+import { jobsModule, scenario } from './scenario.js';
 
-const jobsModule = new URL('./jobs.js', import.meta.url).href;
-
-/** One line of the agent's report: how a job ended. */
-export interface JobReport {
-  id: string;
-  job: string;
-  /** `Succeeded`, `SucceededWithIssues`, `Failed`, `Canceled`, `Skipped`, `Abandoned`, or `None`
-   * when the job ended without a result (its message never reached a worker). */
-  result: string;
-  reason?: string;
-  exitCode?: number | null;
-  signal?: string | null;
-  pid?: number;
-  /** From taking the job to its result. */
-  ms: number;
-  /** The worker's captured stdout and stderr, for a worker that crashed. */
-  output?: string;
-}
+export type { JobReport } from './report.js';
 
 export interface AgentOptions {
   /** Jobs run at once. Default 3. */
@@ -48,41 +28,12 @@ export interface AgentRun {
   interrupted?: 'SIGINT' | 'SIGTERM';
 }
 
-/** What each job of the scenario is, and what the agent does to it once it runs. */
-const scenario: Array<{
-  id: string;
-  job: string;
-  message?: unknown;
-  metadata?: Record<string, unknown>;
-  act?: (dispatcher: JobDispatcher, server: MemoryJobServer, id: string) => void;
-}> = [
-  { id: 'compile-app', job: 'compile', message: { projects: 5 } },
-  {
-    id: 'cancelled-mid-run',
-    job: 'longTask',
-    act: (dispatcher, _server, id) =>
-      setTimeout(() => dispatcher.cancel(id, 'CancelRequest', 'cancelled by the user'), 100),
-  },
-  {
-    id: 'ignores-cancel',
-    job: 'stubborn',
-    act: (dispatcher, _server, id) => dispatcher.cancel(id, 'CancelRequest', 'cancelled by the user'),
-  },
-  { id: 'crashes', job: 'crash' },
-  {
-    id: 'lease-lost',
-    job: 'longTask',
-    // The job server stops accepting this job's renewals: the lease runs out and the job is abandoned.
-    act: (_dispatcher, server, id) => server.failRenewals(id),
-  },
-  {
-    id: 'metadata-update',
-    job: 'deploy',
-    metadata: { target: 'staging' },
-    act: (dispatcher, _server, id) => dispatcher.updateMetadata(id, { target: 'production' }),
-  },
-  { id: 'compile-tests', job: 'compile', message: { projects: 3 } },
-];
+/** The dispatcher's timing for the demo: short leases and cancel timeouts, so everything shows quickly. */
+export const demoDispatcher = {
+  cancelTimeoutMs: 1_000,
+  channelTimeoutMs: 10_000,
+  lease: { renewIntervalMs: 300, retryStartMs: 100, retryMaxMs: 400 },
+} as const;
 
 /**
  * Runs the scenario's jobs from an embedded job server through a job dispatcher, each in a fresh
@@ -90,55 +41,34 @@ const scenario: Array<{
  */
 export async function runAgent(options: AgentOptions = {}): Promise<AgentRun> {
   const server = new MemoryJobServer({ leaseMs: options.leaseMs ?? 1_500 });
-  const workers = new ProcessJobWorkers();
   const dispatcher = new JobDispatcher({
     source: server,
-    workers,
+    workers: new ProcessJobWorkers(),
     slots: options.slots ?? 3,
-    cancelTimeoutMs: options.cancelTimeoutMs ?? 1_000,
-    channelTimeoutMs: 10_000,
-    lease: { renewIntervalMs: 300, retryStartMs: 100, retryMaxMs: 400 },
+    ...demoDispatcher,
+    cancelTimeoutMs: options.cancelTimeoutMs ?? demoDispatcher.cancelTimeoutMs,
   });
-  const say = options.onEvent ?? (() => {});
-  const taken = new Map<string, number>();
-  const pids = new Map<string, number>();
   const acts = new Map(scenario.map((s) => [s.id, s.act]));
   const reports: JobReport[] = [];
-
-  dispatcher.on('state', (slot, state, jobId) => {
-    if (state === 'awaitingPrevious' && jobId) taken.set(jobId, performance.now());
-    if (jobId) say(`slot ${slot} ${jobId}: ${JSON.stringify(state)}`);
-  });
-  dispatcher.on('started', ({ job, pid }) => {
-    if (pid !== undefined) pids.set(job.id, pid);
-    say(`started ${job.id} in worker pid ${pid}`);
-  });
-  dispatcher.on('log', (job: JobRequest, body: PacketBodies['Log']) => {
-    say(`${job.id} | ${body.message}`);
-    if (body.message === 'waiting') {
+  const pids = watchDispatcher(dispatcher, {
+    onJob: (report) => {
+      reports.push(report);
+      options.onJob?.(report);
+    },
+    ...(options.onEvent && { onEvent: options.onEvent }),
+    onLog: (job, message) => {
+      if (message !== 'waiting') return;
       const act = acts.get(job.id);
       acts.delete(job.id);
-      act?.(dispatcher, server, job.id);
-    }
-  });
-  dispatcher.on('jobError', (job, error) => say(`${job.id} error: ${error.message}`));
-  dispatcher.on('completed', (event: JobCompletedEvent) => {
-    const completion = event.completion;
-    const pid = pids.get(event.job.id);
-    const report: JobReport = {
-      id: event.job.id,
-      job: event.job.job.slice(event.job.job.lastIndexOf('#') + 1),
-      result: completion?.result ?? 'None',
-      ...((completion?.reason ?? event.reason) !== undefined && {
-        reason: completion?.reason ?? event.reason,
-      }),
-      ...(completion?.exit && { exitCode: completion.exit.code, signal: completion.exit.signal }),
-      ...(pid !== undefined && { pid }),
-      ms: Math.round(performance.now() - (taken.get(event.job.id) ?? performance.now())),
-      ...(completion?.output !== undefined && { output: completion.output }),
-    };
-    reports.push(report);
-    options.onJob?.(report);
+      if (act?.kind === 'cancel') {
+        setTimeout(() => dispatcher.cancel(job.id, 'CancelRequest', 'cancelled by the user'), act.afterMs);
+      } else if (act?.kind === 'metadata') {
+        dispatcher.updateMetadata(job.id, act.metadata);
+      } else if (act?.kind === 'loseLease') {
+        // The job server stops accepting this job's renewals: the lease runs out and the job is abandoned.
+        server.failRenewals(job.id);
+      }
+    },
   });
 
   for (const job of scenario) {

@@ -84,3 +84,12 @@ export const deploy = defineJob({
     return target === initial ? 'Succeeded' : 'SucceededWithIssues';
   },
 });
+
+/** For the many-agents tests: works `ms` milliseconds, then ends with the result its message names. */
+export const quick = defineJob<{ ms: number; result: 'Succeeded' | 'SucceededWithIssues' }>(
+  async (message, ctx) => {
+    await sleep(message.ms, ctx.signal);
+    return message.result;
+  },
+  { name: 'quick', module: import.meta.url },
+);

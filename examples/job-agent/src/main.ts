@@ -1,8 +1,13 @@
 import { parseArgs } from 'node:util';
-import { type JobReport, runAgent } from './agent.js';
+import { type AgentRun, type JobReport, runAgent } from './agent.js';
+import { runDatabaseAgents } from './database.js';
 
 const USAGE = `usage: npm run job-agent -- [options]     (examples/job-agent)
-  --slots N        jobs at once (default 3)
+  --slots N        jobs at once, per agent (default 3)
+  --database URL   run the jobs through this PostgreSQL database instead (or TROUPE_DATABASE_URL
+                   with --database alone): a fresh schema for the run, dropped at its end; keep a
+                   password out of the URL (PGPASSWORD or ~/.pgpass)
+  --agents N       database mode: agent processes sharing the queue (default 2)
   --json           one JSON line per job as it ends: id, job, result, reason, exitCode, signal, pid, ms
   --verbose        every state change and log line (to stderr with --json)`;
 
@@ -14,13 +19,16 @@ function describe(report: JobReport): string {
         ? `, exit ${report.exitCode}`
         : '';
   const reason = report.reason ? ` — ${report.reason.split('\n')[0]}` : '';
-  return `${report.id.padEnd(18)} ${report.result.padEnd(20)} ${String(report.ms).padStart(5)} ms${exit}${reason}`;
+  const agent = report.agent ? `, on ${report.agent}` : '';
+  return `${report.id.padEnd(18)} ${report.result.padEnd(20)} ${String(report.ms).padStart(5)} ms${agent}${exit}${reason}`;
 }
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       slots: { type: 'string' },
+      database: { type: 'string' },
+      agents: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean' },
@@ -33,18 +41,26 @@ async function main(): Promise<number> {
   const slots = values.slots === undefined ? 3 : Number(values.slots);
   if (!Number.isInteger(slots) || slots < 1)
     throw new Error(`--slots must be a positive integer, not ${values.slots}`);
+  const agents = values.agents === undefined ? 2 : Number(values.agents);
+  if (!Number.isInteger(agents) || agents < 1)
+    throw new Error(`--agents must be a positive integer, not ${values.agents}`);
+  const database = values.database === '' ? process.env.TROUPE_DATABASE_URL : values.database;
+  if (values.database === '' && !database) throw new Error('--database "" needs TROUPE_DATABASE_URL');
+  if (values.agents !== undefined && database === undefined) throw new Error('--agents needs --database');
   const json = values.json ?? false;
   const progress = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
-  const run = await runAgent({
-    slots,
-    onJob: (report) => {
-      if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else progress(`done  ${describe(report)}`);
-    },
-    onEvent: (line) => {
-      if (values.verbose || (!json && !line.startsWith('slot '))) progress(`      ${line}`);
-    },
-  });
+  const onJob = (report: JobReport) => {
+    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else progress(`done  ${describe(report)}`);
+  };
+  const onEvent = (line: string) => {
+    if (values.verbose || (!json && !/^(agent-\d+ )?slot /.test(line))) progress(`      ${line}`);
+  };
+  // Database mode prints each job once the table has its one result (all at the end).
+  const run: AgentRun =
+    database === undefined
+      ? await runAgent({ slots, onJob, onEvent })
+      : await runDatabaseAgents({ database, agents, slots, onJob, onEvent });
   if (!json) {
     progress('\njob                result               time');
     for (const report of run.jobs) progress(describe(report));

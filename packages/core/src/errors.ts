@@ -132,6 +132,67 @@ export class RequestCancelledError extends TroupeError {
   static override readonly code = 'TROUPE_REQUEST_CANCELLED';
 }
 
+/**
+ * A request's run held its node for longer than its `timeoutMs` (active time: its blocked and
+ * yielded stretches do not count). It failed with this error and was cancelled on its node; a node
+ * that does not end the run within `nodes.cancelGraceMs` is killed (`NodeAbandonedError`).
+ */
+export class RequestTimeoutError extends TroupeError {
+  static override readonly code = 'TROUPE_REQUEST_TIMEOUT';
+  constructor(
+    readonly requestId: string,
+    readonly task: string,
+    readonly nodeId: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `request ${requestId} (${task}) ran for ${timeoutMs} ms on node ${nodeId}, its timeoutMs; it was cancelled there`,
+    );
+  }
+}
+
+/**
+ * A pool lost more nodes than its restart budget allows (`nodes.restarts`): it starts no more. The
+ * requests that wait for its nodes fail with this error once none is left; `cause` is how the
+ * last one was lost.
+ */
+export class RestartBudgetError extends TroupeError {
+  static override readonly code = 'TROUPE_RESTART_BUDGET';
+  constructor(
+    readonly pool: string,
+    readonly lost: number,
+    readonly budget: { readonly max: number; readonly periodMs: number },
+    cause: Error,
+  ) {
+    super(
+      `pool ${pool} lost ${lost} nodes within ${budget.periodMs} ms, more than its restart budget ` +
+        `(nodes.restarts: ${budget.max} in ${budget.periodMs} ms): it starts no more nodes. ` +
+        `The last was lost because: ${cause.message.split('\n')[0]}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * The host gave up on a node: it did not end a request it was told to cancel after the request's
+ * timeout within `nodes.cancelGraceMs`. It was killed (and is replaced as the pool needs); the
+ * other requests it held fail with this error, or run again if they may (`retry`).
+ */
+export class NodeAbandonedError extends TroupeError {
+  static override readonly code = 'TROUPE_NODE_ABANDONED';
+  constructor(
+    readonly nodeId: string,
+    readonly pid: number | undefined,
+    readonly requestId: string,
+    readonly graceMs: number,
+  ) {
+    const who = pid === undefined ? `node ${nodeId}` : `node ${nodeId} (pid ${pid})`;
+    super(
+      `${who} did not end request ${requestId} within ${graceMs} ms of its cancel, after the request's timeout; it was killed`,
+    );
+  }
+}
+
 /** Requests that wait on themselves, through any chain. Every request in the cycle fails with it. */
 export class RequestCycleError extends TroupeError {
   static override readonly code = 'TROUPE_REQUEST_CYCLE';

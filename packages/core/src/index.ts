@@ -24,6 +24,7 @@ export {
   LeaseLostError,
   LeaseRenewalError,
   MalformedPacketError,
+  NodeAbandonedError,
   NodeClosedError,
   NodeConnectionFailedError,
   type NodeExit,
@@ -31,6 +32,8 @@ export {
   NodeUnresponsiveError,
   RequestCancelledError,
   RequestCycleError,
+  RequestTimeoutError,
+  RestartBudgetError,
   StallError,
   type StallHolder,
   TaskFailedError,
@@ -53,6 +56,7 @@ export {
 export { JOB_EXIT_CODES, JobResult } from './jobs/result.js';
 export type {
   JobCompletion,
+  JobControl,
   JobRequest,
   JobSource,
   Lease,
@@ -74,7 +78,7 @@ export {
   shutdownAll,
 } from './nodes/shutdown-all.js';
 export { ThreadNodeProvider, type ThreadNodeProviderOptions } from './nodes/thread.js';
-export type { PacketBodies } from './packets.js';
+export type { PacketBodies, RetryPolicy } from './packets.js';
 export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime/runtime.js';
 export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
 export type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';

@@ -85,3 +85,4 @@ export {
 } from './system/launcher.js';
 export { type NodeRecord, NodeRegistry, nodeName } from './system/registry.js';
 export { isMultiThreadable, isTask } from './tasks/define.js';
+export { toSpec } from './tasks/request.js';

@@ -71,4 +71,47 @@ describe('declared graphs on the wire', () => {
     ])
       expect(() => registry.decode(PacketType.BuildBlocked, body)).toThrow(MalformedPacketError);
   });
+
+  it('a retry policy crosses with its request; one out of bounds is malformed', () => {
+    const registry = new PacketRegistry();
+    const retry = { attempts: 2, backoffMs: 250 };
+    const packet = registry.decode(PacketType.BuildBlocked, {
+      requestId: 'r',
+      requests: [{ task: 'a', input: 1, retry }],
+    });
+    expect(packet.type === 'BuildBlocked' && packet.body.requests[0]!.retry).toEqual(retry);
+    for (const bad of [
+      null,
+      'twice',
+      { attempts: -1 },
+      { attempts: 1.5 },
+      { attempts: 101 },
+      { attempts: 1, backoffMs: -5 },
+      { attempts: 1, backoffMs: Number.NaN },
+      { attempts: 1, backoffMs: '10' },
+      { attempts: 1, backoffMs: 3_600_001 },
+    ])
+      expect(() =>
+        registry.decode(PacketType.BuildBlocked, {
+          requestId: 'r',
+          requests: [{ task: 'a', input: 1, retry: bad }],
+        }),
+      ).toThrow(MalformedPacketError);
+  });
+
+  it('a timeout crosses with its request; one that no timer can wait is malformed', () => {
+    const registry = new PacketRegistry();
+    const packet = registry.decode(PacketType.BuildBlocked, {
+      requestId: 'r',
+      requests: [{ task: 'a', input: 1, timeoutMs: 1_500 }],
+    });
+    expect(packet.type === 'BuildBlocked' && packet.body.requests[0]!.timeoutMs).toBe(1_500);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '100', null])
+      expect(() =>
+        registry.decode(PacketType.BuildBlocked, {
+          requestId: 'r',
+          requests: [{ task: 'a', input: 1, timeoutMs: bad }],
+        }),
+      ).toThrow(MalformedPacketError);
+  });
 });

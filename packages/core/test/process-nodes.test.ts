@@ -112,6 +112,26 @@ describe('process nodes (real processes)', () => {
     await b.provider.shutdown(undefined, { reuse: false });
   });
 
+  it('with reuse, idle nodes are capped per user across hosts: the newest that would go idle past the cap exits', async () => {
+    const [a, b] = [provider({ reuse: true, maxIdleNodes: 3 }), provider({ reuse: true, maxIdleNodes: 3 })];
+    const [fromA, fromB] = await Promise.all([a.provider.acquire(2), b.provider.acquire(2)]);
+    const all = pidsOf([...fromA!, ...fromB!]);
+    expect(sandbox.launched).toHaveLength(4);
+    const registered = await new NodeRegistry(sandbox.directory).list(0);
+    const newest = registered
+      .sort((x, y) => x.registeredAtMs - y.registeredAtMs || x.pid - y.pid)
+      .at(-1)!.pid;
+    await Promise.all([a.provider.shutdown(), b.provider.shutdown()]);
+    expect(await waitUntilGone(newest)).toBe(true);
+    const kept = all.filter((pid) => pid !== newest);
+    for (const pid of kept) expect(isRunning(pid)).toBe(true);
+    expect((await new NodeRegistry(sandbox.directory).list(0)).map((n) => n.pid)).toEqual(kept);
+    // The three left serve the next host.
+    const c = provider({ reuse: true, maxIdleNodes: 3 });
+    expect(pidsOf(await c.provider.acquire(3))).toEqual(kept);
+    await c.provider.shutdown(undefined, { reuse: false });
+  });
+
   it('with reuse a second host gets the same processes; another runtime version or session does not', async () => {
     // Host A launches two reusable nodes and leaves them idle.
     const a = provider({ reuse: true });

@@ -55,6 +55,18 @@ export const migrations: readonly Migration[] = [
         for each statement execute function ${s}.notify_added();
     `,
   },
+  {
+    version: 2,
+    name: 'controls',
+    // A cancel asked for a leased job, and metadata updates counted, for its holder to pick up
+    // (a NOTIFY on the control channel tells it at once; its slow poll, failing that).
+    sql: ({ quoted: s }) => `
+      alter table ${s}.jobs
+        add column cancel_requested_at timestamptz,
+        add column cancel_reason text,
+        add column metadata_version integer not null default 0;
+    `,
+  },
 ];
 
 export interface MigrateOptions {

@@ -12,6 +12,9 @@ export interface QueueNames {
   /** The channel a NOTIFY on each added batch of jobs goes to (quoted for LISTEN). */
   readonly channel: string;
   readonly quotedChannel: string;
+  /** The channel a cancel or metadata update of a leased job goes to; its payload is the job's id. */
+  readonly controlChannel: string;
+  readonly quotedControlChannel: string;
 }
 
 /** Checks a schema name (lower-case letters, digits, underscores: no quoting surprises). */
@@ -24,5 +27,13 @@ export function queueNames(schema: string = DEFAULT_SCHEMA, option = 'schema'): 
     );
   }
   const channel = `${schema}.added`;
-  return { schema, quoted: `"${schema}"`, channel, quotedChannel: `"${channel}"` };
+  const controlChannel = `${schema}.control`;
+  return {
+    schema,
+    quoted: `"${schema}"`,
+    channel,
+    quotedChannel: `"${channel}"`,
+    controlChannel,
+    quotedControlChannel: `"${controlChannel}"`,
+  };
 }

@@ -8,9 +8,9 @@ import { hostname } from 'node:os';
 import {
   type Clock,
   DuplicateJobError,
-  InvalidOptionError,
   JobAlreadyCompletedError,
   type JobCompletion,
+  type JobControl,
   type JobRequest,
   type JobSource,
   type Lease,
@@ -20,75 +20,34 @@ import {
   UnknownJobError,
 } from '@troupe/core';
 import pg from 'pg';
+import {
+  type CancelOutcome,
+  type ControlStatements,
+  controlStatements,
+  HeldJobs,
+  type MetadataOutcome,
+} from './controls.js';
 import { JobSourceClosedError, QueueNotMigratedError } from './errors.js';
 import { migrate } from './migrations.js';
+import {
+  type JobSpec,
+  type PostgresJob,
+  type PostgresJobSourceEvents,
+  type PostgresJobSourceOptions,
+  positive,
+} from './options.js';
 import { type QueueNames, queueNames } from './schema.js';
 import { type QueueStatements, queueStatements } from './statements.js';
+import { abortable, isTransient } from './transient.js';
 import { Wakeups } from './wakeups.js';
-
-export interface PostgresJobSourceOptions {
-  /** A connection string or a node-postgres config; the source opens its own pool and listener. */
-  database: string | pg.PoolConfig;
-  /** The queue's schema. Default `troupe_jobs`. */
-  schema?: string;
-  /** Migrate the schema before the first query. Default false (run `migrate` once, or set this). */
-  migrate?: boolean;
-  /** How long a lease lasts after a take or a renewal, on the database's clock. Default 5 min. */
-  leaseMs?: number;
-  /** The slow poll under LISTEN/NOTIFY: the longest a waiting take sleeps. Default 2 s. */
-  pollMs?: number;
-  /** Takes of one job without a result before it is dead instead of leased again. Default 5. */
-  maxAttempts?: number;
-  /** This agent's name, recorded on the jobs it holds. Default `host/pid/random`. */
-  agent?: string;
-  /** Connections in the pool (the listener has its own). Default 4. */
-  poolSize?: number;
-  clock?: Clock;
-}
-
-/** A job as the table holds it. */
-export interface PostgresJob {
-  id: string;
-  job: string;
-  message: unknown;
-  metadata: Record<string, unknown> | null;
-  priority: number;
-  state: 'queued' | 'leased' | 'completed' | 'dead';
-  /** The fencing token of the newest take (0: never taken). */
-  fence: string;
-  attempts: number;
-  maxAttempts: number;
-  agent: string | null;
-  leaseExpiresAt: Date | null;
-  renewals: number;
-  result: string | null;
-  completion: JobCompletion | null;
-}
-
-export interface JobSpec {
-  job: string;
-  message?: unknown;
-  metadata?: Record<string, unknown>;
-  id?: string;
-  /** Higher is taken first. Default 0. */
-  priority?: number;
-  /** Overrides the source's `maxAttempts` for this job. */
-  maxAttempts?: number;
-}
-
-export interface PostgresJobSourceEvents {
-  /** The database could not be reached (a take retries with back-off; the listener reconnects). */
-  warning: [error: Error];
-}
-
-/** SQLSTATE classes of errors worth retrying: connection, resources, operator intervention. */
-const TRANSIENT = /^(08|53|57)/;
 
 export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> implements JobSource {
   readonly agent: string;
   readonly #pool: pg.Pool;
   readonly #names: QueueNames;
   readonly #sql: QueueStatements;
+  readonly #controlSql: ControlStatements;
+  readonly #held: HeldJobs;
   readonly #wakeups: Wakeups;
   readonly #clock: Clock;
   readonly #leaseMs: number;
@@ -102,6 +61,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     super();
     this.#names = queueNames(options.schema);
     this.#sql = queueStatements(this.#names);
+    this.#controlSql = controlStatements(this.#names);
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = positive(options.leaseMs, 'leaseMs', 5 * 60_000);
     this.#pollMs = positive(options.pollMs, 'pollMs', 2_000);
@@ -122,6 +82,18 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       channel: this.#names.quotedChannel,
       clock: this.#clock,
       maxBackoffMs: this.#pollMs,
+      warn: (error) => this.emit('warning', error),
+      control: {
+        channel: this.#names.controlChannel,
+        quoted: this.#names.quotedControlChannel,
+        heard: (id) => this.#held.heard(id),
+      },
+    });
+    this.#held = new HeldJobs({
+      statements: this.#controlSql,
+      query: (text, values) => this.#query(text, values),
+      clock: this.#clock,
+      pollMs: this.#pollMs,
       warn: (error) => this.emit('warning', error),
     });
   }
@@ -169,8 +141,12 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       let waitMs: number;
       try {
         const taken = await this.#takeOne();
-        if (taken === 'dead') continue;
-        if (taken && !signal?.aborted) return taken;
+        if (taken === 'ended') continue;
+        if (taken && !signal?.aborted) {
+          this.#held.hold(taken.id, taken.lease, taken.metadataVersion);
+          const { metadataVersion: _, ...request } = taken;
+          return request;
+        }
         // Aborted while the take was on its way: the job goes back as it was, uncounted.
         if (taken) await this.#giveBack(taken);
         if (signal?.aborted) break;
@@ -200,7 +176,13 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     const fence = fenceOf(request);
     const startedAt = this.#clock.now();
     const { rowCount } = await this.#query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
-    if (rowCount !== 1) throw await this.#refusal(request, fence, 'renew');
+    if (rowCount !== 1) {
+      const refusal = await this.#refusal(request, fence, 'renew');
+      if (refusal instanceof LeaseLostError || refusal instanceof UnknownJobError) {
+        this.#held.release(request.id, fence);
+      }
+      throw refusal;
+    }
     // On the agent's clock, from before the request left: never later than the database's expiry.
     return { expiresAt: startedAt + this.#leaseMs };
   }
@@ -212,13 +194,59 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async complete(request: JobRequest, completion: JobCompletion): Promise<void> {
     if (this.#closed) throw new JobSourceClosedError(`the result of job ${request.id} was not recorded`);
     const fence = fenceOf(request);
-    const { rowCount } = await this.#query(this.#sql.complete, [
-      request.id,
-      fence,
-      completion.result,
-      JSON.stringify(completion),
-    ]);
+    // Reported or refused, the job is no longer this agent's to control.
+    this.#held.release(request.id, fence);
+    // A database that is away for a while must not lose the result: the report is retried with
+    // back-off for as long as a lease lasts; the token keeps a late one from counting twice.
+    const { rowCount } = await this.#retrying(() =>
+      this.#query(this.#sql.complete, [request.id, fence, completion.result, JSON.stringify(completion)]),
+    );
     if (rowCount !== 1) throw await this.#refusal(request, fence, 'complete');
+  }
+
+  /**
+   * Cancels a job, from any process that can reach the queue. A queued job is completed as
+   * `Canceled` at once and never runs; a leased one is marked and its holder told (NOTIFY, or its
+   * slow poll), whose dispatcher cancels its worker and reports the job's one result. A lease that
+   * runs out before that makes the next take complete it as `Canceled` instead of running it.
+   */
+  async cancel(id: string, reason = 'cancelled through the queue'): Promise<CancelOutcome> {
+    await this.#ensureReady();
+    const completion: JobCompletion = { result: 'Canceled', reason };
+    const { rows } = await this.#query<{ state: string }>(this.#controlSql.cancel, [
+      id,
+      reason,
+      JSON.stringify(completion),
+      this.#names.controlChannel,
+    ]);
+    const state = rows[0]?.state;
+    if (state === 'completed') return 'canceled';
+    if (state === 'leased') return 'requested';
+    if (!(await this.get(id))) throw new UnknownJobError(id);
+    return 'finished';
+  }
+
+  /**
+   * Merges `metadata` into a job's (updates replace keys). A queued job starts with it; a leased
+   * one's holder is told, and its dispatcher forwards the update to the running worker.
+   */
+  async updateMetadata(id: string, metadata: Record<string, unknown>): Promise<MetadataOutcome> {
+    await this.#ensureReady();
+    const { rows } = await this.#query<{ state: string }>(this.#controlSql.updateMetadata, [
+      id,
+      JSON.stringify(metadata),
+      this.#names.controlChannel,
+    ]);
+    const state = rows[0]?.state;
+    if (state === 'queued') return 'queued';
+    if (state === 'leased') return 'sent';
+    if (!(await this.get(id))) throw new UnknownJobError(id);
+    return 'finished';
+  }
+
+  /** Cancels and metadata updates of the jobs this agent holds (a dispatcher watches while it runs). */
+  watch(listener: (control: JobControl) => boolean): () => void {
+    return this.#held.watch(listener);
   }
 
   /** The job as the table holds it now, or undefined. */
@@ -242,6 +270,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#held.close();
       await this.#wakeups.close();
       await this.#pool.end();
     })();
@@ -266,6 +295,22 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     return this.#ready;
   }
 
+  /** `attempt` again after transient failures (each a warning), with back-off, for up to `leaseMs`. */
+  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = this.#clock.now() + this.#leaseMs;
+    let backoffMs = 50;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (this.#closed || !isTransient(error) || this.#clock.now() + backoffMs > deadline) throw error;
+        this.emit('warning', error as Error);
+        await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), backoffMs));
+        backoffMs = Math.min(backoffMs * 2, this.#pollMs);
+      }
+    }
+  }
+
   /** A query on the pool; a queue nobody migrated is said so, by name. */
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
@@ -278,13 +323,27 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     }
   }
 
-  /** One take: the leased job, 'dead' when the job found was moved to dead instead, or undefined. */
-  async #takeOne(): Promise<JobRequest | 'dead' | undefined> {
+  /**
+   * One take: the leased job; 'ended' when the job found was moved to dead instead, or was one
+   * whose cancel its last holder never acted on (it is completed as `Canceled` here); or undefined.
+   */
+  async #takeOne(): Promise<(JobRequest & { metadataVersion: number }) | 'ended' | undefined> {
     const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs]);
     const row = rows[0];
     if (!row) return undefined;
-    if (row.state === 'dead') return 'dead';
+    if (row.state === 'dead') return 'ended';
+    if (row.cancelRequested) {
+      const reason = `${row.cancelReason ?? 'cancelled through the queue'} (its lease ran out before its agent stopped it)`;
+      await this.#query(this.#sql.complete, [
+        row.id,
+        row.fence,
+        'Canceled',
+        JSON.stringify({ result: 'Canceled', reason }),
+      ]);
+      return 'ended';
+    }
     return {
+      metadataVersion: row.metadataVersion,
       id: row.id,
       job: row.job,
       message: row.message,
@@ -326,6 +385,9 @@ interface TakenRow {
   metadata: Record<string, unknown> | null;
   state: 'leased' | 'dead';
   fence: string;
+  cancelRequested: boolean;
+  cancelReason: string | null;
+  metadataVersion: number;
 }
 
 function fenceOf(request: JobRequest): string {
@@ -333,38 +395,4 @@ function fenceOf(request: JobRequest): string {
     throw new LeaseLostError(request.id, `${JSON.stringify(request.lease)} is not a lease this source gave`);
   }
   return request.lease;
-}
-
-function positive(value: number | undefined, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1)
-    throw new InvalidOptionError(option, 'a positive integer', value);
-  return value;
-}
-
-/** `promise`, or the signal's reason as soon as it aborts (the work itself goes on). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function isTransient(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  // A system error of the socket: refused, reset, unreachable.
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
-  if (typeof code === 'string' && code.length === 5) return TRANSIENT.test(code);
-  return typeof message === 'string' && /connection (terminated|timeout)|connection error/i.test(message);
 }

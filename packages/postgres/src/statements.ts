@@ -7,7 +7,8 @@ export interface QueueStatements {
   readonly insert: string;
   /**
    * $1 agent, $2 lease ms. Leases the next takeable job, or moves it to dead when it has had its
-   * attempts; returns it (id, job, message, metadata, state, fence as text), or no row.
+   * attempts; returns it (id, job, message, metadata, state, fence as text, whether a cancel was
+   * asked for, its reason, the metadata's version), or no row.
    */
   readonly take: string;
   /** Milliseconds until the next lease ends (`ms`, null when none is held), on the database's clock. */
@@ -28,7 +29,8 @@ export interface QueueStatements {
 
 export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
   const selectJob = `select id, job, message, metadata, priority, state, fence::text as fence, attempts,
-    max_attempts as "maxAttempts", agent, lease_expires_at as "leaseExpiresAt", renewals, result, completion
+    max_attempts as "maxAttempts", agent, lease_expires_at as "leaseExpiresAt", renewals, result, completion,
+    cancel_requested_at as "cancelRequestedAt", cancel_reason as "cancelReason"
     from ${s}.jobs`;
   return {
     insert: `insert into ${s}.jobs (id, job, message, metadata, priority, max_attempts)
@@ -54,7 +56,9 @@ export function queueStatements({ quoted: s }: QueueNames): QueueStatements {
              finished_at = case when taken.spent then now() else null end
         from taken
        where j.seq = taken.seq
-      returning j.id, j.job, j.message, j.metadata, j.state, j.fence::text as fence`,
+      returning j.id, j.job, j.message, j.metadata, j.state, j.fence::text as fence,
+        j.cancel_requested_at is not null as "cancelRequested", j.cancel_reason as "cancelReason",
+        j.metadata_version as "metadataVersion"`,
     untilNextExpiry: `select ceil(extract(epoch from min(lease_expires_at) - now()) * 1000)::float8 as ms
       from ${s}.jobs where state = 'leased'`,
     renew: `update ${s}.jobs

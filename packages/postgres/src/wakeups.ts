@@ -1,7 +1,8 @@
 // What wakes a source's waiting takes: a NOTIFY on the queue's channel (every insert into the jobs
 // table sends one), heard on one connection of its own, or else a timer (the slow poll, or the
 // next lease expiry). A take reads `generation` before it looks for a job and waits only while it
-// has not moved, so a notification that arrives during the look is never missed.
+// has not moved, so a notification that arrives during the look is never missed. The same
+// connection hears the control channel (cancels and metadata updates of leased jobs).
 import type { Clock } from '@troupe/core';
 import pg from 'pg';
 
@@ -14,6 +15,13 @@ export interface WakeupsOptions {
   readonly maxBackoffMs: number;
   /** A listener connection failed (it is reconnected with back-off). */
   readonly warn: (error: Error) => void;
+  /** A second channel, for cancels and metadata updates: its name unquoted and quoted. */
+  readonly control?: {
+    readonly channel: string;
+    readonly quoted: string;
+    /** A notification on it (its payload), or `undefined` after a (re)connection: look at everything. */
+    readonly heard: (payload: string | undefined) => void;
+  };
 }
 
 export class Wakeups {
@@ -103,13 +111,19 @@ export class Wakeups {
     };
     client.on('error', onLost);
     client.on('end', () => onLost(new Error('the listening connection ended')));
-    client.on('notification', () => this.#wakeAll());
+    const { control } = this.#options;
+    client.on('notification', (message) => {
+      if (control && message.channel === control.channel) control.heard(message.payload);
+      else this.#wakeAll();
+    });
     try {
       await client.connect();
       await client.query(`listen ${this.#options.channel}`);
+      if (control) await client.query(`listen ${control.quoted}`);
       this.#backoffMs = 100;
-      // Whatever was added while nobody listened is looked for now.
+      // Whatever was added (or asked of held jobs) while nobody listened is looked for now.
       this.#wakeAll();
+      control?.heard(undefined);
     } catch (error) {
       onLost(error instanceof Error ? error : new Error(String(error)));
     }

@@ -1,65 +1,18 @@
 // A JobDispatcher whose source is PostgresJobSource, with in-process workers: results land in
 // the table once each, and an agent whose lease another agent took (a zombie) is refused by the
 // fencing token: it abandons the job, stops its worker, and writes nothing.
-import { type JobCompletedEvent, JobDispatcher, type JobDispatcherOptions } from '@troupe/core';
-import { InProcessJobWorkers } from '@troupe/core/internal';
-import { migrate, PostgresJobSource, type PostgresJobSourceOptions } from '@troupe/postgres';
+import { migrate, PostgresJobSource } from '@troupe/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startAgent } from './support/agent.js';
 import { usePrivatePostgres } from './support/server.js';
 
 const postgres = usePrivatePostgres();
 const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 const cleanup: Array<() => Promise<void>> = [];
+const agent = startAgent(cleanup);
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
-
-/** An agent: a source on the queue and a dispatcher on it, recording what it announces. */
-function agent(
-  url: string,
-  source: Partial<PostgresJobSourceOptions>,
-  options: Partial<JobDispatcherOptions> = {},
-) {
-  const jobsSource = new PostgresJobSource({ database: url, ...source });
-  const dispatcher = new JobDispatcher({
-    source: jobsSource,
-    workers: new InProcessJobWorkers(),
-    cancelTimeoutMs: 2_000,
-    ...options,
-  });
-  const completed: JobCompletedEvent[] = [];
-  const errors: Error[] = [];
-  const logs: string[] = [];
-  const waiters: Array<() => void> = [];
-  const wakeAll = () => {
-    for (const wake of waiters.splice(0)) wake();
-  };
-  dispatcher.on('completed', (event) => {
-    completed.push(event);
-    wakeAll();
-  });
-  dispatcher.on('jobError', (_job, error) => errors.push(error));
-  dispatcher.on('log', (job, body) => {
-    logs.push(`${job.id}: ${body.message}`);
-    wakeAll();
-  });
-  const running = dispatcher.run().catch((error: unknown) => errors.push(error as Error));
-  cleanup.push(async () => {
-    await dispatcher.shutdown();
-    await jobsSource.close();
-    await running;
-  });
-  /** Resolves once `ready()` holds, checked after each announcement. */
-  const until = async (ready: () => boolean) => {
-    while (!ready()) await new Promise<void>((resolve) => waiters.push(resolve));
-  };
-  /** Resolves once `n` jobs have completed here. */
-  const completions = async (n: number) => {
-    await until(() => completed.length >= n);
-    return completed;
-  };
-  return { source: jobsSource, dispatcher, completed, errors, logs, until, completions };
-}
 
 describe('JobDispatcher over PostgresJobSource', () => {
   it('runs the jobs of the table, and each gets its one result there', async () => {

@@ -13,7 +13,9 @@ describePublicDoor(
   { index: () => import('@troupe/postgres'), internal: async () => ({}) },
   ['JobSourceClosedError', 'PostgresJobSource', 'QueueNotMigratedError', 'SchemaTooNewError', 'migrate'],
   [
+    'CancelOutcome',
     'JobSpec',
+    'MetadataOutcome',
     'MigrateOptions',
     'MigrateResult',
     'PostgresJob',

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '@troupe/transport';
 import { reportUnhandledError, SafeEmitter } from '@troupe/transport/internal';
 import type { JobCancelKind } from '../errors.js';
-import type { JobRequest, JobSource } from '../jobs/source.js';
+import type { JobControl, JobRequest, JobSource } from '../jobs/source.js';
 import {
   checkRequired,
   checkShape,
@@ -123,10 +123,31 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
    * should: close the source after adding a batch to run just that batch.
    */
   run(): Promise<void> {
-    this.#running ??= Promise.all(this.#slots.map((slot) => this.#feed(slot)))
+    if (this.#running) return this.#running;
+    // A source shared by many agents may bring cancels and metadata updates for the jobs held here.
+    const unwatch = this.#source.watch?.((control) => this.#control(control));
+    this.#running = Promise.all(this.#slots.map((slot) => this.#feed(slot)))
       .then(() => Promise.all(this.#slots.map((slot) => slot.previous)).then(() => {}))
-      .finally(() => this.#saveTrace());
+      .finally(() => {
+        unwatch?.();
+        return this.#saveTrace();
+      });
     return this.#running;
+  }
+
+  /** A control from the source: acted on when a slot runs that very lease (false: not yet). */
+  #control(control: JobControl): boolean {
+    const slot = this.#slots.find((s) => s.job?.id === control.jobId && s.job.lease === control.lease);
+    if (!slot || slot.state === 'idle') return false;
+    if (control.type === 'cancel') {
+      slot.send({ type: 'job.cancel', kind: 'CancelRequest', reason: control.reason });
+      return true;
+    }
+    // Only a running job's worker can take an update; before that, the source offers it again.
+    const event = { type: 'job.metadata', metadata: control.metadata } as const;
+    if (!slot.accepts(event)) return false;
+    slot.send(event);
+    return true;
   }
 
   /**

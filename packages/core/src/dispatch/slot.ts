@@ -82,6 +82,11 @@ export class JobSlot {
     return this.#previous;
   }
 
+  /** Whether the slot's machine, as it is now, has a transition for `event`. */
+  accepts(event: JobSlotEvent): boolean {
+    return this.#actor.getSnapshot().can(event);
+  }
+
   /** Late events, after `stop`, are dropped. */
   send(event: JobSlotEvent): void {
     sendIfActive(this.#actor, event);

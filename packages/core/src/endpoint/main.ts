@@ -17,7 +17,7 @@ import {
   encodeHandshake,
   parseTcpAddress,
 } from '@troupe/transport/internal';
-import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV } from '../system/launcher.js';
+import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV, systemParallelism } from '../system/launcher.js';
 import { NodeRegistry, nodeName } from '../system/registry.js';
 import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
@@ -30,6 +30,8 @@ export const NODE_USAGE = `usage: troupe node [options]
   --task-host                     run as a sidecar task host
   --session NAME                  only hosts of this session match (salt)
   --idle-timeout MS               exit after this long without a host (default 900000)
+  --max-idle N                    with --reuse: exit instead of going idle when N reusable nodes of
+                                  this user are older than this one (default 1.5 x cores)
   --runtime-version X.Y.Z         present another runtime version (testing)
   --output-file PATH              this node's stdout/stderr file; removed on a clean exit
   --secret-env NAME               read the shared secret (TCP authentication) from this variable
@@ -52,6 +54,7 @@ export async function runNode(argv: string[]): Promise<number> {
       'task-host': { type: 'boolean', default: false },
       session: { type: 'string' },
       'idle-timeout': { type: 'string', default: String(15 * 60_000) },
+      'max-idle': { type: 'string' },
       'runtime-version': { type: 'string' },
       'output-file': { type: 'string' },
       'secret-env': { type: 'string' },
@@ -70,6 +73,10 @@ export async function runNode(argv: string[]): Promise<number> {
     return usageError(
       `--idle-timeout must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, not ${values['idle-timeout']}`,
     );
+  }
+  const maxIdle = values['max-idle'] === undefined ? defaultMaxIdle() : Number(values['max-idle']);
+  if (!(Number.isInteger(maxIdle) && maxIdle >= 0)) {
+    return usageError(`--max-idle must be a whole number of nodes, not ${values['max-idle']}`);
   }
   if (values.listen !== 'pipe') {
     let valid = false;
@@ -192,7 +199,15 @@ export async function runNode(argv: string[]): Promise<number> {
       restoring = restoring
         .then(() => pipe.restore(started.address))
         .then(() => registry.restore(record))
-        .catch((error: Error) => log(`could not put back the socket or record: ${error.message}`));
+        .catch((error: Error) => log(`could not put back the socket or record: ${error.message}`))
+        .then(() => tooManyIdle(registry, maxIdle))
+        .then((older) => {
+          if (older === undefined) return;
+          log(
+            `${older} reusable nodes of this user are older than this one (--max-idle ${maxIdle}): exiting instead of going idle`,
+          );
+          void started.exit();
+        });
     });
   }
   stopEndpoint = () => void started.exit();
@@ -340,4 +355,25 @@ async function readSecret(
 
 function log(message: string): void {
   process.stderr.write(`[troupe node ${process.pid}] ${message}\n`);
+}
+
+/** MSBuild's rule for the nodes a user keeps around: one and a half per core. */
+function defaultMaxIdle(): number {
+  return Math.ceil(1.5 * systemParallelism());
+}
+
+/**
+ * How many of this user's reusable nodes are older than this one, when they are `maxIdle` or
+ * more (it is one too many, and should exit rather than idle), else undefined. Every node asks
+ * this after it has registered, so two going idle at once both see each other and agree on the
+ * order: the oldest `maxIdle` stay, whatever the hosts that made them. Busy nodes count: they
+ * will be idle soon, and the older ones stay.
+ */
+async function tooManyIdle(registry: NodeRegistry, maxIdle: number): Promise<number | undefined> {
+  const nodes = await registry.list(0);
+  const order = nodes
+    .sort((a, b) => a.registeredAtMs - b.registeredAtMs || a.pid - b.pid)
+    .map((node) => node.pid);
+  const older = order.indexOf(process.pid);
+  return older >= maxIdle ? older : undefined;
 }

@@ -47,4 +47,21 @@ export interface JobSource {
    * (`LeaseLostError`) and records nothing: the job's one result is its current holder's.
    */
   complete(job: JobRequest, completion: JobCompletion): Promise<void>;
+  /**
+   * Optional: cancels and metadata updates that reach this agent through the source (a queue many
+   * agents share), for jobs it holds. A dispatcher watches while it runs. The listener returns
+   * whether it could act on the control now; the source offers one it could not again later.
+   * Returns the unsubscribe.
+   */
+  watch?(listener: (control: JobControl) => boolean): () => void;
 }
+
+/** A cancel or a metadata update for a job, addressed to the holder of one lease. */
+export type JobControl =
+  | { readonly type: 'cancel'; readonly jobId: string; readonly lease: string; readonly reason: string }
+  | {
+      readonly type: 'metadata';
+      readonly jobId: string;
+      readonly lease: string;
+      readonly metadata: Record<string, unknown>;
+    };

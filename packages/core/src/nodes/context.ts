@@ -260,9 +260,9 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
    * `NodeUnresponsiveError` through the same path as any lost connection.
    */
   #declareLost(): void {
-    // Entered once; whatever happened since (a shutdown cut the link), the node is killed.
+    // Entered once (the machine's lost state); whatever happened since (a shutdown cut the link),
+    // the node is killed.
     const error = this.#liveness.lose(this.id, this.pid);
-    if (!error) return;
     try {
       if (this.#options.kill) this.#options.kill();
       else this.process?.killTree();
@@ -272,6 +272,17 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     // A link already closed is on its way through #fail, which reads the liveness verdict.
     const link = this.#link;
     if (link && link.state !== 'closed') void link.destroy(error);
+  }
+
+  /**
+   * The host gives up on the node (it did not end a cancelled run in time): declared lost as a
+   * silent node is, killed, and what it held fails with `reason`. Does nothing unless the node is
+   * active: one that is closing or gone is on its way out already.
+   */
+  abandon(reason: Error): void {
+    if (this.state !== 'active') return;
+    this.#liveness.giveUp(reason);
+    this.#toMachine({ type: 'node.abandoned' });
   }
 
   /**

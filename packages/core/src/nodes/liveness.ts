@@ -29,7 +29,7 @@ export class NodeLiveness {
   #answeredAt = 0;
   /** When the last tick ran (watching began, or a ping went out). */
   #tickedAt = 0;
-  #lost: NodeUnresponsiveError | undefined;
+  #lost: Error | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -56,15 +56,22 @@ export class NodeLiveness {
   }
 
   /** Set when the node was declared lost: what its requests fail with. */
-  get lost(): NodeUnresponsiveError | undefined {
+  get lost(): Error | undefined {
     return this.#lost;
   }
 
-  /** The verdict, once: the node has been silent too long. Undefined if it was already given. */
-  lose(nodeId: string, pid: number | undefined): NodeUnresponsiveError | undefined {
-    if (this.#lost) return undefined;
-    this.#lost = new NodeUnresponsiveError(nodeId, pid, this.clock.now() - this.#answeredAt);
+  /**
+   * The verdict on a node declared lost: the host's reason, if it gave up on the node itself
+   * (`giveUp`), else its silence.
+   */
+  lose(nodeId: string, pid: number | undefined): Error {
+    this.#lost ??= new NodeUnresponsiveError(nodeId, pid, this.clock.now() - this.#answeredAt);
     return this.#lost;
+  }
+
+  /** The host gives up on the node, for `reason` (unless a verdict was given already). */
+  giveUp(reason: Error): void {
+    this.#lost ??= reason;
   }
 
   /** The silence clock starts now (the node was given work while it held none). */

@@ -16,7 +16,7 @@ export interface NodeContextEffects {
   /** The silence clock starts now (the node was given work while it held none). */
   watchFromNow(): void;
   ping(): void;
-  /** Kills the node and fails what it held: it did not answer within the bound. */
+  /** Kills the node and fails what it held: it did not answer within the bound, or was given up on. */
   declareLost(): void;
   /** The connection ended, closed in order or failed: nothing more will happen on it. */
   ended(): void;
@@ -31,7 +31,9 @@ export type NodeContextEvent =
   | { type: 'exit.queued' }
   | { type: 'exit.sent' }
   /** The node was given a request while it held none: watch it. */
-  | { type: 'work.held' };
+  | { type: 'work.held' }
+  /** The host gave up on the node (it did not end a cancelled run in time): it is lost. */
+  | { type: 'node.abandoned' };
 
 const effects = new ActorEffects<NodeContextEffects>();
 
@@ -41,7 +43,8 @@ const effects = new ActorEffects<NodeContextEffects>();
  * - `connection`: connecting → handshaking → active → closing → closed, or failed from any
  *   point before an orderly close completed. While active, a node that holds requests is
  *   `watching`: pinged every `pingIntervalMs`; one that has not answered for `pingTimeoutMs` is
- *   `lost` (killed, its requests failed) and ends failed when its link is gone. A node that holds
+ *   `lost` (killed, its requests failed) and ends failed when its link is gone; so is one its host
+ *   gives up on (`node.abandoned`: it did not end a cancelled run in time). A node that holds
  *   nothing is `quiet`: no pings, no timer, so an idle pool costs nothing and a simulation with
  *   nothing to do stays still.
  * - `exitPacket`: none → queued (a NodeBuildComplete without reuse is in the writer queue) →
@@ -93,7 +96,7 @@ export const nodeContextMachine = setup({
         },
         active: {
           initial: 'quiet',
-          on: { 'context.closing': 'closing', 'link.closed': 'failed' },
+          on: { 'context.closing': 'closing', 'link.closed': 'failed', 'node.abandoned': 'lost' },
           states: {
             quiet: {
               on: { 'work.held': { target: 'watching', actions: 'watchFromNow' } },
@@ -111,7 +114,10 @@ export const nodeContextMachine = setup({
             },
           },
         },
-        /** Declared unresponsive: killed, its requests failing; failed once its link is gone. */
+        /**
+         * Declared unresponsive, or given up on by its host: killed, its requests failing; failed
+         * once its link is gone.
+         */
         lost: {
           entry: 'declareLost',
           on: { 'link.closed': 'failed' },

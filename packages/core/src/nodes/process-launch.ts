@@ -123,6 +123,7 @@ function spawnNode(setup: ProcessNodeSetup, outputFile: string): NodeProcess {
   if (!options.captureOutput) args.push('--output-file', outputFile);
   args.push('--idle-timeout', String(options.idleTimeoutMs ?? (reuse ? 15 * 60_000 : 60_000)));
   if (reuse) args.push('--reuse');
+  if (reuse && options.maxIdleNodes !== undefined) args.push('--max-idle', String(options.maxIdleNodes));
   if (options.lowPriority) args.push('--low-priority');
   if (options.taskHost) args.push('--task-host');
   if (options.session !== undefined) args.push('--session', options.session);

@@ -52,6 +52,11 @@ export interface ProcessNodeProviderOptions {
   runtimeVersion?: string;
   /** Exit after this long without a host. Default 15 minutes for reusable nodes, 60 s otherwise. */
   idleTimeoutMs?: number;
+  /**
+   * Reusable nodes of this user kept idle, across every host (MSBuild's rule; default 1.5 × the
+   * cores, rounded up): a node that would go idle while this many are older exits instead.
+   */
+  maxIdleNodes?: number;
   /** Per launch: how long the new node has to accept a connection. Default 30 s. */
   connectTimeoutMs?: number;
   /** Launches tried per node before giving up. Default 10. */
@@ -143,6 +148,7 @@ export const processShape: Shape<ProcessNodeProviderOptions> = {
   session: string,
   runtimeVersion: version,
   idleTimeoutMs: duration(1),
+  maxIdleNodes: integer(0),
   connectTimeoutMs: duration(1),
   launchAttempts: integer(1),
   shutdown: shape(shutdownShape),

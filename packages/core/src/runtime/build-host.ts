@@ -1,4 +1,5 @@
-import { NodeClosedError } from '../errors.js';
+import type { Clock, TimerId } from '@troupe/transport';
+import { NodeAbandonedError, NodeClosedError } from '../errors.js';
 import type { NodeContext } from '../nodes/context.js';
 import type { HostPacket } from '../nodes/host.js';
 import type { PingTimes } from '../nodes/liveness.js';
@@ -22,12 +23,17 @@ export interface BuildHostOptions {
   grow(count: number, pool: string): void;
   /** Ping times each adopted node gets (`nodes.pingIntervalMs`, `nodes.pingTimeoutMs`). */
   ping: Partial<PingTimes>;
+  /** How long a node has to end a run cancelled for its timeout before it is killed (`nodes.cancelGraceMs`). */
+  cancelGraceMs: number;
+  /** The runtime's clock, for that grace. */
+  clock: Clock;
   /** The runtime's `nodeLost` seam: given `forget`, which drops the node and fails what it held. */
   nodeLost: ((node: NodeContext, forget: () => void) => void) | undefined;
   /** What the runtime is told, as its own events. */
   reports: {
     node(node: NodeContext): void;
-    nodeLost(node: NodeContext, error: Error): void;
+    /** `pool` is given for a node that was lost after it joined (not one refused as it came). */
+    nodeLost(node: NodeContext, error: Error, pool?: string): void;
     log(entry: PacketBodies['Log'] & { node: string }): void;
   };
 }
@@ -44,9 +50,37 @@ export class BuildHost implements SchedulerHost {
   readonly #nodes = new Map<string, NodeContext>();
   readonly #options: BuildHostOptions;
 
+  /** Runs cancelled for their timeout whose node has not answered yet: the grace before it is killed. */
+  readonly #graces = new Map<string, { node: string; timer: TimerId }>();
+
   constructor(options: BuildHostOptions) {
     this.#options = options;
     this.scheduler = new Scheduler({ ...options.scheduler, host: this });
+    this.scheduler.on('timedOut', (request, node) => this.#grace(request, node));
+  }
+
+  /**
+   * `request` was cancelled on `node` for its timeout: the node has `cancelGraceMs` to end the
+   * run (its task sees its signal abort). If it has not, the host gives up on the node: it is
+   * killed, and what else it held fails or runs again, as with any lost node.
+   */
+  #grace(request: ScheduledRequest, nodeId: string): void {
+    const graceMs = this.#options.cancelGraceMs;
+    const timer = this.#options.clock.setTimeout(() => {
+      this.#graces.delete(request.id);
+      this.#nodes
+        .get(nodeId)
+        ?.abandon(new NodeAbandonedError(nodeId, this.#nodes.get(nodeId)?.pid, request.id, graceMs));
+    }, graceMs);
+    this.#graces.set(request.id, { node: nodeId, timer });
+  }
+
+  /** The node answered for `requestId` (or is gone): no grace is running for it any more. */
+  #graceOver(requestId: string): void {
+    const grace = this.#graces.get(requestId);
+    if (!grace) return;
+    this.#graces.delete(requestId);
+    this.#options.clock.clearTimeout(grace.timer);
   }
 
   /** The nodes in the pool now. */
@@ -121,8 +155,9 @@ export class BuildHost implements SchedulerHost {
       if (body.reason !== 'ConnectionFailed') return;
       const forget = () => {
         this.#nodes.delete(node.id);
+        for (const [id, grace] of this.#graces) if (grace.node === node.id) this.#graceOver(id);
         const failure = error ?? new NodeClosedError(node.id, 'connection failed');
-        this.#options.reports.nodeLost(node, failure);
+        this.#options.reports.nodeLost(node, failure, pool);
         this.scheduler.removeNode(node.id, failure);
       };
       if (this.#options.nodeLost) this.#options.nodeLost(node, forget);
@@ -134,6 +169,7 @@ export class BuildHost implements SchedulerHost {
 
   /** Lets go of every node (the runtime has shut its providers down). */
   clear(): void {
+    for (const id of [...this.#graces.keys()]) this.#graceOver(id);
     this.#nodes.clear();
   }
 
@@ -185,7 +221,10 @@ export class BuildHost implements SchedulerHost {
     const request = this.scheduler.request(id);
     if (!request || request.node !== node.id) return;
     if (request.state === 'executing') action(request);
-    else this.scheduler.nodeLeft(node.id, id);
+    else {
+      this.#graceOver(id);
+      this.scheduler.nodeLeft(node.id, id);
+    }
   }
 
   #send<K extends 'BuildRequest' | 'BuildUnblocked' | 'ReacquireGranted' | 'Cancel' | 'Restart'>(

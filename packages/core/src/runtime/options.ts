@@ -44,6 +44,19 @@ export interface RuntimeOptions {
      * the longest synchronous stretch of any task on thread and process nodes. `Infinity`: never.
      */
     pingTimeoutMs?: number;
+    /**
+     * A run that held its node past its `timeoutMs` is cancelled there; a node that has not ended
+     * it this long after (default 5000 ms: its task ignores its signal, or is stuck) is killed
+     * and its other requests fail with `NodeAbandonedError`, or run again if they may.
+     */
+    cancelGraceMs?: number;
+    /**
+     * How many nodes each pool may lose and still replace (OTP's restart intensity): at most
+     * `max` (default 10) within `periodMs` (default 60000). Past it the pool starts no more
+     * nodes: it goes on with those it has, and once it has none, what waits for it fails with
+     * `RestartBudgetError` (a task that crashes every node it runs on cannot loop for ever).
+     */
+    restarts?: { max?: number; periodMs?: number };
   };
   policy?: SchedulingPolicy;
   /** See `Scheduler`: a stall event after this long without progress (default 5 s)... */
@@ -78,7 +91,7 @@ export interface RuntimeEvents {
   request: [request: ScheduledRequest, from: RequestState | 'new', to: RequestState];
   stall: [report: StallReport];
   node: [node: NodeContext];
-  /** A node died; the requests it held failed with `error`. */
+  /** A node died; the requests it held failed with `error`, or run again if they may (`retry`). */
   'node.lost': [node: NodeContext, error: Error];
   log: [entry: { node: string; requestId?: string; level: string; message: string }];
 }

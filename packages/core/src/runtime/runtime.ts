@@ -34,6 +34,7 @@ import { BuildHost } from './build-host.js';
 import type { RuntimeEvents, RuntimeOptions } from './options.js';
 import { placeAll } from './place.js';
 import { TaskRouter } from './router.js';
+import { DEFAULT_RESTART_BUDGET, Supervision } from './supervision.js';
 import { RuntimeTrace } from './trace.js';
 
 export type { RuntimeEvents, RuntimeOptions, RuntimeSeams } from './options.js';
@@ -53,6 +54,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** The host side of the packet protocol: the scheduler's host, and every pool node's. */
   readonly #builds: BuildHost;
   readonly #clock: Clock;
+  readonly #supervision: Supervision;
   readonly #ids: IdSource;
   #closing: Promise<void> | undefined;
   /** Node launches in flight: shutdown waits for them, so no node outlives the runtime. */
@@ -65,6 +67,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     super();
     checkShape(options, runtimeShape, '');
     this.#clock = options.clock ?? systemClock;
+    this.#supervision = new Supervision(
+      { ...DEFAULT_RESTART_BUDGET, ...options.nodes?.restarts },
+      this.#clock,
+    );
     const random = options.random ?? systemRandom;
     this.#ids = createIdSource(random);
     const kind = options.nodes?.kind ?? 'inproc';
@@ -107,10 +113,15 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         void growing.finally(() => this.#growth.delete(growing));
       },
       ping: pingTimes(options.nodes),
+      cancelGraceMs: options.nodes?.cancelGraceMs ?? 5_000,
+      clock: this.#clock,
       nodeLost: options[internalSeams]?.nodeLost,
       reports: {
         node: (node) => this.emit('node', node),
-        nodeLost: (node, error) => this.emit('node.lost', node, error),
+        nodeLost: (node, error, pool) => {
+          if (pool !== undefined) this.#supervision.lost(pool, error);
+          this.emit('node.lost', node, error);
+        },
         log: (entry) => this.emit('log', entry),
       },
     });
@@ -240,9 +251,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       this.#growthFailed(count, pool, new TroupeError(`no node provider for pool ${pool}`));
       return;
     }
+    // A pool past its restart budget fails to grow as a provider that cannot launch does: after
+    // this turn, not inside the scheduler's decision that asked for the nodes.
+    const overBudget = this.#supervision.refusal(pool);
     let nodes: NodeContext[];
     try {
-      nodes = await provider.acquire(count, this.#acquire);
+      nodes = await (overBudget ? Promise.reject(overBudget) : provider.acquire(count, this.#acquire));
     } catch (error) {
       this.#growthFailed(count, pool, error instanceof Error ? error : new TroupeError(String(error)));
       return;
@@ -319,6 +333,8 @@ const nodesShape: Shape<NodesOptions> = {
   pingTimeoutMs: (value, path) => {
     if (value !== Number.POSITIVE_INFINITY) duration(1)(value, path);
   },
+  cancelGraceMs: duration(0),
+  restarts: shape({ max: integer(0), periodMs: duration(1) }),
 };
 
 const runtimeShape: Shape<RuntimeOptions> = {

@@ -44,4 +44,14 @@ export interface SchedulerEvents {
    * restart), or, with `to` undefined, from the queue because its node `from` was lost.
    */
   restarted: [request: ScheduledRequest, from: string | undefined, to: string | undefined];
+  /**
+   * A request whose node `from` was lost (`error` says how) runs again from the start, after its
+   * back-off: `request.retries` is how many of its `retry` attempts it has used now.
+   */
+  retried: [request: ScheduledRequest, from: string, error: Error];
+  /**
+   * A request's run held `node` past its `timeoutMs`: it failed with `RequestTimeoutError` and was
+   * cancelled there. The node stays held until it answers for the run.
+   */
+  timedOut: [request: ScheduledRequest, node: string];
 }

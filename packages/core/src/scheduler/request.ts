@@ -19,12 +19,13 @@ export const REQUEST_TRANSITIONS = {
    * Sent to a busy node ahead of time (prefetch): it starts there, on both sides at once, when the
    * node's active request leaves. Not active, and nothing else is granted the node before it.
    */
-  staged: ['executing', 'failed', 'cancelled'],
+  staged: ['executing', 'retrying', 'failed', 'cancelled'],
   /** Running on its node; the node's one active request. */
-  executing: ['blocked', 'yielded', 'completed', 'failed', 'cancelled'],
+  executing: ['blocked', 'yielded', 'completed', 'retrying', 'failed', 'cancelled'],
   /**
-   * Waiting on other requests; its node is free meanwhile. A restartable one whose node was lost
-   * goes back to `waiting` once they are done, to run again from the start on any node.
+   * Waiting on other requests; its node is free meanwhile. One whose node was lost (restartable,
+   * or with a `retry` attempt left) goes back to `waiting` once they are done, to run again from
+   * the start on any node.
    */
   blocked: ['ready', 'waiting', 'failed', 'cancelled'],
   /**
@@ -32,11 +33,16 @@ export const REQUEST_TRANSITIONS = {
    * restartable one may instead start again on another node (`executing` there), or go back to
    * `waiting` if its node was lost.
    */
-  ready: ['executing', 'waiting', 'failed', 'cancelled'],
+  ready: ['executing', 'waiting', 'retrying', 'failed', 'cancelled'],
   /** Waiting on something outside the runtime; its node is free meanwhile. */
-  yielded: ['reacquiring', 'failed', 'cancelled'],
+  yielded: ['reacquiring', 'retrying', 'failed', 'cancelled'],
   /** Wants its node back; gets it when no other request is active there. */
-  reacquiring: ['executing', 'failed', 'cancelled'],
+  reacquiring: ['executing', 'retrying', 'failed', 'cancelled'],
+  /**
+   * The node that held its run (running, staged, ready, yielded) was lost and it has a `retry`
+   * attempt left: it waits out its back-off, holding no node, then waits for one to run again.
+   */
+  retrying: ['waiting', 'failed', 'cancelled'],
   completed: [],
   failed: [],
   cancelled: [],
@@ -95,6 +101,8 @@ export interface ScheduledRequest {
   restartable: boolean;
   /** How many times it was started again from the start (restarts and lost nodes). */
   restarts: number;
+  /** How many of its `retry` attempts it has used: runs started again because its node was lost. */
+  retries: number;
   /** Its place in its pool's queue of waiting requests, while it is there (the queue's own). */
   queueIndex: number | undefined;
   /**
@@ -134,6 +142,7 @@ export function createRequest(id: string, key: string, spec: RequestSpec, seq: n
     ranMs: 0,
     restartable: false,
     restarts: 0,
+    retries: 0,
     queueIndex: undefined,
   };
 }

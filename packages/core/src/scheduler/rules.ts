@@ -33,6 +33,11 @@ export interface SchedulerRules {
    * dropped (Restart to its old node) rather than left to go on there too.
    */
   restartDropsFirstRun(request: ScheduledRequest): boolean;
+  /**
+   * A request waiting out its retry back-off ended (cancelled, or failed with the run): whether
+   * its back-off timer ends with it, rather than firing later into a request that is over.
+   */
+  backoffEndsWithRequest(request: ScheduledRequest): boolean;
 }
 
 /** Core's rules. Frozen: a test that wants others passes them to one scheduler, not to the process. */
@@ -42,4 +47,5 @@ export const SCHEDULER_RULES: Readonly<SchedulerRules> = Object.freeze({
   cancelledHoldsNode: () => true,
   awaitedResults: (children: readonly ScheduledRequest[]) => children,
   restartDropsFirstRun: () => true,
+  backoffEndsWithRequest: () => true,
 });

@@ -3,11 +3,12 @@
 // the graph change together in one file; node assignment, pools and the graph algorithms are not.
 import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
-import { RequestCancelledError, RequestCycleError, StallError } from '../errors.js';
+import { RequestCancelledError, RequestCycleError, RequestTimeoutError, StallError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { invalid } from '../options.js';
 import { internalSeams } from '../seams.js';
 import { NodeAssignment } from './assignment.js';
+import { Deadlines } from './deadlines.js';
 import { addDeclared, dependencyFailure } from './declared.js';
 import { findCycle, raisePriority, releaseWaiters, unneeded, unwait, unwaitAll, wait } from './graph.js';
 import { forgetGrowthFailures, growthFailed } from './growth.js';
@@ -25,6 +26,7 @@ import {
   requestKey,
   type ScheduledRequest,
 } from './request.js';
+import { Backoffs, canRetry } from './retries.js';
 import { SCHEDULER_RULES, type SchedulerRules } from './rules.js';
 import type { SchedulerState } from './scheduler.machine.js';
 import { settle, whenAllSettled, whenSettled } from './settle.js';
@@ -65,6 +67,9 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   readonly #idPrefix: string;
   #unfinished = 0;
   #restarts = 0;
+  #retries = 0;
+  readonly #backoffs: Backoffs;
+  readonly #deadlines: Deadlines;
   readonly #rules: Readonly<SchedulerRules>;
 
   constructor(options: SchedulerOptions) {
@@ -87,6 +92,11 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
       onStall: (report) => this.emitSafely('stall', report),
       onFailed: () => this.#failStall(),
     });
+    this.#backoffs = new Backoffs(this.#clock, (request) => {
+      this.#startWaiting(request);
+      this.#assignment.dispatch();
+    });
+    this.#deadlines = new Deadlines(this.#clock, (request) => this.#timedOut(request));
     this.#assignment = new NodeAssignment({
       pools: this.#pools,
       host: this.#host,
@@ -120,6 +130,11 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   /** How many times a request was started again from the start (restarts and lost nodes). */
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /** How many times a request ran again because its node was lost (`retry`). */
+  get retries(): number {
+    return this.#retries;
   }
 
   get waiting(): number {
@@ -159,19 +174,42 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   }
 
   /**
-   * A node is gone. Every unfinished request whose continuation lived there fails with `error`
-   * (their state died with the node); requests merely waiting for a node are unaffected.
+   * A node is gone, and with it the run of every unfinished request whose continuation lived
+   * there (running, staged, blocked, yielded). A restartable continuation runs again from the
+   * start, as a restart would have; a request with a `retry` attempt left runs again after its
+   * back-off; any other fails with `error`. Requests merely waiting for a node are unaffected.
    */
   removeNode(id: string, error: Error): void {
     if (!this.#pools.removeNode(id)) return;
-    for (const request of this.#requests.values()) {
-      if (request.node !== id || FINISHED.has(request.state)) continue;
-      // A restartable continuation is not lost with its node: it runs again from the start.
-      if (request.restartable && (request.state === 'blocked' || request.state === 'ready'))
-        this.#assignment.lost(request);
-      else this.#failWith(request, error);
-    }
-    this.#assignment.dispatch();
+    this.#assignment.batch(() => {
+      for (const request of this.#requests.values()) {
+        if (request.node !== id || FINISHED.has(request.state)) continue;
+        if (request.restartable && (request.state === 'blocked' || request.state === 'ready'))
+          this.#assignment.lost(request);
+        else if (canRetry(request)) this.#retry(request, error);
+        else this.#failWith(request, error);
+      }
+    });
+  }
+
+  /**
+   * `request`'s run was lost with its node (`error` says how), and it has an attempt left: it runs
+   * again from the start, on any node, after its back-off. A blocked one waits for what its run
+   * asked for first (that wait stands in for the back-off), then starts again and finds those
+   * results in the cache, as a restartable request does. Whoever waits on it goes on waiting, for
+   * the next run's answer.
+   */
+  #retry(request: ScheduledRequest, error: Error): void {
+    const from = request.node!;
+    this.#assignment.remove(request, false);
+    request.node = undefined;
+    request.ranMs = 0;
+    request.awaited = undefined;
+    request.retries++;
+    this.#retries++;
+    if (request.state !== 'blocked') this.#move(request, 'retrying');
+    this.emitSafely('retried', request, from, error);
+    if (request.state === 'retrying') this.#backoffs.start(request);
   }
 
   /**
@@ -378,7 +416,27 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
 
   #move(request: ScheduledRequest, to: RequestState): void {
     const from = advance(request, to);
+    if (request.spec.timeoutMs !== undefined) {
+      if (to === 'executing') this.#deadlines.started(request);
+      else if (from === 'executing') this.#deadlines.stopped(request);
+    }
     this.emitSafely('transition', request, from, to);
+  }
+
+  /**
+   * `request`'s run has held its node for its `timeoutMs`: it fails with `RequestTimeoutError`
+   * and is cancelled there, holding the node until the node answers for it (the host gives the
+   * node `cancelGraceMs` to, after the `timedOut` event, then kills it).
+   */
+  #timedOut(request: ScheduledRequest): void {
+    const node = request.node!;
+    this.#withdraw(
+      request,
+      'failed',
+      new RequestTimeoutError(request.id, request.spec.task, node, request.spec.timeoutMs!),
+    );
+    this.emitSafely('timedOut', request, node);
+    this.#assignment.dispatch();
   }
 
   /**
@@ -389,7 +447,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   readonly #released = (waiter: ScheduledRequest, finished: ScheduledRequest): void => {
     if (waiter.state === 'blocked') {
       if (waiter.waitingOn.size > 0) return;
-      // Its node was lost while it waited (it is restartable): it starts again, on any node.
+      // Its node was lost while it waited (restartable, or retried): it starts again, on any node.
       if (waiter.node === undefined) this.#startWaiting(waiter);
       else this.#assignment.makeRunnable(waiter, 'ready');
     } else if (waiter.state === 'pending') {
@@ -437,6 +495,8 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
    * `holdsNode`: see `#withdraw`), its pool's queue and the graph, and whoever waits on it hears.
    */
   #finish(request: ScheduledRequest, to: 'completed' | 'failed' | 'cancelled', holdsNode = false): void {
+    if (request.state === 'retrying' && this.#rules.backoffEndsWithRequest(request))
+      this.#backoffs.end(request);
     const slot = this.#assignment.remove(request, holdsNode);
     this.#move(request, to);
     request.awaited = undefined;

@@ -22,6 +22,8 @@ export interface NodeRecord {
 export interface ListedNode extends NodeRecord {
   /** How long ago it registered (file age). */
   ageMs: number;
+  /** When it registered (its record's mtime, ms since the epoch): older nodes first when few may stay. */
+  registeredAtMs: number;
 }
 
 const PREFIX = 'troupe-node-';
@@ -80,10 +82,12 @@ export class NodeRegistry {
       const path = join(this.directory, name);
       let record: NodeRecord;
       let ageMs: number;
+      let registeredAtMs: number;
       try {
         const [text, stats] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
         record = JSON.parse(text) as NodeRecord;
         ageMs = Math.max(0, now - stats.mtimeMs);
+        registeredAtMs = stats.mtimeMs;
         if (!Number.isInteger(record.pid) || typeof record.address !== 'string')
           throw new Error('bad record');
       } catch {
@@ -97,7 +101,7 @@ export class NodeRegistry {
         ]);
         continue;
       }
-      out.push({ ...record, ageMs });
+      out.push({ ...record, ageMs, registeredAtMs });
     }
     return out.sort((a, b) => a.pid - b.pid);
   }

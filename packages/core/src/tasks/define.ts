@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type RetryPolicy, retryProblem, timeoutProblem } from '../packets.js';
 import { isHostEntryScript } from '../system/launcher.js';
 import { kMultiThreadable, kTask, type Task, type TaskDefinition } from './task.js';
 
@@ -23,12 +24,36 @@ export function defineTask<I, O>(definition: TaskDefinition<I, O>): Task<I, O> {
     id: `${module}#${definition.name}`,
     multiThreadable: definition.multiThreadable ?? false,
     restartable: definition.restartable ?? false,
+    ...(definition.retry !== undefined && {
+      retry: retryPolicy(definition.retry, `task ${definition.name}`),
+    }),
+    ...(definition.timeoutMs !== undefined && {
+      timeoutMs: requestTimeout(definition.timeoutMs, `task ${definition.name}`),
+    }),
     deps: definition.deps,
     run: definition.run,
     [kTask]: true as const,
   };
   Object.defineProperty(task, kMultiThreadable, { value: task.multiThreadable });
   return Object.freeze(task);
+}
+
+/**
+ * A copy of `policy`, frozen, or a TypeError saying what is wrong with it: a bad policy is a
+ * mistake in the program, found where it is written rather than when a node is lost.
+ */
+export function retryPolicy(policy: RetryPolicy, owner: string): Readonly<RetryPolicy> {
+  const problem = retryProblem(policy);
+  if (problem !== undefined) throw new TypeError(`invalid retry for ${owner}: ${problem}`);
+  const { attempts, backoffMs } = policy;
+  return Object.freeze(backoffMs === undefined ? { attempts } : { attempts, backoffMs });
+}
+
+/** `timeoutMs`, or a TypeError saying what is wrong with it, where it is written. */
+export function requestTimeout(timeoutMs: number, owner: string): number {
+  const problem = timeoutProblem(timeoutMs);
+  if (problem !== undefined) throw new TypeError(`invalid timeoutMs for ${owner}: ${problem}`);
+  return timeoutMs;
 }
 
 export function isTask(value: unknown): value is Task {

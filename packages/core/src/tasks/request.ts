@@ -1,6 +1,6 @@
 import { TaskModuleError } from '../errors.js';
 import type { RequestSpecBody } from '../packets.js';
-import { isTask, unloadableTask } from './define.js';
+import { isTask, requestTimeout, retryPolicy, unloadableTask } from './define.js';
 import type { RequestLike } from './task.js';
 
 export type { RequestLike } from './task.js';
@@ -22,6 +22,20 @@ export function toSpec(request: RequestLike, seen?: Map<RequestLike, RequestSpec
   const spec: RequestSpecBody = { task, input: request.input };
   if (request.cost !== undefined) spec.cost = request.cost;
   if (request.outOfProcess) spec.outOfProcess = true;
+  const retry =
+    request.retry !== undefined
+      ? retryPolicy(request.retry, `a request for ${task}`)
+      : isTask(request.task)
+        ? request.task.retry
+        : undefined;
+  if (retry !== undefined && retry.attempts > 0) spec.retry = retry;
+  const timeoutMs =
+    request.timeoutMs !== undefined
+      ? requestTimeout(request.timeoutMs, `a request for ${task}`)
+      : isTask(request.task)
+        ? request.task.timeoutMs
+        : undefined;
+  if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
   const deps = request.deps ?? (isTask(request.task) ? request.task.deps?.(request.input) : undefined);
   if (deps !== undefined) {
     if (!Array.isArray(deps))

@@ -1,5 +1,9 @@
 // The shapes of a task and of what it runs with: types only (and the marker symbols), so that
 // defining a task, its context and a request for it can all name them without importing each other.
+import type { RetryPolicy } from '../packets.js';
+
+export type { RetryPolicy } from '../packets.js';
+
 /** The marker is a registered symbol, so a task made by another copy of @troupe/core still counts. */
 export const kTask = Symbol.for('troupe.task');
 export const kMultiThreadable = Symbol.for('troupe.task.multiThreadable');
@@ -31,6 +35,20 @@ export interface TaskDefinition<I = unknown, O = unknown> {
    * survives the loss of the node it waits on. Default false.
    */
   restartable?: boolean;
+  /**
+   * Runs again from the start, on another node, when the node running it is lost (a crash, a
+   * kill, a lost connection): at most `attempts` times, each after `backoffMs`. Only for tasks
+   * safe to run twice (their side effects are idempotent), which is why the default is never. A
+   * request's own `retry` is used instead.
+   */
+  retry?: RetryPolicy;
+  /**
+   * How long one run may hold its node (its active time: blocked and yielded stretches do not
+   * count) before it fails with `RequestTimeoutError` and is cancelled on its node. A node that
+   * has not ended the run `nodes.cancelGraceMs` later is killed and replaced, so a hung task never
+   * holds a build for ever. A request's own `timeoutMs` is used instead. Default: no limit.
+   */
+  timeoutMs?: number;
   run(input: I, ctx: TaskContext): O | Promise<O>;
 }
 
@@ -42,6 +60,10 @@ export interface Task<I = unknown, O = unknown> {
   readonly multiThreadable: boolean;
   /** Whether a run of it may be dropped and started again (`TaskDefinition.restartable`). */
   readonly restartable: boolean;
+  /** How often a request for it runs again when its node is lost (`TaskDefinition.retry`). */
+  readonly retry?: Readonly<RetryPolicy>;
+  /** How long one run may hold its node (`TaskDefinition.timeoutMs`). */
+  readonly timeoutMs?: number;
   /** Its declared dependencies for an input (`TaskDefinition.deps`), if it declares any. */
   deps?(input: I): readonly RequestLike[];
   run(input: I, ctx: TaskContext): O | Promise<O>;
@@ -56,6 +78,10 @@ export interface RequestLike<I = unknown> {
   cost?: number;
   /** Run in an isolated process even if the task is thread-safe. */
   outOfProcess?: boolean;
+  /** Runs again when its node is lost (see `TaskDefinition.retry`). Default: its task's `retry`. */
+  retry?: RetryPolicy;
+  /** How long one run may hold its node (see `TaskDefinition.timeoutMs`). Default: its task's. */
+  timeoutMs?: number;
   /**
    * Requests this one depends on, declared up front: it starts only when they are all done, and
    * its task finds their results, in this order, in `ctx.deps`. If one fails, this request fails

@@ -20,6 +20,12 @@ export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakes
 export const restartBesideFirstRun: Partial<SchedulerRules> = { restartDropsFirstRun: () => false };
 
 /**
+ * `backoff-outlives-request`: a request cancelled while it waits out its retry back-off ends, but
+ * its timer is left armed, and fires into the finished request.
+ */
+export const backoffOutlivesRequest: Partial<SchedulerRules> = { backoffEndsWithRequest: () => false };
+
+/**
  * `grant-before-staged`: a waiting continuation is granted the node its active request left,
  * though the node starts its staged request at that moment (MSBuild #13531).
  */

@@ -12,6 +12,7 @@ import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
 import { pipelineScenario } from './pipeline.js';
 import { restartScenario } from './restart.js';
+import { retryScenario } from './retry.js';
 import { reuseScenario } from './reuse.js';
 import { shutdownScenario } from './shutdown.js';
 
@@ -24,6 +25,7 @@ export {
   jobsScenario,
   pipelineScenario,
   restartScenario,
+  retryScenario,
   reuseScenario,
   shutdownScenario,
 };
@@ -40,4 +42,5 @@ export const scenarios: readonly Scenario[] = [
   fenceScenario,
   reuseScenario,
   restartScenario,
+  retryScenario,
 ];

@@ -151,6 +151,41 @@ export const compute = defineTask<{ id: string; ms: number }, string>({
   },
 });
 
+/** One more run if its node is lost, 20 ms later (long enough to be cancelled in): enough for the one fault of a schedule. */
+const once = { attempts: 1, backoffMs: 20 } as const;
+
+/** `compute`, safe to run twice. */
+export const retryCompute = defineTask<{ id: string; ms: number }, string>({
+  name: 'retryCompute',
+  retry: once,
+  async run(input) {
+    await sleep(input.ms);
+    return input.id;
+  },
+});
+
+/** `waiter`, safe to run twice: it may be lost while it has yielded its node. */
+export const retryWaiter = defineTask<{ id: string; ms: number }, string>({
+  name: 'retryWaiter',
+  retry: once,
+  async run(input, ctx) {
+    await ctx.yielding(() => sleep(input.ms));
+    return input.id;
+  },
+});
+
+/** A join safe to run twice, whose dependencies (`retryCompute` of `ms` each) are too. */
+export const retryJoin = defineTask<{ id: string; deps: string[]; ms: number }, string>({
+  name: 'retryJoin',
+  retry: once,
+  async run(input, ctx) {
+    const results = await ctx.build<string>(
+      input.deps.map((dep) => ({ task: retryCompute, input: { id: dep, ms: input.ms } })),
+    );
+    return `${input.id}(${results.join(',')})`;
+  },
+});
+
 /** The dispatcher of the dispatcher scenario: hands ready projects to workers that ask. */
 export const dispatcher = defineTask<{ id: string }, number>({
   name: 'dispatcher',
@@ -197,9 +232,12 @@ export function referenceValue(spec: { task: string; input: unknown }): unknown 
     case leaf.id:
     case waiter.id:
     case compute.id:
+    case retryCompute.id:
+    case retryWaiter.id:
       return input.id;
     case join.id:
     case restartJoin.id:
+    case retryJoin.id:
       return `${input.id}(${(input.deps ?? []).join(',')})`;
     case dispatcher.id:
       return world.board ? world.board.built + world.board.left : undefined;

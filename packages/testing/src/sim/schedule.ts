@@ -136,7 +136,14 @@ export async function runSchedule(
       if (!step) throw new RangeError(`the chooser picked step ${index} of ${steps.length}`);
       choices.push(index);
       widths.push(steps.length);
-      sim.take(step);
+      try {
+        sim.take(step);
+      } catch (error) {
+        // A delivery or a timer callback that throws would be an uncaught exception in a real
+        // process: it ends the program. Here it ends the schedule, as a violation to replay.
+        const message = error instanceof Error ? error.message : String(error);
+        sim.violate('no uncaught exceptions', `${step.label} threw: ${message}`);
+      }
     }
     if (!pruned) {
       for (const monitor of sim.monitors) {

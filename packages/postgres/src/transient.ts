@@ -1,0 +1,33 @@
+// Failures worth waiting out (the database restarting, a connection cut), and a promise that
+// gives way to an abort signal: what the source's retries are made of.
+
+/** SQLSTATE classes of errors worth retrying: connection, resources, operator intervention. */
+const TRANSIENT = /^(08|53|57)/;
+
+/** Whether `error` is a failure of the connection or the server's state, not of the query. */
+export function isTransient(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  // A system error of the socket: refused, reset, unreachable.
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  if (typeof code === 'string' && code.length === 5) return TRANSIENT.test(code);
+  return typeof message === 'string' && /connection (terminated|timeout)|connection error/i.test(message);
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the work itself goes on). */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
