@@ -15,6 +15,8 @@ export interface ContractJob {
   job: string;
   message?: unknown;
   metadata?: Record<string, unknown>;
+  /** Takes of this job without a result before it is dead instead of leased again. */
+  maxAttempts?: number;
 }
 
 /** One source under test, with what the contract needs to see and do around it. */
@@ -28,6 +30,7 @@ export interface ContractSubject {
   close(): Promise<void>;
 }
 
+/** What a source may opt out of; both of troupe's sources keep all of it (the default). */
 export interface ContractCapabilities {
   /** A job whose lease ran out is taken again (and its old lease is refused). */
   retakesExpiredLeases: boolean;
@@ -38,7 +41,7 @@ export interface ContractCapabilities {
 export function describeJobSourceContract(
   name: string,
   open: (options: { leaseMs: number }) => Promise<ContractSubject>,
-  can: ContractCapabilities,
+  can: ContractCapabilities = { retakesExpiredLeases: true, fencesCompletion: true },
 ): void {
   describe(`JobSource contract: ${name}`, () => {
     const opened: ContractSubject[] = [];
@@ -142,9 +145,41 @@ export function describeJobSourceContract(
         await expire(first);
         const second = (await source.take())!;
         expect(second).toMatchObject({ id: 'a', message: 'payload' });
-        expect(second.lease).not.toBe(first.lease);
-        await expect(source.renew(first)).rejects.toBeInstanceOf(LeaseRenewalError);
+        // A fencing token: raised by every take of the job (both sources write it in decimal).
+        expect(BigInt(second.lease)).toBeGreaterThan(BigInt(first.lease));
+        await expect(source.renew(first)).rejects.toBeInstanceOf(LeaseLostError);
         await expect(source.renew(second)).resolves.toEqual({ expiresAt: expect.any(Number) });
+      },
+    );
+
+    it.runIf(can.retakesExpiredLeases)(
+      "a lease that ran out but that nobody took since is still its holder's: it renews and reports",
+      async () => {
+        const { source, add, recorded, expire } = await subject(300);
+        await add({ id: 'a', job: 'file:///j.mjs#a' });
+        const holder = (await source.take())!;
+        await expire(holder);
+        await expect(source.renew(holder)).resolves.toEqual({ expiresAt: expect.any(Number) });
+        await source.complete(holder, { result: 'Succeeded', reason: 'late but still the holder' });
+        expect(await recorded('a')).toEqual({ result: 'Succeeded', reason: 'late but still the holder' });
+      },
+    );
+
+    it.runIf(can.retakesExpiredLeases)(
+      'a job taken maxAttempts times is dead when it comes up again: never taken, no result, its holder refused',
+      async () => {
+        const { source, add, recorded, expire } = await subject(300);
+        await add({ id: 'keeps-crashing', job: 'file:///j.mjs#a', maxAttempts: 1 });
+        const holder = (await source.take())!;
+        await expire(holder);
+        await add({ id: 'next', job: 'file:///j.mjs#a' });
+        expect((await source.take())!.id).toBe('next');
+        const waiting = source.take();
+        await add({ id: 'last', job: 'file:///j.mjs#a' });
+        expect((await waiting)!.id).toBe('last');
+        await expect(source.complete(holder, { result: 'Succeeded' })).rejects.toBeInstanceOf(LeaseLostError);
+        await expect(source.renew(holder)).rejects.toBeInstanceOf(LeaseLostError);
+        expect(await recorded('keeps-crashing')).toBeUndefined();
       },
     );
 

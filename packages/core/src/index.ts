@@ -48,17 +48,19 @@ export {
 } from './errors.js';
 export { type RandomSource, systemRandom } from './ids.js';
 export { defineJob, type Job, type JobContext, type JobDefinition, type JobFunction } from './jobs/define.js';
-export { JOB_EXIT_CODES, JobResult } from './jobs/result.js';
 export {
-  type JobCompletion,
-  type JobControl,
-  type JobRequest,
-  type JobSource,
-  type Lease,
   type MemoryJob,
   MemoryJobServer,
   type MemoryJobServerOptions,
   type MemoryJobStatus,
+} from './jobs/memory-server.js';
+export { JOB_EXIT_CODES, JobResult } from './jobs/result.js';
+export type {
+  JobCompletion,
+  JobControl,
+  JobRequest,
+  JobSource,
+  Lease,
 } from './jobs/source.js';
 export { NodeContext, type NodeContextEvents, type NodeKind } from './nodes/context.js';
 export { InProcessNodeProvider, type InProcessNodeProviderOptions } from './nodes/inproc.js';

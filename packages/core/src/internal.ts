@@ -36,6 +36,7 @@ export { TaskResolver } from './endpoint/resolver.js';
 export { createTaskContext, type LazySignal, type TaskContextPort } from './endpoint/task-context.js';
 export { createIdSource, type IdSource } from './ids.js';
 export { isJob } from './jobs/define.js';
+export type { MemoryJobServerSeams } from './jobs/memory-server.js';
 export { isJobResult, resultForExitCode } from './jobs/result.js';
 export type { NodeContextOptions, NodeContextSeams } from './nodes/context.js';
 export type { HostPacket, NodeHost } from './nodes/host.js';

@@ -12,19 +12,23 @@ export {
 } from './private-postgres.js';
 export {
   acceptSecondHost,
+  completeIgnoringToken,
   completeJobTwice,
   grantBeforeStaged,
   grantReacquireWhileBusy,
   keepRequestsOfLostNodes,
   loseResultsOfFinishedRequests,
   releaseNodeOnCancel,
+  renewIgnoringToken,
   sendAfterExitPacket,
   trustSilentNodes,
+  unboundedCancel,
 } from './scenarios/broken.js';
 export {
   buildScenario,
   cancelScenario,
   dispatcherScenario,
+  fenceScenario,
   hangScenario,
   jobsScenario,
   pipelineScenario,

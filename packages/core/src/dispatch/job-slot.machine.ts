@@ -2,7 +2,7 @@
 // bind function that the wiring convention keeps beside it (docs/architecture.md).
 import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
 import { assign, type EventObject, fromCallback, fromPromise, type SnapshotFrom, setup } from 'xstate';
-import type { JobCancelKind, NodeExit } from '../errors.js';
+import { type JobCancelKind, LeaseLostError, type NodeExit } from '../errors.js';
 import { resultForExitCode } from '../jobs/result.js';
 import type { JobCompletion, JobRequest } from '../jobs/source.js';
 import type { JobWorker } from './workers.js';
@@ -214,6 +214,17 @@ export const jobSlotMachine = setup({
     completeFromExit: assign({
       completion: ({ context }, params: { exit: NodeExit }) => completionForExit(context.worker, params.exit),
     }),
+    /** The report was refused by the fence: Abandoned (kept as it was if it already is). */
+    abandonAfterReport: assign({
+      completion: ({ context }, params: { error: unknown }): JobCompletion | undefined =>
+        context.completion?.result === 'Abandoned'
+          ? context.completion
+          : {
+              result: 'Abandoned',
+              reason: leaseLostReason(params.error as Error),
+              ...(context.completion?.exit && { exit: context.completion.exit }),
+            },
+    }),
     /** A stopped job's result is decided; the exit is recorded beside it. */
     noteExit: assign({
       completion: ({ context }, params: { exit: NodeExit }) =>
@@ -226,6 +237,7 @@ export const jobSlotMachine = setup({
   },
   guards: {
     stopHeld: ({ context }) => context.stop !== undefined,
+    leaseLost: ({ event }) => (event as { error?: unknown }).error instanceof LeaseLostError,
     ourWorker: ({ context, event }) => event.type === 'worker.exited' && event.worker === context.worker?.id,
   },
   delays: {
@@ -418,14 +430,28 @@ export const jobSlotMachine = setup({
           completion: context.completion!,
         }),
         onDone: { target: 'idle', actions: ['announceCompleted', 'releaseWorker'] },
-        onError: {
-          target: 'idle',
-          actions: [
-            { type: 'announceReportFailed', params: ({ event }) => ({ error: event.error }) },
-            'announceCompleted',
-            'releaseWorker',
-          ],
-        },
+        onError: [
+          {
+            // Another take holds the job now (a zombie's report): nothing was recorded, and the
+            // job ends here as Abandoned, whatever the worker said; the holder's result stands.
+            guard: 'leaseLost',
+            target: 'idle',
+            actions: [
+              { type: 'abandonAfterReport', params: ({ event }) => ({ error: event.error }) },
+              { type: 'announceReportFailed', params: ({ event }) => ({ error: event.error }) },
+              'announceCompleted',
+              'releaseWorker',
+            ],
+          },
+          {
+            target: 'idle',
+            actions: [
+              { type: 'announceReportFailed', params: ({ event }) => ({ error: event.error }) },
+              'announceCompleted',
+              'releaseWorker',
+            ],
+          },
+        ],
       },
     },
     /** The job ends without a result (it never ran); the source's lease runs out on its own. */

@@ -5,11 +5,13 @@ import type { JobSource } from '@troupe/core';
 import {
   FINISHED,
   type JobDispatcherSeams,
+  type MemoryJobServerSeams,
   type NodeContextSeams,
   type NodeEndpointSeams,
   type RuntimeSeams,
   type SchedulerRules,
 } from '@troupe/core/internal';
+import { fromPromise } from 'xstate';
 
 /** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
 export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakesBusyNode: () => true };
@@ -77,3 +79,28 @@ export function completeJobTwice(source: JobSource): JobDispatcherSeams {
       }),
   };
 }
+
+/**
+ * `complete-ignores-token`: the job server records a completion whatever lease token it presents,
+ * so an agent that stalled past its lease (a zombie) can still report the job another agent holds.
+ */
+export const completeIgnoringToken: MemoryJobServerSeams = { completeIgnoresToken: true };
+
+/**
+ * `renew-ignores-token`: the job server renews a lease whatever token it presents, so a zombie
+ * keeps its worker running beside the new holder's.
+ */
+export const renewIgnoringToken: MemoryJobServerSeams = { renewIgnoresToken: true };
+
+/**
+ * `unbounded-cancel`: the cancel message to a worker is awaited with no channel timeout, and it
+ * never leaves (a stalled link): an agent that lost its lease never stops its worker, which runs
+ * on beside the new holder's.
+ */
+export const unboundedCancel: JobDispatcherSeams = {
+  machine: (machine) =>
+    machine.provide({
+      actors: { sendCancel: fromPromise(() => new Promise<void>(() => {})) },
+      delays: { channelTimeout: () => 1_000_000 },
+    }),
+};

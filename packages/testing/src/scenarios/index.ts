@@ -7,6 +7,7 @@ import type { Scenario } from '../sim/scenario.js';
 import { buildScenario } from './build.js';
 import { cancelScenario } from './cancel.js';
 import { dispatcherScenario } from './dispatcher.js';
+import { fenceScenario } from './fence.js';
 import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
 import { pipelineScenario } from './pipeline.js';
@@ -19,6 +20,7 @@ export {
   buildScenario,
   cancelScenario,
   dispatcherScenario,
+  fenceScenario,
   hangScenario,
   jobsScenario,
   pipelineScenario,
@@ -37,6 +39,7 @@ export const scenarios: readonly Scenario[] = [
   dispatcherScenario,
   shutdownScenario,
   jobsScenario,
+  fenceScenario,
   reuseScenario,
   restartScenario,
   retryScenario,

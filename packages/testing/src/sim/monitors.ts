@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { MemoryJobServer, Runtime } from '@troupe/core';
+import { type JobDispatcher, LeaseLostError, type MemoryJobServer, type Runtime } from '@troupe/core';
 import type { WirePacket } from './network.js';
 import type { Monitor, Simulation } from './simulation.js';
 
@@ -248,6 +248,113 @@ export function jobsEndOnce(server: MemoryJobServer, ended: () => ReadonlySet<st
       const done = ended();
       const open = server.list().filter((job) => job.status === 'leased' && !done.has(job.id));
       if (open.length > 0) sim.violate(this.name, `job(s) never ended: ${open.map((j) => j.id).join(', ')}`);
+    },
+  };
+}
+
+/**
+ * Every job ends with exactly one result recorded by the server: never a second one, and none
+ * left without a result (queued, leased, or dead) once the scenario's script has finished.
+ */
+export function jobsHaveOneResult(server: MemoryJobServer): Monitor {
+  return {
+    name: 'every job one result',
+    afterStep(sim) {
+      for (const job of server.list()) {
+        if (job.extraCompletions.length > 0) {
+          sim.violate(
+            this.name,
+            `job ${job.id} was completed ${job.extraCompletions.length + 1} times: ${[job.completion, ...job.extraCompletions].map((c) => c?.result).join(', ')}`,
+          );
+        }
+      }
+    },
+    atEnd(sim, finished) {
+      this.afterStep?.(sim);
+      if (!finished) return;
+      const open = server.list().filter((job) => job.status !== 'completed');
+      if (open.length > 0)
+        sim.violate(
+          this.name,
+          `job(s) without a result: ${open.map((j) => `${j.id} (${j.status})`).join(', ')}`,
+        );
+    },
+  };
+}
+
+/**
+ * A job's result is its current lease holder's: the server records a completion only under the
+ * job's newest fencing token, never one an agent presents after another take superseded it.
+ */
+export function resultsFromTheHolder(sim: Simulation, server: MemoryJobServer): Monitor {
+  const name = 'the result is the holder’s';
+  server.on('completed', (job) => {
+    if (job.completedUnder !== String(job.fence)) {
+      sim.violate(
+        name,
+        `job ${job.id}'s result (${job.completion?.result}${job.completion?.reason ? `: ${job.completion.reason}` : ''}) was recorded under token ${job.completedUnder}, but token ${job.fence} holds it`,
+      );
+    }
+  });
+  return { name };
+}
+
+/**
+ * No two live workers for one job past the fence. A worker is live from its job message (the
+ * dispatcher's `started`) until its dispatcher ends the job (`completed`, which comes only after
+ * the worker exited or was killed). An agent that stalled past its lease cannot know it was
+ * superseded until it next reaches the server; from then on its worker must go: the server
+ * accepts no renewal under a superseded token (that would keep the old worker running beside the
+ * holder's), and an agent refused by the fence ends its job within `stopWithinMs` (its channel,
+ * cancel and kill timeouts).
+ */
+export function oneWorkerPerJobPastTheFence(
+  sim: Simulation,
+  server: MemoryJobServer,
+  agents: ReadonlyArray<{ name: string; dispatcher: JobDispatcher }>,
+  stopWithinMs: number,
+): Monitor {
+  const name = 'one worker per job past the fence';
+  /** Per job: the live workers, as "agent (token n)". */
+  const live = new Map<string, Set<string>>();
+  /** "agent job" -> when the fence refused that agent. */
+  const refused = new Map<string, { agent: string; job: string; at: number }>();
+  const workers = (job: string) => [...(live.get(job) ?? [])].join(', ') || 'none';
+  server.on('renewed', (job, lease) => {
+    if (lease !== String(job.fence)) {
+      sim.violate(
+        name,
+        `job ${job.id}'s lease was renewed under token ${lease} after token ${job.fence} took it (live workers: ${workers(job.id)})`,
+      );
+    }
+  });
+  for (const { name: agent, dispatcher } of agents) {
+    dispatcher.on('started', ({ job }) => {
+      const set = live.get(job.id) ?? new Set<string>();
+      live.set(job.id, set);
+      set.add(`${agent} (token ${job.lease})`);
+    });
+    dispatcher.on('lease', ({ job, outcome, error }) => {
+      if (outcome === 'lost' && error instanceof LeaseLostError)
+        refused.set(`${agent} ${job.id}`, { agent, job: job.id, at: sim.clock.now() });
+    });
+    dispatcher.on('completed', ({ job }) => {
+      live.get(job.id)?.delete(`${agent} (token ${job.lease})`);
+      refused.delete(`${agent} ${job.id}`);
+    });
+  }
+  return {
+    name,
+    afterStep(current) {
+      const now = current.clock.now();
+      for (const { agent, job, at } of refused.values()) {
+        if (now - at > stopWithinMs) {
+          current.violate(
+            name,
+            `${agent} was refused by the fence on job ${job} at ${at} ms and has not ended it at ${now} ms (live workers: ${workers(job)})`,
+          );
+        }
+      }
     },
   };
 }
