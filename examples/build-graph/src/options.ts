@@ -25,6 +25,9 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
                       even when another frees first (docs/architecture.md)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        the runtime's timeline, Chrome trace-event JSON (open in Perfetto)
+  --summary           at the end, what the timeline says: the critical path, node utilisation,
+                      time lost (queueing, blocking, start-up, stalls), the slowest projects
+                      (to stderr with --json)
   --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
                       (declared | discovered | restartable | dispatcher), makespanMs, startupMs, parallelism,
                       lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not
@@ -47,6 +50,7 @@ export type Command =
       options: Omit<BuildOptions, 'onProgress' | 'signal'>;
       json: boolean;
       trace: string | undefined;
+      summary: boolean;
     };
 
 function number(name: string, value: string | undefined, fallback: number): number {
@@ -130,6 +134,7 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     },
     json: Boolean(values.json),
     trace: values.trace,
+    summary: Boolean(values.summary),
   };
 }
 
@@ -151,6 +156,7 @@ function parse(args: readonly string[]) {
       simulate: { type: 'boolean' },
       prefetch: { type: 'string' },
       trace: { type: 'string' },
+      summary: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
     },

@@ -44,8 +44,10 @@ const values = [
   'defineJob',
   'defineTask',
   'firstInFirstOut',
+  'formatTraceSummary',
   'listNodes',
   'shutdownAll',
+  'summarizeTrace',
   'systemClock',
   'systemRandom',
 ];
@@ -54,6 +56,7 @@ const values = [
 const types = [
   'AcquireOptions',
   'Clock',
+  'CriticalStep',
   'InProcessNodeProviderOptions',
   'Job',
   'JobCancelKind',
@@ -79,6 +82,7 @@ const types = [
   'NodeExitStep',
   'NodeKind',
   'NodeProvider',
+  'NodeUse',
   'NodeWarning',
   'OpenSpan',
   'PacketBodies',
@@ -103,11 +107,14 @@ const types = [
   'TaskContext',
   'TaskDefinition',
   'TaskFunction',
+  'TaskTime',
   'ThreadNodeProviderOptions',
+  'TimeLost',
   'TimerId',
   'TraceEvent',
   'TraceFileContents',
   'TraceProcess',
+  'TraceSummary',
   'TraceTrack',
 ];
 

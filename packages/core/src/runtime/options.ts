@@ -10,6 +10,7 @@ import type { SchedulerRules } from '../scheduler/rules.js';
 import type { StallReport } from '../scheduler/scheduler.js';
 import type { internalSeams } from '../seams.js';
 import type { TraceRecorder } from '../trace.js';
+import type { TraceSummary } from '../trace-summary.js';
 
 export interface RuntimeOptions {
   nodes?: {
@@ -59,6 +60,12 @@ export interface RuntimeOptions {
    * file, if it is set.
    */
   trace?: string | TraceRecorder | false;
+  /**
+   * At shutdown, a summary of the run's timeline for a person (docs/tracing.md): the critical path,
+   * node utilisation, time lost, the slowest tasks. `true` writes it to stderr; a function is given
+   * it instead (the text and the figures). It records the timeline even where `trace` does not.
+   */
+  summary?: boolean | ((text: string, summary: TraceSummary) => void);
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: RuntimeSeams;
 }

@@ -28,7 +28,7 @@ import { DEFAULT_POOL, type RequestSpec } from '../scheduler/request.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
 import { systemParallelism } from '../system/launcher.js';
-import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
+import { summaryOption, type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import type { RuntimeEvents, RuntimeOptions } from './options.js';
@@ -117,7 +117,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler = this.#builds.scheduler;
     this.scheduler.on('transition', (request, from, to) => this.emit('request', request, from, to));
     this.scheduler.on('stall', (report) => this.emit('stall', report));
-    this.#trace = traceTarget(options.trace);
+    this.#trace = traceTarget(options.trace, options.summary);
     if (this.#trace) this.#record(new RuntimeTrace(this.#trace.recorder, this.#clock));
   }
 
@@ -332,6 +332,7 @@ const runtimeShape: Shape<RuntimeOptions> = {
   clock,
   random,
   trace: traceOption,
+  summary: summaryOption,
 };
 
 /** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */
