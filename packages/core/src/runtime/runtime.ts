@@ -4,6 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
 import { createIdSource, type IdSource, systemRandom } from '../ids.js';
 import type { NodeContext } from '../nodes/context.js';
+import { HostedNodeProvider } from '../nodes/hosted.js';
 import { InProcessNodeProvider } from '../nodes/inproc.js';
 import type { PingTimes } from '../nodes/liveness.js';
 import { ProcessNodeProvider, processShape } from '../nodes/process.js';
@@ -132,6 +133,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.on('node.lost', (node, error) => trace.nodeLost(node, error));
     for (const provider of this.providers.values())
       if (provider instanceof ProcessNodeProvider)
+        provider.on('exit', (node, step) => trace.exitStep(node, step));
+      else if (provider instanceof HostedNodeProvider)
         provider.on('exit', (node, step) => trace.exitStep(node, step));
   }
 
