@@ -7,7 +7,7 @@ import type { NodeContext } from './context.js';
 import type { NodeExitStep } from './process-options.js';
 
 /** Span names of the connection region's states: what a person reading a timeline calls them. */
-const CONNECTION_SPANS: Readonly<Record<string, string>> = {
+export const CONNECTION_SPANS: Readonly<Record<string, string>> = {
   handshaking: 'handshake',
   'active.quiet': 'idle',
   'active.watching': 'busy',

@@ -66,6 +66,13 @@ export interface RuntimeOptions {
    * it instead (the text and the figures). It records the timeline even where `trace` does not.
    */
   summary?: boolean | ((text: string, summary: TraceSummary) => void);
+  /**
+   * Default true: when `@opentelemetry/api` is installed and a tracer provider registered (looked
+   * at once, by the first build), the same spans go to it, with the request, task and node as
+   * attributes, and each request's span goes with it to its node, so spans a task makes there nest
+   * under it (docs/tracing.md). `false` never loads it.
+   */
+  openTelemetry?: boolean;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: RuntimeSeams;
 }

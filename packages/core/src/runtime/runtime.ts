@@ -24,6 +24,8 @@ import {
   shape,
   withMethods,
 } from '../options.js';
+import { hasTracerProvider, loadOpenTelemetry } from '../otel/api.js';
+import { RuntimeSpans } from '../otel/runtime-spans.js';
 import type { RequestSpecBody } from '../packets.js';
 import { DEFAULT_POOL, type RequestSpec } from '../scheduler/request.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -61,6 +63,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Where the timeline goes (`trace`, TROUPE_TRACE); undefined when nothing records. */
   readonly #trace: TraceTarget | undefined;
   readonly #acquire: AcquireOptions = {};
+  /** Until the first build knows whether OpenTelemetry is there with a tracer provider: the look. */
+  #openTelemetry: Promise<void> | undefined;
 
   constructor(options: RuntimeOptions = {}) {
     super();
@@ -120,6 +124,23 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler.on('stall', (report) => this.emit('stall', report));
     this.#trace = traceTarget(options.trace, options.summary);
     if (this.#trace) this.#record(new RuntimeTrace(this.#trace.recorder, this.#clock));
+    if (options.openTelemetry !== false)
+      this.#openTelemetry = loadOpenTelemetry().then((api) => {
+        this.#openTelemetry = undefined;
+        if (api && hasTracerProvider(api)) this.#spans(new RuntimeSpans(api, () => this.#builds.asking));
+      });
+  }
+
+  /** The same spans through OpenTelemetry, and each request's span carried to its node. */
+  #spans(spans: RuntimeSpans): void {
+    const created = this.#acquire.created;
+    this.#acquire.created = (node, how) => {
+      created?.(node, how);
+      spans.node(node, how);
+    };
+    this.#builds.traceContext = spans.carrier;
+    this.scheduler.on('transition', (request, from, to) => spans.request(request, from, to));
+    this.on('node', (node) => spans.node(node, 'joined'));
   }
 
   /** Everything the timeline is made of: the scheduler's, the nodes' and the providers' own news. */
@@ -160,6 +181,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const signal = options.signal;
     signal?.throwIfAborted();
     if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
+    // Once, at the first build: is OpenTelemetry there, with a tracer provider?
+    if (this.#openTelemetry) await this.#openTelemetry;
     const list = Array.isArray(requests) ? (requests as readonly RequestLike[]) : [requests as RequestLike];
     const seen = new Map<RequestLike, RequestSpecBody>();
     const placed = placeAll(
@@ -336,6 +359,9 @@ const runtimeShape: Shape<RuntimeOptions> = {
   random,
   trace: traceOption,
   summary: summaryOption,
+  openTelemetry: (value, path) => {
+    if (typeof value !== 'boolean') throw invalid(path, 'a boolean', value);
+  },
 };
 
 /** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */
