@@ -3,7 +3,7 @@
 // a real process node nest under its request's span, which nests under the caller's span. The
 // host's spans are collected with the SDK's in-memory exporter; the node's are reported by the
 // task itself (a node is a separate OpenTelemetry world).
-import { context, trace } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   BasicTracerProvider,
@@ -11,11 +11,18 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { createRuntime, MalformedPacketError, type RuntimeOptions } from '@troupe/core';
-import { PacketRegistry, PacketType } from '@troupe/core/internal';
+import {
+  createRuntime,
+  JobDispatcher,
+  MalformedPacketError,
+  MemoryJobServer,
+  type RuntimeOptions,
+} from '@troupe/core';
+import { InProcessJobWorkers, PacketRegistry, PacketType } from '@troupe/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const tasks = new URL('./fixtures/otel-tasks.mjs', import.meta.url).href;
+const jobs = new URL('./fixtures/jobs.mjs', import.meta.url).href;
 
 interface SpanIds {
   traceId: string;
@@ -126,6 +133,45 @@ describe('OpenTelemetry', () => {
       // Its own states and the request it asked for, side by side under it.
       const under = spans.filter((span) => parentOf(span) === spanId(asker)).map((span) => span.name);
       expect(under.sort()).toEqual(['blocked', 'executing', 'executing', 'ready', 'traced', 'waiting']);
+    });
+
+    it('each job is a span with its id, code and slot, its steps as children, its result', async () => {
+      exporter.reset();
+      const server = new MemoryJobServer();
+      const dispatcher = new JobDispatcher({
+        source: server,
+        workers: new InProcessJobWorkers(),
+        trace: false,
+      });
+      // The API is loaded once per process and the dispatcher's spans begin once it is: let it be.
+      await new Promise((resolve) => setImmediate(resolve));
+      server.add({ id: 'one', job: `${jobs}#resultOf`, message: { result: 'Succeeded' } });
+      server.add({ id: 'two', job: `${jobs}#resultOf`, message: { result: 'Skipped' } });
+      server.close();
+      await dispatcher.run();
+      await dispatcher.shutdown();
+      const spans = exporter.getFinishedSpans();
+      const jobSpans = spans.filter((span) => span.name === 'troupe job');
+      expect(jobSpans.map((span) => span.attributes)).toEqual([
+        expect.objectContaining({
+          'troupe.job.id': 'one',
+          'troupe.job': `${jobs}#resultOf`,
+          'troupe.job.slot': 0,
+          'troupe.job.result': 'Succeeded',
+        }),
+        expect.objectContaining({ 'troupe.job.id': 'two', 'troupe.job.result': 'Skipped' }),
+      ]);
+      expect(jobSpans[1]!.status.code).toBe(SpanStatusCode.ERROR);
+      const steps = spans.filter((span) => parentOf(span) === spanId(jobSpans[0]!)).map((span) => span.name);
+      expect(steps).toEqual([
+        'awaitingPrevious',
+        'firstRenewal',
+        'startingWorker',
+        'sendingJob',
+        'running',
+        'finishing',
+      ]);
+      expect(jobSpans[0]!.events.map((event) => event.name)).toEqual(['lease renewed', 'started']);
     });
 
     it('openTelemetry: false sends nothing, with a provider registered', async () => {

@@ -3,6 +3,7 @@ import { reportUnhandledError, SafeEmitter } from '@troupe/transport/internal';
 import type { JobCancelKind } from '../errors.js';
 import type { JobRequest, JobSource } from '../jobs/source.js';
 import {
+  boolean,
   checkRequired,
   checkShape,
   clock,
@@ -12,6 +13,8 @@ import {
   shape,
   withMethods,
 } from '../options.js';
+import { hasTracerProvider, loadOpenTelemetry } from '../otel/api.js';
+import { DispatcherSpans } from '../otel/dispatcher-spans.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import type { TraceRecorder } from '../trace.js';
@@ -45,6 +48,11 @@ export interface JobDispatcherOptions {
    * the `TROUPE_TRACE` environment variable names the file, if it is set; `false` records nothing.
    */
   trace?: string | TraceRecorder | false;
+  /**
+   * Default true: when `@opentelemetry/api` is installed and a tracer provider registered, each
+   * job is a span with its steps as children (docs/tracing.md). `false` never loads it.
+   */
+  openTelemetry?: boolean;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: JobDispatcherSeams;
 }
@@ -103,6 +111,17 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     }
     const slots = options.slots ?? 1;
     for (let index = 0; index < slots; index++) this.#slots.push(new JobSlot(index, world));
+    // Spans begin once the API is loaded (one import per process): a job the dispatcher started
+    // before then is traced from the next step it takes.
+    if (options.openTelemetry !== false)
+      void loadOpenTelemetry().then((api) => {
+        if (!api || !hasTracerProvider(api)) return;
+        const spans = new DispatcherSpans(api, (slot) => this.#slots[slot]?.job);
+        this.on('state', (slot, state, jobId) => spans.state(slot, state, jobId));
+        this.on('lease', (event) => spans.lease(event));
+        this.on('started', (event) => spans.started(event));
+        this.on('completed', (event) => spans.completed(event));
+      });
   }
 
   /** The state of each slot's machine. */
@@ -219,4 +238,5 @@ const dispatcherShape: Shape<JobDispatcherOptions> = {
   lease: shape(leaseShape),
   clock,
   trace: traceOption,
+  openTelemetry: boolean,
 };

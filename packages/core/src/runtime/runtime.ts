@@ -359,9 +359,7 @@ const runtimeShape: Shape<RuntimeOptions> = {
   random,
   trace: traceOption,
   summary: summaryOption,
-  openTelemetry: (value, path) => {
-    if (typeof value !== 'boolean') throw invalid(path, 'a boolean', value);
-  },
+  openTelemetry: boolean,
 };
 
 /** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */
