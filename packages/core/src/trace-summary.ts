@@ -4,6 +4,7 @@
 // and the slowest tasks. Pure: it reads the trace-event file a TraceRecorder writes, nothing else,
 // so `troupe trace summary FILE` and a runtime's end-of-run summary say the same of the same run.
 import type { TraceEvent, TraceFileContents } from './trace.js';
+import { clip, merge, subtract, total } from './trace-intervals.js';
 
 /** One request on the critical path: the part of the run's time it accounts for. */
 export interface CriticalStep {
@@ -99,6 +100,8 @@ interface RequestLine {
   readonly runs: Run[];
   /** The requests that flowed into each of its runs (by the run's index): what it waited on. */
   readonly into: Map<number, Set<string>>;
+  /** The requests that waited on it (its arrows' other ends). */
+  readonly waiters: RequestLine[];
   end: number | undefined;
   outcome: string | undefined;
 }
@@ -129,7 +132,16 @@ export function summarizeTrace(trace: TraceFileContents, options: { slowest?: nu
     const cut = name.lastIndexOf(' · ');
     const id = cut < 0 ? name : name.slice(cut + 3);
     const label = cut < 0 ? name : name.slice(0, cut);
-    lines.set(key, { id, label, states: [], runs: [], into: new Map(), end: undefined, outcome: undefined });
+    lines.set(key, {
+      id,
+      label,
+      states: [],
+      runs: [],
+      into: new Map(),
+      waiters: [],
+      end: undefined,
+      outcome: undefined,
+    });
   }
   const byId = new Map([...lines.values()].map((line) => [line.id, line]));
   const connections = new Map<number, { startup: number; ready: number | undefined; kind?: string }>();
@@ -154,7 +166,9 @@ export function summarizeTrace(trace: TraceFileContents, options: { slowest?: nu
         request: event.args.request,
       };
       byId.get(run.request)?.runs.push(run);
-      runsOn.set(key, [...(runsOn.get(key) ?? []), run]);
+      const on = runsOn.get(key);
+      if (on) on.push(run);
+      else runsOn.set(key, [run]);
     }
     const node = connections.get(event.pid);
     if (node && threads.get(key) === 'connection') {
@@ -174,8 +188,13 @@ export function summarizeTrace(trace: TraceFileContents, options: { slowest?: nu
   linkFlows(events, runsOn, byId);
 
   const all = [...lines.values()];
-  const start = Math.min(...all.map((line) => line.states[0]?.start ?? Number.POSITIVE_INFINITY));
-  const end = Math.max(...all.map((line) => line.end ?? line.states.at(-1)?.end ?? Number.NEGATIVE_INFINITY));
+  // Loops, not Math.min(...spread): a long run's requests would overflow the call's arguments.
+  let start = Number.POSITIVE_INFINITY;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const line of all) {
+    start = Math.min(start, line.states[0]?.start ?? Number.POSITIVE_INFINITY);
+    end = Math.max(end, line.end ?? line.states.at(-1)?.end ?? Number.NEGATIVE_INFINITY);
+  }
   const wall = all.length === 0 ? 0 : Math.max(0, end - start);
   const from = all.length === 0 ? 0 : start;
 
@@ -263,6 +282,7 @@ function linkFlows(events: TraceEvent[], runsOn: Map<string, Run[]>, byId: Map<s
     if (!source || !line) continue;
     const index = line.runs.indexOf(target);
     line.into.set(index, (line.into.get(index) ?? new Set()).add(source.request));
+    byId.get(source.request)?.waiters.push(line);
   }
 }
 
@@ -326,12 +346,8 @@ function criticalPath(all: RequestLine[], byId: Map<string, RequestLine>): Criti
       else step.blockedMs += time;
     }
     if (!next) {
-      const asker = all.find(
-        (other) =>
-          [...other.into.values()].some((ids) => ids.has(line.id)) &&
-          other.states.some(
-            (state) => state.name === 'blocked' && state.start <= begin && begin <= state.end,
-          ),
+      const asker = line.waiters.find((other) =>
+        other.states.some((state) => state.name === 'blocked' && state.start <= begin && begin <= state.end),
       );
       if (asker) next = { line: asker, at: begin, asked: true };
     }
@@ -354,41 +370,4 @@ function lastEnded(line: RequestLine, wait: Span, byId: Map<string, RequestLine>
     if (!last || other.end > last.end!) last = other;
   }
   return last;
-}
-
-/** Intervals as a sorted list that do not overlap. */
-function merge(spans: ReadonlyArray<{ start: number; end: number }>): Array<[number, number]> {
-  const sorted = spans.filter((span) => span.end > span.start).sort((a, b) => a.start - b.start);
-  const merged: Array<[number, number]> = [];
-  for (const { start, end } of sorted) {
-    const last = merged.at(-1);
-    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
-    else merged.push([start, end]);
-  }
-  return merged;
-}
-
-function clip(intervals: Array<[number, number]>, from: number, to: number): Array<[number, number]> {
-  return intervals
-    .map(([start, end]): [number, number] => [Math.max(start, from), Math.min(end, to)])
-    .filter(([start, end]) => end > start);
-}
-
-/** `a` without `b`; both merged. */
-function subtract(a: Array<[number, number]>, b: Array<[number, number]>): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const [start, end] of a) {
-    let cursor = start;
-    for (const [cutStart, cutEnd] of b) {
-      if (cutEnd <= cursor || cutStart >= end) continue;
-      if (cutStart > cursor) out.push([cursor, cutStart]);
-      cursor = Math.max(cursor, cutEnd);
-    }
-    if (cursor < end) out.push([cursor, end]);
-  }
-  return out;
-}
-
-function total(intervals: Array<[number, number]>): number {
-  return intervals.reduce((sum, [start, end]) => sum + end - start, 0);
 }

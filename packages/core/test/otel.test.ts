@@ -143,8 +143,6 @@ describe('OpenTelemetry', () => {
         workers: new InProcessJobWorkers(),
         trace: false,
       });
-      // The API is loaded once per process and the dispatcher's spans begin once it is: let it be.
-      await new Promise((resolve) => setImmediate(resolve));
       server.add({ id: 'one', job: `${jobs}#resultOf`, message: { result: 'Succeeded' } });
       server.add({ id: 'two', job: `${jobs}#resultOf`, message: { result: 'Skipped' } });
       server.close();

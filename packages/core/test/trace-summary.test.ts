@@ -49,6 +49,21 @@ describe('the summary of a run', () => {
     ]);
     // The two app steps are one request.
     expect(summary.criticalPath[2]!.request).toBe(summary.criticalPath[4]!.request);
+    // The text says the same, step by step.
+    const text = formatTraceSummary(summary).split('\n');
+    expect(text.slice(0, 9)).toEqual([
+      'run: 11.0 ms, 6 requests (6 completed) on 2 nodes',
+      '',
+      'critical path: 5 steps, 11.0 ms (100% of the run)',
+      '  at       step    executing  queued  blocked  yielded  request',
+      '  0.0 ms   3.0 ms  3.0 ms     0.0 ms  0.0 ms   0.0 ms   compile {"id":"core","ms":3}',
+      '  3.0 ms   4.0 ms  4.0 ms     0.0 ms  0.0 ms   0.0 ms   compile {"id":"ui","ms":4}',
+      '  7.0 ms   1.0 ms  1.0 ms     0.0 ms  0.0 ms   0.0 ms   bundle {"id":"app","ms":1,"asks":[{"id":"docs","ms":2}]}',
+      '  8.0 ms   2.0 ms  2.0 ms     0.0 ms  0.0 ms   0.0 ms   compile {"id":"docs","ms":2}',
+      '  10.0 ms  1.0 ms  1.0 ms     0.0 ms  0.0 ms   0.0 ms   bundle {"id":"app","ms":1,"asks":[{"id":"docs","ms":2}]}',
+    ]);
+    expect(text).toContain('  blocked on requests      15.0 ms / 0.0 ms');
+    expect(text).toContain('  4.0 ms  1 run   compile {"id":"ui","ms":4}');
   });
 
   it('counts node use, time lost and the slowest tasks exactly', async () => {

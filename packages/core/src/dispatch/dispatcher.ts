@@ -13,7 +13,7 @@ import {
   shape,
   withMethods,
 } from '../options.js';
-import { hasTracerProvider, loadOpenTelemetry } from '../otel/api.js';
+import { hasTracerProvider, openTelemetry } from '../otel/api.js';
 import { DispatcherSpans } from '../otel/dispatcher-spans.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
@@ -111,17 +111,14 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     }
     const slots = options.slots ?? 1;
     for (let index = 0; index < slots; index++) this.#slots.push(new JobSlot(index, world));
-    // Spans begin once the API is loaded (one import per process): a job the dispatcher started
-    // before then is traced from the next step it takes.
-    if (options.openTelemetry !== false)
-      void loadOpenTelemetry().then((api) => {
-        if (!api || !hasTracerProvider(api)) return;
-        const spans = new DispatcherSpans(api, (slot) => this.#slots[slot]?.job);
-        this.on('state', (slot, state, jobId) => spans.state(slot, state, jobId));
-        this.on('lease', (event) => spans.lease(event));
-        this.on('started', (event) => spans.started(event));
-        this.on('completed', (event) => spans.completed(event));
-      });
+    const api = options.openTelemetry === false ? undefined : openTelemetry();
+    if (api && hasTracerProvider(api)) {
+      const spans = new DispatcherSpans(api, (slot) => this.#slots[slot]?.job);
+      this.on('state', (slot, state, jobId) => spans.state(slot, state, jobId));
+      this.on('lease', (event) => spans.lease(event));
+      this.on('started', (event) => spans.started(event));
+      this.on('completed', (event) => spans.completed(event));
+    }
   }
 
   /** The state of each slot's machine. */

@@ -1,7 +1,7 @@
 import { type Link, ValueNotCloneableError } from '@troupe/transport';
 import { findRefused } from '@troupe/transport/internal';
 import { RequestCancelledError } from '../errors.js';
-import { contextOf, loadOpenTelemetry, openTelemetryLoaded, openTelemetrySettled } from '../otel/api.js';
+import { contextOf, openTelemetry } from '../otel/api.js';
 import {
   flattenSpecs,
   type PacketBodies,
@@ -256,14 +256,12 @@ export class TaskRequests {
     // Results and requests to the host queued this turn would otherwise wait out this task.
     if (!((this.#heldMs.get(request.task) ?? HOLDS_THREAD_MS) < HOLDS_THREAD_MS)) link.flush();
     const task = this.#tasks.cached(request.task);
-    // A request with a trace context runs in it, once OpenTelemetry is loaded here (the first one).
-    const traced = request.traceContext !== undefined && !openTelemetrySettled();
-    if (task && !traced) {
+    if (task) {
       this.#invoke(link, request, running, task);
       return;
     }
-    Promise.all([task ?? this.#tasks.resolve(request.task), traced && loadOpenTelemetry()]).then(
-      ([found]) => this.#invoke(link, request, running, found),
+    this.#tasks.resolve(request.task).then(
+      (found) => this.#invoke(link, request, running, found),
       (error: unknown) => this.#finish(link, request.id, running, failure(request.id, error)),
     );
   }
@@ -280,7 +278,8 @@ export class TaskRequests {
     const began = this.#now();
     try {
       const ctx = createTaskContext(id, running, this.#portOf(link), request.deps);
-      const api = request.traceContext && openTelemetryLoaded();
+      // A request with a trace context runs in it, where OpenTelemetry is installed.
+      const api = request.traceContext && openTelemetry();
       value = api
         ? api.context.with(contextOf(api, request.traceContext!), () => task(request.input, ctx))
         : task(request.input, ctx);

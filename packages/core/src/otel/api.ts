@@ -1,42 +1,36 @@
 // OpenTelemetry, when the user has it. @opentelemetry/api is an optional peer dependency: it is
-// loaded with a dynamic import the first time a runtime or a node asks, so a program without it
-// loads nothing more and sees no error, and one with it but no tracer provider registered gets no
-// spans and no listeners. Trace context crosses to nodes as W3C `traceparent`/`tracestate`
+// loaded the first time a runtime, a dispatcher or a node asks, so a program without it loads
+// nothing more and sees no error, and one with it but no tracer provider registered gets no spans
+// and no listeners. Trace context crosses to nodes as W3C `traceparent`/`tracestate`
 // strings, written here rather than by the user's propagator so that it works whichever (or
 // none) they registered.
+import { createRequire } from 'node:module';
 import type * as Api from '@opentelemetry/api';
 import { TRACEPARENT, type TraceCarrier } from '../packets.js';
 
 export type OpenTelemetryApi = typeof Api;
 
-let loading: Promise<OpenTelemetryApi | undefined> | undefined;
-let loaded: OpenTelemetryApi | undefined;
-let settled = false;
+// Named so that a bundler leaves the call alone: the user's copy, where it is installed, is loaded.
+const loadPackage = createRequire(import.meta.url);
+let looked = false;
+let found: OpenTelemetryApi | undefined;
 
-/** The API if it is installed (loaded once per process); undefined if it is not. */
-export function loadOpenTelemetry(): Promise<OpenTelemetryApi | undefined> {
-  loading ??= import('@opentelemetry/api').then(
-    (api) => {
-      loaded = api;
-      settled = true;
-      return api;
-    },
-    () => {
-      settled = true;
-      return undefined;
-    },
-  );
-  return loading;
-}
-
-/** Whether `loadOpenTelemetry` has found the API, or found it missing. */
-export function openTelemetrySettled(): boolean {
-  return settled;
-}
-
-/** The API if it has been loaded already: what a hot path asks, without waiting. */
-export function openTelemetryLoaded(): OpenTelemetryApi | undefined {
-  return loaded;
+/**
+ * The API if it is installed, loaded the first time something asks (once per process); undefined
+ * if it is not. A synchronous load, not `import()`: a runtime must know before its first request
+ * whether to trace it, and an await there would put real I/O in the middle of a simulated run,
+ * where nothing outside the simulator may move. Node ≥ 20.19 loads an ES module this way too.
+ */
+export function openTelemetry(): OpenTelemetryApi | undefined {
+  if (!looked) {
+    looked = true;
+    try {
+      found = loadPackage('@opentelemetry/api') as OpenTelemetryApi;
+    } catch {
+      found = undefined;
+    }
+  }
+  return found;
 }
 
 /** Whether the user registered a tracer provider (the API's own default records nothing). */

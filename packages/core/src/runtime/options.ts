@@ -68,7 +68,7 @@ export interface RuntimeOptions {
   summary?: boolean | ((text: string, summary: TraceSummary) => void);
   /**
    * Default true: when `@opentelemetry/api` is installed and a tracer provider registered (looked
-   * at once, by the first build), the same spans go to it, with the request, task and node as
+   * at when the runtime is created), the same spans go to it, with the request, task and node as
    * attributes, and each request's span goes with it to its node, so spans a task makes there nest
    * under it (docs/tracing.md). `false` never loads it.
    */

@@ -24,7 +24,7 @@ import {
   shape,
   withMethods,
 } from '../options.js';
-import { hasTracerProvider, loadOpenTelemetry } from '../otel/api.js';
+import { hasTracerProvider, openTelemetry } from '../otel/api.js';
 import { RuntimeSpans } from '../otel/runtime-spans.js';
 import type { RequestSpecBody } from '../packets.js';
 import { DEFAULT_POOL, type RequestSpec } from '../scheduler/request.js';
@@ -63,8 +63,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Where the timeline goes (`trace`, TROUPE_TRACE); undefined when nothing records. */
   readonly #trace: TraceTarget | undefined;
   readonly #acquire: AcquireOptions = {};
-  /** Until the first build knows whether OpenTelemetry is there with a tracer provider: the look. */
-  #openTelemetry: Promise<void> | undefined;
 
   constructor(options: RuntimeOptions = {}) {
     super();
@@ -124,11 +122,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler.on('stall', (report) => this.emit('stall', report));
     this.#trace = traceTarget(options.trace, options.summary);
     if (this.#trace) this.#record(new RuntimeTrace(this.#trace.recorder, this.#clock));
-    if (options.openTelemetry !== false)
-      this.#openTelemetry = loadOpenTelemetry().then((api) => {
-        this.#openTelemetry = undefined;
-        if (api && hasTracerProvider(api)) this.#spans(new RuntimeSpans(api, () => this.#builds.asking));
-      });
+    const api = options.openTelemetry === false ? undefined : openTelemetry();
+    if (api && hasTracerProvider(api)) this.#spans(new RuntimeSpans(api, () => this.#builds.asking));
   }
 
   /** The same spans through OpenTelemetry, and each request's span carried to its node. */
@@ -181,8 +176,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const signal = options.signal;
     signal?.throwIfAborted();
     if (this.#closing) throw new NodeClosedError('runtime', 'the runtime is shutting down');
-    // Once, at the first build: is OpenTelemetry there, with a tracer provider?
-    if (this.#openTelemetry) await this.#openTelemetry;
     const list = Array.isArray(requests) ? (requests as readonly RequestLike[]) : [requests as RequestLike];
     const seen = new Map<RequestLike, RequestSpecBody>();
     const placed = placeAll(
