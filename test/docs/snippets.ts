@@ -52,6 +52,21 @@ export const shellCommands: Readonly<Record<string, Coverage>> = {
     name: '--json: one line per job with its result, and no worker process remains',
     how: 'dist/main.js with --json; the text output differs only in how each line is printed',
   },
+  'npm start -- --kind thread --nodes 3 --projects 60 --work-ms 150 --dashboard': {
+    test: 'examples/build-graph/test/dashboard.test.ts',
+    name: 'shows a real run as it goes, and keeps its last state after the run has ended',
+    how: 'dist/main.js --kind thread --dashboard on 2 nodes and fewer projects, the page opened in chromium',
+  },
+  'npm run job-agent -- --dashboard 8080': {
+    test: 'packages/core/test/dashboard.test.ts',
+    name: "a page of a job dispatcher sees each job's result as the source got it",
+    how: 'JobDispatcher.serveDashboard, which the flag calls, on a free port: 8080 may be taken on a test machine',
+  },
+  'TROUPE_DASHBOARD_TOKEN=$(openssl rand -hex 16) npm start -- --dashboard 8080 --dashboard-host 0.0.0.0': {
+    test: 'packages/core/test/dashboard.test.ts',
+    name: 'binds beyond 127.0.0.1 only with a token, compared on every request; refuses what is not a read',
+    how: 'serveDashboard with a token on 127.0.0.2 and a free port: a test binds loopback only, never 0.0.0.0',
+  },
   'npm run job-agent -- --json': {
     test: 'examples/job-agent/test/job-agent.test.ts',
     name: '--json: one line per job with its result, and no worker process remains',

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { formatTraceSummary, summarizeTrace } from '@troupe/core';
 import { type BuildOptions, buildGraph } from './build.js';
 import { parseCommand, USAGE } from './options.js';
 
@@ -107,6 +108,12 @@ async function main(): Promise<number> {
         `NOT verified: ${summary.mismatched.length} project(s) differ from a sequential evaluation: ${summary.mismatched.slice(0, 10).join(', ')}`,
       );
     if (summary.error && !summary.interrupted) console.error(`error: ${summary.error}`);
+  }
+  if (command.summary) {
+    // After the result line, and beside the JSON line rather than in its way.
+    const text = `\n${formatTraceSummary(summarizeTrace(summary.trace))}\n`;
+    if (json) process.stderr.write(text);
+    else process.stdout.write(text);
   }
   const signal = interrupt.received();
   if (signal) return SIGNAL_EXIT_CODES[signal];

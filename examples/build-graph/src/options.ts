@@ -29,6 +29,9 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
                       address printed to stderr; closed when the run ends (docs/dashboard.md)
   --dashboard-host H  bind the live view to H instead; then TROUPE_DASHBOARD_TOKEN (an environment
                       variable, never an argument: at least 16 characters) must hold its token
+  --summary           at the end, what the timeline says: the critical path, node utilisation,
+                      time lost (queueing, blocking, start-up, stalls), the slowest projects
+                      (to stderr with --json)
   --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
                       (declared | discovered | restartable | dispatcher), makespanMs, startupMs, parallelism,
                       lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not
@@ -53,6 +56,7 @@ export type Command =
       trace: string | undefined;
       /** `--dashboard`: where to serve the live view (the token comes from the environment). */
       dashboard: { port: number; host?: string } | undefined;
+      summary: boolean;
     };
 
 function number(name: string, value: string | undefined, fallback: number): number {
@@ -155,6 +159,7 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
             port: dashboardPort,
             ...(values['dashboard-host'] !== undefined && { host: values['dashboard-host'] }),
           },
+    summary: Boolean(values.summary),
   };
 }
 
@@ -178,6 +183,7 @@ function parse(args: readonly string[]) {
       trace: { type: 'string' },
       dashboard: { type: 'string' },
       'dashboard-host': { type: 'string' },
+      summary: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
     },

@@ -202,6 +202,20 @@ describe('examples/build-graph under --simulate', () => {
       expect(runs.map((run) => run.id).sort()).toEqual(['a', 'b', 'c']);
       expect(new Set(runs.map((run) => run.pid)).size).toBeLessThanOrEqual(2);
       expect(timeline.traceEvents.filter((e) => e.ph === 's')).toHaveLength(1);
+      // --summary: b then a decide the 8 ms, each step its own cost; c ran beside them.
+      const summarised = await run(['--graph', graph, '--nodes', '2', '--simulate', '--summary']);
+      expect(summarised.code).toBe(0);
+      expect(summarised.out).toContain('critical path: 2 steps, 8.0 ms (100% of the run)');
+      const path = summarised.out.slice(
+        summarised.out.indexOf('critical path:'),
+        summarised.out.indexOf('nodes:'),
+      );
+      const steps = path.split('\n').filter((line) => /^ {2}\d.* declaredProject /.test(line));
+      expect(steps.map((line) => line.split(/ {2,}/).slice(1, 3))).toEqual([
+        ['0.0 ms', '3.0 ms'],
+        ['3.0 ms', '5.0 ms'],
+      ]);
+      expect(steps.map((line) => /"id":"(\w)"/.exec(line)?.[1])).toEqual(['b', 'a']);
       const stuck = await run([
         '--projects',
         '40',

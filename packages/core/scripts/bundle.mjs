@@ -26,6 +26,12 @@ await build({
   },
   outdir: from('bundle/'),
   ...bundleOptions,
-  external: ['@troupe/transport', '@troupe/transport/internal', '@troupe/transport/internal/xstate'],
+  // OpenTelemetry is the user's, if they have it: loaded where it is installed, never carried here.
+  external: [
+    '@troupe/transport',
+    '@troupe/transport/internal',
+    '@troupe/transport/internal/xstate',
+    '@opentelemetry/api',
+  ],
   alias: { xstate: '@troupe/transport/internal/xstate' },
 });

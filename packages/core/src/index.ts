@@ -95,3 +95,12 @@ export {
   TraceRecorder,
   type TraceTrack,
 } from './trace.js';
+export {
+  type CriticalStep,
+  type NodeUse,
+  summarizeTrace,
+  type TaskTime,
+  type TimeLost,
+  type TraceSummary,
+} from './trace-summary.js';
+export { formatTraceSummary } from './trace-summary-text.js';

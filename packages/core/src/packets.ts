@@ -1,6 +1,15 @@
 import { inspect } from 'node:util';
 import { type JobCancelKind, MalformedPacketError, TaskFailedError, UnknownPacketError } from './errors.js';
 
+/** A span's context as it crosses a link (BuildRequest `traceContext`): W3C trace context. */
+export interface TraceCarrier {
+  traceparent: string;
+  tracestate?: string;
+}
+
+/** `version-traceid-spanid-flags`, lower-case hex (W3C trace context, level 1). */
+export const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
 /**
  * The packet kinds of the node protocol, with stable numbers (docs/protocol.md). Numbers 1–127
  * belong to troupe; 128–255 are reserved: a peer that sends one is refused like any unknown type.
@@ -57,7 +66,14 @@ export interface PacketBodies {
   NodeConfiguration: { nodeId: string; hostPid: number; nodeReuse: boolean };
   /** Host → node: run a task. */
   /** `deps`: the results of its declared dependencies, in their order (absent when it has none). */
-  BuildRequest: { id: string; task: string; input: unknown; deps?: unknown[] };
+  BuildRequest: {
+    id: string;
+    task: string;
+    input: unknown;
+    deps?: unknown[];
+    /** The request's OpenTelemetry span, when the host has a tracer provider: W3C trace context. */
+    traceContext?: TraceCarrier;
+  };
   /** Node → host: how a request ended. */
   BuildResult: { id: string; ok: true; value: unknown } | { id: string; ok: false; error: SerializedError };
   Log: { requestId?: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string };
@@ -241,6 +257,13 @@ export type Packet = { [K in PacketTypeName]: { type: K; body: PacketBodies[K] }
 type Check = (body: Record<string, unknown>) => string | undefined;
 
 const isString = (v: unknown) => typeof v === 'string';
+const isTraceCarrier = (v: unknown) =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as TraceCarrier).traceparent === 'string' &&
+  TRACEPARENT.test((v as TraceCarrier).traceparent) &&
+  ((v as TraceCarrier).tracestate === undefined ||
+    (typeof (v as TraceCarrier).tracestate === 'string' && (v as TraceCarrier).tracestate!.length <= 512));
 const field =
   (name: string, test: (v: unknown) => boolean, what: string, optional = false): Check =>
   (body) =>
@@ -256,6 +279,7 @@ const checks: Record<PacketTypeName, Check[]> = {
     field('id', isString, 'a string'),
     field('task', isString, 'a string'),
     field('deps', Array.isArray, 'a list', true),
+    field('traceContext', isTraceCarrier, '{traceparent, tracestate?}: W3C trace context', true),
   ],
   BuildResult: [
     field('id', isString, 'a string'),

@@ -47,8 +47,10 @@ const values = [
   'defineJob',
   'defineTask',
   'firstInFirstOut',
+  'formatTraceSummary',
   'listNodes',
   'shutdownAll',
+  'summarizeTrace',
   'systemClock',
   'systemRandom',
 ];
@@ -57,6 +59,7 @@ const values = [
 const types = [
   'AcquireOptions',
   'Clock',
+  'CriticalStep',
   'Dashboard',
   'DashboardOptions',
   'InProcessNodeProviderOptions',
@@ -85,6 +88,7 @@ const types = [
   'NodeExitStep',
   'NodeKind',
   'NodeProvider',
+  'NodeUse',
   'NodeWarning',
   'OpenSpan',
   'PacketBodies',
@@ -110,11 +114,14 @@ const types = [
   'TaskContext',
   'TaskDefinition',
   'TaskFunction',
+  'TaskTime',
   'ThreadNodeProviderOptions',
+  'TimeLost',
   'TimerId',
   'TraceEvent',
   'TraceFileContents',
   'TraceProcess',
+  'TraceSummary',
   'TraceTrack',
 ];
 

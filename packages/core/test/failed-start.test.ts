@@ -39,8 +39,8 @@ class CountingThreads extends ThreadNodeProvider {
     return created;
   }
 
-  protected override async end(node: NodeContext, worker: Worker): Promise<void> {
-    await super.end(node, worker);
+  protected override async end(node: NodeContext, worker: Worker, killing: () => void): Promise<void> {
+    await super.end(node, worker, killing);
     this.ended++;
   }
 }

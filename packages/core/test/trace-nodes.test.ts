@@ -1,9 +1,11 @@
-// Nodes on the runtime's timeline (docs/tracing.md): a process node's life from its launch to the
-// wait for its exit, and a node from a provider that does not say when it made it.
+// Nodes on the runtime's timeline (docs/tracing.md): a node's life from its launch to the end of
+// what ran it (a process, a thread, an in-process endpoint), and a node from a provider that does
+// not say when it made it.
 import {
   createRuntime,
   InProcessNodeProvider,
   type NodeProvider,
+  ThreadNodeProvider,
   type TraceFileContents,
   TraceRecorder,
 } from '@troupe/core';
@@ -41,6 +43,78 @@ describe('nodes on the timeline', () => {
     expect(exit.spans).toEqual([
       expect.objectContaining({ name: 'waiting for exit', args: { exited: true } }),
     ]);
+  });
+
+  it('a thread node: its thread ends by itself after the exit packet, on a track of its own', async () => {
+    const recorder = new TraceRecorder();
+    const runtime = createRuntime({ nodes: { kind: 'thread', max: 1 }, trace: recorder });
+    try {
+      expect(await runtime.build({ task: `${tasks}#compile`, input: { id: 'one', ms: 0 } })).toBe('one()');
+    } finally {
+      await runtime.shutdown();
+    }
+    const { file, all } = trace(recorder);
+    expect(timelineProblems(file)).toEqual([]);
+    const node = all.find((t) => t.name === 'connection')!;
+    const thread = all.find((t) => t.process === node.process && t.name === 'thread')!;
+    expect(thread.spans).toEqual([
+      expect.objectContaining({ name: 'waiting for exit', args: { exited: true } }),
+    ]);
+    expect(thread.instants).toEqual([]);
+    // The wait begins once the connection has closed after its exit packet.
+    const closed = node.instants.find((i) => i.name === 'closed')!;
+    expect(thread.spans[0]!.ts).toBeGreaterThanOrEqual(closed.ts);
+  });
+
+  it('a thread node that outlives its exit timeout: the wait, the kill, then the wait for the terminated thread', async () => {
+    const recorder = new TraceRecorder();
+    const provider = new ThreadNodeProvider({ exitTimeoutMs: 100 });
+    const runtime = createRuntime({ nodes: { provider, max: 1 }, trace: recorder });
+    try {
+      expect(await runtime.build({ task: `${tasks}#lingers`, input: { id: 'stays' } })).toBe('stays');
+    } finally {
+      await runtime.shutdown();
+    }
+    const { file, all } = trace(recorder);
+    expect(timelineProblems(file)).toEqual([]);
+    const thread = all.find((t) => t.name === 'thread')!;
+    expect(thread.spans.map((s) => [s.name, s.args])).toEqual([
+      ['waiting for exit', { exited: false }],
+      ['waiting after kill', { gone: true }],
+    ]);
+    expect(thread.instants.map((i) => i.name)).toEqual(['kill']);
+  });
+
+  it('an in-process node: its endpoint exits after the exit packet', async () => {
+    const recorder = new TraceRecorder();
+    const runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 }, trace: recorder });
+    try {
+      await runtime.build({ task: `${tasks}#compile`, input: { id: 'one', ms: 0 } });
+    } finally {
+      await runtime.shutdown();
+    }
+    const { file, all } = trace(recorder);
+    expect(timelineProblems(file)).toEqual([]);
+    const endpoint = all.find((t) => t.name === 'endpoint')!;
+    expect(endpoint.spans.map((s) => [s.name, s.args])).toEqual([['waiting for exit', { exited: true }]]);
+  });
+
+  it('the checks bite: a node track holding two things at once, and an end that never came, are found', async () => {
+    const recorder = new TraceRecorder();
+    const runtime = createRuntime({ nodes: { kind: 'inproc', max: 1 }, trace: recorder });
+    try {
+      await runtime.build({ task: `${tasks}#compile`, input: { id: 'one', ms: 0 } });
+    } finally {
+      await runtime.shutdown();
+    }
+    const { file } = trace(recorder);
+    const overlapping = structuredClone(file);
+    const busy = overlapping.traceEvents.find((e) => e.name === 'busy')!;
+    busy.dur = busy.dur! + 10_000;
+    expect(timelineProblems(overlapping).join('\n')).toMatch(/busy and .* overlap/);
+    const unended = structuredClone(file);
+    unended.traceEvents.find((e) => e.name === 'waiting for exit')!.args = { exited: false };
+    expect(timelineProblems(unended).join('\n')).toMatch(/does not end with the node's end/);
   });
 
   it('a node whose provider does not announce its creation is on the timeline from when it joins', async () => {

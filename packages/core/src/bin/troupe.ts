@@ -10,11 +10,13 @@ import { delimiter, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseErrorMessage, runNode } from '../endpoint/main.js';
 import { listNodes, shutdownAll } from '../nodes/shutdown-all.js';
+import { traceCommand } from './trace-command.js';
 
 const USAGE = `usage: troupe <command>
   troupe node [options]        run a node (what launchers start); --help for its options
   troupe nodes list [--json]   idle reusable nodes of this user: pid, age, handshake
   troupe nodes shutdown        ask every idle reusable node of this user to exit
+  troupe trace summary FILE    what a recorded run did: critical path, nodes, time lost
   troupe jobs ...              a PostgreSQL job queue (from @troupe/postgres); troupe jobs --help
   troupe <cmd> ...             runs troupe-<cmd> from node_modules/.bin or PATH`;
 
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'node') return runNode(argv.slice(1));
+  if (command === 'trace') return traceCommand(argv.slice(1));
   if (command !== 'nodes') return runExtension(command, argv.slice(1));
   if (sub === 'list') {
     const { json } = nodesOptions(rest, true);

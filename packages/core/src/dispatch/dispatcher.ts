@@ -12,6 +12,7 @@ import type { JobCancelKind } from '../errors.js';
 import type { JobControl, JobRequest, JobSource } from '../jobs/source.js';
 import type { AcquireOptions } from '../nodes/provider.js';
 import {
+  boolean,
   checkRequired,
   checkShape,
   clock,
@@ -21,6 +22,8 @@ import {
   shape,
   withMethods,
 } from '../options.js';
+import { hasTracerProvider, openTelemetry } from '../otel/api.js';
+import { DispatcherSpans } from '../otel/dispatcher-spans.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import type { TraceRecorder } from '../trace.js';
@@ -54,6 +57,11 @@ export interface JobDispatcherOptions {
    * the `TROUPE_TRACE` environment variable names the file, if it is set; `false` records nothing.
    */
   trace?: string | TraceRecorder | false;
+  /**
+   * Default true: when `@opentelemetry/api` is installed and a tracer provider registered, each
+   * job is a span with its steps as children (docs/tracing.md). `false` never loads it.
+   */
+  openTelemetry?: boolean;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: JobDispatcherSeams;
 }
@@ -122,6 +130,14 @@ export class JobDispatcher extends SafeEmitter<JobDispatcherEvents> {
     }
     const slots = options.slots ?? 1;
     for (let index = 0; index < slots; index++) this.#slots.push(new JobSlot(index, world));
+    const api = options.openTelemetry === false ? undefined : openTelemetry();
+    if (api && hasTracerProvider(api)) {
+      const spans = new DispatcherSpans(api, (slot) => this.#slots[slot]?.job);
+      this.on('state', (slot, state, jobId) => spans.state(slot, state, jobId));
+      this.on('lease', (event) => spans.lease(event));
+      this.on('started', (event) => spans.started(event));
+      this.on('completed', (event) => spans.completed(event));
+    }
   }
 
   /**
@@ -284,4 +300,5 @@ const dispatcherShape: Shape<JobDispatcherOptions> = {
   lease: shape(leaseShape),
   clock,
   trace: traceOption,
+  openTelemetry: boolean,
 };

@@ -100,7 +100,7 @@ export class DispatcherTrace {
 }
 
 /** A machine state value as a dotted path: `leased.withWorker.running`. */
-function statePath(state: unknown): string {
+export function statePath(state: unknown): string {
   if (typeof state === 'string') return state;
   const [key, inner] = Object.entries(state as Record<string, unknown>)[0]!;
   return `${key}.${statePath(inner)}`;

@@ -1,6 +1,7 @@
 import { type Link, ValueNotCloneableError } from '@troupe/transport';
 import { findRefused } from '@troupe/transport/internal';
 import { RequestCancelledError } from '../errors.js';
+import { contextOf, openTelemetry } from '../otel/api.js';
 import {
   flattenSpecs,
   type PacketBodies,
@@ -277,7 +278,11 @@ export class TaskRequests {
     const began = this.#now();
     try {
       const ctx = createTaskContext(id, running, this.#portOf(link), request.deps);
-      value = task(request.input, ctx);
+      // A request with a trace context runs in it, where OpenTelemetry is installed.
+      const api = request.traceContext && openTelemetry();
+      value = api
+        ? api.context.with(contextOf(api, request.traceContext!), () => task(request.input, ctx))
+        : task(request.input, ctx);
     } catch (error) {
       this.#finish(link, id, running, failure(id, error));
       return;

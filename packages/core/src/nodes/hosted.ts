@@ -1,12 +1,26 @@
+import { EventEmitter } from 'eventemitter3';
 import { systemIdentity } from '../system/launcher.js';
 import type { NodeContext, NodeKind } from './context.js';
+import type { NodeExitStep } from './process-options.js';
 import type { AcquireOptions, NodeProvider } from './provider.js';
+
+export interface HostedNodeProviderEvents {
+  /**
+   * The end of what ran a node, step by step as for a process node: `waiting` for it to end
+   * after the exit packet, then `exited`, or `killed` (a thread terminated once its exit timeout
+   * passed) and `gone`.
+   */
+  exit: [node: NodeContext, step: NodeExitStep];
+}
 
 /**
  * What in-process and thread providers share: each node comes with something of the host's that
  * runs it (an endpoint, a worker), started together, and ended after the node's exit packet.
  */
-export abstract class HostedNodeProvider<Resource> implements NodeProvider {
+export abstract class HostedNodeProvider<Resource>
+  extends EventEmitter<HostedNodeProviderEvents>
+  implements NodeProvider
+{
   abstract readonly kind: NodeKind;
   readonly #nodes = new Map<NodeContext, Resource>();
 
@@ -41,7 +55,7 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
         const resource = this.#nodes.get(node);
         this.#nodes.delete(node);
         await node.close({ reuse: false });
-        if (resource !== undefined) await this.end(node, resource);
+        if (resource !== undefined) await this.#end(node, resource);
       }),
     );
   }
@@ -53,8 +67,11 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
   /** Creates the node and what runs it; the node is not started yet. */
   protected abstract create(): Promise<{ node: NodeContext; resource: Resource }>;
 
-  /** Ends what ran the node, after its exit packet (or after it failed to start). */
-  protected abstract end(node: NodeContext, resource: Resource): Promise<void>;
+  /**
+   * Ends what ran the node, after its exit packet (or after it failed to start); calls `killing`
+   * before it ends it by force rather than letting it end by itself.
+   */
+  protected abstract end(node: NodeContext, resource: Resource, killing: () => void): Promise<void>;
 
   /** The pid a node is told its host has (a simulation says the same in every run). */
   protected hostPid(): number {
@@ -72,10 +89,20 @@ export abstract class HostedNodeProvider<Resource> implements NodeProvider {
     try {
       await node.start(this.hostPid());
     } catch (error) {
-      await this.end(node, resource);
+      await this.#end(node, resource);
       throw error;
     }
     this.#nodes.set(node, resource);
     return node;
+  }
+
+  async #end(node: NodeContext, resource: Resource): Promise<void> {
+    this.emit('exit', node, { step: 'waiting' });
+    let killed = false;
+    await this.end(node, resource, () => {
+      killed = true;
+      this.emit('exit', node, { step: 'killed' });
+    });
+    this.emit('exit', node, { step: killed ? 'gone' : 'exited' });
   }
 }

@@ -166,7 +166,7 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
    * thread's side within the same bound, so a task that never gives the thread's event loop back
    * costs the exit timeout once, not the close's wait and then the exit timeout again.
    */
-  protected async end(node: NodeContext, worker: Worker): Promise<void> {
+  protected async end(node: NodeContext, worker: Worker, killing: () => void): Promise<void> {
     const since = this.#closingSince.get(node);
     this.#closingSince.delete(node);
     if (!node.process?.isAlive()) return;
@@ -174,6 +174,7 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
     const left = exitTimeoutMs - (since === undefined ? 0 : this.#clock.now() - since);
     if (node.exitPacket !== 'sent' || left <= 0) {
       // It never started, its link died, or its time is up.
+      killing();
       await worker.terminate();
       return;
     }
@@ -183,7 +184,10 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
       new Promise<void>((done) => thread.onExit(() => done())),
       left,
     );
-    if (!exited) await worker.terminate();
+    if (!exited) {
+      killing();
+      await worker.terminate();
+    }
   }
 }
 

@@ -7,12 +7,19 @@ import type { NodeContext } from './context.js';
 import type { NodeExitStep } from './process-options.js';
 
 /** Span names of the connection region's states: what a person reading a timeline calls them. */
-const CONNECTION_SPANS: Readonly<Record<string, string>> = {
+export const CONNECTION_SPANS: Readonly<Record<string, string>> = {
   handshaking: 'handshake',
   'active.quiet': 'idle',
   'active.watching': 'busy',
   lost: 'lost',
   closing: 'closing',
+};
+
+/** The track of a node's end, named after what runs it: the process, the thread, the endpoint. */
+const EXIT_TRACKS: Readonly<Record<string, string>> = {
+  process: 'process',
+  thread: 'thread',
+  inproc: 'endpoint',
 };
 
 /** Where one node's spans go: its connection (the machine), what it runs, its process's end. */
@@ -28,8 +35,8 @@ interface NodeTracks {
 /**
  * A process per node, with a track for its connection (launch or reuse, handshake, idle, busy,
  * lost, closing, the exit packet, closed or failed), optionally one for the requests it runs
- * (`runs`), and, for a process node, one for its process's end (the wait with its back-off, the
- * kill).
+ * (`runs`), and one for the end of what ran it (its process, thread or in-process endpoint: the
+ * wait with its back-off, the kill).
  */
 export class NodeTimeline {
   readonly #recorder: TraceRecorder;
@@ -69,11 +76,14 @@ export class NodeTimeline {
     return this.#node(id).runs!;
   }
 
-  /** A process node's shutdown steps (`ProcessNodeProviderEvents.exit`). */
+  /**
+   * A node's shutdown steps: its process's, thread's or in-process endpoint's end
+   * (`ProcessNodeProviderEvents.exit`, `HostedNodeProviderEvents.exit`).
+   */
   readonly exitStep = (node: NodeContext, { step, ...detail }: NodeExitStep): void => {
     const tracks = this.#node(node.id);
     const now = this.#clock.now();
-    tracks.exit ??= tracks.process.thread('process');
+    tracks.exit ??= tracks.process.thread(EXIT_TRACKS[node.kind] ?? 'process');
     if (step === 'waiting') tracks.exitWait = tracks.exit.open('waiting for exit', now);
     else if (step === 'paused') tracks.exit.instant('back-off', now, detail);
     else if (step === 'exited') tracks.exitWait?.close(now, { exited: true });

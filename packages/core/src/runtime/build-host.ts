@@ -7,6 +7,7 @@ import {
   type PacketBodies,
   type RequestOutcome,
   serializeError,
+  type TraceCarrier,
   taskFailure,
   unflattenSpecs,
 } from '../packets.js';
@@ -49,6 +50,10 @@ export class BuildHost implements SchedulerHost {
   readonly scheduler: Scheduler;
   readonly #nodes = new Map<string, NodeContext>();
   readonly #options: BuildHostOptions;
+  /** What goes with a request to its node as its trace context (OpenTelemetry), when something does. */
+  traceContext: ((request: ScheduledRequest) => TraceCarrier | undefined) | undefined;
+  /** The request whose `ctx.build` is being submitted, while it is: its new requests' asker. */
+  asking: string | undefined;
 
   /** Runs cancelled for their timeout whose node has not answered yet: the grace before it is killed. */
   readonly #graces = new Map<string, { node: string; timer: TimerId }>();
@@ -96,6 +101,8 @@ export class BuildHost implements SchedulerHost {
     };
     // Its declared dependencies are done (it was pending until they were): their values go with it.
     if (request.declared) body.deps = request.declared.map((dependency) => dependency.value);
+    const traceContext = this.traceContext?.(request);
+    if (traceContext) body.traceContext = traceContext;
     this.#send(node, 'BuildRequest', body);
   }
 
@@ -190,7 +197,12 @@ export class BuildHost implements SchedulerHost {
           const block = (specs: RequestSpec[]) => {
             // Routing may have waited on a module import; the request may have been cancelled meanwhile.
             if (scheduler.request(requestId)?.state !== 'executing') return;
-            scheduler.block(requestId, specs, restartable === true);
+            this.asking = requestId;
+            try {
+              scheduler.block(requestId, specs, restartable === true);
+            } finally {
+              this.asking = undefined;
+            }
           };
           const placed = placeAll(unflattenSpecs(requests, asked), this.#options.place);
           if (placed instanceof Promise) void placed.then(block);

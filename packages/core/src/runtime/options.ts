@@ -10,6 +10,7 @@ import type { SchedulerRules } from '../scheduler/rules.js';
 import type { StallReport } from '../scheduler/scheduler.js';
 import type { internalSeams } from '../seams.js';
 import type { TraceRecorder } from '../trace.js';
+import type { TraceSummary } from '../trace-summary.js';
 
 export interface RuntimeOptions {
   nodes?: {
@@ -72,6 +73,19 @@ export interface RuntimeOptions {
    * file, if it is set.
    */
   trace?: string | TraceRecorder | false;
+  /**
+   * At shutdown, a summary of the run's timeline for a person (docs/tracing.md): the critical path,
+   * node utilisation, time lost, the slowest tasks. `true` writes it to stderr; a function is given
+   * it instead (the text and the figures). It records the timeline even where `trace` does not.
+   */
+  summary?: boolean | ((text: string, summary: TraceSummary) => void);
+  /**
+   * Default true: when `@opentelemetry/api` is installed and a tracer provider registered (looked
+   * at when the runtime is created), the same spans go to it, with the request, task and node as
+   * attributes, and each request's span goes with it to its node, so spans a task makes there nest
+   * under it (docs/tracing.md). `false` never loads it.
+   */
+  openTelemetry?: boolean;
   /** The model checker's broken variants only (`@troupe/core/internal`). */
   [internalSeams]?: RuntimeSeams;
 }

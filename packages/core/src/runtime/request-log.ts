@@ -151,7 +151,17 @@ export class RequestLog implements DeferredEvents {
         // end is the middle of its run: inside it, and inside no neighbour that touches it.
         const ts = micros(replay.since);
         const { pid, tid } = replay.runOn;
-        events.push({ name: replay.label, cat: 'request', ph: 'X', ts, dur: micros(now) - ts, pid, tid });
+        const args = { request: replay.request.id };
+        events.push({
+          name: replay.label,
+          cat: 'request',
+          ph: 'X',
+          ts,
+          dur: micros(now) - ts,
+          pid,
+          tid,
+          args,
+        });
         replay.lastOn = replay.runOn;
         replay.lastAt = micros((replay.since + now) / 2);
         replay.runOn = undefined;
@@ -198,7 +208,8 @@ export class RequestLog implements DeferredEvents {
       events.push({ name: replay.state, ph: 'X', ts, dur: last - ts, pid: this.#pid, tid: replay.tid, args });
       if (replay.runOn) {
         const { pid, tid } = replay.runOn;
-        events.push({ name: replay.label, cat: 'request', ph: 'X', ts, dur: last - ts, pid, tid, args });
+        const run = { request: replay.request.id, unfinished: true };
+        events.push({ name: replay.label, cat: 'request', ph: 'X', ts, dur: last - ts, pid, tid, args: run });
       }
     }
     return events;

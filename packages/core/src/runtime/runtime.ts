@@ -12,6 +12,7 @@ import {
 import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
 import { createIdSource, type IdSource, systemRandom } from '../ids.js';
 import type { NodeContext } from '../nodes/context.js';
+import { HostedNodeProvider } from '../nodes/hosted.js';
 import { InProcessNodeProvider } from '../nodes/inproc.js';
 import type { PingTimes } from '../nodes/liveness.js';
 import { ProcessNodeProvider, processShape } from '../nodes/process.js';
@@ -31,6 +32,8 @@ import {
   shape,
   withMethods,
 } from '../options.js';
+import { hasTracerProvider, openTelemetry } from '../otel/api.js';
+import { RuntimeSpans } from '../otel/runtime-spans.js';
 import type { RequestSpecBody } from '../packets.js';
 import {
   DEFAULT_POOL,
@@ -41,7 +44,7 @@ import {
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { internalSeams } from '../seams.js';
 import { systemParallelism } from '../system/launcher.js';
-import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
+import { summaryOption, type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import type { RuntimeEvents, RuntimeOptions } from './options.js';
@@ -148,8 +151,22 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler = this.#builds.scheduler;
     this.scheduler.on('transition', (request, from, to) => this.emit('request', request, from, to));
     this.scheduler.on('stall', (report) => this.emit('stall', report));
-    this.#trace = traceTarget(options.trace);
+    this.#trace = traceTarget(options.trace, options.summary);
     if (this.#trace) this.#record(new RuntimeTrace(this.#trace.recorder, this.#clock));
+    const api = options.openTelemetry === false ? undefined : openTelemetry();
+    if (api && hasTracerProvider(api)) this.#spans(new RuntimeSpans(api, () => this.#builds.asking));
+  }
+
+  /** The same spans through OpenTelemetry, and each request's span carried to its node. */
+  #spans(spans: RuntimeSpans): void {
+    const created = this.#acquire.created;
+    this.#acquire.created = (node, how) => {
+      created?.(node, how);
+      spans.node(node, how);
+    };
+    this.#builds.traceContext = spans.carrier;
+    this.scheduler.on('transition', (request, from, to) => spans.request(request, from, to));
+    this.on('node', (node) => spans.node(node, 'joined'));
   }
 
   /** Everything the timeline is made of: the scheduler's, the nodes' and the providers' own news. */
@@ -163,6 +180,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.on('node.lost', (node, error) => trace.nodeLost(node, error));
     for (const provider of this.providers.values())
       if (provider instanceof ProcessNodeProvider)
+        provider.on('exit', (node, step) => trace.exitStep(node, step));
+      else if (provider instanceof HostedNodeProvider)
         provider.on('exit', (node, step) => trace.exitStep(node, step));
   }
 
@@ -392,6 +411,8 @@ const runtimeShape: Shape<RuntimeOptions> = {
   clock,
   random,
   trace: traceOption,
+  summary: summaryOption,
+  openTelemetry: boolean,
 };
 
 /** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */

@@ -16,7 +16,7 @@ import { RequestLog } from './request-log.js';
  * `requests` with a track per request (its states: pending, waiting, staged, executing, blocked,
  * ready, yielded, reacquiring; how it ended; restarts), and a process per node with tracks for its
  * connection (launch or reuse, handshake, idle, busy, lost, closing, the exit packet), the requests
- * it ran, and its process's exit (the wait with its back-off, the kill). Arrows go from each
+ * it ran, and the end of what ran it (the wait for its process, thread or endpoint, the kill). Arrows go from each
  * request's last run to the run of every request that waited on it (declared or discovered).
  */
 export class RuntimeTrace {
@@ -58,7 +58,7 @@ export class RuntimeTrace {
     this.#scheduler.instant('stall failed', this.#clock.now(), { error: firstLine(error) });
   }
 
-  /** A process node's shutdown steps (`ProcessNodeProviderEvents.exit`). */
+  /** A node's shutdown steps: the end of its process, thread or endpoint (its provider's `exit`). */
   exitStep(node: NodeContext, step: NodeExitStep): void {
     this.#nodes.exitStep(node, step);
   }

@@ -1,12 +1,14 @@
 // What every timeline a runtime records must satisfy, as a list of problems (empty: it holds):
-// each request's and node's spans follow each other from their start to a final instant, a node
-// runs one request at a time, and each flow arrow starts and ends inside a run of a request.
+// each request's and node's spans follow each other from their start to a final instant, a node's
+// tracks hold one thing at a time (one request, one connection state, one step of its end), the
+// end of what ran a node ends with it gone, and each flow arrow starts and ends inside a run.
 import type { TraceEvent, TraceFileContents } from '@troupe/core';
 
 type Track = { name: string; spans: TraceEvent[]; instants: TraceEvent[] };
 
 const REQUEST_ENDS = new Set(['completed', 'failed', 'cancelled']);
 const CONNECTION_ENDS = new Set(['closed', 'failed']);
+const EXIT_TRACKS = new Set(['process', 'thread', 'endpoint']);
 
 /** The tracks of a trace by `pid:tid`, named from its metadata, spans and instants in time order. */
 export function tracks(trace: TraceFileContents): Map<string, Track & { process: string }> {
@@ -62,11 +64,18 @@ export function timelineProblems(trace: TraceFileContents): string[] {
     const where = `${track.process}/${track.name} (${key})`;
     if (track.process === 'requests') chain(where, track, REQUEST_ENDS, problems);
     if (track.name === 'connection') chain(where, track, CONNECTION_ENDS, problems);
-    if (track.process !== 'requests' && track.name === 'requests') {
-      // One request active on a node at a time: its runs never overlap.
+    if (track.process !== 'requests') {
+      // A node's tracks hold one thing at a time: one request active on it, one state of its
+      // connection, one step of its end.
       for (let index = 1; index < track.spans.length; index++)
         if (track.spans[index]!.ts < end(track.spans[index - 1]!))
           problems.push(`${where}: ${track.spans[index - 1]!.name} and ${track.spans[index]!.name} overlap`);
+    }
+    if (EXIT_TRACKS.has(track.name)) {
+      // The end of what ran a node: the wait, then (if it came to that) the wait after the kill.
+      const last = track.spans.at(-1);
+      if (!last || !(last.args?.exited === true || last.args?.gone === true))
+        problems.push(`${where}: it does not end with the node's end (${last?.name ?? 'no span'})`);
     }
   }
   const flows = new Map<number, TraceEvent[]>();
