@@ -8,6 +8,7 @@ import { schedulerSuite } from './suites/scheduler.js';
 import { startPackedSuite, startSuite } from './suites/start.js';
 import { tasksSuite } from './suites/tasks.js';
 import { transportSuite } from './suites/transport.js';
+import { workloadSuite } from './suites/workload.js';
 
 export const suites: Record<string, Suite> = {
   transport: transportSuite,
@@ -18,6 +19,7 @@ export const suites: Record<string, Suite> = {
   start: startSuite,
   model: modelSuite,
   quality: qualitySuite,
+  workload: workloadSuite,
 };
 
 /**
