@@ -206,7 +206,10 @@ export async function workloadSuite({ quick }: SuiteOptions): Promise<Row[]> {
     rounds: quick ? 1 : 3,
     cores: availableParallelism(),
     onRun: (tool, run, round) =>
-      process.stderr.write(`workload round ${round + 1}: ${TOOLS[tool]} ${run.ms.toFixed(0)} ms\n`),
+      process.stderr.write(
+        `workload round ${round + 1}: ${TOOLS[tool]} ${run.ms.toFixed(0)} ms, ` +
+          `peak RSS per process ${run.processKB.map((kb) => (kb / 1024).toFixed(0)).join(' ')} MB\n`,
+      ),
   };
   return workloadRows(await compareTools(options), options);
 }
