@@ -68,6 +68,7 @@ describe('workload suite', () => {
     expect(reference.reduce((sum, file) => sum + file.errors, 0)).toBeGreaterThan(0);
     // The reused run changed nothing: every package's results came from the cache.
     expect(comparison.reusedCached).toBe(TINY.packages);
+    expect(comparison.reusedNodes).toBe(true);
     const rows = workloadRows(comparison, TINY);
     expect(rows.filter((row) => row.unit === 'ms')).toHaveLength(8);
     for (const row of rows.filter((r) => r.pending === undefined))

@@ -21,6 +21,8 @@ export interface ToolRun {
   files: FileReport[];
   /** Peak resident set size of each Node process the run used, in kB. */
   processKB: number[];
+  /** troupe's runs: packages answered from the results cache, and the nodes' pids. */
+  troupe?: { cached: number; pids: number[] };
 }
 
 /** A generated repo prepared for every tool: packages with their declared deps, and Lage's setup. */
@@ -187,19 +189,21 @@ export async function lage(workspace: Workspace): Promise<ToolRun> {
 }
 
 /** troupe: one request per package on process nodes, fresh (`reuse` false) or reused and cached. */
-export async function troupe(workspace: Workspace, reuse: boolean): Promise<ToolRun & { cached: number }> {
+export async function troupe(workspace: Workspace, reuse: boolean): Promise<ToolRun> {
   const summary = await lintMonorepo({
     repo: workspace.root,
     nodes: workspace.cores,
     reuse,
-    process: { transport: workspace.transport },
+    // A round on a busy machine can outlast the default 15 idle minutes, after which the nodes the
+    // reused rows are about would have exited; the suite shuts its nodes down itself at the end.
+    process: { transport: workspace.transport, idleTimeoutMs: 4 * 60 * 60_000 },
   });
   const files = sortFiles(summary.packages.flatMap((pkg) => pkg.files));
   return {
     ms: summary.ms,
     files: inPackages(files),
     processKB: Object.values(summary.nodeMaxRssKB),
-    cached: summary.cachedPackages,
+    troupe: { cached: summary.cachedPackages, pids: summary.pids },
   };
 }
 

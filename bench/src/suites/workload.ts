@@ -61,6 +61,8 @@ export interface Comparison {
   lageMissing?: string;
   /** Packages the last reused troupe run took from its results cache. */
   reusedCached: number;
+  /** Whether every reused troupe run ran on the nodes the run before it left idle (none new). */
+  reusedNodes: boolean;
   files: number;
   lines: number;
 }
@@ -89,7 +91,8 @@ export async function compareTools(options: WorkloadOptions): Promise<Comparison
       troupeReused: () => troupe(workspace, true),
     };
     // The reused rows measure a second run: the first fills the nodes' state and results cache.
-    await troupe(workspace, true);
+    let reusePids = (await troupe(workspace, true)).troupe?.pids ?? [];
+    let reusedNodes = true;
     const seen = new Map<ToolName, ToolRun[]>();
     let reusedCached = 0;
     for (let round = 0; round < options.rounds; round++) {
@@ -103,7 +106,12 @@ export async function compareTools(options: WorkloadOptions): Promise<Comparison
           lageMissing = `Lage did not run here: ${(error as Error).message.slice(0, 300)}`;
           continue;
         }
-        if ('cached' in run) reusedCached = run.cached as number;
+        if (tool === 'troupeReused' && run.troupe) {
+          const { pids, cached } = run.troupe;
+          reusedNodes &&= pids.every((pid) => reusePids.includes(pid));
+          reusePids = pids;
+          reusedCached = cached;
+        }
         seen.set(tool, [...(seen.get(tool) ?? []), run]);
         options.onRun?.(tool, run, round);
       }
@@ -125,6 +133,7 @@ export async function compareTools(options: WorkloadOptions): Promise<Comparison
       tools,
       ...(lageMissing !== undefined && { lageMissing }),
       reusedCached,
+      reusedNodes,
       files: reference.length,
       lines: made.lines,
     };

@@ -28,9 +28,10 @@ export interface LintOptions {
   cache?: string | false;
   /**
    * Process nodes' session (pair only with idle nodes of the same one) and transport (the folder
-   * their sockets and records live in): what keeps a test's nodes apart from everyone else's.
+   * their sockets and records live in): what keeps a test's nodes apart from everyone else's; and
+   * how long a node left idle waits for the next run before it exits (default 15 minutes).
    */
-  process?: Pick<ProcessNodeProviderOptions, 'session' | 'transport'>;
+  process?: Pick<ProcessNodeProviderOptions, 'session' | 'transport' | 'idleTimeoutMs'>;
   signal?: AbortSignal;
   /** Called as each package is done. */
   onPackage?: (report: PackageReport & { name: string }, done: number, total: number) => void;
