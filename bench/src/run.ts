@@ -9,6 +9,7 @@ import { schedulerSuite } from './suites/scheduler.js';
 import { startPackedSuite, startSuite } from './suites/start.js';
 import { tasksSuite } from './suites/tasks.js';
 import { transportSuite } from './suites/transport.js';
+import { workloadSuite } from './suites/workload.js';
 
 export const suites: Record<string, Suite> = {
   transport: transportSuite,
@@ -20,6 +21,7 @@ export const suites: Record<string, Suite> = {
   model: modelSuite,
   quality: qualitySuite,
   jobs: jobsSuite,
+  workload: workloadSuite,
 };
 
 /**

@@ -1,10 +1,15 @@
 // The troupe lint: one request per workspace package on a pool of process nodes, each node keeping
 // its ESLint and TypeScript state warm across the packages it lints (and, with reuse, across runs).
+import { join } from 'node:path';
 import { createRuntime, type ProcessNodeProviderOptions } from '@troupe/core';
 import { readRepo } from './repo.js';
 import { type LintPackageInput, lintPackage, type PackageReport } from './tasks.js';
 
-export type { FileReport, LintMessage, PackageReport } from './tasks.js';
+export { type RepoPackage, type RepoView, readRepo } from './repo.js';
+export { type FileReport, type LintMessage, type PackageReport, toFileReports } from './tasks.js';
+
+/** The results cache's folder in a repo, by default (a dot folder: no fingerprint of it is taken). */
+export const CACHE_FOLDER = '.troupe-lint-cache';
 
 export interface LintOptions {
   /** The repo's root, absolute. */
@@ -16,10 +21,17 @@ export interface LintOptions {
   /** With `reuse`: leave the nodes idle afterwards (default true); false shuts them down. */
   keepNodes?: boolean;
   /**
-   * Process nodes' session (pair only with idle nodes of the same one) and transport (the folder
-   * their sockets and records live in): what keeps a test's nodes apart from everyone else's.
+   * Where lint results are kept by package key (`RepoPackage.key`), reused for packages whose key
+   * is unchanged; false: lint every package. Default: with `reuse`, `.troupe-lint-cache` in the
+   * repo (as ESLint keeps `.eslintcache` there); without, false.
    */
-  process?: Pick<ProcessNodeProviderOptions, 'session' | 'transport'>;
+  cache?: string | false;
+  /**
+   * Process nodes' session (pair only with idle nodes of the same one) and transport (the folder
+   * their sockets and records live in): what keeps a test's nodes apart from everyone else's; and
+   * how long a node left idle waits for the next run before it exits (default 15 minutes).
+   */
+  process?: Pick<ProcessNodeProviderOptions, 'session' | 'transport' | 'idleTimeoutMs'>;
   signal?: AbortSignal;
   /** Called as each package is done. */
   onPackage?: (report: PackageReport & { name: string }, done: number, total: number) => void;
@@ -36,6 +48,10 @@ export interface LintSummary {
   pids: number[];
   /** Packages linted by an ESLint instance that had already served a package (on its node). */
   warmPackages: number;
+  /** Packages whose results came from the cache. */
+  cachedPackages: number;
+  /** Each node's peak resident set size in kB, by pid, as its last report gave it. */
+  nodeMaxRssKB: Record<number, number>;
   /** From the start to the end of the run: reading the repo, starting nodes, linting, shutdown. */
   ms: number;
 }
@@ -49,6 +65,12 @@ export class LintFailedError extends Error {
         failures.map(({ dir, error }) => `  ${dir}: ${error}`).join('\n'),
     );
   }
+}
+
+function peaks(reports: readonly PackageReport[]): Record<number, number> {
+  const peak: Record<number, number> = {};
+  for (const { pid, maxRssKB } of reports) peak[pid] = Math.max(peak[pid] ?? 0, maxRssKB);
+  return peak;
 }
 
 export async function lintMonorepo(options: LintOptions): Promise<LintSummary> {
@@ -66,7 +88,12 @@ export async function lintMonorepo(options: LintOptions): Promise<LintSummary> {
       // wrong, but a lint is not worth failing for a slow program build.
       pingTimeoutMs: 120_000,
     },
+    // Every node linting while packages wait is not a stall but the work: a large package on a
+    // busy machine lints for well over the default 15 s without finishing or yielding.
+    stallTimeoutMs: 600_000,
   });
+  const cacheDir =
+    options.cache === undefined ? (options.reuse ? join(repo.root, CACHE_FOLDER) : false) : options.cache;
   const names = new Map(repo.packages.map((pkg) => [pkg.dir, pkg.name]));
   const named = (report: PackageReport) => ({ ...report, name: names.get(report.dir) ?? report.dir });
   let done = 0;
@@ -82,7 +109,12 @@ export async function lintMonorepo(options: LintOptions): Promise<LintSummary> {
     const values = await runtime.build<PackageReport>(
       repo.packages.map((pkg) => ({
         task: lintPackage,
-        input: { root: repo.root, dir: pkg.dir, fingerprint: repo.fingerprint } satisfies LintPackageInput,
+        input: {
+          root: repo.root,
+          dir: pkg.dir,
+          fingerprint: repo.fingerprint,
+          ...(cacheDir !== false && { cache: { dir: cacheDir, key: pkg.key } }),
+        } satisfies LintPackageInput,
         cost: Math.max(1, pkg.bytes),
       })),
       { ...(options.signal && { signal: options.signal }) },
@@ -102,6 +134,8 @@ export async function lintMonorepo(options: LintOptions): Promise<LintSummary> {
     warnings: reports.reduce((sum, report) => sum + report.warnings, 0),
     pids: [...new Set(reports.map((report) => report.pid))].sort((a, b) => a - b),
     warmPackages: reports.filter((report) => report.warm).length,
+    cachedPackages: reports.filter((report) => report.cached).length,
+    nodeMaxRssKB: peaks(reports),
     ms: performance.now() - started,
   };
 }

@@ -20,7 +20,7 @@ function table(summary: LintSummary): string {
         String(pkg.errors),
         String(pkg.warnings),
         String(pkg.pid),
-        pkg.warm ? 'warm' : 'cold',
+        pkg.cached ? 'cached' : pkg.warm ? 'warm' : 'cold',
         pkg.lintMs.toFixed(0),
       ]),
     ),
@@ -61,7 +61,8 @@ async function run(command: Exclude<Command, { kind: 'help' }>): Promise<number>
     console.log(
       `${summary.errors} errors, ${summary.warnings} warnings in ${summary.files} files of ${summary.packages.length} packages, ` +
         `${(summary.ms / 1000).toFixed(1)} s on ${summary.pids.length} process nodes ` +
-        `(${summary.warmPackages} packages linted warm${command.reuse ? ', nodes left idle for the next --reuse run' : ''})`,
+        `(${summary.warmPackages} packages linted warm, ${summary.cachedPackages} from the results cache` +
+        `${command.reuse ? '; nodes left idle for the next --reuse run' : ''})`,
     );
   }
   return summary.errors > 0 ? 1 : 0;

@@ -14,10 +14,13 @@ lint (the default): lint a repo with ESLint on troupe process nodes, one request
                       (default: a folder per options under ${join(tmpdir(), 'troupe-lint-monorepo')})
   --nodes N           process nodes at most (default: available parallelism, ${availableParallelism()} here)
   --reuse             reuse idle nodes of an earlier --reuse run, with their ESLint and TypeScript
-                      state still warm if the repo is unchanged; leave the nodes idle afterwards
-                      (they exit after 15 idle minutes, or: npx troupe nodes shutdown)
+                      state still warm if the repo is unchanged, and the results of packages whose
+                      files and dependencies are unchanged (kept in .troupe-lint-cache in the repo);
+                      leave the nodes idle afterwards (they exit after 15 idle minutes, or:
+                      npx troupe nodes shutdown)
   --json              one JSON line: packages (dir, name, errors, warnings, files with messages,
-                      pid, warm, lintMs), files, errors, warnings, pids, warmPackages, ms
+                      pid, warm, cached, lintMs, maxRssKB), files, errors, warnings, pids,
+                      warmPackages, cachedPackages, nodeMaxRssKB, ms
 generate: write a generated monorepo
   --out DIR           where (empty, missing, or a repo this generator made); required
 both (for lint, only without --repo):

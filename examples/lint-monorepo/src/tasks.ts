@@ -1,6 +1,8 @@
 // The task process nodes run: lint one package with ESLint's Node API. The ESLint instance (its
 // parsed config) and typescript-eslint's TypeScript state are kept in the node between requests,
-// and between runs on a reused node, for as long as the repo's files are unchanged.
+// and between runs on a reused node, for as long as the repo's files are unchanged; with a results
+// cache, a package whose key (its files' and its dependencies' content) is unchanged is not linted.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +16,8 @@ export interface LintPackageInput {
   dir: string;
   /** The repo's fingerprint as the host read it (`readRepo`). */
   fingerprint: string;
+  /** Where results are kept by package key, to reuse and to fill; none: always lint. */
+  cache?: { dir: string; key: string };
 }
 
 /** One message, as the `eslint` CLI's JSON output has it (fields that are absent stay absent). */
@@ -47,8 +51,12 @@ export interface PackageReport {
   warm: boolean;
   /** Requests its ESLint instance served before this one, on this node, in this run or earlier ones. */
   served: number;
-  /** Time spent in `lintFiles` on the node. */
+  /** Time spent in `lintFiles` on the node (0 when cached). */
   lintMs: number;
+  /** The results came from the cache: the package's key had been linted before. */
+  cached: boolean;
+  /** The node's peak resident set size so far, in kB (its process's `maxRSS`). */
+  maxRssKB: number;
   /** Why ESLint could not lint the package (its files and counts are then empty). */
   error?: string;
 }
@@ -125,31 +133,62 @@ export function toFileReports(root: string, results: readonly ESLint.LintResult[
     .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
 }
 
+async function cachedFiles(cache: { dir: string; key: string }): Promise<FileReport[] | undefined> {
+  try {
+    return JSON.parse(await readFile(join(cache.dir, `${cache.key}.json`), 'utf8')) as FileReport[];
+  } catch {
+    return undefined; // Not linted with this key yet (or a torn file of a killed node): lint it.
+  }
+}
+
+async function keep(cache: { dir: string; key: string }, files: readonly FileReport[]): Promise<void> {
+  await mkdir(cache.dir, { recursive: true });
+  // Written aside and renamed: another node reading the same key sees the whole file or none.
+  const aside = join(cache.dir, `${cache.key}.${process.pid}.tmp`);
+  await writeFile(aside, JSON.stringify(files));
+  await rename(aside, join(cache.dir, `${cache.key}.json`));
+}
+
+function report(
+  dir: string,
+  files: FileReport[],
+  state: { served: number },
+  lintMs: number,
+  cached: boolean,
+) {
+  return {
+    dir,
+    files,
+    errors: files.reduce((sum, file) => sum + file.errors, 0),
+    warnings: files.reduce((sum, file) => sum + file.warnings, 0),
+    pid: process.pid,
+    warm: state.served > 0,
+    served: state.served,
+    lintMs,
+    cached,
+    maxRssKB: process.resourceUsage().maxRSS,
+  };
+}
+
 export const lintPackage: Task<LintPackageInput, PackageReport> = defineTask({
   name: 'lintPackage',
   async run(input: LintPackageInput): Promise<PackageReport> {
+    const kept = input.cache && (await cachedFiles(input.cache));
+    // A cached package neither loads ESLint nor counts as served: `warm` stays about ESLint.
+    if (kept) return report(input.dir, kept, { served: warm.get(input.root)?.served ?? 0 }, 0, true);
     const state = await linterFor(input.root, input.fingerprint);
-    const served = state.served++;
+    const served = { served: state.served++ };
     const started = performance.now();
     let results: ESLint.LintResult[];
     try {
       results = await state.eslint.lintFiles([input.dir]);
     } catch (error) {
       // Reported with the package, so one bad package does not hide the others' results.
-      const report = { dir: input.dir, files: [], errors: 0, warnings: 0, pid: process.pid };
-      return { ...report, warm: served > 0, served, lintMs: 0, error: (error as Error).message };
+      return { ...report(input.dir, [], served, 0, false), error: (error as Error).message };
     }
     const lintMs = performance.now() - started;
     const files = toFileReports(input.root, results);
-    return {
-      dir: input.dir,
-      files,
-      errors: files.reduce((sum, file) => sum + file.errors, 0),
-      warnings: files.reduce((sum, file) => sum + file.warnings, 0),
-      pid: process.pid,
-      warm: served > 0,
-      served,
-      lintMs,
-    };
+    if (input.cache) await keep(input.cache, files);
+    return report(input.dir, files, served, lintMs, false);
   },
 });

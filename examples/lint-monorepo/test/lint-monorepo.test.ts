@@ -1,6 +1,7 @@
 // The troupe lint against ESLint itself: on a small generated repo, every message (file, line,
 // column, end, rule, severity, text) and every count equals what the `eslint` CLI reports for the
-// same files, with fresh nodes, with reused warm nodes, and after an edit the warm nodes must see.
+// same files, with fresh nodes, with reused warm nodes (from their results cache), and after an edit
+// the warm nodes must see, which re-lints the edited package and its dependants only.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -118,6 +119,8 @@ describe('examples/lint-monorepo', () => {
       await generateRepo(repo, SMALL);
       const summary = record(await lintMonorepo({ repo, nodes: 2, reuse: false, process: { transport } }));
       const expected = await eslintCli(repo);
+      // Without reuse, no results cache: every package was linted.
+      expect(summary.cachedPackages).toBe(0);
 
       expect(files(summary)).toEqual(expected);
       expect(summary.packages.map((pkg) => pkg.dir)).toEqual(
@@ -150,6 +153,8 @@ describe('examples/lint-monorepo', () => {
       const first = record(await lintMonorepo({ repo, nodes: 2, reuse: true, process: nodes }));
       const second = record(await lintMonorepo({ repo, nodes: 2, reuse: true, process: nodes }));
       expect(files(second)).toEqual(files(first));
+      // Nothing changed: every package's results come from the cache the first run filled.
+      expect([first.cachedPackages, second.cachedPackages]).toEqual([0, SMALL.packages]);
       // The second run found the first run's nodes idle, with ESLint and TypeScript still loaded.
       const reusedWarm = second.packages.filter((pkg) => first.pids.includes(pkg.pid) && pkg.warm);
       expect(reusedWarm.length).toBeGreaterThan(0);
@@ -173,6 +178,22 @@ describe('examples/lint-monorepo', () => {
       const third = record(
         await lintMonorepo({ repo, nodes: 2, reuse: true, keepNodes: false, process: nodes }),
       );
+      // Only the edited package and the packages that depend on it, directly or not, are linted
+      // again; the others keep their cached results (and are still right: compared below).
+      const plan = planRepo(SMALL).packages;
+      const affected = new Set([0]);
+      for (let grown = true; grown; ) {
+        grown = false;
+        for (const pkg of plan)
+          if (!affected.has(pkg.index) && pkg.deps.some((dep) => affected.has(dep))) {
+            affected.add(pkg.index);
+            grown = true;
+          }
+      }
+      const unaffected = plan.filter((pkg) => !affected.has(pkg.index)).map((pkg) => pkg.dir);
+      expect(unaffected.length).toBeGreaterThan(0);
+      expect(affected.size).toBeGreaterThan(1);
+      expect(third.packages.filter((pkg) => pkg.cached).map((pkg) => pkg.dir)).toEqual(unaffected.sort());
       // Reused nodes linted after the edit, and dropped the state they had kept (their first
       // package this run was linted cold): a fresh node would prove nothing here.
       const reused = third.packages.filter((pkg) => first.pids.includes(pkg.pid));
