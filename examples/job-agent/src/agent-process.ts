@@ -35,7 +35,15 @@ const { values } = parseArgs({
 const database = process.env.TROUPE_DATABASE_URL;
 if (!database) throw new Error('the agent needs TROUPE_DATABASE_URL');
 const name = values.name ?? `agent-${process.pid}`;
-const send = (message: AgentMessage) => process.send?.(message);
+/** The last message on its way to the parent. `process.send` only queues a message: one still
+ * queued when the process disconnects is dropped, so the agent waits for this one (messages leave
+ * in order) before it disconnects, and a stopping agent's last reports still reach its parent. */
+let sent: Promise<void> = Promise.resolve();
+const send = (message: AgentMessage) => {
+  if (!process.send) return;
+  // A channel already closed fails the send through its callback: nobody is left to tell.
+  sent = new Promise((resolve) => process.send!(message, undefined, undefined, () => resolve()));
+};
 
 const source = new PostgresJobSource({
   database,
@@ -97,4 +105,5 @@ process.once('SIGINT', () => stop(`${name} got SIGINT`));
 await dispatcher.run();
 await stopping;
 await source.close();
+await sent;
 process.disconnect?.();

@@ -17,6 +17,7 @@ import {
   kill,
   startAgent,
   startServer,
+  stop,
   stopAll,
   stopServer,
   type TestAgent,
@@ -246,15 +247,20 @@ describe('agents sharing a PostgreSQL queue, under faults', () => {
       'select id, state, result, agent, attempts, fence::text as fence from outage.jobs',
     );
     expectEveryResult(rows, 80);
+    // Both agents came through the outage running, and logged it.
+    for (const agent of agents) {
+      expect(agent.stderr).toMatch(/database: /);
+      expect(agent.child.exitCode).toBe(null);
+    }
+    // An agent reports a job only once the database has answered its complete, so the table can
+    // hold the last result while its report is still on its way here. Stopped, each agent sends
+    // its last reports before it disconnects: after that, nothing more can arrive.
+    await Promise.all(agents.map(stop));
     // Each job's result was reported once, by the agent the table names (an agent that gave a job
     // up without a result, `None`, reported nothing).
     const reported = agents.flatMap((agent) =>
       agent.reports.filter((r) => r.result !== 'None').map((r) => [r.id, r.agent, r.result]),
     );
     expect(reported.sort()).toEqual(rows.map((row) => [row.id, row.agent, row.result]).sort());
-    for (const agent of agents) {
-      expect(agent.stderr).toMatch(/database: /);
-      expect(agent.child.exitCode).toBe(null);
-    }
   }, 90_000);
 });

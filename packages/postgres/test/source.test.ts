@@ -192,8 +192,11 @@ describe('PostgresJobSource', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     controller.abort(new Error('agent stopping'));
+    // The take rejects as soon as it is aborted: its rejection is awaited from now on, or it would
+    // go unhandled while the commit is on its way.
+    const refused = expect(taking).rejects.toThrow('agent stopping');
     await sql.query('commit');
-    await expect(taking).rejects.toThrow('agent stopping');
+    await refused;
     // The token moved on (tokens only grow), the attempt did not count.
     expect(await source.get('a')).toMatchObject({ state: 'queued', fence: '1', attempts: 0, agent: null });
     expect(await source.take()).toMatchObject({ id: 'a', lease: '2' });

@@ -18,6 +18,8 @@ export interface TestAgent {
   /** What the agent wrote to stderr (its database warnings among it). */
   stderr: string;
   readonly exited: Promise<void>;
+  /** Its IPC channel closed: every message it sent has arrived by then. */
+  readonly disconnected: Promise<void>;
   send(command: AgentCommand): void;
 }
 
@@ -34,6 +36,7 @@ export function startAgent(
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const disconnected = new Promise<void>((resolve) => child.once('disconnect', () => resolve()));
   const agent: TestAgent = {
     name,
     child,
@@ -41,6 +44,7 @@ export function startAgent(
     events: [],
     stderr: '',
     exited,
+    disconnected,
     send: (command) => {
       if (child.connected) child.send(command);
     },
@@ -67,6 +71,15 @@ export function startAgent(
 export async function kill(agent: TestAgent, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   agent.child.kill(signal);
   await agent.exited;
+}
+
+/**
+ * Asks an agent to stop as an operator would, and resolves once it has disconnected: it sends its
+ * last reports before it does, so they have all arrived by then.
+ */
+export async function stop(agent: TestAgent): Promise<void> {
+  agent.send({ type: 'stop' });
+  await agent.disconnected;
 }
 
 export const isAlive = (pid: number): boolean => {
