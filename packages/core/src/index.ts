@@ -79,7 +79,8 @@ export {
   shutdownAll,
 } from './nodes/shutdown-all.js';
 export { ThreadNodeProvider, type ThreadNodeProviderOptions } from './nodes/thread.js';
-export type { PacketBodies, RetryPolicy } from './packets.js';
+export type { PacketBodies } from './packets.js';
+export type { RetryPolicy } from './request-policy.js';
 export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime/runtime.js';
 export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
 export type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';

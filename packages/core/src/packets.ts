@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { type JobCancelKind, MalformedPacketError, TaskFailedError, UnknownPacketError } from './errors.js';
+import { type RetryPolicy, retryProblem, timeoutProblem } from './request-policy.js';
 
 /** A span's context as it crosses a link (BuildRequest `traceContext`): W3C trace context. */
 export interface TraceCarrier {
@@ -140,46 +141,6 @@ export interface RequestSpecBody {
    * with `RequestTimeoutError` and is cancelled there. Default: no limit.
    */
   timeoutMs?: number;
-}
-
-/** The longest `timeoutMs`: what one timer can wait (about 24.8 days). */
-export const MAX_TIMEOUT_MS = 2_147_483_647;
-
-/** Why `value` is not a request timeout, or undefined when it is one. */
-export function timeoutProblem(value: unknown): string | undefined {
-  return typeof value === 'number' && value > 0 && value <= MAX_TIMEOUT_MS
-    ? undefined
-    : `it must be a number of milliseconds above 0, at most ${MAX_TIMEOUT_MS}`;
-}
-
-/**
- * Runs of a request after the first, when the node that holds it is lost (`TaskDefinition.retry`):
- * at most `attempts` more, each after `backoffMs` (default 0).
- */
-export interface RetryPolicy {
-  attempts: number;
-  backoffMs?: number;
-}
-
-/** Bounds that keep a retry policy from a peer (or a typo) from holding a build for ever. */
-const MAX_ATTEMPTS = 100;
-const MAX_BACKOFF_MS = 3_600_000;
-
-/** Why `value` is not a retry policy, or undefined when it is one. */
-export function retryProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return 'it must be an object { attempts, backoffMs? }';
-  const { attempts, backoffMs } = value as Record<string, unknown>;
-  if (!Number.isInteger(attempts) || (attempts as number) < 0 || (attempts as number) > MAX_ATTEMPTS)
-    return `attempts must be an integer from 0 to ${MAX_ATTEMPTS}`;
-  if (
-    backoffMs !== undefined &&
-    (typeof backoffMs !== 'number' ||
-      !Number.isFinite(backoffMs) ||
-      backoffMs < 0 ||
-      backoffMs > MAX_BACKOFF_MS)
-  )
-    return `backoffMs must be a number of milliseconds from 0 to ${MAX_BACKOFF_MS}`;
-  return undefined;
 }
 
 /** A request in BuildBlocked: its declared dependencies are indices into the packet's list. */

@@ -1,7 +1,10 @@
 // `PostgresJobSource`: a `JobSource` on a PostgreSQL table that many agents share. A take leases
 // one job (FOR UPDATE SKIP LOCKED, by priority then age) and raises its fencing token; renew and
 // complete present that token and are refused once another take has raised it. Lease expiry is
-// the database's `now()`, so agents' clocks never decide who holds a job.
+// the database's `now()`, so agents' clocks never decide who holds a job. Over 400 lines because
+// the lease's whole life (take, renew, complete, give back, cancel, metadata, and why a token was
+// refused) reads and writes the same rows under the same rules; the SQL (statements.ts), the
+// controls (controls.ts), batching (batch.ts) and wake-ups (wakeups.ts) live apart.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';

@@ -1,3 +1,7 @@
+// Over 400 lines on purpose: the runtime is where the parts meet (providers and pools, the build
+// host and its scheduler, the router, the timeline, the summary, the live view, supervision), and
+// this file is only that wiring and the option rules it is built from; each part is a module of
+// its own (build-host.ts, router.ts, trace.ts, supervision.ts, ../dashboard).
 import { type Clock, systemClock, TroupeError } from '@troupe/transport';
 import { reportUnhandledError } from '@troupe/transport/internal';
 import { EventEmitter } from 'eventemitter3';

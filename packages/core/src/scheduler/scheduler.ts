@@ -1,6 +1,7 @@
 // Over 400 lines on purpose: the one owner of the request table. Every move of a request (submit,
-// declared graphs, block, finish, cancel, lost nodes) is here, so the table, the result cache and
-// the graph change together in one file; node assignment, pools and the graph algorithms are not.
+// declared graphs, block, finish, cancel, lost nodes, retries, timeouts) is here, so the table,
+// the result cache and the graph change together in one file; node assignment, pools, the graph
+// algorithms, the back-off and timeout timers (retries.ts, deadlines.ts) are not.
 import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
 import { RequestCancelledError, RequestCycleError, RequestTimeoutError, StallError } from '../errors.js';

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type RetryPolicy, retryProblem, timeoutProblem } from '../packets.js';
+import { type RetryPolicy, retryProblem, timeoutProblem } from '../request-policy.js';
 import { isHostEntryScript } from '../system/launcher.js';
 import { kMultiThreadable, kTask, type Task, type TaskDefinition } from './task.js';
 

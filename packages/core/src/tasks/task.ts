@@ -1,8 +1,8 @@
 // The shapes of a task and of what it runs with: types only (and the marker symbols), so that
 // defining a task, its context and a request for it can all name them without importing each other.
-import type { RetryPolicy } from '../packets.js';
+import type { RetryPolicy } from '../request-policy.js';
 
-export type { RetryPolicy } from '../packets.js';
+export type { RetryPolicy } from '../request-policy.js';
 
 /** The marker is a registered symbol, so a task made by another copy of @troupe/core still counts. */
 export const kTask = Symbol.for('troupe.task');
