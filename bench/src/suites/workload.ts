@@ -71,11 +71,19 @@ export interface Comparison {
 export async function compareTools(options: WorkloadOptions): Promise<Comparison> {
   const scratch = await scratchFolder(join(tmpdir(), 'troupe-bench'));
   const transport = new PipeTransport({ directory: join(scratch, 'nodes') });
+  /** Every troupe node the runs used: none may outlive the comparison. */
+  const nodePids = new Set<number>();
+  const troupeRun = async (reuse: boolean): Promise<ToolRun> => {
+    const run = await troupe(workspace, reuse);
+    for (const pid of run.troupe?.pids ?? []) nodePids.add(pid);
+    return run;
+  };
+  let workspace!: Workspace;
   try {
     const root = join(scratch, 'repo');
     const made = await generateRepo(root, options);
     const view = await readRepo(root);
-    const workspace: Workspace = { root, packages: view.packages, scratch, transport, cores: options.cores };
+    workspace = { root, packages: view.packages, scratch, transport, cores: options.cores };
     let lageMissing: string | undefined;
     try {
       await prepareLage(workspace);
@@ -87,11 +95,11 @@ export async function compareTools(options: WorkloadOptions): Promise<Comparison
       eslintAuto: () => eslintCli(workspace, 'auto'),
       cold: () => coldPerPackage(workspace),
       lage: () => lage(workspace),
-      troupeFresh: () => troupe(workspace, false),
-      troupeReused: () => troupe(workspace, true),
+      troupeFresh: () => troupeRun(false),
+      troupeReused: () => troupeRun(true),
     };
     // The reused rows measure a second run: the first fills the nodes' state and results cache.
-    let reusePids = (await troupe(workspace, true)).troupe?.pids ?? [];
+    let reusePids = (await troupeRun(true)).troupe?.pids ?? [];
     let reusedNodes = true;
     const seen = new Map<ToolName, ToolRun[]>();
     let reusedCached = 0;
@@ -139,8 +147,28 @@ export async function compareTools(options: WorkloadOptions): Promise<Comparison
     };
   } finally {
     await shutdownAll({ transport });
+    // A node still between its last build and idle may refuse the request to exit as busy, and
+    // reused nodes wait hours for a host: whatever is left is ended here, not left behind.
+    await endProcesses([...nodePids]);
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** SIGTERM to each process still alive, then SIGKILL to any that has not gone within 2 s. */
+async function endProcesses(pids: readonly number[]): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const left = pids.filter(alive);
+  for (const pid of left) process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < 2_000 && left.some(alive); waited += 50)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const pid of left.filter(alive)) process.kill(pid, 'SIGKILL');
 }
 
 /** The goals of issue 17, by (other tool, troupe run). */
