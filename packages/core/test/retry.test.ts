@@ -9,6 +9,7 @@ import {
   RequestTimeoutError,
   RestartBudgetError,
   type Runtime,
+  TraceRecorder,
 } from '@troupe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asks, crash, once, polite, retried, stubborn, where } from './fixtures/retry-tasks.mjs';
@@ -33,8 +34,10 @@ afterEach(async () => {
 
 function start(
   nodes: { max?: number; cancelGraceMs?: number; prefetch?: number; restarts?: { max: number } } = {},
+  trace?: TraceRecorder,
 ): Runtime {
   runtime = createRuntime({
+    ...(trace && { trace }),
     nodes: {
       kind: 'process',
       max: nodes.max ?? 2,
@@ -68,7 +71,8 @@ async function until<T>(find: () => T | undefined): Promise<T> {
 
 describe('a lost node', () => {
   it('a request that may run again runs on another node after its node is killed, and the build gets that run’s value', async () => {
-    const runtime = start();
+    const recorder = new TraceRecorder();
+    const runtime = start({}, recorder);
     const seen = runs(runtime);
     const gate = join(sandbox.directory, 'gate-a');
     const retriedEvents: string[] = [];
@@ -88,6 +92,15 @@ describe('a lost node', () => {
     expect(retriedEvents).toHaveLength(1);
     expect(retriedEvents[0]).toMatch(/^1 /);
     expect(runtime.scheduler.retries).toBe(1);
+    // On the timeline: the retry as an instant naming the node lost, then its back-off state.
+    const events = recorder.toJSON().traceEvents;
+    const retriedAt = events.filter((event) => event.name === 'retried');
+    expect(retriedAt).toHaveLength(1);
+    expect(retriedAt[0]!.args).toMatchObject({
+      attempt: 1,
+      error: expect.stringContaining('killed by SIGKILL'),
+    });
+    expect(events.some((event) => event.name === 'retrying' && event.ph === 'X')).toBe(true);
     // The runtime goes on with the node that is left and whatever replaced the lost one.
     await writeFile(join(sandbox.directory, 'gate-b'), '');
     expect(

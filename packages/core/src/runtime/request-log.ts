@@ -13,8 +13,8 @@ import { type DeferredEvents, micros, type TraceEvent, type TraceTrack, withRoom
 const STATES = Object.keys(REQUEST_TRANSITIONS) as RequestState[];
 const CODES = new Map(STATES.map((state, code) => [state, code]));
 const NONE: readonly ScheduledRequest[] = [];
-/** The code of a record that is no state change: the request was started again from the start. */
-const RESTARTED = STATES.length;
+/** The code of a record that is no state change: the request was started again (restarted, retried). */
+const AGAIN = STATES.length;
 /** Numbers per log record: the request's sequence number, its new state, when, its node (-1: none). */
 const RECORD = 4;
 
@@ -49,8 +49,8 @@ export class RequestLog implements DeferredEvents {
   readonly #requests: ScheduledRequest[] = [];
   /** What a request asked for when it blocked, by the record of its block (it is reset later). */
   readonly #awaited = new Map<number, readonly ScheduledRequest[]>();
-  /** Where each restart moved its request, by the restart's record. */
-  readonly #restarts = new Map<number, { from?: string; to?: string }>();
+  /** Each start-again's instant (restarted: where it moved; retried: the node lost, and how), by its record. */
+  readonly #again = new Map<number, { name: 'restarted' | 'retried'; args: Record<string, unknown> }>();
   readonly #nodes: string[] = [];
   readonly #nodeCodes = new Map<string, number>();
 
@@ -71,11 +71,20 @@ export class RequestLog implements DeferredEvents {
 
   /** A restartable request started again from the start (the scheduler's `restarted` event). */
   restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined, now: number): void {
-    this.#restarts.set(this.#records, {
-      ...(from !== undefined && { from }),
-      ...(to !== undefined && { to }),
+    this.#again.set(this.#records, {
+      name: 'restarted',
+      args: { ...(from !== undefined && { from }), ...(to !== undefined && { to }) },
     });
-    this.#append(request.seq, RESTARTED, now, -1);
+    this.#append(request.seq, AGAIN, now, -1);
+  }
+
+  /** A request runs again because its node was lost (the scheduler's `retried` event). */
+  retried(request: ScheduledRequest, from: string, error: Error, now: number): void {
+    this.#again.set(this.#records, {
+      name: 'retried',
+      args: { from, attempt: request.retries, error: error.message.split('\n')[0] },
+    });
+    this.#append(request.seq, AGAIN, now, -1);
   }
 
   #append(seq: number, code: number, now: number, node: number): void {
@@ -104,18 +113,11 @@ export class RequestLog implements DeferredEvents {
       const code = log[at + 1]!;
       const now = log[at + 2]!;
       last = Math.max(last, micros(now));
-      if (code === RESTARTED) {
+      if (code === AGAIN) {
         const tid = replays.get(seq)?.tid ?? seq + 1;
-        const args = this.#restarts.get(record);
-        events.push({
-          name: 'restarted',
-          ph: 'i',
-          s: 't',
-          ts: micros(now),
-          pid: this.#pid,
-          tid,
-          ...(args && { args }),
-        });
+        const again = this.#again.get(record)!;
+        const args = Object.keys(again.args).length > 0 ? { args: again.args } : {};
+        events.push({ name: again.name, ph: 'i', s: 't', ts: micros(now), pid: this.#pid, tid, ...args });
         continue;
       }
       const to = STATES[code]!;

@@ -178,6 +178,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#created.add(trace.nodeCreated);
     this.scheduler.on('transition', (request, from, to) => trace.request(request, from, to));
     this.scheduler.on('restarted', (request, from, to) => trace.restarted(request, from, to));
+    this.scheduler.on('retried', (request, from, error) => trace.retried(request, from, error));
     this.scheduler.on('stall', (report) => trace.stall(report));
     this.scheduler.on('stall.failed', (error) => trace.stallFailed(error));
     this.on('node', (node) => trace.nodeAdopted(node));

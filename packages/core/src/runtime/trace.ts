@@ -68,6 +68,11 @@ export class RuntimeTrace {
     this.#requests.transition(request, from, to, this.#clock.now());
   }
 
+  /** A request runs again because its node was lost (the scheduler's `retried` event). */
+  retried(request: ScheduledRequest, from: string, error: Error): void {
+    this.#requests.retried(request, from, error, this.#clock.now());
+  }
+
   /** A restartable request starts again from the start (the scheduler's `restarted` event). */
   restarted(request: ScheduledRequest, from: string | undefined, to: string | undefined): void {
     this.#requests.restarted(request, from, to, this.#clock.now());
