@@ -1,8 +1,8 @@
-// The same agents as troupe.ts (JobDispatcher, in-process workers) on core's MemoryJobServer: no
+// The same agents as troupe.ts (JobDispatcher, warm in-process workers) on core's MemoryJobServer: no
 // database at all. What the PostgreSQL queue is measured against to tell its share of a job's
 // time from the dispatcher's.
 import { JobDispatcher, MemoryJobServer } from '@troupe/core';
-import { InProcessJobWorkers } from '@troupe/core/internal';
+import { WarmJobWorkers } from '@troupe/core/internal';
 import type { BenchQueue } from './queue.js';
 import { idle, noopJob } from './troupe.js';
 
@@ -21,7 +21,7 @@ export class MemoryQueue implements BenchQueue {
     for (let i = 0; i < agents; i++) {
       const dispatcher = new JobDispatcher({
         source: this.#server,
-        workers: new InProcessJobWorkers(),
+        workers: new WarmJobWorkers(),
         slots,
         trace: false,
       });

@@ -1,7 +1,7 @@
-// troupe as the `jobs` suite runs it: agents of PostgresJobSource + JobDispatcher with in-process
+// troupe as the `jobs` suite runs it: agents of PostgresJobSource + JobDispatcher with warm in-process
 // workers, each agent its own source (its own pool and listening connection).
 import { JobDispatcher } from '@troupe/core';
-import { InProcessJobWorkers } from '@troupe/core/internal';
+import { WarmJobWorkers } from '@troupe/core/internal';
 import { migrate, PostgresJobSource } from '@troupe/postgres';
 import pg from 'pg';
 import type { BenchQueue } from './queue.js';
@@ -45,7 +45,7 @@ export class TroupeQueue implements BenchQueue {
       const source = new PostgresJobSource({ database: this.url, schema: this.schema, agent: `bench-${i}` });
       const dispatcher = new JobDispatcher({
         source,
-        workers: new InProcessJobWorkers(),
+        workers: new WarmJobWorkers(),
         slots,
         trace: false,
       });

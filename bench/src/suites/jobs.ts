@@ -11,7 +11,7 @@ import { median, type Row, row, type SuiteOptions } from '../measure.js';
 
 /**
  * Jobs through a PostgreSQL queue (issue 15): troupe (PostgresJobSource + JobDispatcher with
- * in-process workers) against graphile-worker 0.17 and pg-boss 10, on one server, each queue in a
+ * warm in-process workers) against graphile-worker 0.17 and pg-boss 10, on one server, each queue in a
  * schema of its own, dropped after. The server is `TROUPE_DATABASE_URL`'s, or a private one
  * started for the run and stopped after it. Every job is a no-op that records its key; every
  * measurement is checked: each job added ran exactly once, and the database holds each as done.

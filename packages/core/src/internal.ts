@@ -17,6 +17,7 @@ export {
   type JobStop,
   jobSlotMachine,
 } from './dispatch/job-slot.machine.js';
+export { WarmJobWorkers } from './dispatch/warm-workers.js';
 export {
   InProcessJobWorkers,
   type JobPacket,
