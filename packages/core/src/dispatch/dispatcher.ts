@@ -23,13 +23,13 @@ import {
   withMethods,
 } from '../options.js';
 import { hasTracerProvider, openTelemetry } from '../otel/api.js';
-import { DispatcherSpans } from '../otel/dispatcher-spans.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
 import { type TraceTarget, traceOption, traceTarget } from '../system/trace-file.js';
 import type { TraceRecorder } from '../trace.js';
 import type { JobCompletedEvent, JobDispatcherEvents } from './events.js';
 import { type JobSlotState, jobSlotMachine } from './job-slot.machine.js';
 import { type LeaseOptions, leaseShape } from './lease-renewer.js';
+import { DispatcherSpans } from './otel-spans.js';
 import { JobSlot, type SlotWorld } from './slot.js';
 import { DispatcherTrace } from './trace.js';
 import { type JobWorkerFactory, ProcessJobWorkers } from './workers.js';

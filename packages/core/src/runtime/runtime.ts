@@ -37,7 +37,6 @@ import {
   withMethods,
 } from '../options.js';
 import { hasTracerProvider, openTelemetry } from '../otel/api.js';
-import { RuntimeSpans } from '../otel/runtime-spans.js';
 import type { RequestSpecBody } from '../packets.js';
 import {
   DEFAULT_POOL,
@@ -52,6 +51,7 @@ import { summaryOption, type TraceTarget, traceOption, traceTarget } from '../sy
 import { type RequestLike, toSpec } from '../tasks/request.js';
 import { BuildHost } from './build-host.js';
 import type { RuntimeEvents, RuntimeOptions } from './options.js';
+import { RuntimeSpans } from './otel-spans.js';
 import { placeAll } from './place.js';
 import { TaskRouter } from './router.js';
 import { DEFAULT_RESTART_BUDGET, Supervision } from './supervision.js';

@@ -9,9 +9,9 @@ import type { Context, Span, Tracer } from '@opentelemetry/api';
 import { RUNTIME_VERSION } from '@troupe/transport';
 import type { NodeContext } from '../nodes/context.js';
 import { CONNECTION_SPANS } from '../nodes/trace.js';
+import { carrierOf, type OpenTelemetryApi } from '../otel/api.js';
 import type { TraceCarrier } from '../packets.js';
 import { FINISHED, type RequestState, type ScheduledRequest } from '../scheduler/request.js';
-import { carrierOf, type OpenTelemetryApi } from './api.js';
 
 interface RequestSpans {
   readonly span: Span;

@@ -4,11 +4,11 @@
 // renewals, the start, the cancel and the result as events of the job's span.
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import { RUNTIME_VERSION } from '@troupe/transport';
-import type { JobCompletedEvent, JobLeaseEvent, JobStartedEvent } from '../dispatch/events.js';
-import type { JobSlotState } from '../dispatch/job-slot.machine.js';
-import { statePath } from '../dispatch/trace.js';
 import type { JobRequest } from '../jobs/source.js';
-import type { OpenTelemetryApi } from './api.js';
+import type { OpenTelemetryApi } from '../otel/api.js';
+import type { JobCompletedEvent, JobLeaseEvent, JobStartedEvent } from './events.js';
+import type { JobSlotState } from './job-slot.machine.js';
+import { statePath } from './trace.js';
 
 interface SlotSpans {
   job: Span | undefined;
