@@ -1,13 +1,13 @@
 // `npm run job-agent -- --database URL --agents N`: the same demo jobs through a private
 // PostgreSQL server, shared by agent processes; each job's one result is the table's and is the
 // one memory mode gives; no worker or agent process is left, and the run's schema is dropped.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PrivatePostgres, startPrivatePostgres } from '@troupe/testing/internal';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runNode } from '../../../test/support/run-node.js';
 import { scenario } from '../dist/scenario.js';
 
 const main = new URL('../dist/main.js', import.meta.url).pathname;
@@ -35,24 +35,11 @@ const alive = (pid: number) => {
 describe('examples/job-agent --database', () => {
   it('runs the demo jobs on 3 agent processes sharing the queue; each job has its one result', async () => {
     const url = server!.url;
-    const child = spawn(
-      process.execPath,
+    const { code, stdout, stderr } = await runNode(
       [main, '--database', '', '--agents', '3', '--slots', '2', '--json', '--verbose'],
-      {
-        // The URL by the environment (--database alone), as a password-bearing one should go.
-        env: { ...process.env, TROUPE_DATABASE_URL: url, TROUPE_SOCKET_DIR: directory },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      // The URL by the environment (--database alone), as a password-bearing one should go.
+      { env: { ...process.env, TROUPE_DATABASE_URL: url, TROUPE_SOCKET_DIR: directory } },
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(0);
     const lines = stdout
       .trim()

@@ -1,13 +1,13 @@
 // `troupe jobs`: core's `troupe` runs @troupe/postgres's `troupe-jobs` (found in node_modules/.bin
 // or on PATH), here the real bins against a private server. The database comes from --database or
 // TROUPE_DATABASE_URL; a missing extension names the package to install.
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PostgresJobSource } from '@troupe/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type Ran, runNode } from '../../../test/support/run-node.js';
 import { usePrivatePostgres } from './support/server.js';
 
 const postgres = usePrivatePostgres();
@@ -19,32 +19,10 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, ...options.env };
-    if (!options.env || !('TROUPE_DATABASE_URL' in options.env)) delete env.TROUPE_DATABASE_URL;
-    const child = spawn(process.execPath, [troupe, ...args], {
-      cwd: options.cwd ?? root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const env = { ...process.env, ...options.env };
+  if (!options.env || !('TROUPE_DATABASE_URL' in options.env)) delete env.TROUPE_DATABASE_URL;
+  return runNode([troupe, ...args], { env, cwd: options.cwd ?? root });
 }
 
 describe('troupe jobs', () => {

@@ -229,19 +229,21 @@ export function resultsMatchReference(
   return { name };
 }
 
+/** A violation of `monitor` for every job the server recorded more than one completion for. */
+function violateExtraCompletions(sim: Simulation, monitor: string, server: MemoryJobServer): void {
+  for (const job of server.list()) {
+    if (job.extraCompletions.length === 0) continue;
+    const results = [job.completion, ...job.extraCompletions].map((c) => c?.result).join(', ');
+    sim.violate(monitor, `job ${job.id} was completed ${job.extraCompletions.length + 1} times: ${results}`);
+  }
+}
+
 /** Every job ends with at most one reported result, and every job taken ends. */
 export function jobsEndOnce(server: MemoryJobServer, ended: () => ReadonlySet<string>): Monitor {
   return {
     name: 'jobs end once',
     afterStep(sim) {
-      for (const job of server.list()) {
-        if (job.extraCompletions.length > 0) {
-          sim.violate(
-            this.name,
-            `job ${job.id} was completed ${job.extraCompletions.length + 1} times: ${[job.completion, ...job.extraCompletions].map((c) => c?.result).join(', ')}`,
-          );
-        }
-      }
+      violateExtraCompletions(sim, this.name, server);
     },
     atEnd(sim) {
       this.afterStep?.(sim);
@@ -260,14 +262,7 @@ export function jobsHaveOneResult(server: MemoryJobServer): Monitor {
   return {
     name: 'every job one result',
     afterStep(sim) {
-      for (const job of server.list()) {
-        if (job.extraCompletions.length > 0) {
-          sim.violate(
-            this.name,
-            `job ${job.id} was completed ${job.extraCompletions.length + 1} times: ${[job.completion, ...job.extraCompletions].map((c) => c?.result).join(', ')}`,
-          );
-        }
-      }
+      violateExtraCompletions(sim, this.name, server);
     },
     atEnd(sim, finished) {
       this.afterStep?.(sim);
