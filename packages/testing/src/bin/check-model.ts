@@ -70,10 +70,12 @@ async function shrinkFound(
     steps,
     ...(shrunk && { shrunkSteps: shrunk.shrunkSteps, shrinkMs: Math.round(shrunk.ms) }),
   };
-  if (options.shortest) {
+  // A `no progress` violation is as long as the step bound whatever the schedule: nothing to measure.
+  if (options.shortest && violation.monitor !== 'no progress') {
     const shortest = await shortestCounterexample(scenario, schedule.variant, violation);
     fields.shortestSteps = shortest.steps ?? null;
-    fields.shortestDepth = shortest.depth;
+    // Where the shortest was found, or how deep the search got without finding one.
+    fields.shortestDepth = shortest.shortestAt ?? shortest.depth;
   }
   return {
     fields,

@@ -17,8 +17,9 @@ export interface ShortestResult {
   /** The deepest branching depth searched, and whether its tree was searched to the end. */
   readonly depth: number;
   readonly complete: boolean;
-  /** The first depth at which a violation was found. */
+  /** The first depth at which a violation was found, and the depth of the shortest. */
   readonly foundAt?: number;
+  readonly shortestAt?: number;
   readonly schedules: number;
   readonly ms: number;
 }
@@ -46,6 +47,7 @@ export async function shortestCounterexample(
   let reached = 0;
   let complete = false;
   let foundAt: number | undefined;
+  let shortestAt: number | undefined;
   for (let depth = 0; depth <= maxDepth; depth++) {
     if (foundAt !== undefined && depth > foundAt + extraDepth) break;
     reached = depth;
@@ -85,8 +87,10 @@ export async function shortestCounterexample(
         const result = await runSchedule(scenario, variant, next.seed, chooser, { seen: states, prefix });
         strategy.finished?.({ choices, widths, pruned: result.pruned });
         if (result.violation && sameViolation(target, result.violation)) {
-          if (!best || result.schedule.choices.length < best.schedule.choices.length)
+          if (!best || result.schedule.choices.length < best.schedule.choices.length) {
             best = { schedule: result.schedule, violation: result.violation };
+            shortestAt = depth;
+          }
         }
       } catch (error) {
         if (!(error instanceof CutOff)) throw error;
@@ -100,6 +104,7 @@ export async function shortestCounterexample(
     ...(best && { schedule: best.schedule, violation: best.violation, steps: best.schedule.choices.length }),
     depth: reached,
     ...(foundAt !== undefined && { foundAt }),
+    ...(shortestAt !== undefined && { shortestAt }),
     complete,
     schedules,
     ms: performance.now() - start,

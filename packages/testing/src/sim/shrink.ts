@@ -59,8 +59,9 @@ const LOOKAHEAD = 4;
  * Shrinks a schedule that violates a monitor to the shortest one found that violates the same
  * monitor: cut the tail (let the world run on by default), delete chunks of moves (halves, then
  * quarters, ... then single moves: delta debugging), delete each fault, move each fault earlier,
- * swap each fault for another enabled at its place, and replace moves by the default step; every pass that helps starts the round again, until a
- * round changes nothing or the budget is spent. A candidate is kept when it violates the same
+ * swap each fault for another enabled at its place, and replace moves by the default step; a
+ * round of passes that changed anything is followed by another, until one changes nothing or the
+ * budget is spent. A candidate is kept when it violates the same
  * monitor (see `sameViolation`) and is smaller: fewer steps, then fewer faults, then faults
  * earlier. A `no progress` violation is as long as the scenario's step bound by definition, so it
  * comes back as it is.
@@ -94,9 +95,14 @@ export async function shrink(
   if (target.monitor === 'no progress') return done();
 
   const outOfBudget = () => runs >= maxRuns || performance.now() - start >= timeMs;
+  // Candidates already run (a later round tries many of the same again): their moves, as text.
+  const tried = new Set<string>();
   /** Runs a candidate; keeps it if it is better. */
   const tryMoves = async (moves: readonly Move[]): Promise<boolean> => {
     if (outOfBudget()) return false;
+    const key = moves.map((move) => `${move.kind}\t${move.chain}\t${move.label}`).join('\n');
+    if (tried.has(key)) return false;
+    tried.add(key);
     runs++;
     // A run that passes the best length cannot win: it is cut off there.
     const result = await attempt(scenario, schedule, { moves }, best.moves.length);
@@ -169,7 +175,8 @@ export async function shrink(
       let changed = false;
       for (let i = best.moves.length - 1; i >= 0 && !outOfBudget(); i--) {
         const moves = best.moves;
-        if (i >= moves.length) continue;
+        // A move that was the first enabled step already is the default: the same run again.
+        if (i >= moves.length || best.schedule.choices[i] === 0) continue;
         if (await tryMoves([...moves.slice(0, i), DEFAULT, ...moves.slice(i + 1)])) changed = true;
       }
       return changed;
