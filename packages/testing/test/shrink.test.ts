@@ -18,6 +18,7 @@ import {
   shortestCounterexample,
 } from '@troupe/testing/internal';
 import { describe, expect, it } from 'vitest';
+import { runNode } from '../../../test/support/run-node.js';
 
 function scenario(name: string): Scenario {
   const found = builtInScenarios.find((s) => s.name === name);
@@ -114,5 +115,33 @@ describe('shrink', () => {
     const overlap = (message: string) => ({ monitor: 'one active request per node', message });
     expect(sameViolation(overlap('node-1 was given a'), overlap('node-2 was given b'))).toBe(true);
     expect(sameViolation(overlap('x'), { monitor: 'jobs end once', message: 'x' })).toBe(false);
+  });
+});
+
+describe('check:model', () => {
+  it('--json: a variant found has steps and shrunkSteps; --trace: its shrunk schedule told as a story', async () => {
+    const bin = new URL('../dist/bin/check-model.js', import.meta.url).pathname;
+    // A shrinking budget no busy machine reaches: the shrunk length is the same on every run.
+    const ran = await runNode([
+      bin,
+      ...['--scenario', 'shutdown', '--schedules', '30', '--workers', '0', '--shrink-ms', '600000'],
+      ...['--json', '--trace'],
+    ]);
+    expect(ran.code, ran.stderr).toBe(0);
+    const lines = ran.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => line.variant)).toEqual(['none', 'send-after-exit']);
+    expect(lines[0]).not.toHaveProperty('steps');
+    // The same counterexample and shrink as its row of docs/testing.md (random walk, seed 1).
+    expect(lines[1]).toMatchObject({ found: true, replayed: true, steps: 8, shrunkSteps: 7 });
+    expect(ran.stderr).toContain(
+      'Scenario shutdown, variant send-after-exit, seed 1: 7 steps (shrunk from 8), 0 faults.',
+    );
+    expect(ran.stderr).toContain('5. ACTION: operator shuts the node down');
+    expect(ran.stderr).toContain(
+      'The monitor "nothing after the exit packet" saw: BuildRequest was written to memory://node-1 after the exit packet',
+    );
   });
 });
