@@ -4,7 +4,8 @@
 // the database's `now()`, so agents' clocks never decide who holds a job. Over 400 lines because
 // the lease's whole life (take, renew, complete, give back, cancel, metadata, and why a token was
 // refused) reads and writes the same rows under the same rules; the SQL (statements.ts), the
-// controls (controls.ts), batching (batch.ts) and wake-ups (wakeups.ts) live apart.
+// controls (controls.ts), batching (batch.ts), jobs taken ahead (prefetch.ts), the row types
+// (rows.ts) and wake-ups (wakeups.ts) live apart.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
@@ -41,9 +42,10 @@ import {
   positive,
 } from './options.js';
 import { Prefetched } from './prefetch.js';
+import { type Completing, fenceOf, requestOf, type Taken, type TakenRow } from './rows.js';
 import { type QueueNames, queueNames } from './schema.js';
 import { type QueueStatements, queueStatements } from './statements.js';
-import { abortable, isTransient } from './transient.js';
+import { abortable, isTransient, retrying } from './transient.js';
 import { Wakeups } from './wakeups.js';
 
 export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> implements JobSource {
@@ -363,19 +365,14 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   }
 
   /** `attempt` again after transient failures (each a warning), with back-off, for up to `leaseMs`. */
-  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
-    const deadline = this.#clock.now() + this.#leaseMs;
-    let backoffMs = 50;
-    for (;;) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (this.#closed || !isTransient(error) || this.#clock.now() + backoffMs > deadline) throw error;
-        this.emit('warning', error as Error);
-        await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), backoffMs));
-        backoffMs = Math.min(backoffMs * 2, this.#pollMs);
-      }
-    }
+  #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    return retrying(attempt, {
+      clock: this.#clock,
+      forMs: this.#leaseMs,
+      maxBackoffMs: this.#pollMs,
+      stopped: () => this.#closed !== undefined,
+      warn: (error) => this.emit('warning', error),
+    });
   }
 
   /** A query on the pool; a queue nobody migrated is said so, by name. */
@@ -521,40 +518,4 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     if (asked === 'complete' && row.state === 'completed') return new JobAlreadyCompletedError(request.id);
     return new LeaseLostError(request.id, `it is ${row.state}, not leased`);
   }
-}
-
-/** A completion on its way to the database. */
-interface Completing {
-  readonly id: string;
-  readonly fence: string;
-  readonly completion: JobCompletion;
-}
-
-/** A job leased to this agent, with the version of the metadata it carries. */
-type Taken = JobRequest & { metadataVersion: number };
-
-function requestOf({ metadataVersion: _, ...request }: Taken): JobRequest {
-  return request;
-}
-
-interface TakenRow {
-  id: string;
-  job: string;
-  message: unknown;
-  metadata: Record<string, unknown> | null;
-  state: 'leased' | 'dead';
-  fence: string;
-  cancelRequested: boolean;
-  cancelReason: string | null;
-  metadataVersion: number;
-  priority: number;
-  /** bigint, as text. */
-  seq: string;
-}
-
-function fenceOf(request: JobRequest): string {
-  if (!/^\d{1,18}$/.test(request.lease)) {
-    throw new LeaseLostError(request.id, `${JSON.stringify(request.lease)} is not a lease this source gave`);
-  }
-  return request.lease;
 }
