@@ -2,6 +2,7 @@
 // through `ssh -i KEY -p PORT root@198.18.x.y --`, takes its secret on stdin (never argv), serves
 // the host over the namespace link, and goes away when the ssh session ends.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createRuntime } from '@troupe/core';
 import {
   createNamespace,
   type NetworkNamespace,
@@ -99,5 +100,24 @@ describe.skipIf(skip)(`troupe node through ssh${skip ? ` (skipped: ${skip})` : '
     await until(async () => (await nodesInside()).length === 0, 'the node to end with its session');
     await host.whenClosed;
     expect(host.failure?.message).toMatch(/connection|closed|lost/i);
+  });
+
+  it('a runtime launches its remote node through the ssh prefix: it serves, and goes when the runtime shuts down', async () => {
+    const runtime = createRuntime({ nodes: { kind: 'remote', launch: [{ prefix: [...sshd.prefix] }] } });
+    const locations: string[] = [];
+    runtime.on('node', (node) => locations.push(node.location));
+    try {
+      const [where, built] = await runtime.build<unknown>([
+        { task: whereAmI, input: null },
+        { task: project, input: { id: 'p2' } },
+      ]);
+      expect(where).toEqual({ pid: expect.any(Number), addresses: [namespace.address] });
+      expect(await nodesInside()).toContain((where as { pid: number }).pid);
+      expect(built).toBe(digest('p2', []));
+      expect(locations).toEqual([sshd.prefix.join(' ')]);
+    } finally {
+      await runtime.shutdown();
+    }
+    await until(async () => (await nodesInside()).length === 0, 'the node and its ssh session to be gone');
   });
 });
