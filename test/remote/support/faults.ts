@@ -66,6 +66,7 @@ export async function underFault(
   let caught: ScheduledRequest | undefined;
   const byInput = new Map(jobs.map((job) => [JSON.stringify(job.request.input), job]));
   try {
+    await warm(runtime, run, [remote()]);
     const builds = jobs.map((job) => runtime.build(job.request));
     const faulted = (async () => {
       await until(() => {
@@ -81,6 +82,30 @@ export async function underFault(
     return { run, caught, settled };
   } finally {
     await runtime.shutdown();
+  }
+}
+
+let warmups = 0;
+
+/**
+ * Builds `width` short requests at a time (as many as the pool has nodes) until a node at each of
+ * `locations` has joined the pool, so that the work starts with every node up: a remote node
+ * slower to start than the local ones (on a loaded machine) would otherwise find it done before
+ * it could be given any.
+ */
+export async function warm(
+  runtime: Runtime,
+  run: RunRecord,
+  locations: readonly string[],
+  width = 2,
+): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  const joined = () => new Set(run.locations.values());
+  while (!locations.every((location) => joined().has(location))) {
+    if (Date.now() > deadline)
+      throw new Error(`not every one of ${locations.join(', ')} joined the pool within 20 s`);
+    const values = Array.from({ length: width }, () => -++warmups);
+    await runtime.build(values.map((value) => ({ task: slowDouble, input: { value, ms: 100 } })));
   }
 }
 
