@@ -39,6 +39,9 @@ describe.skipIf(noNetns)(
           env: { NODE_SECRET: secret },
         },
       );
+      // Checked after the test, once its runtime has shut down: the endpoint it started is all
+      // that runs in the namespace (nothing a task or the host left behind).
+      cleanups.add(async () => expect(await ns.pids()).toEqual([node.pid]));
       const proxy = await FaultProxy.start({ target: node.address });
       cleanups.add(() => proxy.close());
       const runtime = createRuntime({

@@ -84,7 +84,7 @@ export async function createNamespace(): Promise<NetworkNamespace> {
       if (/exists/i.test(firstLine(error))) continue;
       throw error;
     }
-    const namespace = describe(name, slot, hostLink, innerLink);
+    const namespace = handle(name, slot, hostLink, innerLink);
     made.set(name, namespace);
     try {
       await ip(['addr', 'add', `${namespace.hostAddress}/30`, 'dev', hostLink]);
@@ -116,7 +116,8 @@ export async function sweepStaleNamespaces(): Promise<string[]> {
   return stale.map(({ name }) => name);
 }
 
-function describe(name: string, slot: number, hostLink: string, innerLink: string): NetworkNamespace {
+/** The namespace `name` made in `slot`, and what a test does with it. */
+function handle(name: string, slot: number, hostLink: string, innerLink: string): NetworkNamespace {
   const base = 198 * 2 ** 24 + 18 * 2 ** 16 + slot * 4;
   let removing: Promise<void> | undefined;
   return {
