@@ -99,6 +99,9 @@ describe.skipIf(noNetns)(`faults on a remote node${noNetns ? ` (skipped: ${noNet
 
   // TODO(h-heartbeat): runs once R2's heartbeats are merged (protocol 7, `nodes.heartbeat`):
   // before them, only a node that holds requests is pinged, so an idle one is never found silent.
+  // Tried on h-netns + h-heartbeat merged by hand (not committed): it failed, no node.lost within
+  // 15 s, even with RemoteNodeProvider passing AcquireOptions.heartbeat on to its NodeContexts
+  // (which h-remote does not yet do): the integration of the two branches is still open.
   it.skipIf(PROTOCOL_VERSION < 7)(
     'an idle node that goes silent is declared lost by heartbeats; the next build runs on the others',
     async () => {
