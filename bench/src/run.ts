@@ -4,6 +4,7 @@ import { jobsSuite } from './suites/jobs.js';
 import { modelSuite } from './suites/model.js';
 import { nodesSuite } from './suites/nodes.js';
 import { qualitySuite } from './suites/quality.js';
+import { remoteSuite } from './suites/remote.js';
 import { requestsSuite } from './suites/requests.js';
 import { schedulerSuite } from './suites/scheduler.js';
 import { startPackedSuite, startSuite } from './suites/start.js';
@@ -22,6 +23,7 @@ export const suites: Record<string, Suite> = {
   quality: qualitySuite,
   jobs: jobsSuite,
   workload: workloadSuite,
+  remote: remoteSuite,
 };
 
 /**

@@ -99,6 +99,25 @@ export class NodeLaunchError extends TroupeError {
   }
 }
 
+/**
+ * A remote node could not be started or reached: names the node, where it was to run (the
+ * launcher prefix, or the endpoint) and why (the launcher exited, no listening line in time, a
+ * wrong secret, a version mismatch naming both versions, the node serving another host).
+ */
+export class RemoteNodeError extends TroupeError {
+  static override readonly code = 'TROUPE_REMOTE_NODE_FAILED';
+  constructor(
+    readonly nodeId: string,
+    readonly location: string,
+    reason: string,
+    readonly stderrTail = '',
+    options?: { cause?: unknown },
+  ) {
+    const tail = stderrTail.trim() ? `\n--- stderr (tail) ---\n${stderrTail.trimEnd()}` : '';
+    super(`remote node ${nodeId} (${location}): ${reason}${tail}`, options);
+  }
+}
+
 /** The node is shutting down or gone; nothing more can be sent to it. */
 export class NodeClosedError extends TroupeError {
   static override readonly code = 'TROUPE_NODE_CLOSED';

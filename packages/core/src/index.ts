@@ -31,6 +31,7 @@ export {
   type NodeExit,
   NodeLaunchError,
   NodeUnresponsiveError,
+  RemoteNodeError,
   RequestCancelledError,
   RequestCycleError,
   RequestTimeoutError,
@@ -72,6 +73,14 @@ export {
   type ShutdownTimeouts,
 } from './nodes/process.js';
 export type { AcquireOptions, NodeProvider, NodeWarning, ReleaseOptions } from './nodes/provider.js';
+export {
+  type RemoteLaunch,
+  RemoteNodeProvider,
+  type RemoteNodeProviderEvents,
+  type RemoteNodeProviderOptions,
+  type RemoteSecret,
+  type RemoteTls,
+} from './nodes/remote.js';
 export {
   listNodes,
   type ShutdownAllOptions,

@@ -17,6 +17,7 @@ import {
   NodeConnectionFailedError,
   NodeLaunchError,
   NodeUnresponsiveError,
+  RemoteNodeError,
   RequestCancelledError,
   RequestCycleError,
   RequestTimeoutError,
@@ -62,6 +63,12 @@ const table: Array<[string, TroupeError, Class[], string]> = [
     new NodeLaunchError('could not start', 3, undefined, ''),
     [NodeLaunchError],
     'start',
+  ],
+  [
+    'TROUPE_REMOTE_NODE_FAILED',
+    new RemoteNodeError('node-1', 'ssh build-02 --', 'no listening line within 30000 ms'),
+    [RemoteNodeError],
+    'ssh build-02 --',
   ],
   ['TROUPE_NODE_CLOSED', new NodeClosedError('node-1', 'shut down'), [NodeClosedError], 'node-1'],
   [

@@ -4,6 +4,14 @@
 // change or go in any release. A name moves to the index (and its export-list test) when a user
 // needs it.
 export { type CoverageData, MachineCoverage, machineGraph } from './coverage.js';
+export { type Fault, FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
+export {
+  createNamespace,
+  type NetworkNamespace,
+  netnsUnavailable,
+  removeNamespaces,
+  sweepStaleNamespaces,
+} from './netns.js';
 export {
   type PrivatePostgres,
   type PrivatePostgresOptions,
@@ -48,3 +56,4 @@ export {
   type StrategyRecipe,
   strategyFromRecipe,
 } from './sim/strategies.js';
+export { type SshServer, sshdUnavailable, startSshd } from './sshd.js';

@@ -3,6 +3,7 @@
 import { readFile, stat, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { setPriority } from 'node:os';
+import type { TlsOptions } from 'node:tls';
 import { parseArgs } from 'node:util';
 import {
   type HandshakeOptions,
@@ -21,10 +22,12 @@ import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV, systemParallelism } from '../system/l
 import { NodeRegistry, nodeName } from '../system/registry.js';
 import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
+import { type ListeningLine, reachableAddresses } from './listening.js';
 
 export const NODE_USAGE = `usage: troupe node [options]
   --listen pipe|tcp://host:port   where to listen (default: pipe, a socket named after the pid
                                   in the per-user directory)
+  --cwd DIR                       work in this directory (task packages resolve from here)
   --reuse                         stay idle for the next host after a build, and register for reuse
   --low-priority                  lower this process's OS priority
   --task-host                     run as a sidecar task host
@@ -36,6 +39,10 @@ export const NODE_USAGE = `usage: troupe node [options]
   --output-file PATH              this node's stdout/stderr file; removed on a clean exit
   --secret-env NAME               read the shared secret (TCP authentication) from this variable
   --secret-file PATH              read the shared secret from this file (not readable by group or others)
+  --secret-stdin                  read the shared secret from the first line of stdin; from then on
+                                  the end of stdin ends the node (a launcher's session holds it)
+  --tls-cert FILE --tls-key FILE  serve TLS with this certificate and key (PEM files)
+  --tls-ca FILE                   with TLS: require client certificates signed by this CA (mutual TLS)
   --insecure                      listen on TCP without a secret: anyone who can reach the port can
                                   run tasks here (on loopback, every local user)`;
 
@@ -49,6 +56,7 @@ export async function runNode(argv: string[]): Promise<number> {
     args: joinDashValues(argv),
     options: {
       listen: { type: 'string', default: 'pipe' },
+      cwd: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       'low-priority': { type: 'boolean', default: false },
       'task-host': { type: 'boolean', default: false },
@@ -59,6 +67,10 @@ export async function runNode(argv: string[]): Promise<number> {
       'output-file': { type: 'string' },
       'secret-env': { type: 'string' },
       'secret-file': { type: 'string' },
+      'secret-stdin': { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
       insecure: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -87,6 +99,15 @@ export async function runNode(argv: string[]): Promise<number> {
     }
     if (!valid)
       return usageError(`--listen must be pipe or tcp://host:port (port 0 to 65535), not ${values.listen}`);
+  }
+  if (values.cwd !== undefined) {
+    try {
+      process.chdir(values.cwd);
+    } catch (error) {
+      return usageError(
+        `--cwd ${values.cwd}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
   }
   const runtimeVersion = values['runtime-version'];
   if (runtimeVersion !== undefined && !/^\d+\.\d+\.\d+$/.test(runtimeVersion)) {
@@ -124,11 +145,29 @@ export async function runNode(argv: string[]): Promise<number> {
     ...(values.session !== undefined && { session: values.session }),
     ...(values['runtime-version'] !== undefined && { runtimeVersion: values['runtime-version'] }),
   };
-  const secret = await readSecret(values['secret-env'], values['secret-file']);
+  const secret = values['secret-stdin']
+    ? await readStdinSecret(values['secret-env'], values['secret-file'])
+    : await readSecret(values['secret-env'], values['secret-file']);
   if (typeof secret === 'object') {
     process.stderr.write(`troupe node: ${secret.error}\n`);
     return 2;
   }
+  if (values['secret-stdin']) {
+    // The launcher's session (ssh, kubectl exec, ip netns exec) holds the node: when it ends, so
+    // does stdin, and a node nobody can reach any more must not linger on a machine.
+    const input = process.stdin;
+    input.once('end', () => {
+      log('stdin ended (the launcher session is gone): exiting');
+      stop();
+    });
+    input.resume();
+  }
+  const tls = await readTls(values['tls-cert'], values['tls-key'], values['tls-ca']);
+  if (tls && 'error' in tls) {
+    process.stderr.write(`troupe node: ${tls.error}\n`);
+    return 2;
+  }
+  if (tls && values.listen === 'pipe') return usageError('--tls-cert needs --listen tcp://host:port');
   const pipe = new PipeTransport();
   let transport: Transport;
   let address: string;
@@ -138,7 +177,8 @@ export async function runNode(argv: string[]): Promise<number> {
   } else if (values.listen.startsWith('tcp://')) {
     // Loopback is shared by every local user, and the handshake's salt is no secret: without a
     // shared secret, whoever reaches the port runs tasks as this user. Only said out loud.
-    if (secret === undefined && !values.insecure) {
+    const clientCertificates = tls?.requestCert === true;
+    if (secret === undefined && !clientCertificates && !values.insecure) {
       process.stderr.write(
         'troupe node: refusing to listen on TCP without a secret (anyone who can reach the port, ' +
           'on loopback every local user, could run tasks here); pass --secret-env NAME or ' +
@@ -146,7 +186,7 @@ export async function runNode(argv: string[]): Promise<number> {
       );
       return 2;
     }
-    if (secret === undefined) {
+    if (secret === undefined && !clientCertificates) {
       log(
         `WARNING: listening on ${values.listen} without a secret (--insecure): anyone who can reach it can run tasks here`,
       );
@@ -181,6 +221,7 @@ export async function runNode(argv: string[]): Promise<number> {
         handshake,
         ...(secret !== undefined && { secret }),
         ...(values.insecure && { insecure: true }),
+        ...(tls && { tls }),
       } satisfies TcpListenOptions,
     });
   } catch (error) {
@@ -213,13 +254,14 @@ export async function runNode(argv: string[]): Promise<number> {
   stopEndpoint = () => void started.exit();
   if (stopRequested) stopEndpoint();
   else {
-    process.stdout.write(
-      `${JSON.stringify({ event: 'listening', address: started.address, pid: process.pid })}\n`,
-    );
+    const line: ListeningLine = { event: 'listening', address: started.address, pid: process.pid };
+    if (transport !== pipe) line.addresses = reachableAddresses(started.address);
+    process.stdout.write(`${JSON.stringify(line)}\n`);
   }
   await started.exited;
   await restoring;
   parent?.destroy();
+  if (values['secret-stdin']) process.stdin.destroy();
   await registry.unregister(process.pid);
   if (values['output-file']) await unlink(values['output-file']).catch(() => {});
   // A host that kept this node's output for itself is gone: nobody will read or remove it.
@@ -290,12 +332,16 @@ export function parseErrorMessage(error: unknown): string | undefined {
 /** Options of `troupe node` that take a value, which may start with a dash (`--idle-timeout -5`). */
 const VALUE_OPTIONS = new Set([
   '--listen',
+  '--cwd',
   '--session',
   '--idle-timeout',
   '--runtime-version',
   '--output-file',
   '--secret-env',
   '--secret-file',
+  '--tls-cert',
+  '--tls-key',
+  '--tls-ca',
 ]);
 
 /**
@@ -351,6 +397,76 @@ async function readSecret(
   const value = content.replace(/\r?\n$/, '');
   if (!value) return { error: `--secret-file ${file}: the file is empty` };
   return value;
+}
+
+/**
+ * The shared secret from the first line of stdin (`--secret-stdin`): what a launcher prefix can
+ * hand over without argv or a file on the remote machine. The rest of stdin is left unread.
+ */
+async function readStdinSecret(
+  variable: string | undefined,
+  file: string | undefined,
+): Promise<string | { error: string }> {
+  if (variable !== undefined || file !== undefined)
+    return { error: '--secret-stdin, --secret-env and --secret-file are mutually exclusive' };
+  const input = process.stdin;
+  let text = '';
+  const line = await new Promise<string | undefined>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\n');
+      // A secret is short: a stranger's endless line is not buffered for ever.
+      if (end < 0 && text.length < 64 * 1024) return;
+      input.off('data', onData);
+      input.off('end', onEnd);
+      input.pause();
+      // What followed the line is not the secret's; a launcher writes nothing else.
+      resolve(end < 0 ? undefined : text.slice(0, end));
+    };
+    const onEnd = () => {
+      input.off('data', onData);
+      resolve(text.length > 0 ? text : undefined);
+    };
+    input.on('data', onData);
+    input.once('end', onEnd);
+  });
+  const secret = line?.replace(/\r$/, '');
+  if (!secret) return { error: '--secret-stdin: stdin ended before a secret line (or the line was empty)' };
+  return secret;
+}
+
+/** `--tls-cert`/`--tls-key`/`--tls-ca` as server TLS options, or an error to print. */
+async function readTls(
+  cert: string | undefined,
+  key: string | undefined,
+  ca: string | undefined,
+): Promise<TlsOptions | { error: string } | undefined> {
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (cert === undefined || key === undefined)
+    return { error: '--tls-cert and --tls-key go together (and --tls-ca needs them both)' };
+  const read = async (option: string, path: string) => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new Error(
+        `${option} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+  };
+  try {
+    return {
+      cert: await read('--tls-cert', cert),
+      key: await read('--tls-key', key),
+      ...(ca !== undefined && {
+        ca: await read('--tls-ca', ca),
+        // Mutual TLS: a client without a certificate signed by this CA never gets a handshake.
+        requestCert: true,
+        rejectUnauthorized: true,
+      }),
+    };
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
 }
 
 function log(message: string): void {

@@ -1,8 +1,9 @@
 // A real implementation, on every kind of node: task modules are imported by Node.js from real
-// files, so their stamps are the files' own (node:fs stat, node:crypto sha256), outside any seam.
+// files, so their stamps are the files' own (node:fs stat, node:crypto sha256), outside any seam;
+// a package name is resolved from the node's working directory (process.cwd).
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** What a module's file was when the node imported it. */
 interface FileStamp {
@@ -21,11 +22,38 @@ function stamp(path: string): FileStamp | undefined {
   }
 }
 
-/** The file a specifier names, when it names one (`node:` builtins and the like do not). */
-function fileOf(specifier: string): string | undefined {
+/** A package name (`@acme/build-tasks`, `lodash/fp`), not a file URL or a path. */
+function isBare(specifier: string): boolean {
+  return !/^(\.{0,2}\/|[a-zA-Z][a-zA-Z\d+.-]+:)/.test(specifier);
+}
+
+/**
+ * Where a specifier leads. A package name is looked up from the node's working directory, as
+ * `node` run there would: a remote node's task packages are installed in its project, not
+ * beside troupe (which may be installed anywhere). Only a package not found there is looked up
+ * from troupe's own place, as it was before nodes left the machine.
+ */
+async function locate(specifier: string): Promise<string> {
+  if (!isBare(specifier)) return specifier;
+  // Loaded only for package names: most nodes load files, and pay nothing for it.
+  const { resolve: resolveFrom } = await import('import-meta-resolve');
   try {
-    const url = import.meta.resolve(specifier);
-    return url.startsWith('file:') ? fileURLToPath(url) : undefined;
+    return resolveFrom(specifier, pathToFileURL(`${process.cwd()}/`).href);
+  } catch {
+    try {
+      return import.meta.resolve(specifier);
+    } catch {
+      // Not found anywhere: the import says why, in Node's words.
+      return specifier;
+    }
+  }
+}
+
+/** The file a resolved specifier names, when it names one (`node:` builtins and the like do not). */
+function fileOf(url: string): string | undefined {
+  try {
+    const resolved = url.startsWith('file:') ? url : import.meta.resolve(url);
+    return resolved.startsWith('file:') ? fileURLToPath(resolved) : undefined;
   } catch {
     return undefined;
   }
@@ -44,17 +72,30 @@ export class TaskModules {
   load(specifier: string): Promise<Record<string, unknown>> {
     let loading = this.#loaded.get(specifier);
     if (!loading) {
-      // Stamped before the import reads the file: an edit racing the import counts as a change.
-      const file = fileOf(specifier);
-      const before = file === undefined ? undefined : stamp(file);
-      loading = import(specifier) as Promise<Record<string, unknown>>;
+      loading = (async () => {
+        const url = await locate(specifier);
+        // Stamped before the import reads the file: an edit racing the import counts as a change.
+        const file = fileOf(url);
+        const before = file === undefined ? undefined : stamp(file);
+        let module: Record<string, unknown>;
+        try {
+          module = (await import(url)) as Record<string, unknown>;
+        } catch (error) {
+          // The host hears which node failed; the node says what it could not load, and from where.
+          const cause = error as Error;
+          const wrapped = new Error(
+            `could not load ${specifier}${isBare(specifier) ? ` (from ${process.cwd()})` : ''}: ${cause.message}`,
+            { cause },
+          );
+          // A SyntaxError in the module stays one.
+          wrapped.name = cause.name ?? 'Error';
+          throw wrapped;
+        }
+        if (before) this.#stamps.set(specifier, before);
+        return module;
+      })();
       this.#loaded.set(specifier, loading);
-      loading.then(
-        () => {
-          if (before) this.#stamps.set(specifier, before);
-        },
-        () => this.#loaded.delete(specifier),
-      );
+      loading.catch(() => this.#loaded.delete(specifier));
     }
     return loading;
   }

@@ -15,6 +15,11 @@ export interface NodeContextOptions {
   kind: NodeKind;
   /** Opens the link; must call `onLink` as soon as the link exists (before its handshake ends). */
   connect: (onLink: (link: Link) => void) => Promise<Link>;
+  /**
+   * Where the node runs, for people: 'local' (default), a remote node's launcher prefix joined
+   * with spaces (`ssh build-02 --`), or a static endpoint's URL.
+   */
+  location?: string;
   /** The node's process, when it has one: its exit and output tail go into failure reports. */
   process?: NodeProcess;
   nodeReuse?: boolean;

@@ -53,6 +53,8 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly id: string;
   readonly kind: NodeKind;
   readonly process: NodeProcess | undefined;
+  /** Where it runs: 'local', a remote launcher prefix, or an endpoint URL (`NodeContextOptions.location`). */
+  readonly location: string;
   /** Set once the node accepted this host. */
   pid: number | undefined;
   readonly #machine: Actor<typeof nodeContextMachine>;
@@ -73,6 +75,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.id = options.id;
     this.kind = options.kind;
     this.process = options.process;
+    this.location = options.location ?? 'local';
     this.pid = options.process?.pid;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;

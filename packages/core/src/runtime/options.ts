@@ -4,6 +4,7 @@ import type { RandomSource } from '../ids.js';
 import type { NodeContext, NodeKind } from '../nodes/context.js';
 import type { ProcessNodeProviderOptions } from '../nodes/process.js';
 import type { NodeProvider } from '../nodes/provider.js';
+import type { RemoteLaunch, RemoteSecret, RemoteTls } from '../nodes/remote.js';
 import type { SchedulingPolicy } from '../scheduler/policy.js';
 import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { SchedulerRules } from '../scheduler/rules.js';
@@ -16,12 +17,29 @@ export interface RuntimeOptions {
   nodes?: {
     /**
      * Default 'inproc'. 'multi-threaded' routes each task: thread-safe ones to thread nodes, the
-     * rest (and requests that ask for it) to sidecar task-host processes.
+     * rest (and requests that ask for it) to sidecar task-host processes. 'remote': nodes on other
+     * machines, through `launch` prefixes and at `endpoints` (docs/remote.md), beside `local`
+     * process nodes.
      */
-    kind?: Exclude<NodeKind, 'remote'> | 'multi-threaded';
+    kind?: NodeKind | 'multi-threaded';
+    /** Remote nodes: machines to start nodes on through a launcher prefix (`RemoteLaunch`). */
+    launch?: RemoteLaunch[];
+    /** Remote nodes: nodes started elsewhere with `--reuse`, as `tcp://host:port`. */
+    endpoints?: string[];
+    /** Remote nodes: process nodes on this machine in the same pool (a mixed pool). Default 0. */
+    local?: number;
+    /** Remote nodes: the shared secret; default for `launch`, a fresh one per run over the node's stdin. */
+    secret?: RemoteSecret;
+    /** Remote nodes: connect without a secret (nodes started with `--insecure`). */
+    insecure?: boolean;
+    /** Remote nodes: TLS for the host's side (CA, client certificate and key: paths or PEM). */
+    tls?: RemoteTls;
     /** Multi-threaded mode: how many task-host processes at most. Default 1. */
     taskHosts?: number;
-    /** Largest pool; it grows on demand up to here. Default: the machine's available parallelism. */
+    /**
+     * Largest pool; it grows on demand up to here. Default: the machine's available parallelism;
+     * for remote nodes, `local` + every launch entry's `nodes` + the endpoints.
+     */
     max?: number;
     /** Process nodes: leave them idle for the next run, and reuse idle ones. */
     reuse?: boolean;

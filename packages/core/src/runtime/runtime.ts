@@ -14,13 +14,16 @@ import {
   Dashboards,
 } from '../dashboard/serve.js';
 import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
-import { createIdSource, type IdSource, systemRandom } from '../ids.js';
+import { createIdSource, type IdSource, type RandomSource, systemRandom } from '../ids.js';
 import type { NodeContext } from '../nodes/context.js';
 import { HostedNodeProvider } from '../nodes/hosted.js';
 import { InProcessNodeProvider } from '../nodes/inproc.js';
 import type { PingTimes } from '../nodes/liveness.js';
-import { ProcessNodeProvider, processShape } from '../nodes/process.js';
+import { ProcessNodeProvider, type ProcessNodeProviderOptions, processShape } from '../nodes/process.js';
 import type { AcquireOptions, NodeProvider } from '../nodes/provider.js';
+import { RemoteNodeProvider } from '../nodes/remote.js';
+import { MixedNodeProvider } from '../nodes/remote-mixed.js';
+import { checkRemote, remoteShape } from '../nodes/remote-options.js';
 import { ThreadNodeProvider } from '../nodes/thread.js';
 import {
   boolean,
@@ -112,6 +115,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         DEFAULT_POOL,
         new ProcessNodeProvider({ ...processOptions, reuse: options.nodes?.reuse ?? false }),
       );
+    } else if (kind === 'remote') {
+      providers.set(DEFAULT_POOL, remoteProvider(options.nodes ?? {}, processOptions, this.#clock, random));
     } else if (kind === 'thread') {
       providers.set(DEFAULT_POOL, new ThreadNodeProvider({ clock: this.#clock, random }));
     } else {
@@ -119,7 +124,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
     this.providers = providers;
     this.router = kind === 'multi-threaded' && !options.nodes?.provider ? new TaskRouter() : undefined;
-    const max = options.nodes?.max ?? systemParallelism();
+    const defaultPool = providers.get(DEFAULT_POOL);
+    const max =
+      options.nodes?.max ??
+      (defaultPool instanceof MixedNodeProvider
+        ? (options.nodes?.local ?? 0) + defaultPool.remote.capacity
+        : systemParallelism());
     this.#builds = new BuildHost({
       scheduler: {
         maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
@@ -188,6 +198,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         provider.on('exit', (node, step) => trace.exitStep(node, step));
       else if (provider instanceof HostedNodeProvider)
         provider.on('exit', (node, step) => trace.exitStep(node, step));
+      else if (provider instanceof MixedNodeProvider)
+        provider.local.on('exit', (node, step) => trace.exitStep(node, step));
   }
 
   /**
@@ -389,7 +401,13 @@ const { reuse: _reuse, clock: _clock, random: _random, ...runtimeProcessShape } 
 type NodesOptions = NonNullable<RuntimeOptions['nodes']>;
 
 const nodesShape: Shape<NodesOptions> = {
-  kind: oneOf(['inproc', 'thread', 'process', 'multi-threaded']),
+  kind: oneOf(['inproc', 'thread', 'process', 'multi-threaded', 'remote']),
+  launch: remoteShape.launch,
+  endpoints: remoteShape.endpoints,
+  local: integer(0),
+  secret: remoteShape.secret,
+  insecure: boolean,
+  tls: remoteShape.tls,
   taskHosts: integer(1),
   max: integer(1),
   reuse: boolean,
@@ -420,11 +438,35 @@ const runtimeShape: Shape<RuntimeOptions> = {
   openTelemetry: boolean,
 };
 
+/** The options only remote nodes read. */
+const REMOTE_KEYS = ['launch', 'endpoints', 'local', 'secret', 'insecure', 'tls'] as const;
+
+/** `kind: 'remote'`: remote nodes, beside `local` process nodes in the same pool. */
+function remoteProvider(
+  nodes: NodesOptions,
+  processOptions: ProcessNodeProviderOptions,
+  clock: Clock,
+  random: RandomSource,
+): MixedNodeProvider {
+  const remote = new RemoteNodeProvider({
+    ...(nodes.launch && { launch: nodes.launch }),
+    ...(nodes.endpoints && { endpoints: nodes.endpoints }),
+    ...(nodes.secret !== undefined && { secret: nodes.secret }),
+    ...(nodes.insecure !== undefined && { insecure: nodes.insecure }),
+    ...(nodes.tls && { tls: nodes.tls }),
+    ...(processOptions.shutdown && { shutdown: processOptions.shutdown }),
+    ...(processOptions.launcher && { launcher: processOptions.launcher }),
+    clock,
+    random,
+  });
+  return new MixedNodeProvider(new ProcessNodeProvider(processOptions), nodes.local ?? 0, remote);
+}
+
 /** Options that only some kinds of node read are refused elsewhere: set there, they would do nothing. */
 function checkNodeCombinations(nodes: NodesOptions, path: string): void {
   const kind = nodes.kind ?? 'inproc';
   if (nodes.provider !== undefined) {
-    for (const key of ['kind', 'reuse', 'process', 'taskHosts'] as const) {
+    for (const key of ['kind', 'reuse', 'process', 'taskHosts', ...REMOTE_KEYS] as const) {
       if (nodes[key] !== undefined)
         throw invalid(
           join(path, key),
@@ -434,6 +476,11 @@ function checkNodeCombinations(nodes: NodesOptions, path: string): void {
     }
     return;
   }
+  for (const key of REMOTE_KEYS) {
+    if (nodes[key] !== undefined && kind !== 'remote')
+      throw invalid(join(path, key), `left out unless kind is 'remote' (kind is '${kind}')`, nodes[key]);
+  }
+  if (kind === 'remote') checkRemote(nodes, path);
   if (nodes.taskHosts !== undefined && kind !== 'multi-threaded')
     throw invalid(
       join(path, 'taskHosts'),
@@ -442,10 +489,10 @@ function checkNodeCombinations(nodes: NodesOptions, path: string): void {
     );
   if (nodes.reuse === true && kind !== 'process')
     throw invalid(join(path, 'reuse'), `left out unless kind is 'process' (kind is '${kind}')`, nodes.reuse);
-  if (nodes.process !== undefined && kind !== 'process' && kind !== 'multi-threaded')
+  if (nodes.process !== undefined && kind !== 'process' && kind !== 'multi-threaded' && kind !== 'remote')
     throw invalid(
       join(path, 'process'),
-      `left out unless kind is 'process' or 'multi-threaded' (kind is '${kind}')`,
+      `left out unless kind is 'process', 'multi-threaded' or 'remote' (kind is '${kind}')`,
       nodes.process,
     );
 }

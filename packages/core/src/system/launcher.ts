@@ -2,8 +2,17 @@
 // identity (pid, thread, entry script) and the machine's parallelism: the one module where the
 // host starts and signals processes. Providers take a Launcher.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { createInterface } from 'node:readline';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { NodeExit } from '../errors.js';
 
@@ -18,6 +27,18 @@ export interface LaunchSpec {
    * idle timeout (MSBuild's dotnet/msbuild#3091). The host reads its tail when the node fails.
    */
   outputFile: string;
+  /**
+   * Written to the process's stdin, which then stays open until `NodeProcess.endInput` (or the
+   * host's exit) closes it: how a launcher prefix (ssh, `kubectl exec -i`) carries a secret to a
+   * remote node without argv, and how its session holds the node. Without it stdin is /dev/null.
+   */
+  input?: string;
+  /**
+   * Hears each line the process writes to stdout (the lines still go to `outputFile` too): the
+   * listening line of a node the host cannot find by its pid (a remote node). Without it stdout
+   * goes straight to the file.
+   */
+  onOutputLine?: (line: string) => void;
 }
 
 /** Which process and thread a node runs in, as it tells its host (NodeReady, `troupe:ping`). */
@@ -77,6 +98,8 @@ export interface NodeProcess {
   outputTail(bytes?: number): string;
   /** Kills the node and everything it started (its process group / job tree). */
   killTree(): void;
+  /** Closes its stdin when it was launched with `input`: a node started with --secret-stdin ends. */
+  endInput?(): void;
 }
 
 export interface Launcher {
@@ -210,11 +233,25 @@ export const processLauncher: Launcher = {
           [PARENT_PIPE_ENV]: String(PARENT_PIPE_FD),
           [OUTPUT_FILE_ENV]: spec.outputFile,
         },
-        stdio: ['ignore', fd, fd, 'pipe'],
+        stdio: [spec.input === undefined ? 'ignore' : 'pipe', spec.onOutputLine ? 'pipe' : fd, fd, 'pipe'],
         windowsHide: true,
       });
     } finally {
       closeSync(fd);
+    }
+    if (spec.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {});
+      child.stdin.write(spec.input);
+      (child.stdin as unknown as { unref?: () => void }).unref?.();
+    }
+    if (spec.onOutputLine && child.stdout) {
+      // Copied to the output file as well, so the node's tail tells the whole story on failure.
+      const copy = createWriteStream(spec.outputFile, { flags: 'a', mode: 0o600 });
+      copy.on('error', () => {});
+      child.stdout.pipe(copy);
+      const onLine = spec.onOutputLine;
+      createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', onLine);
+      (child.stdout as unknown as { unref?: () => void }).unref?.();
     }
     let exit: NodeExit | undefined;
     const listeners: Array<(exit: NodeExit) => void> = [];
@@ -248,6 +285,9 @@ export const processLauncher: Launcher = {
           : readTail(spec.outputFile, bytes),
       killTree: () => {
         if (pid > 0 && exit === undefined) killProcessTree(pid);
+      },
+      endInput: () => {
+        child.stdin?.end();
       },
     };
   },
