@@ -62,6 +62,7 @@ const types = [
   'CriticalStep',
   'Dashboard',
   'DashboardOptions',
+  'FencedPacket',
   'InProcessNodeProviderOptions',
   'Job',
   'JobCancelKind',

@@ -41,6 +41,11 @@ export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network
 export { runSchedule } from './sim/schedule.js';
 export { describePacket, type Step } from './sim/simulation.js';
 export {
+  type StaticEndpoint,
+  StaticEndpointProvider,
+  type StaticEndpointProviderOptions,
+} from './sim/static-endpoints.js';
+export {
   type Chooser,
   type ScheduleRecord,
   type StrategyRecipe,

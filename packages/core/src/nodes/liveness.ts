@@ -40,11 +40,7 @@ export class NodeLiveness {
   /** Set when the node has heartbeats: its times are fixed, told to the node when it connects. */
   readonly heartbeat: Readonly<PingTimes> | undefined;
 
-  constructor(
-    clock: Clock,
-    heartbeat?: Partial<PingTimes>,
-    nodeId = 'node',
-  ) {
+  constructor(clock: Clock, heartbeat?: Partial<PingTimes>, nodeId = 'node') {
     this.#silence = new Silence(clock, () => this.#times.intervalMs);
     if (heartbeat) {
       this.setTimes({ ...DEFAULT_HEARTBEAT, ...heartbeat }, nodeId);
