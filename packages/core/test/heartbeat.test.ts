@@ -35,6 +35,18 @@ async function pass(clock: VirtualClock, ms: number, step = 50): Promise<void> {
 }
 
 /**
+ * Moves the virtual clock 10 ms at a time until `done` holds (a node's first import of the task
+ * module is real I/O), giving up past `maxMs`.
+ */
+async function passUntil(clock: VirtualClock, done: () => boolean, maxMs = 2_000): Promise<void> {
+  for (let passed = 0; !done(); passed += 10) {
+    if (passed > maxMs) throw new Error(`not done within ${maxMs} ms of virtual time`);
+    clock.advance(10);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/**
  * A memory network that can partition an address: what it writes and what is written to it is
  * held, not lost, until `heal` delivers it in order (a network that heals, not a node that dies).
  */
@@ -283,7 +295,7 @@ describe('fencing', () => {
     });
 
     const build = runtime.build({ task: task('held'), input: 'victim', retry: { attempts: 1 } });
-    await pass(clock, 50);
+    await passUntil(clock, () => heldOn.size > 0);
     expect([...heldOn.keys()]).toEqual(['node-a']);
 
     // Partitioned while it runs; it finishes behind the partition, and its result waits there.
@@ -293,7 +305,7 @@ describe('fencing', () => {
     await pass(clock, 700);
     expect(lost.map(({ node }) => `${node.id}#${node.incarnation}`)).toEqual(['node-a#1']);
     // The rerun, on the other node.
-    await pass(clock, 100);
+    await passUntil(clock, () => heldOn.size > 1);
     expect([...heldOn.keys()]).toEqual(['node-a', 'node-b']);
 
     // The partition heals within the lost link's close timeout: the old result arrives.

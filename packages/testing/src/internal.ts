@@ -12,6 +12,7 @@ export {
 } from './private-postgres.js';
 export {
   acceptSecondHost,
+  applyLostIncarnations,
   completeIgnoringToken,
   completeJobTwice,
   grantBeforeStaged,
@@ -31,6 +32,7 @@ export {
   fenceScenario,
   hangScenario,
   jobsScenario,
+  partitionScenario,
   pipelineScenario,
   restartScenario,
   reuseScenario,

@@ -269,6 +269,8 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       return;
     }
     if (link !== this.#host) {
+      // A host this node let go (its heartbeat timeout): what it sent before it heard is late news.
+      if (link.state !== 'open') return;
       if (packet.type !== 'NodeConfiguration') {
         const error = new MalformedPacketError(
           String(packet.type),

@@ -16,6 +16,8 @@ export interface StaticEndpointProviderOptions {
   handshake?: HandshakeOptions;
   /** The pid the nodes are told their host has (a simulation says the same in every run). */
   hostPid?: number;
+  /** Link timeouts of each connection (a simulation keeps them short, to keep schedules short). */
+  link?: { handshakeTimeoutMs?: number; closeTimeoutMs?: number };
 }
 
 /**
@@ -70,12 +72,13 @@ export class StaticEndpointProvider implements NodeProvider {
   }
 
   /**
-   * A connection holds the endpoint until it has ended: one declared lost holds it until its
-   * link is gone (the node may still be behind a partition; it drops its host by itself).
+   * A live connection holds the endpoint. One declared lost does not, though its link may not be
+   * gone yet: the node drops a host it has not heard from by itself, and takes the next
+   * connection then (until it has, it answers Busy, and the runtime tries again later).
    */
   #held(endpoint: StaticEndpoint): boolean {
     const node = this.#latest.get(endpoint.name);
-    return node !== undefined && node.state !== 'failed' && node.state !== 'closed';
+    return node !== undefined && node.state !== 'failed' && node.state !== 'closed' && node.state !== 'lost';
   }
 
   async #connect(endpoint: StaticEndpoint, options: AcquireOptions): Promise<NodeContext> {
@@ -91,7 +94,8 @@ export class StaticEndpointProvider implements NodeProvider {
       nodeReuse: true,
       clock,
       ids,
-      connect: (onLink) => transport.connect(endpoint.address, { handshake, onLink, clock }),
+      connect: (onLink) =>
+        transport.connect(endpoint.address, { ...this.#options.link, handshake, onLink, clock }),
     });
     this.#latest.set(endpoint.name, node);
     options.created?.(node, 'launched');
