@@ -1,28 +1,32 @@
 import { type AcquireOptions, NodeClosedError, NodeContext, type NodeProvider } from '@troupe/core';
 import type { IdSource } from '@troupe/core/internal';
-import type { Clock, HandshakeOptions, MemoryTransport } from '@troupe/transport';
+import type { Clock, ConnectOptions, HandshakeOptions, Transport } from '@troupe/transport';
 
-/** A node endpoint that runs on its own (a static endpoint): its name and memory address. */
+/** A node endpoint that runs on its own (a static endpoint): its name and address. */
 export interface StaticEndpoint {
   readonly name: string;
   readonly address: string;
 }
 
 export interface StaticEndpointProviderOptions {
-  transport: MemoryTransport;
+  /** The simulation's memory transport, or TCP for a test's real `troupe node` processes. */
+  transport: Transport;
   endpoints: readonly StaticEndpoint[];
   clock: Clock;
   ids: IdSource;
   handshake?: HandshakeOptions;
   /** The pid the nodes are told their host has (a simulation says the same in every run). */
   hostPid?: number;
-  /** Link timeouts of each connection (a simulation keeps them short, to keep schedules short). */
-  link?: { handshakeTimeoutMs?: number; closeTimeoutMs?: number };
+  /**
+   * More options for each connection: link timeouts (a simulation keeps them short, to keep
+   * schedules short), or a TCP connection's.
+   */
+  link?: Omit<ConnectOptions, 'handshake' | 'onLink' | 'clock'> & Record<string, unknown>;
 }
 
 /**
- * Nodes that run on their own, as a remote node started by systemd or Kubernetes does, reached
- * over a memory transport: the host cannot kill them, only stop talking to them. Each acquire
+ * Nodes that run on their own, as a remote node started by systemd or Kubernetes does (in a
+ * simulation, over its memory transport; in a test, real `troupe node --reuse` processes): the host cannot kill them, only stop talking to them. Each acquire
  * connects to the first endpoint no live connection holds, with heartbeats (the host's times,
  * `AcquireOptions.heartbeat`) and for reuse, so a node that lost its host goes back to waiting and
  * can be connected to again. A node keeps its endpoint's name as its id on every connection; the
