@@ -325,3 +325,15 @@ describe('fencing', () => {
     expect(completions[0]).toBe(fenced[0]!.requestId);
   });
 });
+
+describe('the heartbeat option', () => {
+  it('refuses an interval that is not below the timeout, naming the option', () => {
+    expect(() => createRuntime({ nodes: { heartbeat: { intervalMs: 500, timeoutMs: 500 } } })).toThrow(
+      /nodes\.heartbeat\.intervalMs must be less than timeoutMs \(500\)/,
+    );
+    expect(() => createRuntime({ nodes: { heartbeat: { intervalMs: 6_000 } } })).toThrow(
+      /nodes\.heartbeat\.intervalMs must be less than timeoutMs \(5000\)/,
+    );
+    expect(() => createRuntime({ nodes: { heartbeat: { timeoutMs: -1 } } })).toThrow(/nodes\.heartbeat\.timeoutMs/);
+  });
+});
