@@ -334,6 +334,8 @@ describe('the heartbeat option', () => {
     expect(() => createRuntime({ nodes: { heartbeat: { intervalMs: 6_000 } } })).toThrow(
       /nodes\.heartbeat\.intervalMs must be less than timeoutMs \(5000\)/,
     );
-    expect(() => createRuntime({ nodes: { heartbeat: { timeoutMs: -1 } } })).toThrow(/nodes\.heartbeat\.timeoutMs/);
+    expect(() => createRuntime({ nodes: { heartbeat: { timeoutMs: -1 } } })).toThrow(
+      /nodes\.heartbeat\.timeoutMs/,
+    );
   });
 });
