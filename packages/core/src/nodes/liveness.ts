@@ -43,16 +43,18 @@ export class NodeLiveness {
   constructor(clock: Clock, heartbeat?: Partial<PingTimes>, nodeId = 'node') {
     this.#silence = new Silence(clock, () => this.#times.intervalMs);
     if (heartbeat) {
-      this.setTimes({ ...DEFAULT_HEARTBEAT, ...heartbeat }, nodeId);
-      if (this.#times.intervalMs >= this.#times.timeoutMs)
+      this.setTimes({ ...DEFAULT_HEARTBEAT, ...heartbeat }, nodeId, 'heartbeat');
+      const { intervalMs, timeoutMs } = this.#times;
+      if (!Number.isFinite(timeoutMs) || timeoutMs > 2_147_483_647)
+        throw invalidPing(nodeId, 'timeoutMs', 'milliseconds up to 2147483647', timeoutMs, 'heartbeat');
+      if (intervalMs >= timeoutMs)
         throw invalidPing(
           nodeId,
           'intervalMs',
-          `less than timeoutMs (${this.#times.timeoutMs})`,
-          this.#times.intervalMs,
+          `less than timeoutMs (${timeoutMs})`,
+          intervalMs,
+          'heartbeat',
         );
-      if (!Number.isFinite(this.#times.timeoutMs))
-        throw invalidPing(nodeId, 'timeoutMs', 'a finite number of milliseconds', this.#times.timeoutMs);
       this.heartbeat = this.#times;
     }
   }
@@ -67,16 +69,16 @@ export class NodeLiveness {
   }
 
   /** Changes the ping interval and silence bound of node `nodeId`; refuses what no timer could run. */
-  setTimes(times: Partial<PingTimes>, nodeId: string): void {
+  setTimes(times: Partial<PingTimes>, nodeId: string, option: 'ping' | 'heartbeat' = 'ping'): void {
     // A node with heartbeats was told its times when it connected: they stay.
     if (this.heartbeat) return;
     const next = { ...this.#times, ...times };
     for (const [name, value] of Object.entries(next)) {
       if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
-        throw invalidPing(nodeId, name, 'a positive number of milliseconds', value);
+        throw invalidPing(nodeId, name, 'a positive number of milliseconds', value, option);
     }
     if (!Number.isFinite(next.intervalMs))
-      throw invalidPing(nodeId, 'intervalMs', 'a finite number of milliseconds', next.intervalMs);
+      throw invalidPing(nodeId, 'intervalMs', 'a finite number of milliseconds', next.intervalMs, option);
     this.#times = next;
   }
 
@@ -125,9 +127,15 @@ export class NodeLiveness {
   }
 }
 
-/** An `InvalidOptionError` for option `ping.<name>` whose message names the node. */
-function invalidPing(nodeId: string, name: string, accepted: string, value: unknown): InvalidOptionError {
-  const error = new InvalidOptionError(`ping.${name}`, accepted, value);
+/** An `InvalidOptionError` for option `ping.<name>` (or `heartbeat.<name>`) whose message names the node. */
+function invalidPing(
+  nodeId: string,
+  name: string,
+  accepted: string,
+  value: unknown,
+  option: 'ping' | 'heartbeat' = 'ping',
+): InvalidOptionError {
+  const error = new InvalidOptionError(`${option}.${name}`, accepted, value);
   error.message = `node ${nodeId}: ${error.message}`;
   return error;
 }
