@@ -4,7 +4,8 @@
 // the database's `now()`, so agents' clocks never decide who holds a job. Over 400 lines because
 // the lease's whole life (take, renew, complete, give back, cancel, metadata, and why a token was
 // refused) reads and writes the same rows under the same rules; the SQL (statements.ts), the
-// controls (controls.ts), batching (batch.ts) and wake-ups (wakeups.ts) live apart.
+// controls (controls.ts), batching (batch.ts), jobs taken ahead (prefetch.ts), the row types
+// (rows.ts) and wake-ups (wakeups.ts) live apart.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
@@ -40,9 +41,11 @@ import {
   type PostgresJobSourceOptions,
   positive,
 } from './options.js';
+import { Prefetched } from './prefetch.js';
+import { type Completing, fenceOf, requestOf, type Taken, type TakenRow } from './rows.js';
 import { type QueueNames, queueNames } from './schema.js';
 import { type QueueStatements, queueStatements } from './statements.js';
-import { abortable, isTransient } from './transient.js';
+import { abortable, isTransient, retrying } from './transient.js';
 import { Wakeups } from './wakeups.js';
 
 export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> implements JobSource {
@@ -61,7 +64,13 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   /** Each statement's name on the connections that prepared it (prepared once per connection). */
   readonly #prepared: Map<string, string>;
   /** Concurrent takes, as one query (batch.ts). */
-  readonly #takes = new Batcher((count) => this.#takeSome(count));
+  readonly #takes = new Batcher<void, Taken | 'ended'>((askers) => this.#takeSome(askers.length));
+  /** Concurrent completions, as one statement that also takes for the slots they free. */
+  readonly #completions = new Batcher<Completing, boolean>((asked) => this.#completeSome(asked));
+  /** Concurrent renewals, as one statement. */
+  readonly #renewals = new Batcher<{ id: string; fence: string }, boolean>((asked) => this.#renewSome(asked));
+  /** Jobs completions took for the takes that follow them; given back if no take claims one. */
+  readonly #prefetched: Prefetched<Taken>;
   /** The one look at the next lease expiry on its way, which every take that found nothing shares. */
   #expiry: Promise<number> | undefined;
   /** Jobs taken and not yet renewed: the take's own lease serves as their first renewal. */
@@ -104,6 +113,11 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
         heard: (id) => this.#held.heard(id),
       },
     });
+    this.#prefetched = new Prefetched({
+      clock: this.#clock,
+      claimMs: this.#pollMs,
+      unclaimed: (taken) => this.#unclaimed(taken),
+    });
     this.#held = new HeldJobs({
       statements: this.#controlSql,
       query: (text, values) => this.#query(text, values),
@@ -144,6 +158,9 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   async take(signal?: AbortSignal): Promise<JobRequest | undefined> {
     signal?.throwIfAborted();
     if (this.#closed) return undefined;
+    this.#prefetched.taking(signal);
+    const early = this.#prefetched.claim();
+    if (early) return requestOf(early);
     // Migrating and connecting the listener can take a while: the signal is heard meanwhile.
     await abortable(
       this.#ensureReady().then(() => this.#wakeups.listen()),
@@ -159,10 +176,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
         const taken = await this.#takes.one();
         if (taken === 'ended') continue;
         if (taken && !signal?.aborted) {
-          this.#held.hold(taken.id, taken.lease, taken.metadataVersion);
-          this.#fresh.set(taken.id, { fence: taken.lease, askedAt });
-          const { metadataVersion: _, ...request } = taken;
-          return request;
+          this.#hold(taken, askedAt);
+          return requestOf(taken);
         }
         // Aborted while the take was on its way: the job goes back as it was, uncounted.
         if (taken) await this.#giveBack(taken);
@@ -206,8 +221,8 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
       return { expiresAt: fresh.askedAt + this.#leaseMs };
     }
     const startedAt = this.#clock.now();
-    const { rowCount } = await this.#query(this.#sql.renew, [request.id, fence, this.#leaseMs]);
-    if (rowCount !== 1) {
+    // Renewals asked for at once (an agent's slots, renewed on the same interval) are one statement.
+    if (!(await this.#renewals.one({ id: request.id, fence }))) {
       const refusal = await this.#refusal(request, fence, 'renew');
       if (refusal instanceof LeaseLostError || refusal instanceof UnknownJobError) {
         this.#held.release(request.id, fence);
@@ -229,18 +244,18 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     this.#held.release(request.id, fence);
     this.#fresh.delete(request.id);
     // A database that is away for a while must not lose the result: the report is retried with
-    // back-off for as long as a lease lasts; the token keeps a late one from counting twice.
+    // back-off for as long as a lease lasts; the token keeps a late one from counting twice. The
+    // first attempt goes with the completions asked for at once, in one statement that also takes
+    // for the slots they free (complete-and-take); a retry only completes (what a failed attempt
+    // took, if it committed all the same, comes back when its lease runs out).
     let attempts = 0;
-    const { rowCount } = await this.#retrying(() => {
+    const completed = await this.#retrying(async () => {
       attempts++;
-      return this.#query(this.#sql.complete, [
-        request.id,
-        fence,
-        completion.result,
-        JSON.stringify(completion),
-      ]);
+      const values = [request.id, fence, completion.result, JSON.stringify(completion)];
+      if (attempts === 1) return this.#completions.one({ id: request.id, fence, completion });
+      return (await this.#query(this.#sql.complete, values)).rowCount === 1;
     });
-    if (rowCount === 1) return;
+    if (completed) return;
     // An attempt that failed may have committed all the same, its answer lost with the connection:
     // the job then holds this very token and result, and the report did land, once.
     if (attempts > 1 && (await this.#landed(request.id, fence, completion.result))) return;
@@ -324,6 +339,7 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#held.close();
+      await this.#prefetched.drain();
       await this.#wakeups.close();
       await this.#pool.end();
     })();
@@ -349,19 +365,14 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
   }
 
   /** `attempt` again after transient failures (each a warning), with back-off, for up to `leaseMs`. */
-  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
-    const deadline = this.#clock.now() + this.#leaseMs;
-    let backoffMs = 50;
-    for (;;) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (this.#closed || !isTransient(error) || this.#clock.now() + backoffMs > deadline) throw error;
-        this.emit('warning', error as Error);
-        await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), backoffMs));
-        backoffMs = Math.min(backoffMs * 2, this.#pollMs);
-      }
-    }
+  #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    return retrying(attempt, {
+      clock: this.#clock,
+      forMs: this.#leaseMs,
+      maxBackoffMs: this.#pollMs,
+      stopped: () => this.#closed !== undefined,
+      warn: (error) => this.emit('warning', error),
+    });
   }
 
   /** A query on the pool; a queue nobody migrated is said so, by name. */
@@ -382,8 +393,13 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
    * the job found was moved to dead instead, or was one whose cancel its last holder never acted
    * on (it is completed as `Canceled` here). Fewer when the queue holds fewer.
    */
-  async #takeSome(count: number): Promise<Array<(JobRequest & { metadataVersion: number }) | 'ended'>> {
+  async #takeSome(count: number): Promise<Array<Taken | 'ended'>> {
     const { rows } = await this.#query<TakenRow>(this.#sql.take, [this.agent, this.#leaseMs, count]);
+    return this.#settle(rows);
+  }
+
+  /** The rows a take returned, best first, each a job leased here or 'ended' (see `#takeSome`). */
+  #settle(rows: TakenRow[]): Promise<Array<Taken | 'ended'>> {
     rows.sort((a, b) => b.priority - a.priority || (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
     return Promise.all(
       rows.map(async (row) => {
@@ -410,6 +426,74 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     );
   }
 
+  /** Held by this agent from now: its controls are watched, and its first renewal is the take's. */
+  #hold(taken: Taken, askedAt: number): void {
+    this.#held.hold(taken.id, taken.lease, taken.metadataVersion);
+    this.#fresh.set(taken.id, { fence: taken.lease, askedAt });
+  }
+
+  /** What a complete-and-take took (`askedAt`: when it was sent), kept for the next takes. */
+  async #keep(rows: TakenRow[], askedAt: number): Promise<void> {
+    for (const taken of await this.#settle(rows.filter((row) => row.id !== null))) {
+      if (taken === 'ended') continue;
+      this.#hold(taken, askedAt);
+      if (this.#closed) await this.#unclaimed(taken);
+      else this.#prefetched.keep(taken);
+    }
+  }
+
+  /** A prefetched job no take claimed goes back to the queue, uncounted, for any agent. */
+  async #unclaimed(taken: Taken): Promise<void> {
+    this.#fresh.delete(taken.id);
+    this.#held.release(taken.id, taken.lease);
+    try {
+      await this.#giveBack(taken);
+      // Nobody is told by the database (the give back is no insert): this agent's takes look again.
+      this.#wakeups.nudge();
+    } catch (error) {
+      // Its lease runs out and brings it back all the same.
+      this.emit('warning', error as Error);
+    }
+  }
+
+  /**
+   * Completes `asked` in one statement and, while a dispatcher takes (its slots take again as soon
+   * as they have reported; not while it stops), takes as many jobs for the takes that follow.
+   * Says which completions applied; a job asked twice at once applies its first only.
+   */
+  async #completeSome(asked: Completing[]): Promise<boolean[]> {
+    const first = new Map<string, Completing>();
+    for (const completing of asked) if (!first.has(completing.id)) first.set(completing.id, completing);
+    const askedAt = this.#clock.now();
+    const { rows } = await this.#query<TakenRow & { completed: string[] }>(this.#sql.completeAndTake, [
+      this.agent,
+      this.#leaseMs,
+      this.#prefetched.wanted ? asked.length : 0,
+      JSON.stringify(
+        [...first.values()].map(({ id, fence, completion }) => ({
+          id,
+          fence,
+          result: completion.result,
+          completion,
+        })),
+      ),
+    ]);
+    await this.#keep(rows, askedAt);
+    const applied = new Set(rows[0]?.completed);
+    return asked.map((completing) => applied.has(completing.id) && first.get(completing.id) === completing);
+  }
+
+  /** Which of `asked` the database renewed, in one statement. */
+  async #renewSome(asked: Array<{ id: string; fence: string }>): Promise<boolean[]> {
+    const { rows } = await this.#query<{ id: string; fence: string }>(this.#sql.renewMany, [
+      asked.map((lease) => lease.id),
+      asked.map((lease) => lease.fence),
+      this.#leaseMs,
+    ]);
+    const renewed = new Set(rows.map((row) => `${row.fence}:${row.id}`));
+    return asked.map((lease) => renewed.has(`${lease.fence}:${lease.id}`));
+  }
+
   /** How long until the next lease runs out, on the database's clock (the poll when none is held). */
   async #untilNextExpiry(): Promise<number> {
     const { rows } = await this.#query<{ ms: number | null }>(this.#sql.untilNextExpiry);
@@ -434,26 +518,4 @@ export class PostgresJobSource extends EventEmitter<PostgresJobSourceEvents> imp
     if (asked === 'complete' && row.state === 'completed') return new JobAlreadyCompletedError(request.id);
     return new LeaseLostError(request.id, `it is ${row.state}, not leased`);
   }
-}
-
-interface TakenRow {
-  id: string;
-  job: string;
-  message: unknown;
-  metadata: Record<string, unknown> | null;
-  state: 'leased' | 'dead';
-  fence: string;
-  cancelRequested: boolean;
-  cancelReason: string | null;
-  metadataVersion: number;
-  priority: number;
-  /** bigint, as text. */
-  seq: string;
-}
-
-function fenceOf(request: JobRequest): string {
-  if (!/^\d{1,18}$/.test(request.lease)) {
-    throw new LeaseLostError(request.id, `${JSON.stringify(request.lease)} is not a lease this source gave`);
-  }
-  return request.lease;
 }

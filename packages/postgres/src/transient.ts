@@ -1,5 +1,6 @@
-// Failures worth waiting out (the database restarting, a connection cut), and a promise that
-// gives way to an abort signal: what the source's retries are made of.
+// Failures worth waiting out (the database restarting, a connection cut), a retry loop for them,
+// and a promise that gives way to an abort signal: what the source's retries are made of.
+import type { Clock } from '@troupe/core';
 
 /** SQLSTATE classes of errors worth retrying: connection, resources, operator intervention. */
 const TRANSIENT = /^(08|53|57)/;
@@ -30,4 +31,32 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
       },
     );
   });
+}
+
+export interface RetryingOptions {
+  readonly clock: Clock;
+  /** How long to go on trying, from the first attempt. */
+  readonly forMs: number;
+  readonly maxBackoffMs: number;
+  /** Whether to give up at once (the source was closed). */
+  readonly stopped: () => boolean;
+  /** Each transient failure that is retried. */
+  readonly warn: (error: Error) => void;
+}
+
+/** `attempt` again after transient failures, with back-off from 50 ms, for up to `forMs`. */
+export async function retrying<T>(attempt: () => Promise<T>, options: RetryingOptions): Promise<T> {
+  const { clock } = options;
+  const deadline = clock.now() + options.forMs;
+  let backoffMs = 50;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (options.stopped() || !isTransient(error) || clock.now() + backoffMs > deadline) throw error;
+      options.warn(error as Error);
+      await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), backoffMs));
+      backoffMs = Math.min(backoffMs * 2, options.maxBackoffMs);
+    }
+  }
 }

@@ -77,6 +77,11 @@ export class Wakeups {
     });
   }
 
+  /** Wakes this source's waiting takes, as a notification would (something came back to the queue). */
+  nudge(): void {
+    this.#wakeAll();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#retry !== undefined) this.#options.clock.clearTimeout(this.#retry);

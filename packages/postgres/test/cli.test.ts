@@ -30,7 +30,7 @@ describe('troupe jobs', () => {
     const url = await postgres.database();
     expect(await run(['jobs', 'migrate', '--database', url])).toEqual({
       code: 0,
-      stdout: 'applied migration(s) 1, 2; the schema is at version 2\n',
+      stdout: 'applied migration(s) 1, 2, 3; the schema is at version 3\n',
       stderr: '',
     });
     // From here on the URL comes from the environment.

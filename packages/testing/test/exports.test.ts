@@ -10,6 +10,7 @@ const values = [
   'VirtualClock',
   'exhaustive',
   'explore',
+  'formatStory',
   'formatTrace',
   'jobsEndOnce',
   'nothingAfterExitPacket',
@@ -21,6 +22,7 @@ const values = [
   'replay',
   'requestsEndOnce',
   'resultsMatchReference',
+  'shrink',
 ];
 
 /** Types vanish at run time, so they are read from the index's source. */
@@ -33,8 +35,11 @@ const types = [
   'RunResult',
   'Scenario',
   'Schedule',
+  'ShrinkOptions',
+  'ShrinkResult',
   'SimulatedNode',
   'Strategy',
+  'TakenStep',
   'TraceEntry',
   'Violation',
   'World',
