@@ -90,6 +90,7 @@ export {
 export { ThreadNodeProvider, type ThreadNodeProviderOptions } from './nodes/thread.js';
 export type { PacketBodies } from './packets.js';
 export type { RetryPolicy } from './request-policy.js';
+export type { FencedPacket } from './runtime/build-host.js';
 export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime/runtime.js';
 export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
 export type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';

@@ -2,6 +2,12 @@ import { inspect } from 'node:util';
 import { type JobCancelKind, MalformedPacketError, TaskFailedError, UnknownPacketError } from './errors.js';
 import { type RetryPolicy, retryProblem, timeoutProblem } from './request-policy.js';
 
+/** Heartbeats both ways on a link (NodeConfiguration `heartbeat`): milliseconds, both above 0. */
+export interface HeartbeatTimes {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
 /** A span's context as it crosses a link (BuildRequest `traceContext`): W3C trace context. */
 export interface TraceCarrier {
   traceparent: string;
@@ -63,8 +69,19 @@ export type NodeShutdownReason =
   | 'Retired';
 
 export interface PacketBodies {
-  /** Host → node, first packet on a link: makes the sender the node's host. */
-  NodeConfiguration: { nodeId: string; hostPid: number; nodeReuse: boolean };
+  /**
+   * Host → node, first packet on a link: makes the sender the node's host. `incarnation` numbers
+   * this connection of the node (what the host fences a lost one's late packets by);
+   * `heartbeat`, when given, asks the node to drop this host after `timeoutMs` without a packet
+   * from it (the host pings every `intervalMs` whether or not the node holds requests).
+   */
+  NodeConfiguration: {
+    nodeId: string;
+    hostPid: number;
+    nodeReuse: boolean;
+    incarnation: number;
+    heartbeat?: HeartbeatTimes;
+  };
   /** Host → node: run a task. */
   /** `deps`: the results of its declared dependencies, in their order (absent when it has none). */
   BuildRequest: {
@@ -112,7 +129,7 @@ export interface PacketBodies {
   JobRequest: { jobId: string; job: string; message: unknown; metadata?: Record<string, unknown> };
   /** Host → worker node: stop the job; `kind` says why. */
   JobCancel: { jobId: string; kind: JobCancelKind; reason: string };
-  /** Host → node, while the node holds requests: are you there? */
+  /** Host → node, while the node holds requests (always, when it has heartbeats): are you there? */
   Ping: { seq: number };
   /** Node → host: the answer to Ping, sent by the endpoint whatever its tasks are doing. */
   Pong: { seq: number };
@@ -218,6 +235,13 @@ export type Packet = { [K in PacketTypeName]: { type: K; body: PacketBodies[K] }
 type Check = (body: Record<string, unknown>) => string | undefined;
 
 const isString = (v: unknown) => typeof v === 'string';
+const isMs = (v: unknown) => typeof v === 'number' && v > 0 && v <= 2_147_483_647;
+const isHeartbeat = (v: unknown) =>
+  typeof v === 'object' &&
+  v !== null &&
+  isMs((v as HeartbeatTimes).intervalMs) &&
+  isMs((v as HeartbeatTimes).timeoutMs) &&
+  (v as HeartbeatTimes).intervalMs < (v as HeartbeatTimes).timeoutMs;
 const isTraceCarrier = (v: unknown) =>
   typeof v === 'object' &&
   v !== null &&
@@ -235,6 +259,13 @@ const checks: Record<PacketTypeName, Check[]> = {
     field('nodeId', isString, 'a string'),
     field('hostPid', Number.isInteger, 'an integer'),
     field('nodeReuse', (v) => typeof v === 'boolean', 'a boolean'),
+    field('incarnation', (v) => Number.isSafeInteger(v) && (v as number) >= 1, 'an integer from 1'),
+    field(
+      'heartbeat',
+      isHeartbeat,
+      '{intervalMs, timeoutMs}: milliseconds above 0, interval below timeout',
+      true,
+    ),
   ],
   BuildRequest: [
     field('id', isString, 'a string'),

@@ -209,7 +209,7 @@ describe('node endpoint: staged requests', () => {
       if (type === PacketType.BuildResult)
         seen.push(`result ${b.id} ${b.ok ? JSON.stringify(b.value) : 'failed'}`);
     });
-    link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false });
+    link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false, incarnation: 1 });
     link.send(PacketType.BuildRequest, { id: 'r1', task: `${tasks}#waitForCancel`, input: null });
     link.send(PacketType.BuildRequest, { id: 'r2', task: `${tasks}#echo`, input: 'second' });
     link.send(PacketType.BuildRequest, { id: 'r3', task: `${tasks}#echo`, input: 'third' });
@@ -238,7 +238,7 @@ describe('node endpoint: many small tasks', () => {
       const b = body as { id: string; ok: boolean; value?: unknown; error?: { message: string } };
       if (type === PacketType.BuildResult) results.set(b.id, b);
     });
-    link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false });
+    link.send(PacketType.NodeConfiguration, { nodeId: 'host', hostPid: 1, nodeReuse: false, incarnation: 1 });
     cleanups.push(() => link.close());
     // Resolves once the node has handled everything sent before: a request staged behind the
     // active one and cancelled is answered at once, and the link is one ordered stream.
@@ -301,7 +301,12 @@ describe('node endpoint: a reusable node that loses its host', () => {
     // A host that presents itself for reuse and then disappears without a word.
     const link = await transport.connect(endpoint.address, {});
     const ready = new Promise<void>((resolve) => link.on('packet', () => resolve()));
-    link.send(PacketType.NodeConfiguration, { nodeId: 'vanishing', hostPid: 1, nodeReuse: true });
+    link.send(PacketType.NodeConfiguration, {
+      nodeId: 'vanishing',
+      hostPid: 1,
+      nodeReuse: true,
+      incarnation: 1,
+    });
     await ready;
     expect(endpoint.state).toBe('active');
     await link.destroy();

@@ -64,6 +64,7 @@ const types = [
   'CriticalStep',
   'Dashboard',
   'DashboardOptions',
+  'FencedPacket',
   'InProcessNodeProviderOptions',
   'Job',
   'JobCancelKind',

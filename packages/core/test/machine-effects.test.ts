@@ -23,6 +23,7 @@ function nodeWorld(silentMs: () => number) {
   const calls: string[] = [];
   const effects: NodeContextEffects = {
     holdsWork: () => true,
+    heartbeats: () => false,
     silentFor: silentMs,
     pingIntervalMs: () => 100,
     pingTimeoutMs: () => 250,
@@ -133,11 +134,15 @@ describe('machines with bound effects', () => {
       releaseHost: () => calls.push('release'),
       resetBuildState: () => calls.push('reset'),
       exit: () => calls.push('exit'),
+      hostSilentFor: () => 0,
+      watchHost: () => calls.push('watch host'),
+      hostTicked: () => {},
+      hostSilent: () => calls.push('host silent'),
     });
     expect(stale.getSnapshot().value).toBe('exiting');
     expect(calls).toEqual(['accept h1', 'release', 'reset', 'retire h2', 'exit']);
     const unbound = endpoint(undefined);
-    expect(unbound.getSnapshot().value).toBe('active');
+    expect(unbound.getSnapshot().value).toEqual({ active: 'trusting' });
     expect(unbound.getSnapshot().context.host).toBe('h2');
     unbound.stop();
   });

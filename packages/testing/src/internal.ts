@@ -20,6 +20,7 @@ export {
 } from './private-postgres.js';
 export {
   acceptSecondHost,
+  applyLostIncarnations,
   completeIgnoringToken,
   completeJobTwice,
   grantBeforeStaged,
@@ -39,6 +40,7 @@ export {
   fenceScenario,
   hangScenario,
   jobsScenario,
+  partitionScenario,
   pipelineScenario,
   restartScenario,
   reuseScenario,
@@ -50,6 +52,11 @@ export { runSchedule } from './sim/schedule.js';
 export { type ShortestResult, shortestCounterexample } from './sim/shortest.js';
 export { type Move, sameViolation } from './sim/shrink.js';
 export { describePacket, type Step } from './sim/simulation.js';
+export {
+  type StaticEndpoint,
+  StaticEndpointProvider,
+  type StaticEndpointProviderOptions,
+} from './sim/static-endpoints.js';
 export {
   type Chooser,
   type ScheduleRecord,

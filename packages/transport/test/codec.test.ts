@@ -174,7 +174,7 @@ describe('handshake', () => {
     const base = encodeHandshake(createHandshake());
     const cases: Array<[Buffer, string]> = [
       [Buffer.concat([Buffer.from('HTTP'), base.subarray(4)]), 'magic'],
-      [encodeHandshake(createHandshake({ protocolVersion: 7 })), 'protocol version'],
+      [encodeHandshake(createHandshake({ protocolVersion: PROTOCOL_VERSION + 1 })), 'protocol version'],
       [Buffer.concat([base.subarray(0, 32), Buffer.from('NOPE')]), 'end marker'],
       [encodeHandshake(createHandshake({ runtimeVersion: '3.0.0' })), 'runtime version'],
       [encodeHandshake(createHandshake({ lowPriority: true })), 'flags'],

@@ -1,5 +1,6 @@
 import { ActorEffects, type EffectsKey } from '@troupe/transport/internal';
-import { assign, type SnapshotFrom, setup } from 'xstate';
+import { and, assign, type SnapshotFrom, setup } from 'xstate';
+import type { HeartbeatTimes } from '../packets.js';
 
 /**
  * What the endpoint machine does to the world, carried out by its endpoint: bound by
@@ -21,10 +22,18 @@ export interface NodeEndpointEffects {
   resetBuildState(): void;
   /** Ends the node: listener and links closed, processes its tasks started ended. */
   exit(): void;
+  /** How long the host has been silent (no packet from it), not counting this node's own lateness. */
+  hostSilentFor(): number;
+  /** Watching the host starts now: it was just accepted. */
+  watchHost(): void;
+  /** A heartbeat tick went by (this node's own lateness is not the host's silence). */
+  hostTicked(): void;
+  /** The host was silent past its heartbeat timeout: says so, before it is released. */
+  hostSilent(timeoutMs: number): void;
 }
 
 export type NodeEndpointEvent =
-  | { type: 'host.offered'; linkId: string; reuse: boolean }
+  | { type: 'host.offered'; linkId: string; reuse: boolean; heartbeat?: HeartbeatTimes | undefined }
   | { type: 'host.lost'; linkId: string }
   | { type: 'build.completed'; linkId: string; prepareForReuse: boolean }
   | { type: 'endpoint.exit' };
@@ -49,6 +58,8 @@ export const nodeEndpointMachine = setup({
       idleTimeoutMs: number;
       host: string | undefined;
       reuse: boolean;
+      /** The host's heartbeat times (its NodeConfiguration), when it gave them. */
+      heartbeat: HeartbeatTimes | undefined;
       builds: number;
     },
     events: {} as NodeEndpointEvent,
@@ -66,9 +77,13 @@ export const nodeEndpointMachine = setup({
       effects.of(context.effects)?.releaseHost(),
     resetBuildState: ({ context }) => effects.of(context.effects)?.resetBuildState(),
     exit: ({ context }) => effects.of(context.effects)?.exit(),
+    watchHost: ({ context }) => effects.of(context.effects)?.watchHost(),
+    hostTicked: ({ context }) => effects.of(context.effects)?.hostTicked(),
+    hostSilent: ({ context }) => effects.of(context.effects)?.hostSilent(context.heartbeat?.timeoutMs ?? 0),
     takeHost: assign({
       host: ({ event }) => (event.type === 'host.offered' ? event.linkId : undefined),
       reuse: ({ event }) => event.type === 'host.offered' && event.reuse,
+      heartbeat: ({ event }) => (event.type === 'host.offered' ? event.heartbeat : undefined),
     }),
   },
   guards: {
@@ -80,12 +95,20 @@ export const nodeEndpointMachine = setup({
       event.type === 'build.completed' && event.linkId === context.host && event.prepareForReuse,
     // The endpoint's answer (it asks its task modules; unbound, never). Checked when a host offers
     // itself to an idle node, not per request: one stat per module per build.
+    reusable: ({ context }) => context.reuse,
     modulesStale: ({ context }) => effects.of(context.effects)?.staleModules() !== undefined,
     hostLostReusable: ({ context, event }) =>
       event.type === 'host.lost' && event.linkId === context.host && context.reuse,
+    hostHeartbeats: ({ context }) => context.heartbeat !== undefined,
+    // Read when the heartbeat tick fires (unbound: never silent).
+    hostSilentTooLong: ({ context }) => {
+      const world = effects.of(context.effects);
+      return world !== undefined && world.hostSilentFor() >= (context.heartbeat?.timeoutMs ?? Infinity);
+    },
   },
   delays: {
     idleTimeout: ({ context }) => context.idleTimeoutMs,
+    heartbeatInterval: ({ context }) => context.heartbeat?.intervalMs ?? 1_000,
   },
 }).createMachine({
   id: 'nodeEndpoint',
@@ -94,6 +117,7 @@ export const nodeEndpointMachine = setup({
     idleTimeoutMs: input.idleTimeoutMs,
     host: undefined,
     reuse: false,
+    heartbeat: undefined,
     builds: 0,
   }),
   initial: 'waiting',
@@ -108,7 +132,34 @@ export const nodeEndpointMachine = setup({
         },
       },
     },
+    /**
+     * Serving a host. A host that sent heartbeat times is `watching`: a tick every interval, and
+     * one silent (no packet at all from it, its Pings included) for its timeout is dropped as if
+     * its link had closed: what it left running is cancelled, and the node goes idle for the next
+     * host, or exits. TCP does not say that a peer behind a partition, or a stopped machine, is
+     * gone; a node that waited on its link would stay taken. Without heartbeats it is `trusting`:
+     * its link's close is all it hears of the host's end (a local host's socket closes when it dies).
+     */
     active: {
+      initial: 'trusting',
+      states: {
+        trusting: {
+          always: { guard: 'hostHeartbeats', target: 'watching', actions: 'watchHost' },
+        },
+        watching: {
+          after: {
+            heartbeatInterval: [
+              {
+                guard: and(['hostSilentTooLong', 'reusable']),
+                target: '#nodeEndpoint.idle',
+                actions: 'hostSilent',
+              },
+              { guard: 'hostSilentTooLong', target: '#nodeEndpoint.exiting', actions: 'hostSilent' },
+              { target: 'watching', reenter: true, actions: 'hostTicked' },
+            ],
+          },
+        },
+      },
       on: {
         'host.offered': [
           {
@@ -161,8 +212,18 @@ export const nodeEndpointMachine = setup({
   },
 });
 
+type NodeEndpointValue = SnapshotFrom<typeof nodeEndpointMachine>['value'];
+
 /** `waiting`, `active`, `idle` or `exiting`, as the machine says. */
-export type NodeEndpointState = SnapshotFrom<typeof nodeEndpointMachine>['value'];
+export type NodeEndpointState = Extract<NodeEndpointValue, string> | keyof Extract<NodeEndpointValue, object>;
+
+/** While active: whether the node watches its host's heartbeats. */
+export type HostWatchState = Extract<NodeEndpointValue, object>['active'];
+
+/** The machine's top-level state, from its value. */
+export function endpointStateOf(value: NodeEndpointValue): NodeEndpointState {
+  return typeof value === 'string' ? value : 'active';
+}
 
 /** The key to `endpointEffects` for an endpoint machine's actor: its input `effects`. */
 export function bindNodeEndpointEffects(

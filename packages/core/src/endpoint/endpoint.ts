@@ -16,10 +16,13 @@ import { type Actor, createActor } from 'xstate';
 import { MalformedPacketError } from '../errors.js';
 import { type PacketBodies, PacketRegistry, PacketType } from '../packets.js';
 import { internalSeams, type MachineSeam } from '../seams.js';
+import { Silence } from '../silence.js';
 import { type NodeIdentity, systemIdentity } from '../system/launcher.js';
 import type { TaskChildren } from './children.js';
 import {
   bindNodeEndpointEffects,
+  endpointStateOf,
+  type HostWatchState,
   type NodeEndpointEvent,
   type NodeEndpointState,
   nodeEndpointMachine,
@@ -86,10 +89,16 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
   readonly #children: TaskChildren | undefined;
   readonly #childGraceMs: number;
   readonly #links = new Set<Link>();
+  /** The incarnation each link that offered itself as host gave (read when it is accepted). */
+  readonly #offered = new Map<string, number>();
   /** What the host asks this node to run: task requests, or (on a worker node) one job. */
   readonly #requests: TaskRequests;
   readonly #job: WorkerJob;
   #host: Link | undefined;
+  /** The host's incarnation number for this node's connection to it (its NodeConfiguration). */
+  #incarnation = 0;
+  /** Since the host last sent anything: what its heartbeat timeout is measured against. */
+  readonly #hostSilence: Silence;
   #killed = false;
   #resolveExited!: () => void;
 
@@ -114,6 +123,11 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
     this.#tasks = new TaskResolver(this.#identity);
     this.#children = options.children;
     this.#childGraceMs = options.childGraceMs ?? 1_000;
+    const clock = options.clock ?? systemClock;
+    this.#hostSilence = new Silence(
+      clock,
+      () => this.#machine.getSnapshot().context.heartbeat?.intervalMs ?? Number.POSITIVE_INFINITY,
+    );
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
@@ -149,11 +163,25 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
           exit: () => {
             void this.#shutdown();
           },
+          hostSilentFor: () => this.#hostSilence.silentFor(),
+          watchHost: () => this.#hostSilence.watchFromNow(),
+          hostTicked: () => this.#hostSilence.ticked(),
+          hostSilent: (timeoutMs) =>
+            this.#log(
+              `dropping host incarnation ${this.#incarnation} (${this.#host?.peer ?? 'gone'}): nothing heard from it for ${this.#hostSilence.sinceHeard()} ms (heartbeat timeout ${timeoutMs} ms)`,
+            ),
         }),
       },
     });
+    // A heartbeat tick makes a new snapshot in the same state: only a change of state is news.
+    let last: NodeEndpointState | undefined;
     this.#machine.subscribe({
-      next: (snapshot) => this.emitSafely('state', snapshot.value),
+      next: (snapshot) => {
+        const state = endpointStateOf(snapshot.value);
+        if (state === last) return;
+        last = state;
+        this.emitSafely('state', state);
+      },
       error: reportUnhandledError,
     });
     listener.on('link', (link) => this.#onLink(link));
@@ -170,7 +198,13 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
   }
 
   get state(): NodeEndpointState {
-    return this.#machine.getSnapshot().value;
+    return endpointStateOf(this.#machine.getSnapshot().value);
+  }
+
+  /** While serving a host: whether it watches the host's heartbeats (`watching`) or not (`trusting`). */
+  get hostWatch(): HostWatchState | undefined {
+    const value = this.#machine.getSnapshot().value;
+    return typeof value === 'string' ? undefined : value.active;
   }
 
   /** Requests currently running. */
@@ -215,6 +249,7 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
     link.on('packet', (type, body) => this.#onPacket(link, type, body));
     link.on('close', ({ reason, error }) => {
       this.#links.delete(link);
+      this.#offered.delete(link.id);
       if (link === this.#host) {
         this.#log(`host link closed (${reason}${error ? `: ${error.message}` : ''})`);
         this.#toMachine({ type: 'host.lost', linkId: link.id });
@@ -234,6 +269,8 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       return;
     }
     if (link !== this.#host) {
+      // A host this node let go (its heartbeat timeout): what it sent before it heard is late news.
+      if (link.state !== 'open') return;
       if (packet.type !== 'NodeConfiguration') {
         const error = new MalformedPacketError(
           String(packet.type),
@@ -243,9 +280,17 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
         void link.destroy(error);
         return;
       }
-      this.#toMachine({ type: 'host.offered', linkId: link.id, reuse: packet.body.nodeReuse });
+      this.#offered.set(link.id, packet.body.incarnation);
+      this.#toMachine({
+        type: 'host.offered',
+        linkId: link.id,
+        reuse: packet.body.nodeReuse,
+        heartbeat: packet.body.heartbeat,
+      });
       return;
     }
+    // Anything from the host is news that it is there (its Pings are only the least of it).
+    this.#hostSilence.heard();
     switch (packet.type) {
       case 'BuildRequest':
         this.#requests.received(link, packet.body);
@@ -291,6 +336,7 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
 
   #acceptHost(linkId: string): void {
     this.#host = [...this.#links].find((link) => link.id === linkId);
+    this.#incarnation = this.#offered.get(linkId) ?? 0;
     if (this.#host) this.#listener.admit(this.#host);
     this.#host?.send(PacketType.NodeReady, {
       pid: this.#identity.pid,

@@ -33,6 +33,16 @@ export interface NodeContextOptions {
   /** Pings while the node holds requests, and how long it may stay silent. See `PingTimes`. */
   ping?: Partial<PingTimes>;
   /**
+   * Heartbeats both ways (`DEFAULT_HEARTBEAT` fills what is left out): the node is pinged every
+   * `intervalMs` whether or not it holds requests and lost after `timeoutMs` of silence, even
+   * idle; it is told the same times, and drops this host after `timeoutMs` without a packet from
+   * it. For nodes across a network, where a peer can vanish without its socket closing. Without
+   * it, `ping` applies, and only while the node holds requests.
+   */
+  heartbeat?: Partial<PingTimes>;
+  /** Which connection of the node this is, from 1 (NodeConfiguration `incarnation`). Default 1. */
+  incarnation?: number;
+  /**
    * Ends the node when it is declared lost (it did not answer pings). Default: kill its process's
    * tree (a thread node's "process" terminates the thread). In-process nodes pass their own.
    */

@@ -11,7 +11,7 @@ import {
   type WriterQueueState,
 } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
-import { NodeClosedError, NodeConnectionFailedError } from '../errors.js';
+import { InvalidOptionError, NodeClosedError, NodeConnectionFailedError } from '../errors.js';
 import { createIdSource } from '../ids.js';
 import {
   type Packet,
@@ -52,6 +52,8 @@ export type { PingTimes } from './liveness.js';
 export class NodeContext extends SafeEmitter<NodeContextEvents> {
   readonly id: string;
   readonly kind: NodeKind;
+  /** Which connection of the node this is (NodeConfiguration `incarnation`): 1 for its first. */
+  readonly incarnation: number;
   readonly process: NodeProcess | undefined;
   /** Where it runs: 'local', a remote launcher prefix, or an endpoint URL (`NodeContextOptions.location`). */
   readonly location: string;
@@ -79,7 +81,10 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     this.pid = options.process?.pid;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#liveness = new NodeLiveness(this.#clock);
+    this.incarnation = options.incarnation ?? 1;
+    if (!Number.isSafeInteger(this.incarnation) || this.incarnation < 1)
+      throw new InvalidOptionError('incarnation', 'an integer from 1', options.incarnation);
+    this.#liveness = new NodeLiveness(this.#clock, options.heartbeat, this.id);
     this.setPingTimes(options.ping ?? {});
     this.#direct = new DirectRequests({
       id: this.id,
@@ -100,7 +105,8 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       inspect: machineInspector(),
       input: {
         effects: bindNodeContextEffects({
-          holdsWork: () => liveness.held.size > 0,
+          holdsWork: () => liveness.watched(),
+          heartbeats: () => liveness.heartbeat !== undefined,
           silentFor: () => liveness.silentFor(),
           pingIntervalMs: () => liveness.times.intervalMs,
           pingTimeoutMs: () => liveness.times.timeoutMs,
@@ -145,7 +151,15 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     return this.#liveness.times;
   }
 
-  /** Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options). */
+  /** The heartbeat times the node was given (NodeConfiguration), if its provider asked for heartbeats. */
+  get heartbeat(): Readonly<PingTimes> | undefined {
+    return this.#liveness.heartbeat;
+  }
+
+  /**
+   * Changes the ping interval and silence bound (the runtime passes its `nodes.ping*` options).
+   * A node with heartbeats keeps the times it was told when it connected: this changes nothing.
+   */
   setPingTimes(times: Partial<PingTimes>): void {
     this.#liveness.setTimes(times, this.id);
   }
@@ -212,10 +226,13 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     link.on('packet', (type, body) => this.#onPacket(type, body));
     link.on('close', (info) => this.#onLinkClosed(info));
     this.#toMachine({ type: 'link.opened' });
+    const heartbeat = this.#liveness.heartbeat;
     link.send(PacketType.NodeConfiguration, {
       nodeId: this.id,
       hostPid,
       nodeReuse: this.#options.nodeReuse ?? false,
+      incarnation: this.incarnation,
+      ...(heartbeat && { heartbeat: { intervalMs: heartbeat.intervalMs, timeoutMs: heartbeat.timeoutMs } }),
     } satisfies PacketBodies['NodeConfiguration']);
     try {
       await ready;
@@ -264,9 +281,16 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   }
 
   /**
-   * The node held requests and did not answer pings within the bound: it is killed (a stopped
-   * process does not answer even a polite close), its link cut, and what it held fails with
-   * `NodeUnresponsiveError` through the same path as any lost connection.
+   * The node did not answer pings within the bound (or its host gave up on it): it is killed (a
+   * stopped process does not answer even a polite close), and what it held fails with
+   * `NodeUnresponsiveError`, or runs again elsewhere, at once: the host hears of it now, through
+   * the same `shutdown` event as any lost connection, not once the link is gone.
+   *
+   * The link is closed, not cut: what the node wrote before it ended still arrives (its last log
+   * lines), within the link's close timeout. So does anything a node that was only slow, or behind
+   * a partition that heals, still sends about its requests; its host must not apply that (they may
+   * be running again elsewhere, under the same node id on a later incarnation): the build host
+   * drops it as from a lost incarnation.
    */
   #declareLost(): void {
     // Entered once (the machine's lost state); whatever happened since (a shutdown cut the link),
@@ -278,9 +302,10 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
     } catch (killError) {
       reportUnhandledError(killError);
     }
-    // A link already closed is on its way through #fail, which reads the liveness verdict.
     const link = this.#link;
-    if (link && link.state !== 'closed') void link.destroy(error);
+    // A link that failed first is on its way through #fail, which reads the liveness verdict.
+    if (this.#failure === undefined && !(link && link.state === 'closed')) this.#failed(error);
+    if (link && link.state !== 'closed' && link.state !== 'closing') void link.close();
   }
 
   /**
@@ -411,16 +436,23 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
       const exited = new Promise<void>((resolve) => process.onExit(() => resolve()));
       await fulfilsWithin(this.#clock, exited, this.#options.exitGraceMs ?? 1_000);
     }
-    const error =
-      this.#liveness.lost ??
-      new NodeConnectionFailedError(this.id, this.pid, process?.exit(), process?.outputTail(2048) ?? '', {
-        cause: info.error ?? new Error(`link ${info.reason}`),
-      });
+    // A node declared lost was failed at the verdict; its link is only now gone.
+    if (this.#failure === undefined)
+      this.#failed(
+        this.#liveness.lost ??
+          new NodeConnectionFailedError(this.id, this.pid, process?.exit(), process?.outputTail(2048) ?? '', {
+            cause: info.error ?? new Error(`link ${info.reason}`),
+          }),
+      );
+    this.#toMachine({ type: 'link.closed' });
+    this.emitSafely('closed');
+  }
+
+  /** The connection has failed, for `error`: whoever had requests on it hears so, once. */
+  #failed(error: Error): void {
     this.#failure = error;
     this.#liveness.held.clear();
     this.emitSafely('shutdown', { reason: 'ConnectionFailed', error: { message: error.message } }, error);
     this.#direct.connectionFailed(error);
-    this.#toMachine({ type: 'link.closed' });
-    this.emitSafely('closed');
   }
 }

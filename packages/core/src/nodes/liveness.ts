@@ -1,5 +1,6 @@
 import type { Clock } from '@troupe/transport';
 import { InvalidOptionError, NodeUnresponsiveError } from '../errors.js';
+import { Silence } from '../silence.js';
 
 /**
  * Liveness of a node that holds requests: it is pinged every `intervalMs` (default 1 s) and
@@ -16,6 +17,14 @@ export interface PingTimes {
 export const DEFAULT_PING_TIMES: Readonly<PingTimes> = { intervalMs: 1_000, timeoutMs: 10_000 };
 
 /**
+ * Heartbeats, for a node whose provider asks for them (a node across a network, where TCP does
+ * not say that a peer is gone): pinged every `intervalMs` whether or not it holds requests,
+ * declared lost after `timeoutMs` of silence even when idle, and told the same times in its
+ * NodeConfiguration so that it drops a host it has not heard from for `timeoutMs`.
+ */
+export const DEFAULT_HEARTBEAT: Readonly<PingTimes> = { intervalMs: 1_000, timeoutMs: 5_000 };
+
+/**
  * What a node context knows of its node's liveness: the requests the node holds, when it last
  * answered, and the ping times. Plain bookkeeping on the injected clock; the node-context
  * machine decides when to ping and when the node is lost, reading it through its effects.
@@ -25,34 +34,57 @@ export class NodeLiveness {
   readonly held = new Set<string>();
   #times: PingTimes = { ...DEFAULT_PING_TIMES };
   #seq = 0;
-  /** When the node last answered a ping, or was first given work: where its silence starts. */
-  #answeredAt = 0;
-  /** When the last tick ran (watching began, or a ping went out). */
-  #tickedAt = 0;
+  /** Since the node last answered a ping, or was first watched. */
+  readonly #silence: Silence;
   #lost: Error | undefined;
+  /** Set when the node has heartbeats: its times are fixed, told to the node when it connects. */
+  readonly heartbeat: Readonly<PingTimes> | undefined;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock, heartbeat?: Partial<PingTimes>, nodeId = 'node') {
+    this.#silence = new Silence(clock, () => this.#times.intervalMs);
+    if (heartbeat) {
+      this.setTimes({ ...DEFAULT_HEARTBEAT, ...heartbeat }, nodeId, 'heartbeat');
+      const { intervalMs, timeoutMs } = this.#times;
+      if (!Number.isFinite(timeoutMs) || timeoutMs > 2_147_483_647)
+        throw invalidPing(nodeId, 'timeoutMs', 'milliseconds up to 2147483647', timeoutMs, 'heartbeat');
+      if (intervalMs >= timeoutMs)
+        throw invalidPing(
+          nodeId,
+          'intervalMs',
+          `less than timeoutMs (${timeoutMs})`,
+          intervalMs,
+          'heartbeat',
+        );
+      this.heartbeat = this.#times;
+    }
+  }
+
+  /** Whether the node is watched now: it holds requests, or it has heartbeats. */
+  watched(): boolean {
+    return this.heartbeat !== undefined || this.held.size > 0;
+  }
 
   get times(): Readonly<PingTimes> {
     return this.#times;
   }
 
   /** Changes the ping interval and silence bound of node `nodeId`; refuses what no timer could run. */
-  setTimes(times: Partial<PingTimes>, nodeId: string): void {
+  setTimes(times: Partial<PingTimes>, nodeId: string, option: 'ping' | 'heartbeat' = 'ping'): void {
+    // A node with heartbeats was told its times when it connected: they stay.
+    if (this.heartbeat) return;
     const next = { ...this.#times, ...times };
     for (const [name, value] of Object.entries(next)) {
       if (typeof value !== 'number' || Number.isNaN(value) || value <= 0)
-        throw invalidPing(nodeId, name, 'a positive number of milliseconds', value);
+        throw invalidPing(nodeId, name, 'a positive number of milliseconds', value, option);
     }
     if (!Number.isFinite(next.intervalMs))
-      throw invalidPing(nodeId, 'intervalMs', 'a finite number of milliseconds', next.intervalMs);
+      throw invalidPing(nodeId, 'intervalMs', 'a finite number of milliseconds', next.intervalMs, option);
     this.#times = next;
   }
 
   /** How long the node has been silent, not counting this host's own lateness. */
   silentFor(): number {
-    const now = this.clock.now();
-    return now - this.#answeredAt - this.#lateness(now);
+    return this.#silence.silentFor();
   }
 
   /** Set when the node was declared lost: what its requests fail with. */
@@ -65,7 +97,7 @@ export class NodeLiveness {
    * (`giveUp`), else its silence.
    */
   lose(nodeId: string, pid: number | undefined): Error {
-    this.#lost ??= new NodeUnresponsiveError(nodeId, pid, this.clock.now() - this.#answeredAt);
+    this.#lost ??= new NodeUnresponsiveError(nodeId, pid, this.#silence.sinceHeard());
     return this.#lost;
   }
 
@@ -76,41 +108,34 @@ export class NodeLiveness {
 
   /** The silence clock starts now (the node was given work while it held none). */
   watchFromNow(): void {
-    this.#answeredAt = this.clock.now();
-    this.#tickedAt = this.#answeredAt;
+    this.#silence.watchFromNow();
   }
 
   /** The node answered a ping. */
   answered(): void {
-    this.#answeredAt = this.clock.now();
+    this.#silence.heard();
   }
 
   /** A tick that pings: this host's own lateness since the last one is not the node's silence. */
   ticked(): void {
-    const now = this.clock.now();
-    this.#answeredAt += this.#lateness(now);
-    this.#tickedAt = now;
+    this.#silence.ticked();
   }
 
   /** The sequence number of the next Ping sent. */
   nextSeq(): number {
     return ++this.#seq;
   }
-
-  /**
-   * How much later than due this tick runs. A late tick means this host's own event loop was held
-   * up (a synchronous stretch of its own): the node's answers may be waiting unread in the socket,
-   * since timers run before I/O is read. Silence counts only while the host ran on time, or a
-   * blocked host would declare every healthy node lost.
-   */
-  #lateness(now: number): number {
-    return Math.max(0, now - this.#tickedAt - this.#times.intervalMs);
-  }
 }
 
-/** An `InvalidOptionError` for option `ping.<name>` whose message names the node. */
-function invalidPing(nodeId: string, name: string, accepted: string, value: unknown): InvalidOptionError {
-  const error = new InvalidOptionError(`ping.${name}`, accepted, value);
+/** An `InvalidOptionError` for option `ping.<name>` (or `heartbeat.<name>`) whose message names the node. */
+function invalidPing(
+  nodeId: string,
+  name: string,
+  accepted: string,
+  value: unknown,
+  option: 'ping' | 'heartbeat' = 'ping',
+): InvalidOptionError {
+  const error = new InvalidOptionError(`${option}.${name}`, accepted, value);
   error.message = `node ${nodeId}: ${error.message}`;
   return error;
 }

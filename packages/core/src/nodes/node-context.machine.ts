@@ -7,13 +7,18 @@ import { type Actor, type SnapshotFrom, setup } from 'xstate';
  * node.
  */
 export interface NodeContextEffects {
-  /** Whether the node holds requests (sent, not yet answered): only then is it pinged. */
+  /**
+   * Whether the node must be watched: it holds requests (sent, not yet answered), or it has
+   * heartbeats. Only then is it pinged.
+   */
   holdsWork(): boolean;
-  /** How long the node has been silent: since its last Pong, or since it was first given work. */
+  /** Whether the node has heartbeats: watched from the moment its link opened, held work or not. */
+  heartbeats(): boolean;
+  /** How long the node has been silent: since its last Pong, or since it was first watched. */
   silentFor(): number;
   pingIntervalMs(): number;
   pingTimeoutMs(): number;
-  /** The silence clock starts now (the node was given work while it held none). */
+  /** The silence clock starts now (the node was given work while it held none, or has heartbeats). */
   watchFromNow(): void;
   ping(): void;
   /** Kills the node and fails what it held: it did not answer within the bound, or was given up on. */
@@ -41,12 +46,12 @@ const effects = new ActorEffects<NodeContextEffects>();
  * The parent side of one node connection. Two regions run side by side:
  *
  * - `connection`: connecting → handshaking → active → closing → closed, or failed from any
- *   point before an orderly close completed. While active, a node that holds requests is
- *   `watching`: pinged every `pingIntervalMs`; one that has not answered for `pingTimeoutMs` is
- *   `lost` (killed, its requests failed) and ends failed when its link is gone; so is one its host
- *   gives up on (`node.abandoned`: it did not end a cancelled run in time). A node that holds
- *   nothing is `quiet`: no pings, no timer, so an idle pool costs nothing and a simulation with
- *   nothing to do stays still.
+ *   point before an orderly close completed. While active, a node that holds requests, or has
+ *   heartbeats, is `watching`: pinged every `pingIntervalMs`; one that has not answered for
+ *   `pingTimeoutMs` is `lost` (killed, its requests failed at once) and ends failed when its link
+ *   is gone; so is one its host gives up on (`node.abandoned`: it did not end a cancelled run in
+ *   time). A node without heartbeats that holds nothing is `quiet`: no pings, no timer, so an idle
+ *   local pool costs nothing and a simulation with nothing to do stays still.
  * - `exitPacket`: none → queued (a NodeBuildComplete without reuse is in the writer queue) →
  *   sent (it reached the socket). Once `sent`, nothing else may be written to the node: the
  *   context refuses sends by consulting this region, and the model checker's monitor does too.
@@ -76,6 +81,7 @@ export const nodeContextMachine = setup({
       return world !== undefined && world.silentFor() >= world.pingTimeoutMs();
     },
     holdsNoWork: ({ context }) => !effects.of(context.effects)?.holdsWork(),
+    heartbeats: ({ context }) => effects.of(context.effects)?.heartbeats() ?? false,
   },
   delays: {
     pingInterval: ({ context }) => effects.of(context.effects)?.pingIntervalMs() ?? 1_000,
@@ -99,6 +105,9 @@ export const nodeContextMachine = setup({
           on: { 'context.closing': 'closing', 'link.closed': 'failed', 'node.abandoned': 'lost' },
           states: {
             quiet: {
+              // A node with heartbeats is never quiet: its silence counts from the moment its link
+              // opened, whether or not it holds requests (an idle one is lost, and replaced, too).
+              always: { guard: 'heartbeats', target: 'watching', actions: 'watchFromNow' },
               on: { 'work.held': { target: 'watching', actions: 'watchFromNow' } },
             },
             watching: {

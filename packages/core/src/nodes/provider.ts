@@ -1,4 +1,5 @@
 import type { NodeContext, NodeKind } from './context.js';
+import type { PingTimes } from './liveness.js';
 
 export interface AcquireOptions {
   signal?: AbortSignal;
@@ -8,6 +9,12 @@ export interface AcquireOptions {
    * A launch that is retried makes a new context for each attempt.
    */
   created?: (node: NodeContext, how: 'launched' | 'reused') => void;
+  /**
+   * The heartbeat times the host wants (the runtime's `nodes.heartbeat`), for the nodes this
+   * provider gives heartbeats to (`NodeContextOptions.heartbeat`): those across a network. A
+   * provider of local nodes ignores it.
+   */
+  heartbeat?: Partial<PingTimes>;
 }
 
 export interface ReleaseOptions {

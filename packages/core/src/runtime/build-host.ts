@@ -30,13 +30,26 @@ export interface BuildHostOptions {
   clock: Clock;
   /** The runtime's `nodeLost` seam: given `forget`, which drops the node and fails what it held. */
   nodeLost: ((node: NodeContext, forget: () => void) => void) | undefined;
+  /**
+   * The runtime's `appliesLostIncarnations` seam (the model checker's `apply-lost-incarnation`):
+   * what a lost incarnation still sends is handled as if it were live. Core fences it.
+   */
+  appliesLostIncarnations: boolean;
   /** What the runtime is told, as its own events. */
   reports: {
     node(node: NodeContext): void;
     /** `pool` is given for a node that was lost after it joined (not one refused as it came). */
     nodeLost(node: NodeContext, error: Error, pool?: string): void;
     log(entry: PacketBodies['Log'] & { node: string }): void;
+    /** A packet from an incarnation of `node` declared lost was dropped, not applied. */
+    fenced(node: NodeContext, packet: FencedPacket): void;
   };
+}
+
+/** What a lost incarnation sent, and the host dropped: the packet's kind and its request. */
+export interface FencedPacket {
+  type: HostPacket['type'];
+  requestId: string;
 }
 
 /**
@@ -48,7 +61,10 @@ export interface BuildHostOptions {
  */
 export class BuildHost implements SchedulerHost {
   readonly scheduler: Scheduler;
+  /** The pool's nodes by id: the live incarnation of each. */
   readonly #nodes = new Map<string, NodeContext>();
+  /** Incarnations declared lost (their connection failed, or they were silent too long). */
+  readonly #lost = new WeakSet<NodeContext>();
   readonly #options: BuildHostOptions;
   /** What goes with a request to its node as its trace context (OpenTelemetry), when something does. */
   traceContext: ((request: ScheduledRequest) => TraceCarrier | undefined) | undefined;
@@ -156,11 +172,15 @@ export class BuildHost implements SchedulerHost {
       awaitsAnswers: () => false,
     });
     this.#nodes.set(node.id, node);
-    node.setPingTimes(this.#options.ping);
+    // A node with heartbeats keeps the times it was told when it connected.
+    if (!node.heartbeat) node.setPingTimes(this.#options.ping);
     node.on('log', (entry) => this.#options.reports.log({ node: node.id, ...entry }));
     node.on('shutdown', (body, error) => {
       if (body.reason !== 'ConnectionFailed') return;
       const forget = () => {
+        this.#lost.add(node);
+        // A later incarnation under the same id may have joined since: it stays.
+        if (this.#nodes.get(node.id) !== node) return;
         this.#nodes.delete(node.id);
         for (const [id, grace] of this.#graces) if (grace.node === node.id) this.#graceOver(id);
         const failure = error ?? new NodeClosedError(node.id, 'connection failed');
@@ -181,6 +201,7 @@ export class BuildHost implements SchedulerHost {
   }
 
   #receive(node: NodeContext, packet: HostPacket): void {
+    if (this.#fenced(node, packet)) return;
     const scheduler = this.scheduler;
     switch (packet.type) {
       case 'BuildResult': {
@@ -222,6 +243,23 @@ export class BuildHost implements SchedulerHost {
         // A node of a pool runs no jobs: nothing to say.
         return;
     }
+  }
+
+  /**
+   * The fence: a packet from an incarnation this host has declared lost, or one that a later
+   * incarnation under the same id has replaced, is dropped and reported, never applied. Its
+   * request may be running again elsewhere, or on the same node id's next connection, where the
+   * request-by-node check below (`#left`) would take it for the live run's. Reachable because a
+   * lost node's link is closed, not cut (`NodeContext`): what was on its way still arrives.
+   */
+  #fenced(node: NodeContext, packet: HostPacket): boolean {
+    if (this.#options.appliesLostIncarnations) return false;
+    const live = this.#nodes.get(node.id);
+    if (!this.#lost.has(node) && (live === node || live === undefined)) return false;
+    if (packet.type === 'JobError') return true;
+    const requestId = packet.type === 'BuildResult' ? packet.body.id : packet.body.requestId;
+    this.#options.reports.fenced(node, { type: packet.type, requestId });
+    return true;
   }
 
   /**

@@ -12,6 +12,7 @@ import type { StallReport } from '../scheduler/scheduler.js';
 import type { internalSeams } from '../seams.js';
 import type { TraceRecorder } from '../trace.js';
 import type { TraceSummary } from '../trace-summary.js';
+import type { FencedPacket } from './build-host.js';
 
 export interface RuntimeOptions {
   nodes?: {
@@ -63,6 +64,15 @@ export interface RuntimeOptions {
      * the longest synchronous stretch of any task on thread and process nodes. `Infinity`: never.
      */
     pingTimeoutMs?: number;
+    /**
+     * Heartbeats for nodes whose provider asks for them (remote nodes; not local ones, whose
+     * sockets close and whose exits are seen when they die): such a node is pinged every
+     * `intervalMs` (default 1000) whether or not it holds requests, and declared lost after
+     * `timeoutMs` (default 5000) of silence, even idle, then replaced; the node drops a host it
+     * has not heard from for `timeoutMs` and frees itself for the next. `intervalMs` must be
+     * below `timeoutMs`.
+     */
+    heartbeat?: { intervalMs?: number; timeoutMs?: number };
     /**
      * A run that held its node past its `timeoutMs` is cancelled there; a node that has not ended
      * it this long after (default 5000 ms: its task ignores its signal, or is stuck) is killed
@@ -117,6 +127,11 @@ export interface RuntimeSeams {
    * and fails the requests it held. Core calls `forget` at once.
    */
   nodeLost?: (node: NodeContext, forget: () => void) => void;
+  /**
+   * Handles what an incarnation declared lost still sends (a result, block or yield) as if it
+   * were live, instead of dropping it (the model checker's `apply-lost-incarnation`).
+   */
+  appliesLostIncarnations?: boolean;
 }
 
 export interface RuntimeEvents {
@@ -126,4 +141,9 @@ export interface RuntimeEvents {
   /** A node died; the requests it held failed with `error`, or run again if they may (`retry`). */
   'node.lost': [node: NodeContext, error: Error];
   log: [entry: { node: string; requestId?: string; level: string; message: string }];
+  /**
+   * A result, block or yield from a connection of `node` that was declared lost (a node only
+   * slow, or a partition that healed) was dropped, never applied: its request ran again, or failed.
+   */
+  fenced: [node: NodeContext, packet: FencedPacket];
 }

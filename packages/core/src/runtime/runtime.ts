@@ -13,12 +13,12 @@ import {
   type DashboardOptions,
   Dashboards,
 } from '../dashboard/serve.js';
-import { NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
+import { InvalidOptionError, NodeClosedError, RequestCancelledError, StallError } from '../errors.js';
 import { createIdSource, type IdSource, type RandomSource, systemRandom } from '../ids.js';
 import type { NodeContext } from '../nodes/context.js';
 import { HostedNodeProvider } from '../nodes/hosted.js';
 import { InProcessNodeProvider } from '../nodes/inproc.js';
-import type { PingTimes } from '../nodes/liveness.js';
+import { DEFAULT_HEARTBEAT, type PingTimes } from '../nodes/liveness.js';
 import { ProcessNodeProvider, type ProcessNodeProviderOptions, processShape } from '../nodes/process.js';
 import type { AcquireOptions, NodeProvider } from '../nodes/provider.js';
 import { RemoteNodeProvider } from '../nodes/remote.js';
@@ -97,6 +97,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     super();
     checkShape(options, runtimeShape, '');
     this.#clock = options.clock ?? systemClock;
+    // For the nodes whose provider gives them heartbeats (remote ones); told to each as it connects.
+    this.#acquire.heartbeat = { ...DEFAULT_HEARTBEAT, ...options.nodes?.heartbeat };
     this.#supervision = new Supervision(
       { ...DEFAULT_RESTART_BUDGET, ...options.nodes?.restarts },
       this.#clock,
@@ -153,6 +155,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       cancelGraceMs: options.nodes?.cancelGraceMs ?? 5_000,
       clock: this.#clock,
       nodeLost: options[internalSeams]?.nodeLost,
+      appliesLostIncarnations: options[internalSeams]?.appliesLostIncarnations ?? false,
       reports: {
         node: (node) => this.emit('node', node),
         nodeLost: (node, error, pool) => {
@@ -160,6 +163,15 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
           this.emit('node.lost', node, error);
         },
         log: (entry) => this.emit('log', entry),
+        fenced: (node, packet) => {
+          this.emit('fenced', node, packet);
+          this.emit('log', {
+            node: node.id,
+            requestId: packet.requestId,
+            level: 'warn',
+            message: `dropped ${packet.type} for request ${packet.requestId} from incarnation ${node.incarnation} of node ${node.id}, declared lost: its request runs again or failed`,
+          });
+        },
       },
     });
     this.scheduler = this.#builds.scheduler;
@@ -193,6 +205,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler.on('stall.failed', (error) => trace.stallFailed(error));
     this.on('node', (node) => trace.nodeAdopted(node));
     this.on('node.lost', (node, error) => trace.nodeLost(node, error));
+    this.on('fenced', (node, packet) => trace.fenced(node, packet));
     for (const provider of this.providers.values())
       if (provider instanceof ProcessNodeProvider)
         provider.on('exit', (node, step) => trace.exitStep(node, step));
@@ -418,6 +431,12 @@ const nodesShape: Shape<NodesOptions> = {
   // Infinity: never declare a node lost for silence (documented); otherwise a timer's range.
   pingTimeoutMs: (value, path) => {
     if (value !== Number.POSITIVE_INFINITY) duration(1)(value, path);
+  },
+  heartbeat: (value, path) => {
+    checkShape(value, { intervalMs: duration(1), timeoutMs: duration(1) }, path);
+    const { intervalMs, timeoutMs } = { ...DEFAULT_HEARTBEAT, ...(value as PingTimes) };
+    if (intervalMs >= timeoutMs)
+      throw new InvalidOptionError(`${path}.intervalMs`, `less than timeoutMs (${timeoutMs})`, intervalMs);
   },
   cancelGraceMs: duration(0),
   restarts: shape({ max: integer(0), periodMs: duration(1) }),

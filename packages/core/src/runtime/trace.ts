@@ -9,6 +9,7 @@ import { NodeTimeline } from '../nodes/trace.js';
 import type { RequestState, ScheduledRequest } from '../scheduler/request.js';
 import type { StallReport } from '../scheduler/scheduler.js';
 import { deferEvents, type TraceRecorder, type TraceTrack } from '../trace.js';
+import type { FencedPacket } from './build-host.js';
 import { RequestLog } from './request-log.js';
 
 /**
@@ -45,6 +46,16 @@ export class RuntimeTrace {
 
   nodeLost(node: NodeContext, error: Error): void {
     this.#scheduler.instant('node lost', this.#clock.now(), { node: node.id, error: firstLine(error) });
+  }
+
+  /** A lost incarnation's packet, dropped: an instant on the scheduler's track. */
+  fenced(node: NodeContext, packet: FencedPacket): void {
+    this.#scheduler.instant('fenced', this.#clock.now(), {
+      node: node.id,
+      incarnation: node.incarnation,
+      packet: packet.type,
+      request: packet.requestId,
+    });
   }
 
   stall(report: StallReport): void {

@@ -15,7 +15,7 @@ const USAGE = `usage: npm run check:model -- [options]
                     between random walk, PCT and bounded exhaustive search
   --variant-ms MS   time budget to find each broken variant's bug (default 10000)
   --scenario NAME   only this scenario (build, hang, pipeline, cancel, dispatcher, shutdown, jobs, fence,
-                    reuse, restart, retry)
+                    reuse, restart, retry, partition)
   --seed N          first seed (default 1)
   --workers N       worker processes exploring random-walk and PCT schedules side by side
                     (default: one per core; 0 explores on this thread)

@@ -49,6 +49,13 @@ export const loseResultsOfFinishedRequests: Partial<SchedulerRules> = {
 /** `lose-requests-on-connection-failure`: the runtime never fails the requests of a node whose connection failed. */
 export const keepRequestsOfLostNodes: RuntimeSeams['nodeLost'] = () => {};
 
+/**
+ * `apply-lost-incarnation`: what an incarnation the host declared lost still sends (a node only
+ * slow, or behind a partition that healed) is handled as if it were live, so a late result is
+ * taken for the run of its request on the node's next incarnation.
+ */
+export const applyLostIncarnations: RuntimeSeams = { appliesLostIncarnations: true };
+
 /** `trust-silent-nodes`: a node that holds work is pinged but never declared lost, however long it is silent. */
 export const trustSilentNodes: NodeContextSeams = {
   machine: (machine) => machine.provide({ guards: { silentTooLong: () => false } }),

@@ -10,6 +10,7 @@ import { dispatcherScenario } from './dispatcher.js';
 import { fenceScenario } from './fence.js';
 import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
+import { partitionScenario } from './partition.js';
 import { pipelineScenario } from './pipeline.js';
 import { restartScenario } from './restart.js';
 import { retryScenario } from './retry.js';
@@ -23,6 +24,7 @@ export {
   fenceScenario,
   hangScenario,
   jobsScenario,
+  partitionScenario,
   pipelineScenario,
   restartScenario,
   retryScenario,
@@ -43,4 +45,5 @@ export const scenarios: readonly Scenario[] = [
   reuseScenario,
   restartScenario,
   retryScenario,
+  partitionScenario,
 ];

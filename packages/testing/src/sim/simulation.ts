@@ -89,6 +89,8 @@ export class Simulation {
   readonly #nodes = new Map<string, SimulatedNode>();
   readonly #owners = new Map<string, string>();
   readonly #hung = new Set<string>();
+  /** Addresses cut off by a partition: what they write and what is written to them waits. */
+  readonly #partitioned = new Set<string>();
   readonly #custom: CustomFault[] = [];
   readonly #actions: Array<CustomFault & { done: boolean }> = [];
   /** Per direction, a running hash of the packets written: the wire's share of the state hash. */
@@ -163,6 +165,24 @@ export class Simulation {
   }
 
   /**
+   * Cuts `address` (a node's) off the network, for a scenario's own fault: every delivery to or
+   * from it waits, neither delivered nor lost, until `heal`. Unlike a hang, both sides go on
+   * taking steps (their timers fire, their tasks run), so each may decide the other is gone.
+   */
+  partition(address: string): void {
+    this.#partitioned.add(address);
+  }
+
+  /** Ends a partition: what waited is delivered, in order, as the explorer chooses. */
+  heal(address: string): void {
+    this.#partitioned.delete(address);
+  }
+
+  isPartitioned(address: string): boolean {
+    return this.#partitioned.has(address);
+  }
+
+  /**
    * Something from outside the world that may happen at any point, once (a user cancelling, an
    * operator shutting down): a step the explorer interleaves with the others, not a fault.
    */
@@ -180,7 +200,10 @@ export class Simulation {
     const steps: Step[] = [];
     const hung = this.#hung.size > 0;
     const all = this.network.heads();
-    const heads = hung ? all.filter((head) => !this.#receiverHung(head)) : all;
+    const heads =
+      hung || this.#partitioned.size > 0
+        ? all.filter((head) => !this.#receiverHung(head) && !this.#cut(head))
+        : all;
     for (const head of heads) steps.push(this.#deliverStep(head));
     const timers = this.clock.soonest(hung ? (owner) => this.#hung.has(owner) : undefined);
     // Deliveries beat timers: a timer fires only once nothing is in flight (or as a fault).
@@ -250,9 +273,14 @@ export class Simulation {
     for (const head of this.network.heads()) parts.push(`${head.direction}:${head.delivery.seq}`);
     for (const timer of this.clock.timers()) parts.push(`${timer.owner}@${timer.due}`);
     for (const hung of this.#hung) parts.push(`hung:${hung}`);
+    for (const cut of this.#partitioned) parts.push(`cut:${cut}`);
     for (const [direction, hash] of [...this.#history].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
       parts.push(`${direction}=${hash}`);
     return parts.join('|');
+  }
+
+  #cut(head: PendingDelivery): boolean {
+    return this.#partitioned.has(head.delivery.to) || this.#partitioned.has(head.delivery.from);
   }
 
   #receiverHung(head: PendingDelivery): boolean {
