@@ -123,6 +123,7 @@ const types = [
   'TraceProcess',
   'TraceSummary',
   'TraceTrack',
+  'WaitFor',
 ];
 
 describePublicDoor(
