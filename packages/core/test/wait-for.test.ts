@@ -36,7 +36,7 @@ describe('wait-for analysis', () => {
     expect((b as PromiseRejectedResult).reason).toBe(error);
     const node = runtime.nodes[0]!.id;
     const [relay, stubborn, open] = ['relay', 'stubborn', 'opener'].map(
-      (name) => `${ids.get(name)} (${task(name)})`,
+      (name) => `${ids.get(name)} (${name})`,
     );
     const waits = [
       `${relay} (blocked) waits on ${stubborn}`,

@@ -11,6 +11,7 @@ const values = [
   'exhaustive',
   'explore',
   'formatTrace',
+  'hotStates',
   'jobsEndOnce',
   'nothingAfterExitPacket',
   'oneActiveRequestOnNode',

@@ -341,6 +341,11 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   /** `id`, yielded, wants its node back; `host.grant` is called when it has it. */
   reacquire(id: string): void {
     const request = this.#mustBe(id, 'yielded');
+    if (this.activeOn(request.node!) === undefined && !this.#rules.reacquireWakesIdleNode(request)) {
+      // Only a broken rule: it waits for its node, but nothing will ever hand the node to it.
+      this.#move(request, 'reacquiring');
+      return;
+    }
     this.#assignment.makeRunnable(request, 'reacquiring');
     if (this.#rules.reacquireTakesBusyNode(request)) this.#assignment.grantNow(request);
     this.#assignment.dispatch();

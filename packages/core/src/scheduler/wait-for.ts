@@ -27,7 +27,9 @@ const isRequest = (vertex: Vertex): vertex is ScheduledRequest => 'spec' in vert
 const isSlot = (vertex: Vertex): vertex is NodeSlot => 'runnable' in vertex;
 
 function label(vertex: Vertex): string {
-  if (isRequest(vertex)) return `${vertex.id} (${vertex.spec.task})`;
+  // The task's name without its module: the request id already tells requests apart.
+  if (isRequest(vertex))
+    return `${vertex.id} (${vertex.spec.task.slice(vertex.spec.task.lastIndexOf('#') + 1)})`;
   if (isSlot(vertex)) return vertex.id;
   return `pool ${vertex.name}`;
 }
