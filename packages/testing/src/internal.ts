@@ -18,6 +18,7 @@ export {
   grantReacquireWhileBusy,
   keepRequestsOfLostNodes,
   loseResultsOfFinishedRequests,
+  loseWakeupOfIdleNode,
   releaseNodeOnCancel,
   renewIgnoringToken,
   sendAfterExitPacket,
@@ -37,6 +38,7 @@ export {
   scenarios as builtInScenarios,
   shutdownScenario,
 } from './scenarios/index.js';
+export { monitorFor, REVERT_TABLE, WITHOUT_VARIANT } from './scenarios/revert-table.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { runSchedule } from './sim/schedule.js';
 export { describePacket, type Step } from './sim/simulation.js';
