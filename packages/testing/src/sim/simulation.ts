@@ -138,6 +138,11 @@ export class Simulation {
     return this.#faultsStoppedAt;
   }
 
+  /** Faults injected so far. */
+  get faults(): number {
+    return this.#faults;
+  }
+
   get violation(): Violation | undefined {
     return this.#violation;
   }
