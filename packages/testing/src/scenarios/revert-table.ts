@@ -32,7 +32,7 @@ export const WITHOUT_VARIANT: Readonly<Record<string, string>> = {
   'one active request on each node':
     'the node-side twin of "one active request per node": any host-side bug is seen first by the host-side monitor, when the packet is written',
   'requests end once':
-    'its variant (lose-requests-on-connection-failure) now runs into "no progress" first: the lost node’s host keeps pinging',
+    'its variant (build/lose-requests-on-connection-failure) ends in "no progress" first: the request waiting on the lost one keeps its own node pinged, so the world takes steps up to the step bound',
   'every job one result':
     'fence/complete-ignores-token also breaks it, but "the result is the holder’s" sees it first',
   deadlock:

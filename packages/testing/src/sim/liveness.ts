@@ -59,6 +59,9 @@ export function hotStates(sim: Simulation, runtime: Runtime, options: { bound: n
   return {
     name,
     afterStep(current) {
+      const stopped = current.faultsStoppedAt;
+      // Anything hot before the faults stop counts from the step they did: no need to look yet.
+      if (stopped === undefined) return;
       seen.clear();
       for (const node of runtime.nodes) {
         const hot = HOT_NODE_STATES[node.state];
@@ -71,8 +74,6 @@ export function hotStates(sim: Simulation, runtime: Runtime, options: { bound: n
           );
       }
       for (const key of others.keys()) if (!seen.has(key)) others.delete(key);
-      const stopped = current.faultsStoppedAt;
-      if (stopped === undefined) return;
       for (const hot of [requests.values(), others.values()]) {
         for (const { since, what } of hot) {
           const steps = current.steps - Math.max(since, stopped);
