@@ -10,6 +10,7 @@ const values = [
   'VirtualClock',
   'exhaustive',
   'explore',
+  'formatStory',
   'formatTrace',
   'hotStates',
   'jobsEndOnce',
@@ -22,6 +23,7 @@ const values = [
   'replay',
   'requestsEndOnce',
   'resultsMatchReference',
+  'shrink',
 ];
 
 /** Types vanish at run time, so they are read from the index's source. */
@@ -34,8 +36,11 @@ const types = [
   'RunResult',
   'Scenario',
   'Schedule',
+  'ShrinkOptions',
+  'ShrinkResult',
   'SimulatedNode',
   'Strategy',
+  'TakenStep',
   'TraceEntry',
   'Violation',
   'World',
