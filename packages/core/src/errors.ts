@@ -227,22 +227,52 @@ export interface StallHolder {
   heldMs: number;
 }
 
+/** What a run that stopped moving waits for (scheduler/wait-for.ts). */
+export interface WaitFor {
+  /**
+   * A cycle of waits, each waiting for the next and the last for the first (`a (task)`,
+   * `node-1`, ...), the first repeated at the end; undefined when there is none.
+   */
+  readonly cycle: readonly string[] | undefined;
+  /**
+   * Every wait reachable from the unfinished requests, one line each, each request, node and pool
+   * described once, in the order a reader follows them: from the requests nothing waits on down
+   * to what holds them.
+   */
+  readonly waits: readonly string[];
+}
+
+/** A wait-for graph as lines for an error or a report: its cycle first, then at most `max` waits. */
+function describeWaitFor(graph: WaitFor, max = 20): string {
+  const lines: string[] = [];
+  if (graph.cycle) lines.push(`wait-for cycle: ${graph.cycle.join(' → ')}`);
+  if (graph.waits.length > 0) {
+    lines.push('what waits for what:');
+    for (const line of graph.waits.slice(0, max)) lines.push(`  ${line}`);
+    if (graph.waits.length > max) lines.push(`  … and ${graph.waits.length - max} more`);
+  }
+  return lines.join('\n');
+}
+
 /**
  * Every node is held by a request that neither finished nor yielded, work is waiting, and nothing
- * moved for too long: the pool deadlocked on its own waits.
+ * moved for too long: the pool deadlocked on its own waits. `waitFor` follows each wait from the
+ * requests nothing waits on down to the holders (and names the cycle, if the waits close one).
  */
 export class StallError extends TroupeError {
   static override readonly code = 'TROUPE_STALL';
   constructor(
     readonly holders: readonly StallHolder[],
     readonly waiting: number,
+    readonly waitFor?: WaitFor,
   ) {
     const lines = holders.map(
       (h) => `  ${h.request} (${h.task}) on ${h.node}, for ${Math.round(h.heldMs)} ms`,
     );
+    const waits = waitFor ? `${describeWaitFor(waitFor)}\n` : '';
     super(
       `no progress: all ${holders.length} nodes are held by requests that neither finished nor yielded, ` +
-        `while ${waiting} request(s) wait for a node:\n${lines.join('\n')}\n` +
+        `while ${waiting} request(s) wait for a node:\n${lines.join('\n')}\n${waits}` +
         'A task that waits on work outside itself should yield its node: ' +
         'wrap the wait in ctx.yielding(() => ...) or use ctx.build(...) for other requests.',
     );

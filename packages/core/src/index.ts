@@ -94,7 +94,7 @@ export type { FencedPacket } from './runtime/build-host.js';
 export { createRuntime, Runtime, type RuntimeEvents, type RuntimeOptions } from './runtime/runtime.js';
 export { criticalPathFirst, firstInFirstOut, type SchedulingPolicy } from './scheduler/policy.js';
 export type { RequestSpec, RequestState, ScheduledRequest } from './scheduler/request.js';
-export type { StallReport } from './scheduler/scheduler.js';
+export type { StallReport, WaitFor } from './scheduler/scheduler.js';
 export type { ListedNode } from './system/registry.js';
 export { defineTask, type Task, type TaskDefinition } from './tasks/define.js';
 export type { RequestLike } from './tasks/request.js';

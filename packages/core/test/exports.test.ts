@@ -131,6 +131,7 @@ const types = [
   'TraceProcess',
   'TraceSummary',
   'TraceTrack',
+  'WaitFor',
 ];
 
 describePublicDoor(

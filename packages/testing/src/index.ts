@@ -2,6 +2,7 @@
 // name is listed in test/exports.test.ts; the rest is behind '@troupe/testing/internal'.
 export { SeededRandom } from './seeded-random.js';
 export { type ExploreOptions, type ExploreResult, explore } from './sim/explore.js';
+export { hotStates } from './sim/liveness.js';
 export {
   jobsEndOnce,
   nothingAfterExitPacket,

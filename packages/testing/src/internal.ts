@@ -27,6 +27,7 @@ export {
   grantReacquireWhileBusy,
   keepRequestsOfLostNodes,
   loseResultsOfFinishedRequests,
+  loseWakeupOfIdleNode,
   releaseNodeOnCancel,
   renewIgnoringToken,
   sendAfterExitPacket,
@@ -47,6 +48,7 @@ export {
   scenarios as builtInScenarios,
   shutdownScenario,
 } from './scenarios/index.js';
+export { monitorFor, REVERT_TABLE, WITHOUT_VARIANT } from './scenarios/revert-table.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { runSchedule } from './sim/schedule.js';
 export { type ShortestResult, shortestCounterexample } from './sim/shortest.js';

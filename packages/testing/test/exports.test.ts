@@ -12,6 +12,7 @@ const values = [
   'explore',
   'formatStory',
   'formatTrace',
+  'hotStates',
   'jobsEndOnce',
   'nothingAfterExitPacket',
   'oneActiveRequestOnNode',

@@ -15,7 +15,7 @@ import {
   type Scenario,
   SimulatedNodeProvider,
 } from '@troupe/testing';
-import { runSchedule, builtInScenarios as scenarios } from '@troupe/testing/internal';
+import { monitorFor, runSchedule, builtInScenarios as scenarios } from '@troupe/testing/internal';
 import { describe, expect, it } from 'vitest';
 
 describe('model check: the unbroken runtime', () => {
@@ -41,6 +41,8 @@ describe('model check: the broken variants are found and replayed', () => {
         expect(result.found).toBe(true);
         expect(result.replayed).toBe(true);
         expect(result.trace).toContain('violation');
+        // The revert table (docs/testing.md): the monitor this variant must keep failing.
+        expect(result.violation?.monitor).toBe(monitorFor(`${scenario.name}/${variant}`));
       });
     }
   }

@@ -38,6 +38,12 @@ export interface SchedulerRules {
    * its back-off timer ends with it, rather than firing later into a request that is over.
    */
   backoffEndsWithRequest(request: ScheduledRequest): boolean;
+  /**
+   * A yielded request asks for its node back while that node is free: whether it joins the
+   * node's continuations (and so takes the node at once), rather than being left to wait for a
+   * wakeup that never comes.
+   */
+  reacquireWakesIdleNode(request: ScheduledRequest): boolean;
 }
 
 /** Core's rules. Frozen: a test that wants others passes them to one scheduler, not to the process. */
@@ -48,4 +54,5 @@ export const SCHEDULER_RULES: Readonly<SchedulerRules> = Object.freeze({
   awaitedResults: (children: readonly ScheduledRequest[]) => children,
   restartDropsFirstRun: () => true,
   backoffEndsWithRequest: () => true,
+  reacquireWakesIdleNode: () => true,
 });

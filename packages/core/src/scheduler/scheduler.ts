@@ -4,6 +4,7 @@
 // algorithms, the back-off and timeout timers (retries.ts, deadlines.ts) are not.
 import { type Clock, systemClock } from '@troupe/transport';
 import { SafeEmitter } from '@troupe/transport/internal';
+import type { WaitFor } from '../errors.js';
 import { RequestCancelledError, RequestCycleError, RequestTimeoutError, StallError } from '../errors.js';
 import { createIdSource, type IdSource } from '../ids.js';
 import { invalid } from '../options.js';
@@ -32,7 +33,9 @@ import { SCHEDULER_RULES, type SchedulerRules } from './rules.js';
 import type { SchedulerState } from './scheduler.machine.js';
 import { settle, whenAllSettled, whenSettled } from './settle.js';
 import { StallWatch } from './stall.js';
+import { waitFor } from './wait-for.js';
 
+export type { WaitFor } from '../errors.js';
 // The scheduler's own types, importable from it wherever they are written.
 export type { SchedulerHost } from './host.js';
 export type { SchedulerEvents, SchedulerOptions } from './options.js';
@@ -88,6 +91,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     this.#stall = new StallWatch({
       clock: this.#clock,
       pools: this.#pools,
+      requests: () => this.#requests.values(),
       stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
       stallErrorMs: options.stallErrorMs ?? 10_000,
       onStall: (report) => this.emitSafely('stall', report),
@@ -153,6 +157,14 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
 
   get nodes(): readonly string[] {
     return [...this.#pools.nodes.keys()];
+  }
+
+  /**
+   * What the unfinished requests wait for, down to what holds them, and the cycle of waits if
+   * there is one: what a stall reports, and what a simulated world that stopped reports.
+   */
+  waitFor(): WaitFor {
+    return waitFor(this.#requests.values(), this.#pools);
   }
 
   /**
@@ -329,6 +341,11 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   /** `id`, yielded, wants its node back; `host.grant` is called when it has it. */
   reacquire(id: string): void {
     const request = this.#mustBe(id, 'yielded');
+    if (this.activeOn(request.node!) === undefined && !this.#rules.reacquireWakesIdleNode(request)) {
+      // Only a broken rule: it waits for its node, but nothing will ever hand the node to it.
+      this.#move(request, 'reacquiring');
+      return;
+    }
     this.#assignment.makeRunnable(request, 'reacquiring');
     if (this.#rules.reacquireTakesBusyNode(request)) this.#assignment.grantNow(request);
     this.#assignment.dispatch();
@@ -518,7 +535,7 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
   /** The stall lasted: every unfinished request fails with an error naming who held the nodes. */
   #failStall(): void {
     const report = this.#stall.report();
-    const error = new StallError(report.holders, report.waiting);
+    const error = new StallError(report.holders, report.waiting, report.waitFor);
     this.emitSafely('stall.failed', error);
     for (const request of [...this.#requests.values()])
       if (!FINISHED.has(request.state)) this.#withdraw(request, 'failed', error);

@@ -1,24 +1,30 @@
 import type { Clock } from '@troupe/transport';
 import { machineInspector, reportUnhandledError, sendIfActive } from '@troupe/transport/internal';
 import { type Actor, createActor } from 'xstate';
-import type { StallHolder } from '../errors.js';
+import type { StallHolder, WaitFor } from '../errors.js';
 import type { Pools } from './pools.js';
+import type { ScheduledRequest } from './request.js';
 import {
   bindSchedulerEffects,
   type SchedulerMachineEvent,
   type SchedulerState,
   schedulerMachine,
 } from './scheduler.machine.js';
+import { waitFor } from './wait-for.js';
 
 export interface StallReport {
   holders: StallHolder[];
   waiting: number;
+  /** What waits for what, down to the requests that hold the nodes (and their cycle, if any). */
+  waitFor: WaitFor;
 }
 
 export interface StallWatchOptions {
   clock: Clock;
   /** The scheduler's pools: what the stall question and the report look at. */
   pools: Pools;
+  /** The scheduler's requests: whose waits the report follows. */
+  requests(): Iterable<ScheduledRequest>;
   stallTimeoutMs: number;
   stallErrorMs: number;
   /** A stall began. */
@@ -36,11 +42,13 @@ export class StallWatch {
   readonly #machine: Actor<typeof schedulerMachine>;
   readonly #clock: Clock;
   readonly #pools: Pools;
+  readonly #requests: () => Iterable<ScheduledRequest>;
   #lastProgress = 0;
 
   constructor(options: StallWatchOptions) {
     this.#clock = options.clock;
     this.#pools = options.pools;
+    this.#requests = options.requests;
     this.#machine = createActor(schedulerMachine, {
       inspect: machineInspector(),
       clock: this.#clock,
@@ -88,7 +96,7 @@ export class StallWatch {
     this.#send({ type: 'scheduler.stop' });
   }
 
-  /** Who holds the nodes, and for how long; how many requests wait for one. */
+  /** Who holds the nodes, and for how long; how many requests wait for one; what waits for what. */
   report(): StallReport {
     const now = this.#clock.now();
     const holders: StallHolder[] = [];
@@ -104,7 +112,7 @@ export class StallWatch {
         });
       }
     }
-    return { holders, waiting };
+    return { holders, waiting, waitFor: waitFor(this.#requests(), this.#pools) };
   }
 
   /** Events for a machine that already reached its final state are late news: dropped, not warned about. */

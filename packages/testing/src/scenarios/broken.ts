@@ -16,6 +16,12 @@ import { fromPromise } from 'xstate';
 /** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
 export const grantReacquireWhileBusy: Partial<SchedulerRules> = { reacquireTakesBusyNode: () => true };
 
+/**
+ * `lost-wakeup`: a yielded request that asks for its node back while the node is idle is left
+ * reacquiring, never handed the node: nothing else will wake it.
+ */
+export const loseWakeupOfIdleNode: Partial<SchedulerRules> = { reacquireWakesIdleNode: () => false };
+
 /** `restart-beside-first-run`: a restarted request's first run is not dropped: it goes on too. */
 export const restartBesideFirstRun: Partial<SchedulerRules> = { restartDropsFirstRun: () => false };
 

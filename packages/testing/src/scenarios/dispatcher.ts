@@ -1,8 +1,9 @@
 // The dispatcher scenario: workers that wait for work must yield their nodes, or the build deadlocks.
 
+import { hotStates } from '../sim/liveness.js';
 import { oneActiveRequestPerNode, requestsEndOnce, resultsMatchReference } from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
-import { runtimeIn } from './build-world.js';
+import { HOT_BOUND, runtimeIn } from './build-world.js';
 import { Board, dispatcher, referenceValue, worker, world } from './tasks.js';
 
 /**
@@ -21,6 +22,7 @@ export const dispatcherScenario: Scenario = {
       oneActiveRequestPerNode(),
       requestsEndOnce(sim, runtime),
       resultsMatchReference(sim, runtime, referenceValue),
+      hotStates(sim, runtime, { bound: HOT_BOUND }),
     );
     return {
       async run() {

@@ -1,7 +1,7 @@
 // The hang scenario: a node stops answering while it holds requests; the pings must find it.
 import type { Scenario } from '../sim/scenario.js';
 import { trustSilentNodes } from './broken.js';
-import { buildWorld, runtimeIn } from './build-world.js';
+import { buildWorld, FAULTS_UNTIL, runtimeIn } from './build-world.js';
 import { compute, join, waiter } from './tasks.js';
 
 /**
@@ -19,7 +19,7 @@ import { compute, join, waiter } from './tasks.js';
 export const hangScenario: Scenario = {
   name: 'hang',
   module: import.meta.url,
-  faults: { max: 1 },
+  faults: { max: 1, until: FAULTS_UNTIL },
   variants: ['trust-silent-nodes'],
   setup(sim, variant) {
     const { runtime } = runtimeIn(sim, 2, {

@@ -1,7 +1,7 @@
 // The pipeline scenario: requests sent ahead to busy nodes (prefetch), among continuations.
 import type { Scenario } from '../sim/scenario.js';
 import { grantBeforeStaged } from './broken.js';
-import { buildWorld, runtimeIn } from './build-world.js';
+import { buildWorld, FAULTS_UNTIL, runtimeIn } from './build-world.js';
 import { compute, join, waiter } from './tasks.js';
 
 /**
@@ -13,7 +13,7 @@ import { compute, join, waiter } from './tasks.js';
 export const pipelineScenario: Scenario = {
   name: 'pipeline',
   module: import.meta.url,
-  faults: { max: 1, crash: true, drop: true },
+  faults: { max: 1, crash: true, drop: true, until: FAULTS_UNTIL },
   variants: ['grant-before-staged'],
   setup(sim, variant) {
     const { runtime } = runtimeIn(sim, 2, {

@@ -1,7 +1,13 @@
 // The restart scenario: restartable continuations restarted on free nodes, racing node loss and a cancel.
 import type { Scenario } from '../sim/scenario.js';
 import { restartBesideFirstRun } from './broken.js';
-import { nodesFingerprint, runtimeIn, userAborts, watchRequestsClosely } from './build-world.js';
+import {
+  FAULTS_UNTIL,
+  nodesFingerprint,
+  runtimeIn,
+  userAborts,
+  watchRequestsClosely,
+} from './build-world.js';
 import { compute, restartJoin, world } from './tasks.js';
 
 /**
@@ -16,7 +22,7 @@ import { compute, restartJoin, world } from './tasks.js';
 export const restartScenario: Scenario = {
   name: 'restart',
   module: import.meta.url,
-  faults: { max: 1, crash: true },
+  faults: { max: 1, crash: true, until: FAULTS_UNTIL },
   variants: ['restart-beside-first-run'],
   setup(sim, variant) {
     world.resumed = new Map();

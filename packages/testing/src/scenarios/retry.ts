@@ -1,7 +1,7 @@
 // The retry scenario: requests safe to run twice, on nodes that crash or hang under them.
 import type { Scenario } from '../sim/scenario.js';
 import { backoffOutlivesRequest } from './broken.js';
-import { nodesFingerprint, runtimeIn, watchRequestsClosely } from './build-world.js';
+import { FAULTS_UNTIL, nodesFingerprint, runtimeIn, watchRequestsClosely } from './build-world.js';
 import { retryCompute, retryJoin, retryWaiter } from './tasks.js';
 
 /**
@@ -18,7 +18,7 @@ import { retryCompute, retryJoin, retryWaiter } from './tasks.js';
 export const retryScenario: Scenario = {
   name: 'retry',
   module: import.meta.url,
-  faults: { max: 1, crash: true },
+  faults: { max: 1, crash: true, until: FAULTS_UNTIL },
   variants: ['backoff-outlives-request'],
   setup(sim, variant) {
     const { runtime } = runtimeIn(sim, 2, {

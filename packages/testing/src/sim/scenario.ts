@@ -7,6 +7,11 @@ export interface World {
   run(): Promise<void>;
   /** Extra state for the exhaustive search's hash: machine states the world exposes. */
   fingerprint?(): string;
+  /**
+   * What the world's unfinished work waits for, for the report of a world that stopped with its
+   * script still waiting (a deadlock): the wait-for chains, and their cycle if there is one.
+   */
+  waitFor?(): string;
 }
 
 /**

@@ -136,7 +136,7 @@ export async function runSchedule(
         if (!done) {
           sim.violate(
             'deadlock',
-            `no step is enabled while the scenario still waits (${sim.network.pending} deliveries held, ${sim.clock.timers().length} timers, ${sim.nodes.filter((n) => sim.isHung(n.name)).length} hung nodes)`,
+            `no step is enabled while the scenario still waits (${sim.network.pending} deliveries held, ${sim.clock.timers().length} timers, ${sim.nodes.filter((n) => sim.isHung(n.name)).length} hung nodes)${world.waitFor ? `. ${world.waitFor()}` : ''}`,
           );
         }
         break;

@@ -25,6 +25,12 @@ export interface FaultBudget {
   crash?: boolean;
   /** Freeze a node: it takes no more steps (nothing reaches it, its timers stop). */
   hang?: boolean;
+  /**
+   * Faults come only in the first `until` steps; then they heal, and the liveness monitors
+   * (`hotStates`) demand that the world converges. Default: no such bound (faults stop only when
+   * the budget is spent or the script has finished).
+   */
+  until?: number;
 }
 
 export interface Violation {
@@ -85,6 +91,7 @@ export class Simulation {
   tracing: boolean;
   #steps = 0;
   #faults = 0;
+  #faultsStoppedAt: number | undefined;
   #violation: Violation | undefined;
   readonly #nodes = new Map<string, SimulatedNode>();
   readonly #owners = new Map<string, string>();
@@ -109,7 +116,9 @@ export class Simulation {
       delay: faults.delay ?? false,
       crash: faults.crash ?? false,
       hang: faults.hang ?? false,
+      until: faults.until ?? Number.POSITIVE_INFINITY,
     };
+    if (this.budget.max === 0) this.#faultsStoppedAt = 0;
     this.network.onWritten = (packet) => {
       const direction = `${packet.connection} ${packet.from}`;
       this.#history.set(direction, mix(this.#history.get(direction) ?? 0, packetKey(packet)));
@@ -121,6 +130,19 @@ export class Simulation {
   /** Steps taken so far. */
   get steps(): number {
     return this.#steps;
+  }
+
+  /**
+   * The step from which no more faults can come (the budget spent, the fault window past, or the
+   * script finished); undefined while one still may.
+   */
+  get faultsStoppedAt(): number | undefined {
+    return this.#faultsStoppedAt;
+  }
+
+  /** Faults injected so far. */
+  get faults(): number {
+    return this.#faults;
   }
 
   get violation(): Violation | undefined {
@@ -224,7 +246,7 @@ export class Simulation {
         });
       }
     }
-    if (this.finished || this.#faults >= this.budget.max) return steps;
+    if (this.finished || this.#faults >= this.budget.max || this.#steps >= this.budget.until) return steps;
     if (this.budget.delay && heads.length > 0 && timers.length > 0) {
       const timer = timers[0]!;
       steps.push(this.#timerStep(timer.id, timer.owner, timer.due, 'fault: '));
@@ -264,6 +286,11 @@ export class Simulation {
     if (this.tracing)
       this.trace.push({ step: this.#steps, time: this.clock.now(), text: `#${this.#steps} ${step.label}` });
     step.run();
+    if (
+      this.#faultsStoppedAt === undefined &&
+      (this.finished || this.#faults >= this.budget.max || this.#steps >= this.budget.until)
+    )
+      this.#faultsStoppedAt = this.#steps;
     for (const monitor of this.monitors) monitor.afterStep?.(this);
   }
 

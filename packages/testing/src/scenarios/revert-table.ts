@@ -1,0 +1,50 @@
+// The revert table: every monitor, and every check the explorer makes itself, with the broken
+// variants that must keep failing it. A check no variant fails could stop biting unnoticed.
+// model.test.ts checks that each variant is caught by the monitor listed for it here;
+// monitors-table.test.ts that every monitor in the code is here, with a variant or with the
+// reason it has none yet, and that docs/testing.md shows this table.
+
+/** Monitor (the name it reports violations under) → the variants (`scenario/variant`) it catches. */
+export const REVERT_TABLE: Readonly<Record<string, readonly string[]>> = {
+  'nothing after the exit packet': ['shutdown/send-after-exit'],
+  'one active request per node': [
+    'build/grant-reacquire-while-busy',
+    'pipeline/grant-before-staged',
+    'cancel/release-node-on-cancel',
+    'restart/restart-beside-first-run',
+  ],
+  'one host per node': ['reuse/accept-second-host'],
+  'results match the reference': ['build/lose-results-of-finished-requests'],
+  'jobs end once': ['jobs/complete-twice'],
+  'the result is the holder’s': ['fence/complete-ignores-token'],
+  'one worker per job past the fence': ['fence/renew-ignores-token', 'fence/unbounded-cancel'],
+  'nothing stays hot': ['build/lost-wakeup'],
+  'no result of a lost incarnation applied': ['partition/apply-lost-incarnation'],
+  'no progress': ['build/lose-requests-on-connection-failure', 'hang/trust-silent-nodes'],
+  'no uncaught exceptions': ['retry/backoff-outlives-request'],
+  scenario: ['dispatcher/no-yield'],
+};
+
+/**
+ * Monitors no variant is caught by yet, and why: each is a gap in the proof, listed so that it
+ * is seen (docs/testing.md) and so that a monitor added without a variant fails the table's test.
+ */
+export const WITHOUT_VARIANT: Readonly<Record<string, string>> = {
+  'one active request on each node':
+    'the node-side twin of "one active request per node": any host-side bug is seen first by the host-side monitor, when the packet is written',
+  'requests end once':
+    'its variant (build/lose-requests-on-connection-failure) ends in "no progress" first: the request waiting on the lost one keeps its own node pinged, so the world takes steps up to the step bound',
+  'every job one result':
+    'fence/complete-ignores-token also breaks it, but "the result is the holder’s" sees it first',
+  deadlock:
+    'build/lose-requests-on-connection-failure deadlocks in some schedules, but in the one model.test finds first its other node is still pinged and the world runs into "no progress"',
+  'no unhandled errors':
+    'no variant re-creates a handler throwing with no one to catch it (the cancel scenario’s first bug)',
+};
+
+/** The monitor `scenario/variant` must be caught by, from the table. */
+export function monitorFor(variant: string): string | undefined {
+  for (const [monitor, variants] of Object.entries(REVERT_TABLE))
+    if (variants.includes(variant)) return monitor;
+  return undefined;
+}
