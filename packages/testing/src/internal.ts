@@ -24,6 +24,7 @@ export {
   trustSilentNodes,
   unboundedCancel,
 } from './scenarios/broken.js';
+export { crashScenario } from './scenarios/crash.js';
 export {
   buildScenario,
   cancelScenario,
@@ -37,6 +38,7 @@ export {
   scenarios as builtInScenarios,
   shutdownScenario,
 } from './scenarios/index.js';
+export { type VerifyOptions, verify } from './sim/explore.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { runSchedule } from './sim/schedule.js';
 export { describePacket, type Step } from './sim/simulation.js';

@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { scenarios } from '../scenarios/index.js';
-import { type ExploreResult, explore as exploreHere } from '../sim/explore.js';
+import type { VerifiedBound } from '../sim/exhaustive.js';
+import { type ExploreResult, explore as exploreHere, verify } from '../sim/explore.js';
 import { ExplorerPool } from '../sim/pool.js';
-import { exhaustive, pct, randomWalk, type Strategy } from '../sim/strategies.js';
+import { pct, randomWalk, type Strategy } from '../sim/strategies.js';
 
 const USAGE = `usage: npm run check:model -- [options]
   --schedules N     schedules per scenario for the unbroken runtime (default 10000), split
@@ -14,8 +15,11 @@ const USAGE = `usage: npm run check:model -- [options]
   --seed N          first seed (default 1)
   --workers N       worker processes exploring random-walk and PCT schedules side by side
                     (default: one per core; 0 explores on this thread)
+  --verify-ms MS    time budget of each scenario's bounded exhaustive search, whose bound doubles
+                    while time is left (default 20000)
   --json            one JSON line per scenario and variant: scenario, variant, found, ms,
-                    schedules, replayed
+                    schedules, replayed; for the unbroken runtime verifiedSteps, verifiedFaults
+                    and verifiedStates when a bounded exhaustive search completed
   --trace           print the trace of each violation found`;
 
 interface Line {
@@ -27,6 +31,9 @@ interface Line {
   replayed?: boolean;
   strategy: string;
   violation?: string;
+  verifiedSteps?: number;
+  verifiedFaults?: number;
+  verifiedStates?: number;
 }
 
 async function main(): Promise<number> {
@@ -34,6 +41,7 @@ async function main(): Promise<number> {
     options: {
       schedules: { type: 'string' },
       'variant-ms': { type: 'string' },
+      'verify-ms': { type: 'string' },
       scenario: { type: 'string' },
       seed: { type: 'string' },
       workers: { type: 'string' },
@@ -48,18 +56,20 @@ async function main(): Promise<number> {
   }
   const total = Number(values.schedules ?? 10_000);
   const variantMs = Number(values['variant-ms'] ?? 10_000);
+  const verifyMs = Number(values['verify-ms'] ?? 20_000);
   const seed = Number(values.seed ?? 1);
   const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
   if (
     !(total > 0) ||
     !(variantMs > 0) ||
+    !(verifyMs > 0) ||
     !Number.isInteger(seed) ||
     !(Number.isInteger(workers) && workers >= 0)
   )
     throw new Error('bad option value');
   const pool = workers > 0 ? new ExplorerPool({ workers }) : undefined;
   try {
-    return await check(values, { total, variantMs, seed, pool });
+    return await check(values, { total, variantMs, verifyMs, seed, pool });
   } finally {
     await pool?.close();
   }
@@ -70,9 +80,10 @@ async function check(
   {
     total,
     variantMs,
+    verifyMs,
     seed,
     pool,
-  }: { total: number; variantMs: number; seed: number; pool: ExplorerPool | undefined },
+  }: { total: number; variantMs: number; verifyMs: number; seed: number; pool: ExplorerPool | undefined },
 ): Promise<number> {
   const explore = pool ? pool.explore.bind(pool) : exploreHere;
   const chosen = scenarios.filter((s) => !values.scenario || s.name === values.scenario);
@@ -90,22 +101,30 @@ async function check(
             ? `found by ${line.strategy} in ${line.ms} ms (${line.schedules} schedules), replayed: ${line.replayed}`
             : `NOT FOUND in ${line.schedules} schedules`;
       process.stdout.write(`${line.scenario.padEnd(11)} ${line.variant.padEnd(36)} ${what}\n`);
+      if (result.verified) process.stdout.write(`${''.padEnd(48)} ${describeVerified(result.verified)}\n`);
     }
     if (values.trace && result.trace) process.stderr.write(`${result.trace}\n\n`);
   };
   for (const scenario of chosen) {
     // The unbroken runtime: every strategy, none may find anything.
     const third = Math.ceil(total / 3);
-    const strategies: Array<[Strategy, number]> = [
+    const strategies: Array<[Strategy | 'verify', number]> = [
       [randomWalk({ seed }), third],
       [pct({ seed, depth: 3 }), third],
-      [exhaustive({ depth: 12 }), total - 2 * third],
+      ['verify', total - 2 * third],
     ];
     let schedules = 0;
     let ms = 0;
     let failure: ExploreResult | undefined;
+    let verified: VerifiedBound | undefined;
     for (const [strategy, budget] of strategies) {
-      const result = await explore(scenario, 'none', strategy, { schedules: budget, timeMs: 10 * 60_000 });
+      // Bounded exhaustive search, its bound doubling while its time lasts: what it completes is
+      // what it verified.
+      const result =
+        strategy === 'verify'
+          ? await verify(scenario, 'none', { schedules: budget, timeMs: verifyMs })
+          : await explore(scenario, 'none', strategy, { schedules: budget, timeMs: 10 * 60_000 });
+      verified ??= result.verified;
       schedules += result.schedules;
       ms += result.ms;
       if (result.found) {
@@ -135,9 +154,15 @@ async function check(
       strategy: failure?.strategy ?? 'random+pct+exhaustive',
       ...(failure?.replayed !== undefined && { replayed: failure.replayed }),
       ...(failure?.violation && { violation: `${failure.violation.monitor}: ${failure.violation.message}` }),
+      ...(verified &&
+        !failure && {
+          verifiedSteps: verified.steps,
+          verifiedFaults: verified.faults,
+          verifiedStates: verified.states,
+        }),
     };
     if (failure) bad++;
-    report(unbroken, failure ?? ({} as ExploreResult));
+    report(unbroken, failure ?? ({ ...(verified && { verified }) } as ExploreResult));
     for (const variant of scenario.variants ?? []) {
       // A broken runtime: random walk first, then PCT, within the time budget.
       let result = await explore(scenario, variant, randomWalk({ seed }), {
@@ -166,6 +191,13 @@ async function check(
     }
   }
   return bad === 0 ? 0 : 1;
+}
+
+function describeVerified(verified: VerifiedBound): string {
+  const faults = `${verified.faults} fault${verified.faults === 1 ? '' : 's'}`;
+  return verified.complete
+    ? `verified: every schedule with up to ${faults} (none longer than ${verified.steps} steps), ${verified.states} distinct states`
+    : `verified up to ${verified.steps} steps / ${faults}, ${verified.states} distinct states`;
 }
 
 main().then(
