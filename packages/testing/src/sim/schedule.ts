@@ -67,6 +67,7 @@ export async function runSchedule(
     seed,
     ...(scenario.faults && { faults: scenario.faults }),
     ...(scenario.sharedState && { sharedState: true }),
+    ...(chooser.visit && { footprints: true }),
     tracing: options.tracing ?? false,
   });
   const choices: number[] = [];

@@ -104,12 +104,21 @@ export class Simulation {
   /** The process the step being taken was delivered to (undefined: not a delivery). */
   #actor: string | undefined;
   /** Whether the last step, and what followed it, acted on its receiver alone. */
-  #clean = true;
+  #clean = false;
+  readonly #footprints: boolean;
 
   constructor(
-    options: { seed?: number; faults?: FaultBudget; tracing?: boolean; sharedState?: boolean } = {},
+    options: {
+      seed?: number;
+      faults?: FaultBudget;
+      tracing?: boolean;
+      sharedState?: boolean;
+      /** Work out `lastStepClean` (for exhaustive search; the other strategies skip the cost). */
+      footprints?: boolean;
+    } = {},
   ) {
     this.#shared = options.sharedState ?? false;
+    this.#footprints = options.footprints ?? false;
     this.random = new SeededRandom(options.seed ?? 1);
     this.transport = new MemoryTransport({ network: this.network, random: this.random });
     this.tracing = options.tracing ?? false;
@@ -252,8 +261,10 @@ export class Simulation {
   take(step: Step): void {
     this.#steps++;
     if (step.kind === 'fault') this.#faults++;
-    this.#actor = step instanceof DeliverStep ? this.processOf(step.head.delivery.to) : undefined;
-    this.#clean = this.#actor !== undefined;
+    if (this.#footprints) {
+      this.#actor = step instanceof DeliverStep ? this.processOf(step.head.delivery.to) : undefined;
+      this.#clean = this.#actor !== undefined;
+    }
     if (this.tracing)
       this.trace.push({ step: this.#steps, time: this.clock.now(), text: `#${this.#steps} ${step.label}` });
     step.run();
