@@ -78,9 +78,9 @@ export const shellCommands: Readonly<Record<string, Coverage>> = {
     how: 'every scenario and broken variant, on a smaller budget and without the command-line wrapper (bin/check-model.js)',
   },
   'npm run check:model -- --json': {
-    test: 'packages/testing/test/model.test.ts',
-    name: 'model check: the broken variants are found and replayed',
-    how: 'the exploration only: no test reads the --json lines',
+    test: 'packages/testing/test/shrink.test.ts',
+    name: '--json: a variant found has steps and shrunkSteps; --trace: its shrunk schedule told as a story',
+    how: 'one scenario (shutdown) on a small budget, on the calling thread',
   },
   'npx troupe node --listen pipe': {
     test: 'packages/core/test/cli.test.ts',

@@ -15,7 +15,8 @@ export {
 export { SimulatedNodeProvider } from './sim/nodes.js';
 export { ExplorerPool, type ExplorerPoolOptions } from './sim/pool.js';
 export type { Scenario, World } from './sim/scenario.js';
-export { formatTrace, type RunResult, replay, type Schedule } from './sim/schedule.js';
+export { formatTrace, type RunResult, replay, type Schedule, type TakenStep } from './sim/schedule.js';
+export { type ShrinkOptions, type ShrinkResult, shrink } from './sim/shrink.js';
 export {
   type FaultBudget,
   type Monitor,
@@ -24,5 +25,6 @@ export {
   type TraceEntry,
   type Violation,
 } from './sim/simulation.js';
+export { formatStory } from './sim/story.js';
 export { pct, randomWalk, type Strategy } from './sim/strategies.js';
 export { VirtualClock } from './virtual-clock.js';

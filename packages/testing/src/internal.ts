@@ -41,6 +41,8 @@ export {
 export { type VerifyOptions, verify } from './sim/explore.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { runSchedule } from './sim/schedule.js';
+export { type ShortestResult, shortestCounterexample } from './sim/shortest.js';
+export { type Move, sameViolation } from './sim/shrink.js';
 export { describePacket, type Step } from './sim/simulation.js';
 export {
   type Chooser,

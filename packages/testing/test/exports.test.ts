@@ -10,6 +10,7 @@ const values = [
   'VirtualClock',
   'exhaustive',
   'explore',
+  'formatStory',
   'formatTrace',
   'jobsEndOnce',
   'nothingAfterExitPacket',
@@ -21,10 +22,12 @@ const values = [
   'replay',
   'requestsEndOnce',
   'resultsMatchReference',
+  'shrink',
 ];
 
 /** Types vanish at run time, so they are read from the index's source. */
 const types = [
+  'ExhaustiveOptions',
   'ExploreOptions',
   'ExploreResult',
   'ExplorerPoolOptions',
@@ -33,9 +36,13 @@ const types = [
   'RunResult',
   'Scenario',
   'Schedule',
+  'ShrinkOptions',
+  'ShrinkResult',
   'SimulatedNode',
   'Strategy',
+  'TakenStep',
   'TraceEntry',
+  'VerifiedBound',
   'Violation',
   'World',
 ];

@@ -5,6 +5,11 @@ import { scenarios } from '../scenarios/index.js';
 import type { VerifiedBound } from '../sim/exhaustive.js';
 import { type ExploreResult, explore as exploreHere, verify } from '../sim/explore.js';
 import { ExplorerPool } from '../sim/pool.js';
+import type { Scenario } from '../sim/scenario.js';
+import { replay } from '../sim/schedule.js';
+import { shortestCounterexample } from '../sim/shortest.js';
+import { sameViolation, shrink } from '../sim/shrink.js';
+import { formatStory } from '../sim/story.js';
 import { pct, randomWalk, type Strategy } from '../sim/strategies.js';
 
 const USAGE = `usage: npm run check:model -- [options]
@@ -20,10 +25,15 @@ const USAGE = `usage: npm run check:model -- [options]
                     (default: one per core; 0 explores on this thread)
   --verify-ms MS    time budget of each scenario's bounded exhaustive search, whose bound doubles
                     while time is left (default 20000)
+  --shrink-ms MS    time budget to shrink each violation found to a short schedule that breaks
+                    the same monitor (default 10000; 0 does not shrink)
+  --shortest        also search, by bounded exhaustive search of increasing depth, for each
+                    broken variant's shortest counterexample, to compare the shrunk one with
+                    (slow: up to a minute per variant)
   --json            one JSON line per scenario and variant: scenario, variant, found, ms,
-                    schedules, replayed; for the unbroken runtime verifiedSteps, verifiedFaults
-                    and verifiedStates when a bounded exhaustive search completed
-  --trace           print the trace of each violation found`;
+                    schedules, replayed, and for a violation found: steps (its schedule's length),
+                    shrunkSteps (after shrinking), shortestSteps (with --shortest)
+  --trace           print each violation found as a story: its shrunk schedule, step by step`;
 
 interface Line {
   scenario: string;
@@ -37,6 +47,50 @@ interface Line {
   verifiedSteps?: number;
   verifiedFaults?: number;
   verifiedStates?: number;
+  /** The violating schedule's length, and its shrunk one's. */
+  steps?: number;
+  shrunkSteps?: number;
+  shrinkMs?: number;
+  /** The shortest that bounded exhaustive search finds (`--shortest`), and at what depth. */
+  shortestSteps?: number | null;
+  shortestDepth?: number;
+}
+
+/** What `--trace` prints and the line reports for a violation: shrunk, replayed, told as a story. */
+interface Shrunk {
+  fields: Pick<Line, 'steps' | 'shrunkSteps' | 'shrinkMs' | 'shortestSteps' | 'shortestDepth'>;
+  /** The shrunk schedule replays to the same monitor (the original's replay is checked apart). */
+  replayed: boolean;
+  story: string;
+}
+
+async function shrinkFound(
+  scenario: Scenario,
+  result: ExploreResult,
+  options: { shrinkMs: number; shortest: boolean },
+): Promise<Shrunk | undefined> {
+  const { schedule, violation } = result;
+  if (!schedule || !violation) return undefined;
+  const steps = schedule.choices.length;
+  const shrunk =
+    options.shrinkMs > 0 ? await shrink(scenario, schedule, { timeMs: options.shrinkMs }) : undefined;
+  const again = await replay(scenario, shrunk?.schedule ?? schedule);
+  const fields: Shrunk['fields'] = {
+    steps,
+    ...(shrunk && { shrunkSteps: shrunk.shrunkSteps, shrinkMs: Math.round(shrunk.ms) }),
+  };
+  // A `no progress` violation is as long as the step bound whatever the schedule: nothing to measure.
+  if (options.shortest && violation.monitor !== 'no progress') {
+    const shortest = await shortestCounterexample(scenario, schedule.variant, violation);
+    fields.shortestSteps = shortest.steps ?? null;
+    // Where the shortest was found, or how deep the search got without finding one.
+    fields.shortestDepth = shortest.shortestAt ?? shortest.depth;
+  }
+  return {
+    fields,
+    replayed: again.violation !== undefined && sameViolation(violation, again.violation),
+    story: formatStory(again, { shrunkFrom: steps }),
+  };
 }
 
 async function main(): Promise<number> {
@@ -48,6 +102,8 @@ async function main(): Promise<number> {
       scenario: { type: 'string' },
       seed: { type: 'string' },
       workers: { type: 'string' },
+      'shrink-ms': { type: 'string' },
+      shortest: { type: 'boolean' },
       json: { type: 'boolean' },
       trace: { type: 'boolean' },
       help: { type: 'boolean' },
@@ -61,18 +117,28 @@ async function main(): Promise<number> {
   const variantMs = Number(values['variant-ms'] ?? 10_000);
   const verifyMs = Number(values['verify-ms'] ?? 20_000);
   const seed = Number(values.seed ?? 1);
+  const shrinkMs = Number(values['shrink-ms'] ?? 10_000);
   const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
   if (
     !(total > 0) ||
     !(variantMs > 0) ||
     !(verifyMs > 0) ||
+    !(shrinkMs >= 0) ||
     !Number.isInteger(seed) ||
     !(Number.isInteger(workers) && workers >= 0)
   )
     throw new Error('bad option value');
   const pool = workers > 0 ? new ExplorerPool({ workers }) : undefined;
   try {
-    return await check(values, { total, variantMs, verifyMs, seed, pool });
+    return await check(values, {
+      total,
+      variantMs,
+      verifyMs,
+      seed,
+      pool,
+      shrinkMs,
+      shortest: values.shortest ?? false,
+    });
   } finally {
     await pool?.close();
   }
@@ -86,7 +152,17 @@ async function check(
     verifyMs,
     seed,
     pool,
-  }: { total: number; variantMs: number; verifyMs: number; seed: number; pool: ExplorerPool | undefined },
+    shrinkMs,
+    shortest,
+  }: {
+    total: number;
+    variantMs: number;
+    verifyMs: number;
+    seed: number;
+    pool: ExplorerPool | undefined;
+    shrinkMs: number;
+    shortest: boolean;
+  },
 ): Promise<number> {
   const explore = pool ? pool.explore.bind(pool) : exploreHere;
   // `crash` (the yardstick of exhaustive search) only when named: it is verified, not sampled.
@@ -95,21 +171,29 @@ async function check(
   );
   if (chosen.length === 0) throw new Error(`no scenario named ${values.scenario}`);
   let bad = 0;
-  const report = (line: Line, result: ExploreResult) => {
+  const report = (line: Line, shrunk: Shrunk | undefined, verified?: VerifiedBound) => {
     if (values.json) process.stdout.write(`${JSON.stringify(line)}\n`);
     else {
+      const length =
+        line.steps === undefined
+          ? ''
+          : `, ${line.steps} steps` +
+            (line.shrunkSteps === undefined ? '' : ` shrunk to ${line.shrunkSteps} in ${line.shrinkMs} ms`) +
+            (line.shortestSteps === undefined
+              ? ''
+              : ` (shortest by exhaustive search: ${line.shortestSteps ?? 'none found'})`);
       const what =
         line.variant === 'none'
           ? line.found
-            ? `VIOLATION after ${line.schedules} schedules: ${line.violation}`
+            ? `VIOLATION after ${line.schedules} schedules${length}: ${line.violation}`
             : `ok, ${line.schedules} schedules`
           : line.found
-            ? `found by ${line.strategy} in ${line.ms} ms (${line.schedules} schedules), replayed: ${line.replayed}`
+            ? `found by ${line.strategy} in ${line.ms} ms (${line.schedules} schedules)${length}, replayed: ${line.replayed}`
             : `NOT FOUND in ${line.schedules} schedules`;
       process.stdout.write(`${line.scenario.padEnd(11)} ${line.variant.padEnd(36)} ${what}\n`);
-      if (result.verified) process.stdout.write(`${''.padEnd(48)} ${describeVerified(result.verified)}\n`);
+      if (verified) process.stdout.write(`${''.padEnd(48)} ${describeVerified(verified)}\n`);
     }
-    if (values.trace && result.trace) process.stderr.write(`${result.trace}\n\n`);
+    if (values.trace && shrunk) process.stderr.write(`${shrunk.story}\n\n`);
   };
   for (const scenario of chosen) {
     // The unbroken runtime: every strategy, none may find anything.
@@ -168,7 +252,8 @@ async function check(
         }),
     };
     if (failure) bad++;
-    report(unbroken, failure ?? ({ ...(verified && { verified }) } as ExploreResult));
+    const shrunkFailure = failure && (await shrinkFound(scenario, failure, { shrinkMs, shortest: false }));
+    report({ ...unbroken, ...shrunkFailure?.fields }, shrunkFailure, failure ? undefined : verified);
     for (const variant of scenario.variants ?? []) {
       // A broken runtime: random walk first, then PCT, within the time budget.
       let result = await explore(scenario, variant, randomWalk({ seed }), {
@@ -192,8 +277,11 @@ async function check(
         ...(result.replayed !== undefined && { replayed: result.replayed }),
         ...(result.violation && { violation: `${result.violation.monitor}: ${result.violation.message}` }),
       };
-      if (!result.found || !result.replayed) bad++;
-      report(line, result);
+      const shrunk = await shrinkFound(scenario, result, { shrinkMs, shortest });
+      if (!result.found || !result.replayed || (shrunk && !shrunk.replayed)) bad++;
+      // Replayed: the schedule found, and the shrunk one, both break the same monitor again.
+      if (shrunk && line.replayed !== undefined) line.replayed &&= shrunk.replayed;
+      report({ ...line, ...shrunk?.fields }, shrunk);
     }
   }
   return bad === 0 ? 0 : 1;

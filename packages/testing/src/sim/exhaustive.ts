@@ -15,6 +15,13 @@ export interface ExhaustiveOptions {
   steps?: number;
   /** The former name of `steps`. */
   depth?: number;
+  /**
+   * Bound the search by branching points instead (steps where more than one step was enabled):
+   * every choice at each of the first `branching`, then the first enabled step. Sleep sets are
+   * not sound under this bound (two orders of the same steps may branch differently): set
+   * `reduce: false` with it.
+   */
+  branching?: number;
   /** At most this many faults per schedule (and never more than the scenario allows). */
   faults?: number;
   /** Partial-order reduction with sleep sets. Default true. */
@@ -55,6 +62,8 @@ interface Sleeper {
 interface Frame {
   readonly width: number;
   readonly faultsBefore: number;
+  /** Branching points (more than one step enabled) on the path before this state. */
+  readonly branchingBefore: number;
   readonly fault: readonly boolean[];
   readonly commutable: ReadonlyArray<Sleeper | undefined>;
   /** Deliveries that need not be taken here: an order with them first was explored already. */
@@ -77,7 +86,9 @@ interface Frame {
  * covered.
  */
 export function exhaustive(options: ExhaustiveOptions = {}): BoundedStrategy {
-  const bound = options.steps ?? options.depth ?? 64;
+  const bound =
+    options.steps ?? options.depth ?? (options.branching === undefined ? 64 : Number.POSITIVE_INFINITY);
+  const branchingBound = options.branching ?? Number.POSITIVE_INFINITY;
   const faultLimit = options.faults ?? Number.POSITIVE_INFINITY;
   const reduce = options.reduce ?? true;
   const caching = options.cache ?? true;
@@ -135,9 +146,15 @@ export function exhaustive(options: ExhaustiveOptions = {}): BoundedStrategy {
             next = frame.taken;
             return true;
           }
+          // Past the bound (the path has no frame for this state): the first enabled step.
+          if (at > stack.length) {
+            next = 0;
+            return true;
+          }
           const parent = stack[at - 1];
           if (parent) parent.takenClean = sim.lastStepClean;
-          if (at >= bound) {
+          const branchingBefore = parent ? parent.branchingBefore + (parent.width > 1 ? 1 : 0) : 0;
+          if (at >= bound || branchingBefore >= branchingBound) {
             reachedBound = true;
             next = 0;
             return true;
@@ -154,6 +171,7 @@ export function exhaustive(options: ExhaustiveOptions = {}): BoundedStrategy {
           const frame: Frame = {
             width: steps.length,
             faultsBefore: sim.faults,
+            branchingBefore,
             fault: steps.map((step) => step.kind === 'fault'),
             commutable: steps.map((step) => sim.commutable(step)),
             sleep,

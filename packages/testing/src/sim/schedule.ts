@@ -1,8 +1,9 @@
 // One schedule of a scenario: run it under a chooser, replay it from its recorded choices, print
 // its trace. A run is a pure function of the seed and the choices, which is what makes a replay exact.
 import { setUnhandledErrorReporter } from '@troupe/transport';
+import type { PendingDelivery } from './network.js';
 import type { Scenario } from './scenario.js';
-import { Simulation, type TraceEntry, type Violation } from './simulation.js';
+import { describePacket, Simulation, type Step, type TraceEntry, type Violation } from './simulation.js';
 import type { Chooser } from './strategies.js';
 
 /** Everything needed to reproduce a schedule exactly. */
@@ -23,6 +24,27 @@ export interface RunResult {
   readonly widths: readonly number[];
   readonly pruned: boolean;
   readonly trace: readonly TraceEntry[];
+  /** The steps taken, for the story (`formatStory`): recorded by `replay`. */
+  readonly taken?: readonly TakenStep[];
+}
+
+/** A step a replay took, as the story needs it (recorded by `replay`). */
+export interface TakenStep {
+  readonly kind: 'deliver' | 'timer' | 'action' | 'fault';
+  readonly label: string;
+  /** Simulated time (ms) when the step was taken, before it ran. */
+  readonly time: number;
+  /** For a delivery or a dropped one: what travelled, from whom to whom. */
+  readonly delivery?: {
+    readonly from: string;
+    readonly to: string;
+    readonly kind: 'data' | 'end' | 'reset';
+    readonly bytes: number;
+    /** The packets it completes, as the trace prints them. */
+    readonly packets: readonly string[];
+  };
+  /** For a timer (due, or fired early as a delay fault): whose, and when it was due. */
+  readonly timer?: { readonly owner: string; readonly due: number };
 }
 
 /**
@@ -163,26 +185,53 @@ export async function runSchedule(
   }
 }
 
-/** Replays a schedule step for step, with the trace on. */
+/** Replays a schedule step for step, with the trace on and the steps taken recorded. */
 export async function replay(scenario: Scenario, schedule: Schedule): Promise<RunResult> {
   let at = 0;
-  return runSchedule(
+  const taken: TakenStep[] = [];
+  const result = await runSchedule(
     scenario,
     schedule.variant,
     schedule.seed,
     {
-      choose: (steps) => {
+      choose: (steps, sim) => {
         const index = schedule.choices[at++];
-        if (index === undefined || index >= steps.length) {
+        const step = index === undefined ? undefined : steps[index];
+        if (!step) {
           throw new Error(
             `the schedule does not replay: at step ${at} it chose ${index} of ${steps.length} enabled steps`,
           );
         }
-        return index;
+        taken.push(takenStep(step, sim.clock.now()));
+        return index!;
       },
     },
     { tracing: true },
   );
+  return { ...result, taken };
+}
+
+/** What the story needs of a step: its sentence's parts, read from the simulator's step kinds. */
+function takenStep(step: Step, time: number): TakenStep {
+  const base = { kind: step.kind, label: step.label, time };
+  const head = (step as Partial<{ head: PendingDelivery }>).head;
+  if (head) {
+    const { delivery } = head;
+    return {
+      ...base,
+      delivery: {
+        from: delivery.from,
+        to: delivery.to,
+        kind: delivery.kind,
+        bytes: delivery.kind === 'data' ? delivery.bytes : 0,
+        packets: head.packets.map(describePacket),
+      },
+    };
+  }
+  const timer = step as Partial<{ owner: string; due: number }>;
+  if (typeof timer.owner === 'string' && typeof timer.due === 'number')
+    return { ...base, timer: { owner: timer.owner, due: timer.due } };
+  return base;
 }
 
 /** Prints a run's trace as a readable list of steps, notes and the violation. */
