@@ -4,6 +4,7 @@
 import { exhaustive, explore, type Strategy } from '@troupe/testing';
 import { builtInScenarios, type Chooser, crashScenario, verify } from '@troupe/testing/internal';
 import { describe, expect, it } from 'vitest';
+import { runNode } from '../../../test/support/run-node.js';
 
 /** The strategy, recording the hash of every state its schedules reach within `steps` steps. */
 function recording(strategy: Strategy, steps: number): { strategy: Strategy; states: Set<string> } {
@@ -94,4 +95,25 @@ describe('bounded exhaustive search', () => {
       }, 120_000);
     }
   }
+});
+
+describe('check:model', () => {
+  it('--json: the unbroken runtime has verifiedSteps, verifiedFaults and verifiedStates; the text says "verified"', async () => {
+    const bin = new URL('../dist/bin/check-model.js', import.meta.url).pathname;
+    // shutdown's schedules are short: its exhaustive search runs to the end of every one.
+    const options = ['--scenario', 'shutdown', '--schedules', '30', '--workers', '0', '--shrink-ms', '0'];
+    const json = await runNode([bin, ...options, '--verify-ms', '600000', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const [unbroken] = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(unbroken).toMatchObject({ variant: 'none', found: false, verifiedFaults: 0 });
+    expect(unbroken!.verifiedSteps).toBeGreaterThanOrEqual(16);
+    expect(unbroken!.verifiedStates).toBeGreaterThan(10);
+    const text = await runNode([bin, ...options, '--verify-ms', '600000']);
+    expect(text.stdout).toMatch(
+      /verified: every schedule to its end without faults \(all shorter than \d+ steps\), \d+ distinct states/,
+    );
+  });
 });
