@@ -1,6 +1,7 @@
 // @troupe/testing's public door: what a user of docs/testing.md needs, covered by semver. Each
 // name is listed in test/exports.test.ts; the rest is behind '@troupe/testing/internal'.
 export { SeededRandom } from './seeded-random.js';
+export { type ExhaustiveOptions, exhaustive, type VerifiedBound } from './sim/exhaustive.js';
 export { type ExploreOptions, type ExploreResult, explore } from './sim/explore.js';
 export { hotStates } from './sim/liveness.js';
 export {
@@ -26,5 +27,5 @@ export {
   type Violation,
 } from './sim/simulation.js';
 export { formatStory } from './sim/story.js';
-export { exhaustive, pct, randomWalk, type Strategy } from './sim/strategies.js';
+export { pct, randomWalk, type Strategy } from './sim/strategies.js';
 export { VirtualClock } from './virtual-clock.js';

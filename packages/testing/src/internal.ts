@@ -34,6 +34,7 @@ export {
   trustSilentNodes,
   unboundedCancel,
 } from './scenarios/broken.js';
+export { crashScenario } from './scenarios/crash.js';
 export {
   buildScenario,
   cancelScenario,
@@ -49,6 +50,7 @@ export {
   shutdownScenario,
 } from './scenarios/index.js';
 export { monitorFor, REVERT_TABLE, WITHOUT_VARIANT } from './scenarios/revert-table.js';
+export { type VerifyOptions, verify } from './sim/explore.js';
 export { type PendingDelivery, SimNetwork, type WirePacket } from './sim/network.js';
 export { runSchedule } from './sim/schedule.js';
 export { type ShortestResult, shortestCounterexample } from './sim/shortest.js';

@@ -13,6 +13,11 @@ export class SeededRandom implements RandomSource {
     this.#state = seed >>> 0;
   }
 
+  /** Where the sequence is: two sources in the same state draw the same numbers from here on. */
+  get state(): number {
+    return this.#state;
+  }
+
   float(): number {
     this.#state = (this.#state + 0x6d2b79f5) >>> 0;
     let t = this.#state;

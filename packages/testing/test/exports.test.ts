@@ -28,6 +28,7 @@ const values = [
 
 /** Types vanish at run time, so they are read from the index's source. */
 const types = [
+  'ExhaustiveOptions',
   'ExploreOptions',
   'ExploreResult',
   'ExplorerPoolOptions',
@@ -42,6 +43,7 @@ const types = [
   'Strategy',
   'TakenStep',
   'TraceEntry',
+  'VerifiedBound',
   'Violation',
   'World',
 ];

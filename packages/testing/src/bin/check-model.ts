@@ -1,24 +1,30 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { crashScenario } from '../scenarios/crash.js';
 import { scenarios } from '../scenarios/index.js';
-import { type ExploreResult, explore as exploreHere } from '../sim/explore.js';
+import type { VerifiedBound } from '../sim/exhaustive.js';
+import { type ExploreResult, explore as exploreHere, verify } from '../sim/explore.js';
 import { ExplorerPool } from '../sim/pool.js';
 import type { Scenario } from '../sim/scenario.js';
 import { replay } from '../sim/schedule.js';
 import { shortestCounterexample } from '../sim/shortest.js';
 import { sameViolation, shrink } from '../sim/shrink.js';
 import { formatStory } from '../sim/story.js';
-import { exhaustive, pct, randomWalk, type Strategy } from '../sim/strategies.js';
+import { pct, randomWalk, type Strategy } from '../sim/strategies.js';
 
 const USAGE = `usage: npm run check:model -- [options]
   --schedules N     schedules per scenario for the unbroken runtime (default 10000), split
-                    between random walk, PCT and bounded exhaustive search
+                    between random walk, PCT and bounded exhaustive search (the last third
+                    topped up with random walk if the exhaustive search takes fewer)
   --variant-ms MS   time budget to find each broken variant's bug (default 10000)
   --scenario NAME   only this scenario (build, hang, pipeline, cancel, dispatcher, shutdown, jobs, fence,
-                    reuse, restart, retry, partition)
+                    reuse, restart, retry, partition; or crash, 3 requests on 2 nodes and one crash, which
+                    bounded exhaustive search verifies to its end given --verify-ms 600000)
   --seed N          first seed (default 1)
   --workers N       worker processes exploring random-walk and PCT schedules side by side
                     (default: one per core; 0 explores on this thread)
+  --verify-ms MS    time budget of each scenario's bounded exhaustive search, whose bound doubles
+                    while time is left (default 20000)
   --shrink-ms MS    time budget to shrink each violation found to a short schedule that breaks
                     the same monitor (default 10000; 0 does not shrink)
   --shortest        also search, by bounded exhaustive search of increasing depth, for each
@@ -38,6 +44,9 @@ interface Line {
   replayed?: boolean;
   strategy: string;
   violation?: string;
+  verifiedSteps?: number;
+  verifiedFaults?: number;
+  verifiedStates?: number;
   /** The violating schedule's length, and its shrunk one's. */
   steps?: number;
   shrunkSteps?: number;
@@ -89,6 +98,7 @@ async function main(): Promise<number> {
     options: {
       schedules: { type: 'string' },
       'variant-ms': { type: 'string' },
+      'verify-ms': { type: 'string' },
       scenario: { type: 'string' },
       seed: { type: 'string' },
       workers: { type: 'string' },
@@ -105,12 +115,14 @@ async function main(): Promise<number> {
   }
   const total = Number(values.schedules ?? 10_000);
   const variantMs = Number(values['variant-ms'] ?? 10_000);
+  const verifyMs = Number(values['verify-ms'] ?? 20_000);
   const seed = Number(values.seed ?? 1);
   const shrinkMs = Number(values['shrink-ms'] ?? 10_000);
   const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
   if (
     !(total > 0) ||
     !(variantMs > 0) ||
+    !(verifyMs > 0) ||
     !(shrinkMs >= 0) ||
     !Number.isInteger(seed) ||
     !(Number.isInteger(workers) && workers >= 0)
@@ -121,6 +133,7 @@ async function main(): Promise<number> {
     return await check(values, {
       total,
       variantMs,
+      verifyMs,
       seed,
       pool,
       shrinkMs,
@@ -136,6 +149,7 @@ async function check(
   {
     total,
     variantMs,
+    verifyMs,
     seed,
     pool,
     shrinkMs,
@@ -143,6 +157,7 @@ async function check(
   }: {
     total: number;
     variantMs: number;
+    verifyMs: number;
     seed: number;
     pool: ExplorerPool | undefined;
     shrinkMs: number;
@@ -150,10 +165,13 @@ async function check(
   },
 ): Promise<number> {
   const explore = pool ? pool.explore.bind(pool) : exploreHere;
-  const chosen = scenarios.filter((s) => !values.scenario || s.name === values.scenario);
+  // `crash` (the yardstick of exhaustive search) only when named: it is verified, not sampled.
+  const chosen = [...scenarios, crashScenario].filter((s) =>
+    values.scenario ? s.name === values.scenario : s !== crashScenario,
+  );
   if (chosen.length === 0) throw new Error(`no scenario named ${values.scenario}`);
   let bad = 0;
-  const report = (line: Line, shrunk: Shrunk | undefined) => {
+  const report = (line: Line, shrunk: Shrunk | undefined, verified?: VerifiedBound) => {
     if (values.json) process.stdout.write(`${JSON.stringify(line)}\n`);
     else {
       const length =
@@ -173,22 +191,30 @@ async function check(
             ? `found by ${line.strategy} in ${line.ms} ms (${line.schedules} schedules)${length}, replayed: ${line.replayed}`
             : `NOT FOUND in ${line.schedules} schedules`;
       process.stdout.write(`${line.scenario.padEnd(11)} ${line.variant.padEnd(36)} ${what}\n`);
+      if (verified) process.stdout.write(`${''.padEnd(48)} ${describeVerified(verified)}\n`);
     }
     if (values.trace && shrunk) process.stderr.write(`${shrunk.story}\n\n`);
   };
   for (const scenario of chosen) {
     // The unbroken runtime: every strategy, none may find anything.
     const third = Math.ceil(total / 3);
-    const strategies: Array<[Strategy, number]> = [
+    const strategies: Array<[Strategy | 'verify', number]> = [
       [randomWalk({ seed }), third],
       [pct({ seed, depth: 3 }), third],
-      [exhaustive({ depth: 12 }), total - 2 * third],
+      ['verify', total - 2 * third],
     ];
     let schedules = 0;
     let ms = 0;
     let failure: ExploreResult | undefined;
+    let verified: VerifiedBound | undefined;
     for (const [strategy, budget] of strategies) {
-      const result = await explore(scenario, 'none', strategy, { schedules: budget, timeMs: 10 * 60_000 });
+      // Bounded exhaustive search, its bound doubling while its time lasts: what it completes is
+      // what it verified.
+      const result =
+        strategy === 'verify'
+          ? await verify(scenario, 'none', { timeMs: verifyMs })
+          : await explore(scenario, 'none', strategy, { schedules: budget, timeMs: 10 * 60_000 });
+      verified ??= result.verified;
       schedules += result.schedules;
       ms += result.ms;
       if (result.found) {
@@ -218,10 +244,16 @@ async function check(
       strategy: failure?.strategy ?? 'random+pct+exhaustive',
       ...(failure?.replayed !== undefined && { replayed: failure.replayed }),
       ...(failure?.violation && { violation: `${failure.violation.monitor}: ${failure.violation.message}` }),
+      ...(verified &&
+        !failure && {
+          verifiedSteps: verified.steps,
+          verifiedFaults: verified.faults,
+          verifiedStates: verified.states,
+        }),
     };
     if (failure) bad++;
     const shrunkFailure = failure && (await shrinkFound(scenario, failure, { shrinkMs, shortest: false }));
-    report({ ...unbroken, ...shrunkFailure?.fields }, shrunkFailure);
+    report({ ...unbroken, ...shrunkFailure?.fields }, shrunkFailure, failure ? undefined : verified);
     for (const variant of scenario.variants ?? []) {
       // A broken runtime: random walk first, then PCT, within the time budget.
       let result = await explore(scenario, variant, randomWalk({ seed }), {
@@ -253,6 +285,16 @@ async function check(
     }
   }
   return bad === 0 ? 0 : 1;
+}
+
+function describeVerified(verified: VerifiedBound): string {
+  const faults =
+    verified.faults === 0
+      ? 'without faults'
+      : `with up to ${verified.faults} fault${verified.faults === 1 ? '' : 's'}`;
+  return verified.complete
+    ? `verified: every schedule to its end ${faults} (all shorter than ${verified.steps} steps), ${verified.states} distinct states`
+    : `verified up to ${verified.steps} steps ${faults}, ${verified.states} distinct states`;
 }
 
 main().then(

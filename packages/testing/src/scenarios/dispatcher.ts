@@ -14,6 +14,8 @@ export const dispatcherScenario: Scenario = {
   name: 'dispatcher',
   module: import.meta.url,
   variants: ['no-yield'],
+  // The board is one object the tasks on both nodes read and write.
+  sharedState: true,
   setup(sim, variant) {
     world.yielding = variant !== 'no-yield';
     world.board = new Board({ a: [], b: ['a'], c: ['a'], d: ['b', 'c'] });

@@ -32,6 +32,13 @@ export interface Scenario {
    */
   readonly strictErrors?: boolean;
   /**
+   * Tasks on different nodes share memory (a board in the world that each node's task reads and
+   * writes), so a delivery to one node may change what another does: the exhaustive search must
+   * not treat deliveries to different nodes as independent. Default false: nodes share nothing
+   * but the wire, as real processes.
+   */
+  readonly sharedState?: boolean;
+  /**
    * The URL of a module that exports this scenario (directly, or in an exported array), so that
    * an `ExplorerPool` worker process can load it by its name. Scenarios without one are explored
    * on the calling thread.

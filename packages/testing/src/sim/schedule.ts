@@ -83,11 +83,13 @@ export async function runSchedule(
   variant: string,
   seed: number,
   chooser: Chooser,
-  options: { tracing?: boolean; seen?: Set<string>; prefix?: number } = {},
+  options: { tracing?: boolean } = {},
 ): Promise<RunResult> {
   const sim = new Simulation({
     seed,
     ...(scenario.faults && { faults: scenario.faults }),
+    ...(scenario.sharedState && { sharedState: true }),
+    ...(chooser.visit && { footprints: true }),
     tracing: options.tracing ?? false,
   });
   const choices: number[] = [];
@@ -145,13 +147,12 @@ export async function runSchedule(
         sim.violate('no progress', `the scenario did not finish within ${maxSteps} steps`);
         break;
       }
-      if (options.seen && choices.length >= (options.prefix ?? 0)) {
-        const state = `${sim.pendingFingerprint()}#${world.fingerprint?.() ?? ''}#${done}`;
-        if (options.seen.has(state)) {
+      if (chooser.visit) {
+        const state = () => `${sim.pendingFingerprint()}#${world.fingerprint?.() ?? ''}#${done}`;
+        if (!chooser.visit(steps, sim, state)) {
           pruned = true;
           break;
         }
-        options.seen.add(state);
       }
       const index = chooser.choose(steps, sim);
       const step = steps[index];

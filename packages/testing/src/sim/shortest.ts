@@ -3,11 +3,13 @@
 // 1, 2, ... until some schedule breaks the monitor. Slow (it is what shrinking saves a person from
 // waiting for); `check:model -- --shortest` runs it beside the shrinker to measure how close the
 // shrinker comes.
+
+import { exhaustive } from './exhaustive.js';
 import type { Scenario } from './scenario.js';
 import { runSchedule, type Schedule } from './schedule.js';
 import { sameViolation } from './shrink.js';
 import type { Violation } from './simulation.js';
-import { type Chooser, exhaustive } from './strategies.js';
+import type { Chooser } from './strategies.js';
 
 export interface ShortestResult {
   /** The shortest violating schedule found, if any was within the budget. */
@@ -51,14 +53,9 @@ export async function shortestCounterexample(
   for (let depth = 0; depth <= maxDepth; depth++) {
     if (foundAt !== undefined && depth > foundAt + extraDepth) break;
     reached = depth;
-    const strategy = exhaustive({ depth });
-    const seen = new Map<string, number>();
-    let steps = 0;
-    // Pruning as the explorer does, but a state reached again in fewer steps is explored again.
-    const states = {
-      has: (state: string) => (seen.get(state) ?? Number.POSITIVE_INFINITY) <= steps,
-      add: (state: string) => seen.set(state, steps),
-    } as unknown as Set<string>;
+    // Its state cache explores a state reached again in fewer steps again; no sleep sets, which
+    // a bound in branching points does not keep sound.
+    const strategy = exhaustive({ branching: depth, reduce: false });
     complete = false;
     for (let index = 0; ; index++) {
       if (performance.now() - start >= timeMs) break;
@@ -71,30 +68,24 @@ export async function shortestCounterexample(
       const widths: number[] = [];
       const limit = best?.schedule.choices.length ?? Number.POSITIVE_INFINITY;
       const chooser: Chooser = {
+        // A schedule stops once it is as long as the best found.
+        visit: (enabled, sim, state) =>
+          choices.length < limit - 1 && (next.chooser.visit?.(enabled, sim, state) ?? true),
         choose(enabled, sim) {
-          if (choices.length >= limit - 1) throw new CutOff();
           const choice = next.chooser.choose(enabled, sim);
           choices.push(choice);
           widths.push(enabled.length);
-          steps = choices.length;
           return choice;
         },
       };
-      steps = 0;
-      const prefix = (next.chooser as { prefixLength?: number }).prefixLength ?? 0;
       schedules++;
-      try {
-        const result = await runSchedule(scenario, variant, next.seed, chooser, { seen: states, prefix });
-        strategy.finished?.({ choices, widths, pruned: result.pruned });
-        if (result.violation && sameViolation(target, result.violation)) {
-          if (!best || result.schedule.choices.length < best.schedule.choices.length) {
-            best = { schedule: result.schedule, violation: result.violation };
-            shortestAt = depth;
-          }
+      const result = await runSchedule(scenario, variant, next.seed, chooser);
+      strategy.finished?.({ choices, widths, pruned: result.pruned });
+      if (result.violation && sameViolation(target, result.violation)) {
+        if (!best || result.schedule.choices.length < best.schedule.choices.length) {
+          best = { schedule: result.schedule, violation: result.violation };
+          shortestAt = depth;
         }
-      } catch (error) {
-        if (!(error instanceof CutOff)) throw error;
-        strategy.finished?.({ choices, widths, pruned: true });
       }
     }
     if (!complete) break;
@@ -110,6 +101,3 @@ export async function shortestCounterexample(
     ms: performance.now() - start,
   };
 }
-
-/** Thrown by the chooser to stop a schedule that can no longer be the shortest. */
-class CutOff extends Error {}

@@ -1,4 +1,5 @@
 import { MemoryTransport } from '@troupe/transport';
+import type { Delivery } from '@troupe/transport/internal';
 import { SeededRandom } from '../seeded-random.js';
 import { VirtualClock } from '../virtual-clock.js';
 import { type PendingDelivery, SimNetwork, type WirePacket } from './network.js';
@@ -81,7 +82,10 @@ interface CustomFault {
  */
 export class Simulation {
   readonly clock = new VirtualClock();
-  readonly network = new SimNetwork();
+  readonly network: SimNetwork = new WatchedNetwork(
+    (from) => this.#sentBy(from),
+    () => (this.#clean = false),
+  );
   readonly random: SeededRandom;
   readonly transport: MemoryTransport;
   readonly trace: TraceEntry[] = [];
@@ -104,8 +108,26 @@ export class Simulation {
   readonly #history = new Map<string, number>();
   /** Whether the scenario's script has finished: no faults are injected after it. */
   finished = false;
+  /** Every node shares state with the others (see `Scenario.sharedState`): no two steps commute. */
+  readonly #shared: boolean;
+  /** The process the step being taken was delivered to (undefined: not a delivery). */
+  #actor: string | undefined;
+  /** Whether the last step, and what followed it, acted on its receiver alone. */
+  #clean = false;
+  readonly #footprints: boolean;
 
-  constructor(options: { seed?: number; faults?: FaultBudget; tracing?: boolean } = {}) {
+  constructor(
+    options: {
+      seed?: number;
+      faults?: FaultBudget;
+      tracing?: boolean;
+      sharedState?: boolean;
+      /** Work out `lastStepClean` (for exhaustive search; the other strategies skip the cost). */
+      footprints?: boolean;
+    } = {},
+  ) {
+    this.#shared = options.sharedState ?? false;
+    this.#footprints = options.footprints ?? false;
     this.random = new SeededRandom(options.seed ?? 1);
     this.transport = new MemoryTransport({ network: this.network, random: this.random });
     this.tracing = options.tracing ?? false;
@@ -183,6 +205,7 @@ export class Simulation {
    * moment (`addFault`): a node that hangs while it holds work, say.
    */
   hang(name: string): void {
+    this.#clean = false;
     this.#hung.add(name);
   }
 
@@ -283,6 +306,10 @@ export class Simulation {
   take(step: Step): void {
     this.#steps++;
     if (step.kind === 'fault') this.#faults++;
+    if (this.#footprints) {
+      this.#actor = step instanceof DeliverStep ? this.processOf(step.head.delivery.to) : undefined;
+      this.#clean = this.#actor !== undefined;
+    }
     if (this.tracing)
       this.trace.push({ step: this.#steps, time: this.clock.now(), text: `#${this.#steps} ${step.label}` });
     step.run();
@@ -294,15 +321,55 @@ export class Simulation {
     for (const monitor of this.monitors) monitor.afterStep?.(this);
   }
 
+  /**
+   * The simulated process an address belongs to: a node's name, or `host` for everything else
+   * (the runtime, job servers and agents: whatever the scenario runs in its own process). With
+   * `sharedState`, one process for all.
+   */
+  processOf(address: string): string {
+    if (this.#shared) return 'world';
+    return this.#owners.get(address) ?? 'host';
+  }
+
+  /**
+   * What partial-order reduction needs of a step that may commute with others: a delivery of
+   * data, with a key naming it in every schedule that reaches it (its direction and sequence
+   * number) and the process it is delivered to. Undefined for every other step (timers, actions,
+   * faults, ends and resets of streams), which the reduction treats as dependent on all.
+   */
+  commutable(step: Step): { readonly key: string; readonly process: string } | undefined {
+    if (!(step instanceof DeliverStep) || step.head.delivery.kind !== 'data') return undefined;
+    const { head } = step;
+    return { key: `${head.direction}#${head.delivery.seq}`, process: this.processOf(head.delivery.to) };
+  }
+
+  /**
+   * Whether the last step taken, with every continuation it ran, acted on its receiver alone: a
+   * delivery after which nothing was written by another process, nothing was discarded and no
+   * node hung. A host that kills a node (its links cut, what was on the way to it discarded) or
+   * ends it by calling it in-process, or tasks that share memory across nodes, make a step
+   * unclean, and an unclean step commutes with nothing: the reduction checks its own premise.
+   */
+  get lastStepClean(): boolean {
+    return this.#clean;
+  }
+
+  #sentBy(from: string): void {
+    if (this.#clean && this.processOf(from) !== this.#actor) this.#clean = false;
+  }
+
   /** A fingerprint of what is pending: part of the state hash for exhaustive search. */
   pendingFingerprint(): string {
-    const parts: string[] = [`t${this.clock.now()}`, `f${this.#faults}`];
-    for (const head of this.network.heads()) parts.push(`${head.direction}:${head.delivery.seq}`);
-    for (const timer of this.clock.timers()) parts.push(`${timer.owner}@${timer.due}`);
-    for (const hung of this.#hung) parts.push(`hung:${hung}`);
-    for (const cut of this.#partitioned) parts.push(`cut:${cut}`);
-    for (const [direction, hash] of [...this.#history].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
-      parts.push(`${direction}=${hash}`);
+    const parts: string[] = [`t${this.clock.now()}`, `f${this.#faults}`, `r${this.random.state}`];
+    // Sorted, so that two orders of the same independent steps (which open directions and arm
+    // timers in different orders) give the same fingerprint.
+    const pending: string[] = [];
+    for (const head of this.network.heads()) pending.push(`${head.direction}:${head.delivery.seq}`);
+    for (const timer of this.clock.timers()) pending.push(`${timer.owner}@${timer.due}`);
+    for (const hung of this.#hung) pending.push(`hung:${hung}`);
+    for (const cut of this.#partitioned) pending.push(`cut:${cut}`);
+    for (const [direction, hash] of this.#history) pending.push(`${direction}=${hash}`);
+    parts.push(...pending.sort());
     return parts.join('|');
   }
 
@@ -325,6 +392,24 @@ export class Simulation {
 
   #faultStep(label: string, chain: string, run: () => void): Step {
     return { kind: 'fault', label, chain, run };
+  }
+}
+
+/** The simulation's network, telling it who writes and when something is discarded. */
+class WatchedNetwork extends SimNetwork {
+  constructor(
+    readonly onSubmit: (from: string) => void,
+    readonly onDiscard: () => void,
+  ) {
+    super();
+  }
+  override submit(delivery: Delivery): void {
+    this.onSubmit(delivery.from);
+    super.submit(delivery);
+  }
+  override discardTo(to: string): void {
+    this.onDiscard();
+    super.discardTo(to);
   }
 }
 

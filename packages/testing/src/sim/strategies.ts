@@ -7,6 +7,11 @@ import type { Simulation, Step } from './simulation.js';
 /** Picks the next step of one schedule. */
 export interface Chooser {
   choose(steps: readonly Step[], sim: Simulation): number;
+  /**
+   * Called before `choose` at each state, with the state's hash (worked out only if asked for):
+   * false stops the schedule there (exhaustive search, at a state it has explored from before).
+   */
+  visit?(steps: readonly Step[], sim: Simulation, state: () => string): boolean;
 }
 
 /** A way to explore: hands out one chooser per schedule until it has no more. */
@@ -16,8 +21,6 @@ export interface Strategy {
   schedule(index: number): { seed: number; chooser: Chooser } | undefined;
   /** Called after each schedule with the choices it made and how many steps each had. */
   finished?(record: ScheduleRecord): void;
-  /** Whether a schedule may stop early at a state seen before (exhaustive search). */
-  readonly prunes?: boolean;
   /**
    * How to make this strategy again in another process, for strategies whose schedule `index`
    * depends on nothing but its index (so schedules can be split among workers): random walk, PCT.
@@ -113,48 +116,6 @@ export function pct(
           },
         },
       };
-    },
-  };
-}
-
-/**
- * Bounded exhaustive search: every choice at each of the first `depth` branching points (faults
- * included), depth first, re-running the world from the start for each schedule; a schedule stops
- * early at a state (pending steps, wire history, the world's fingerprint) another schedule has
- * already explored from.
- */
-export function exhaustive(options: { depth?: number } = {}): Strategy {
-  const depth = options.depth ?? 64;
-  // The choices of the next schedule's prefix; beyond it, always the first enabled step.
-  let prefix: number[] | undefined = [];
-  return {
-    name: 'exhaustive',
-    prunes: true,
-    schedule() {
-      if (!prefix) return undefined;
-      const forced = prefix;
-      let at = 0;
-      const chooser: Chooser & { prefixLength: number } = {
-        prefixLength: forced.length,
-        choose: () => forced[at++] ?? 0,
-      };
-      return { seed: 1, chooser };
-    },
-    finished(record) {
-      // Backtrack: the deepest branching point (within the depth bound) with an untried choice.
-      let branchingPoints = 0;
-      const limit: number[] = [];
-      for (const width of record.widths) {
-        limit.push(width > 1 && branchingPoints < depth ? width : 1);
-        if (width > 1) branchingPoints++;
-      }
-      for (let i = record.choices.length - 1; i >= 0; i--) {
-        if (record.choices[i]! + 1 < limit[i]!) {
-          prefix = [...record.choices.slice(0, i), record.choices[i]! + 1];
-          return;
-        }
-      }
-      prefix = undefined;
     },
   };
 }
