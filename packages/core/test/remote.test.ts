@@ -238,6 +238,11 @@ describe('launched remote nodes', () => {
     expect((error as Error).message).toMatch(
       /^remote node node-\S+ \(sh -c echo cannot reach build-02 >&2; exit 3 sh\): the launcher exited with code 3 before the node printed its listening line\n--- stderr \(tail\) ---\ncannot reach build-02$/,
     );
+    await expect(
+      remote({ launch: [{ prefix: ['no-such-launcher-here', '--'] }] }).acquire(1),
+    ).rejects.toThrow(
+      /\(no-such-launcher-here --\): the launcher could not be started \(spawn no-such-launcher-here ENOENT\)/,
+    );
     const silent = remote({
       launch: [{ prefix: ['sh', '-c', 'exec sleep 30', 'sh'] }],
       connectTimeoutMs: 300,

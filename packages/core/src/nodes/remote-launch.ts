@@ -177,7 +177,9 @@ async function untilListening(
         launched.onExit((exit) =>
           reject(
             new LaunchFailure(
-              `the launcher ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before the node printed its listening line`,
+              launched.pid <= 0
+                ? `the launcher could not be started (${launched.outputTail(512).split('\n')[0]})`
+                : `the launcher ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before the node printed its listening line`,
             ),
           ),
         );
