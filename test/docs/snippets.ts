@@ -38,6 +38,25 @@ export type Coverage =
  * `test` file that does not contain `name`.
  */
 export const shellCommands: Readonly<Record<string, Coverage>> = {
+  "npm start -- --nodes 2 --remote 'ssh build-02 --' --remote 'ssh build-03 --'": {
+    test: 'examples/build-graph/test/remote.test.ts',
+    name: 'builds on 1 local and 2 remote nodes to the sequential evaluation, and --json says who built what',
+    how: "dist/main.js with --remote 'env --' and a shell prefix on this machine instead of ssh to two others (test/remote runs ssh into a network namespace)",
+  },
+  "npm start -- --nodes 0 --remote 'kubectl exec -i builder-0 -- npx troupe'": {
+    notRun:
+      'it needs a Kubernetes cluster; the same launch path runs in examples/build-graph/test/remote.test.ts with a local prefix',
+  },
+  'troupe node --listen tcp://0.0.0.0:0 --secret-stdin': {
+    test: 'packages/core/test/remote.test.ts',
+    name: 'start through a prefix, build a graph to the reference value, and end with the launcher session',
+    how: 'launched by RemoteNodeProvider through a shell prefix, the secret written to its stdin',
+  },
+  'troupe node --listen tcp://0.0.0.0:7400 --reuse --secret-file /etc/troupe/secret': {
+    test: 'packages/core/test/remote.test.ts',
+    name: 'serve two hosts in turn, and go back to waiting after each',
+    how: "on tcp://127.0.0.1:0 with --secret-env, as a port and a file under /etc are not a test's to take",
+  },
   'npm ci && npm start': {
     test: 'examples/build-graph/test/build-graph.test.ts',
     name: 'reads a graph file, and the command prints one JSON line and exits non-zero on failure',

@@ -29,7 +29,13 @@ import {
 
 export interface BuildOptions {
   projects: number;
+  /** Nodes on this machine (of `kind`; process nodes beside `remote` ones). */
   nodes: number;
+  /**
+   * One remote node per entry, launched through that command prefix (`['ssh', 'build-02', '--']`)
+   * beside the `nodes` local ones; its secret is `TROUPE_SECRET`'s, or a fresh one for the run.
+   */
+  remote?: readonly (readonly string[])[];
   kind: 'inproc' | 'thread' | 'process';
   reuse: boolean;
   workMs: number;
@@ -74,6 +80,15 @@ export interface BuildOptions {
  * a request's outcome is final for its runtime), so a dependent that asks for it later fails too
  * instead of building it again.
  */
+/** One node of the run, for `--json`: where it ran, its pid there, how many requests it completed. */
+export interface NodeReport {
+  id: string;
+  /** 'local', or the launcher prefix it was started through. */
+  where: string;
+  pid: number | undefined;
+  completed: number;
+}
+
 export interface Summary {
   /** Projects built. */
   built: number;
@@ -88,6 +103,8 @@ export interface Summary {
   mismatched: string[];
   /** Nodes that died or stopped answering during the run; the requests they held failed. */
   lostNodes: number;
+  /** Every node the run had, in the order they joined. */
+  nodes: NodeReport[];
   /** `declared` or `discovered` (requests mode), or `dispatcher`. */
   mode: 'declared' | 'discovered' | 'restartable' | 'dispatcher';
   /** From the build's start to its end, start-up included. */
@@ -211,11 +228,20 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   const runId = `run-${process.pid}-${++runs}`;
   const created = clock.now();
   const recorder = new TraceRecorder();
+  const remote = options.remote ?? [];
   const runtime: Runtime = createRuntime({
     nodes: {
-      kind: options.simulate ? 'inproc' : options.kind,
-      max: options.nodes,
-      reuse: options.reuse,
+      ...(remote.length > 0 && !options.simulate
+        ? {
+            kind: 'remote' as const,
+            local: options.nodes,
+            launch: remote.map((prefix) => ({ prefix: [...prefix] })),
+            // Without TROUPE_SECRET the runtime makes a fresh secret for the run, and hands it to
+            // each node on its stdin: secure with no setup, and never in a process list.
+            ...(process.env.TROUPE_SECRET && { secret: { env: 'TROUPE_SECRET' } }),
+            max: options.nodes + remote.length,
+          }
+        : { kind: options.simulate ? 'inproc' : options.kind, max: options.nodes, reuse: options.reuse }),
       ...(options.prefetch !== undefined && { prefetch: options.prefetch }),
     },
     clock,
@@ -236,6 +262,14 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   let firstNodeAt: number | undefined;
   runtime.once('node', () => {
     firstNodeAt = clock.now();
+  });
+  const nodes = new Map<string, NodeReport>();
+  runtime.on('node', (node) =>
+    nodes.set(node.id, { id: node.id, where: node.location, pid: node.pid, completed: 0 }),
+  );
+  runtime.on('request', (request, _from, to) => {
+    const report = to === 'completed' && request.node !== undefined ? nodes.get(request.node) : undefined;
+    if (report) report.completed++;
   });
   const start = clock.now();
   let built = 0;
@@ -341,6 +375,7 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
     verified: !error && mismatched.length === 0 && outputs.size === projects.length,
     mismatched,
     lostNodes: lost.length,
+    nodes: [...nodes.values()],
     mode: options.mode === 'dispatcher' ? 'dispatcher' : model,
     makespanMs,
     startupMs,
@@ -361,11 +396,13 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
  * at a time; thread and process nodes run as many as there are cores, at most one per node.
  */
 export function boundParallelism(
-  options: Pick<BuildOptions, 'simulate' | 'kind' | 'nodes' | 'cores'>,
+  options: Pick<BuildOptions, 'simulate' | 'kind' | 'nodes' | 'cores' | 'remote'>,
 ): number {
   if (options.simulate) return options.nodes;
   if (options.kind === 'inproc') return 1;
-  return Math.min(options.nodes, options.cores ?? availableParallelism());
+  // Remote nodes count as if they shared this machine's cores (as nodes in network namespaces
+  // do): on machines of their own, the bound is looser than it could be.
+  return Math.min(options.nodes + (options.remote?.length ?? 0), options.cores ?? availableParallelism());
 }
 
 /**

@@ -75,8 +75,9 @@ async function main(): Promise<number> {
       options.mode === 'requests'
         ? `requests mode, dependencies ${options.model === 'discovered' ? 'discovered by each task (ctx.build)' : 'declared'}`
         : `dispatcher mode${options.yield ? '' : ', workers NOT yielding'}`;
+    const remote = options.remote?.length ? ` and ${options.remote.length} remote` : '';
     console.log(
-      `building ${options.graph ?? `${options.projects} generated projects`} on ${options.nodes} ${options.simulate ? 'simulated in-process' : options.kind} nodes, ${how}`,
+      `building ${options.graph ?? `${options.projects} generated projects`} on ${options.nodes} ${options.simulate ? 'simulated in-process' : options.kind}${remote} nodes, ${how}`,
     );
   }
   const cores = options.cores!;

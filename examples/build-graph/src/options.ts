@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { split } from 'shlex';
 import type { BuildOptions } from './build.js';
 
 /** The default number of simulated nodes: a fixed number, so a --simulate run is the same on any machine. */
@@ -9,7 +10,12 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
   --projects N        projects to generate (default 800)
   --nodes N           nodes (default: this machine's available parallelism, ${availableParallelism()} here;
                       ${SIMULATED_NODES} with --simulate)
-  --kind K            inproc | thread | process (default thread)
+  --kind K            inproc | thread | process (default thread; process with --remote)
+  --remote 'CMD'      one more node, on another machine: launched through the command prefix CMD
+                      (split as a shell would, e.g. 'ssh build-02 --' or 'kubectl exec -i pod-3 --'),
+                      beside the --nodes local process nodes (--nodes 0: remote only). Repeatable.
+                      Its secret: TROUPE_SECRET if set, else a fresh one for the run, handed to each
+                      node on its stdin (docs/remote.md)
   --reuse / --no-reuse  leave process nodes idle for the next run (default: no reuse)
   --work-ms MS        average simulated CPU work per project (default 5)
   --graph FILE        {"tasks":[{"id":"a","cost":5,"deps":["b"]}]} instead of a generated graph
@@ -32,7 +38,8 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
   --summary           at the end, what the timeline says: the critical path, node utilisation,
                       time lost (queueing, blocking, start-up, stalls), the slowest projects
                       (to stderr with --json)
-  --json              one final JSON line: built, failed, verified, mismatched, lostNodes, mode
+  --json              one final JSON line: built, failed, verified, mismatched, lostNodes,
+                      nodes ([{ id, where: local | the --remote prefix, pid, completed }]), mode
                       (declared | discovered | restartable | dispatcher), makespanMs, startupMs, parallelism,
                       lowerBoundMs, ratio, ratioExcludingStartup, restarts, and error when not
                       every project was built
@@ -106,7 +113,31 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
       '--no-yield only applies to --mode dispatcher (its workers wait for work); in requests mode no task waits holding its node',
     );
   const simulate = Boolean(values.simulate);
-  const kind = oneOf('kind', values.kind, ['inproc', 'thread', 'process'] as const, 'thread');
+  const remote = (values.remote ?? []).map((command) => {
+    let prefix: string[];
+    try {
+      prefix = split(command);
+    } catch (error) {
+      throw new UsageError(`--remote ${command}: ${(error as Error).message}`);
+    }
+    if (prefix.length === 0)
+      throw new UsageError('--remote needs a command prefix, e.g. --remote "ssh build-02 --"');
+    return prefix;
+  });
+  const kind = oneOf(
+    'kind',
+    values.kind,
+    ['inproc', 'thread', 'process'] as const,
+    remote.length > 0 ? 'process' : 'thread',
+  );
+  if (remote.length > 0) {
+    if (simulate) throw new UsageError('--remote starts real nodes elsewhere; a --simulate run has none');
+    if (kind !== 'process')
+      throw new UsageError(`--remote runs beside process nodes (--kind process), not ${kind} ones`);
+    if (mode !== 'requests')
+      throw new UsageError('--remote needs --mode requests (the dispatcher shares its queue in memory)');
+    if (values.reuse) throw new UsageError('--reuse applies to local process nodes without --remote');
+  }
   if (mode === 'dispatcher' && kind !== 'inproc' && !simulate)
     throw new UsageError(
       '--mode dispatcher shares its queue in memory and needs --kind inproc (or --simulate); use --mode requests',
@@ -138,7 +169,11 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     help: false,
     options: {
       projects: Math.round(number('projects', values.projects, 800)),
-      nodes: Math.round(number('nodes', values.nodes, simulate ? SIMULATED_NODES : cores)),
+      nodes:
+        remote.length > 0 && values.nodes !== undefined
+          ? count('nodes', values.nodes)!
+          : Math.round(number('nodes', values.nodes, simulate ? SIMULATED_NODES : cores)),
+      ...(remote.length > 0 && { remote }),
       kind,
       reuse: Boolean(values.reuse) && !values['no-reuse'],
       workMs: number('work-ms', values['work-ms'], 5),
@@ -169,6 +204,7 @@ function parse(args: readonly string[]) {
     options: {
       projects: { type: 'string' },
       nodes: { type: 'string' },
+      remote: { type: 'string', multiple: true },
       kind: { type: 'string' },
       reuse: { type: 'boolean' },
       'no-reuse': { type: 'boolean' },

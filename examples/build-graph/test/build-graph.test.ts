@@ -164,7 +164,13 @@ describe('examples/build-graph under --simulate', () => {
         });
       const ok = await run(['--graph', graph, '--nodes', '2', '--simulate', '--json', '--trace', trace]);
       expect(ok.code).toBe(0);
-      const line = JSON.parse(ok.out.trim()) as Record<string, unknown> & { makespanMs: number };
+      const { nodes, ...line } = JSON.parse(ok.out.trim()) as Record<string, unknown> & {
+        makespanMs: number;
+        nodes: Array<{ where: string; completed: number }>;
+      };
+      // Every node is on this machine; together they completed the 3 projects.
+      expect(nodes.every((node) => node.where === 'local')).toBe(true);
+      expect(nodes.reduce((total, node) => total + node.completed, 0)).toBe(3);
       // b (3) then a (5) is the critical path: declared, a starts the moment b is done.
       expect(line).toEqual({
         built: 3,

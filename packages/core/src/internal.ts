@@ -33,6 +33,7 @@ export {
   type NodeEndpointState,
   nodeEndpointMachine,
 } from './endpoint/endpoint.machine.js';
+export { type ListeningLine, parseListeningLine, reachableAddresses, tcpSalt } from './endpoint/listening.js';
 export { TaskResolver } from './endpoint/resolver.js';
 export { createTaskContext, type LazySignal, type TaskContextPort } from './endpoint/task-context.js';
 export { createIdSource, type IdSource } from './ids.js';

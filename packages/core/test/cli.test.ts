@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeContext, ProcessNodeProvider } from '@troupe/core';
+import { tcpSalt } from '@troupe/core/internal';
 import { type HandshakeOptions, type Link, TcpTransport } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupSandbox, createSandbox, isRunning, type Sandbox } from './support/processes.js';
@@ -118,7 +119,7 @@ describe('troupe node', () => {
 
     const tcp = new TcpTransport();
     const node = await connectTo((onLink) =>
-      tcp.connect(line.address, { handshake: plainHandshake, onLink }),
+      tcp.connect(line.address, { handshake: { ...plainHandshake, salt: tcpSalt() }, onLink }),
     );
     expect(await node.request('troupe:ping', null)).toEqual({ pid: run.child.pid, threadId: 0 });
     await node.close({ reuse: false });

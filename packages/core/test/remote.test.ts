@@ -7,11 +7,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   createRuntime,
-  type NodeContext,
+  NodeContext,
   RemoteNodeError,
   RemoteNodeProvider,
   type RemoteNodeProviderOptions,
 } from '@troupe/core';
+import { tcpSalt } from '@troupe/core/internal';
+import { TcpTransport } from '@troupe/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   cleanupSandbox,
@@ -174,6 +176,59 @@ describe('launched remote nodes', () => {
     for (const node of adopted) expect(await waitUntilGone(node.pid!)).toBe(true);
   });
 
+  it('a node that dies is dropped with its launcher, and its place takes a new node', async () => {
+    const provider = remote({ launch: [{ prefix: SHELL_PREFIX }] });
+    const [first] = await provider.acquire(1);
+    const launcher = first!.process!.pid;
+    sandbox.pids.add(first!.pid!);
+    process.kill(first!.pid!, 'SIGKILL');
+    await first!.whenClosed;
+    expect(first!.state).toBe('failed');
+    expect(await waitUntilGone(launcher)).toBe(true);
+    const [second] = await provider.acquire(1);
+    sandbox.pids.add(second!.pid!);
+    expect(second!.pid).not.toBe(first!.pid);
+    expect(await second!.request(`${tasks}#square`, 6)).toEqual({ value: 36, pid: second!.pid });
+    expect(provider.nodes).toEqual([second]);
+    await provider.shutdown();
+    expect(await waitUntilGone(second!.pid!)).toBe(true);
+  });
+
+  it('a node started with --secret-stdin reads its secret there and ends when stdin does', async () => {
+    const child = spawn(process.execPath, [bin, 'node', '--listen', 'tcp://127.0.0.1:0', '--secret-stdin'], {
+      env: sandbox.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    sandbox.pids.add(child.pid!);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    child.stdin!.write(`${SECRET}\n`);
+    const line = await new Promise<{ address: string; addresses: string[] }>((resolve) =>
+      child.stdout!.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString().split('\n')[0]!))),
+    );
+    expect(line.addresses).toEqual([line.address]);
+    const node = new NodeContext({
+      id: 'node-by-hand',
+      kind: 'remote',
+      connect: (onLink) =>
+        new TcpTransport().connect(line.address, {
+          handshake: { nodeReuse: false, lowPriority: false, salt: tcpSalt() },
+          secret: SECRET,
+          onLink,
+        }),
+    });
+    await node.start(process.pid);
+    expect(await node.request('troupe:ping', null)).toEqual({ pid: child.pid, threadId: 0 });
+    // The session ends while the host still holds the node: the node goes, and the host hears it.
+    child.stdin!.end();
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/stdin ended \(the launcher session is gone\): exiting/);
+    await node.whenClosed;
+  });
+
   it('a launcher that exits early, or never prints a listening line, is named with why', async () => {
     const failing = remote({
       launch: [{ prefix: ['sh', '-c', 'echo cannot reach build-02 >&2; exit 3', 'sh'] }],
@@ -182,6 +237,11 @@ describe('launched remote nodes', () => {
     expect(error).toBeInstanceOf(RemoteNodeError);
     expect((error as Error).message).toMatch(
       /^remote node node-\S+ \(sh -c echo cannot reach build-02 >&2; exit 3 sh\): the launcher exited with code 3 before the node printed its listening line\n--- stderr \(tail\) ---\ncannot reach build-02$/,
+    );
+    await expect(
+      remote({ launch: [{ prefix: ['no-such-launcher-here', '--'] }] }).acquire(1),
+    ).rejects.toThrow(
+      /\(no-such-launcher-here --\): the launcher could not be started \(spawn no-such-launcher-here ENOENT\)/,
     );
     const silent = remote({
       launch: [{ prefix: ['sh', '-c', 'exec sleep 30', 'sh'] }],
@@ -259,6 +319,26 @@ describe('static endpoints', () => {
     expect(endpoint.stderr()).toMatch(/refused a connection from 127\.0\.0\.1:\d+: .*shared secret/);
     expect(endpoint.stderr()).toMatch(
       /refused a connection from 127\.0\.0\.1:\d+: handshake mismatch in runtime version: expected 0\.1\.0, peer sent 9\.9\.9/,
+    );
+  });
+});
+
+describe('remote options', () => {
+  it('are checked up front, naming the option and what it takes', () => {
+    expect(() => createRuntime({ nodes: { kind: 'remote' } })).toThrow(
+      /nodes\.launch.*at least one launch entry or endpoint/,
+    );
+    expect(() =>
+      createRuntime({ nodes: { kind: 'process', launch: [{ prefix: ['ssh', 'b', '--'] }] } }),
+    ).toThrow(/nodes\.launch.*left out unless kind is 'remote'/);
+    expect(() => createRuntime({ nodes: { kind: 'remote', endpoints: ['tcp://b:7400'] } })).toThrow(
+      /nodes\.secret.*a secret shared with the endpoints/,
+    );
+    expect(() => createRuntime({ nodes: { kind: 'remote', endpoints: ['b:7400'], secret: 's' } })).toThrow(
+      /nodes\.endpoints\[0\].*tcp:\/\/host:port/,
+    );
+    expect(() => new RemoteNodeProvider({ launch: [{ prefix: ['ssh'], nodes: 0 }] })).toThrow(
+      /launch\[0\]\.nodes/,
     );
   });
 });

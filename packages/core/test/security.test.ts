@@ -15,7 +15,7 @@ import {
   TaskNotFoundError,
   TaskRefusedError,
 } from '@troupe/core';
-import { InProcessJobWorkers, NodeEndpoint, PacketType } from '@troupe/core/internal';
+import { InProcessJobWorkers, NodeEndpoint, PacketType, tcpSalt } from '@troupe/core/internal';
 import { VirtualClock } from '@troupe/testing';
 import {
   type HandshakeOptions,
@@ -298,7 +298,8 @@ describe('troupe node on TCP', () => {
     return { child, exited, listening, stdout: () => stdout, stderr: () => stderr };
   }
 
-  const plain: HandshakeOptions = { nodeReuse: false, lowPriority: false };
+  // A node on TCP salts its handshake for TCP, not for its user (remote hosts run as other users).
+  const plain: HandshakeOptions = { nodeReuse: false, lowPriority: false, salt: tcpSalt() };
 
   it('refuses to listen without a secret: one line, exit 2', async () => {
     const run = troupe(['--listen', 'tcp://127.0.0.1:0']);

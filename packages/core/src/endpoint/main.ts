@@ -22,7 +22,7 @@ import { OUTPUT_FILE_ENV, PARENT_PIPE_ENV, systemParallelism } from '../system/l
 import { NodeRegistry, nodeName } from '../system/registry.js';
 import { processChildren } from './children.js';
 import { NodeEndpoint } from './endpoint.js';
-import { type ListeningLine, reachableAddresses } from './listening.js';
+import { type ListeningLine, reachableAddresses, tcpSalt } from './listening.js';
 
 export const NODE_USAGE = `usage: troupe node [options]
   --listen pipe|tcp://host:port   where to listen (default: pipe, a socket named after the pid
@@ -138,7 +138,7 @@ export async function runNode(argv: string[]): Promise<number> {
       log(`could not lower priority: ${(error as Error).message}`);
     }
   }
-  const handshake: HandshakeOptions = {
+  const handshake: HandshakeOptions & { salt?: Uint8Array } = {
     nodeReuse: values.reuse,
     lowPriority: values['low-priority'],
     taskHost: values['task-host'],
@@ -193,6 +193,7 @@ export async function runNode(argv: string[]): Promise<number> {
     }
     transport = new TcpTransport();
     address = values.listen;
+    handshake.salt = tcpSalt(values.session);
   } else {
     process.stderr.write(`troupe node: --listen must be pipe or tcp://host:port, not ${values.listen}\n`);
     return 2;

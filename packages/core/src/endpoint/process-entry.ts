@@ -7,7 +7,10 @@ import { runNode } from './main.js';
  * resolving and reading modules, and a task module that imports @troupe/core then loads no
  * second copy.
  */
-runNode(process.argv.slice(2)).then(
+const args = process.argv.slice(2);
+// `… process-node.js node --listen …` as well: a remote node's command is `troupe` followed by `node`,
+// and this entry stands in for `troupe` where the build made it.
+runNode(args[0] === 'node' ? args.slice(1) : args).then(
   (code) => {
     process.exitCode = code;
   },

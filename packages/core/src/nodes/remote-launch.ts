@@ -15,7 +15,7 @@ import {
   type TcpTransport,
 } from '@troupe/transport';
 import { ensurePrivateDirectory } from '@troupe/transport/internal';
-import { type ListeningLine, parseListeningLine } from '../endpoint/listening.js';
+import { type ListeningLine, parseListeningLine, tcpSalt } from '../endpoint/listening.js';
 import { NodeClosedError, RemoteNodeError } from '../errors.js';
 import type { IdSource } from '../ids.js';
 import { type Launcher, type NodeProcess, systemIdentity } from '../system/launcher.js';
@@ -60,6 +60,7 @@ function handshake(options: RemoteNodeProviderOptions, nodeReuse: boolean): Hand
     nodeReuse,
     lowPriority: false,
     taskHost: false,
+    salt: tcpSalt(),
     ...(options.runtimeVersion !== undefined && { runtimeVersion: options.runtimeVersion }),
   };
 }
@@ -176,7 +177,9 @@ async function untilListening(
         launched.onExit((exit) =>
           reject(
             new LaunchFailure(
-              `the launcher ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before the node printed its listening line`,
+              launched.pid <= 0
+                ? `the launcher could not be started (${launched.outputTail(512).split('\n')[0]})`
+                : `the launcher ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`} before the node printed its listening line`,
             ),
           ),
         );

@@ -1,5 +1,7 @@
 // Remote nodes' options and the rules they are checked by; the default node command is this
-// Node.js on core's own CLI (node:url), right for machines with the same image as the host's.
+// Node.js on core's own bundled node entry or CLI (node:fs), right for machines with the same
+// image as the host's.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Clock, RandomSource, TcpTransport } from '@troupe/transport';
 import {
@@ -83,11 +85,16 @@ export interface RemoteNodeProviderOptions {
   random?: RandomSource;
 }
 
+// The build's bundle (scripts/bundle.mjs), from dist/nodes/ or from a chunk in dist/bundle/ alike.
+const bundlePath = fileURLToPath(new URL('../bundle/process-node.js', import.meta.url));
 const binPath = fileURLToPath(new URL('../bin/troupe.js', import.meta.url));
 
-/** This machine's own `troupe` command: what a node on an identical machine image runs. */
+/**
+ * This machine's own `troupe` command: what a node on an identical machine image runs. The bundled
+ * node entry where the build made one (it starts in a fraction of the CLI's time), else the CLI.
+ */
 export function defaultTroupeCommand(): string[] {
-  return [process.execPath, binPath];
+  return existsSync(bundlePath) ? [process.execPath, bundlePath] : [process.execPath, binPath];
 }
 
 /** Whether a TLS option is PEM text rather than a file path. */

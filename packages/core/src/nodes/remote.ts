@@ -202,6 +202,8 @@ export class RemoteNodeProvider extends EventEmitter<RemoteNodeProviderEvents> i
     if (this.#slotOf.get(node) !== slot) return;
     this.#slotOf.delete(node);
     this.#nodes.delete(node);
+    // Free at once: a lost node's replacement may start there while its launcher is still ended.
+    if (this.#held.get(slot) === node) this.#held.delete(slot);
     const launched = this.#launched.get(node);
     this.#launched.delete(node);
     if (launched) {
@@ -220,7 +222,6 @@ export class RemoteNodeProvider extends EventEmitter<RemoteNodeProviderEvents> i
       }
       await unlink(launched.outputFile).catch(() => {});
     }
-    if (this.#held.get(slot) === node) this.#held.delete(slot);
   }
 
   /** The secret (given, read from its variable or file, or made fresh for launched nodes) and TLS files. */

@@ -258,6 +258,9 @@ export const processLauncher: Launcher = {
     let spawnError: Error | undefined;
     child.on('error', (error) => {
       spawnError = error;
+      // A command that could not be started never exits: its listeners hear of it now.
+      if (child.pid === undefined && exit === undefined)
+        for (const listener of listeners.splice(0)) listener({ code: null, signal: null });
     });
     // Never written to: only its closing, when this process ends, means anything to the node.
     const parentPipe = child.stdio[PARENT_PIPE_FD];
