@@ -5,7 +5,6 @@
 // the network itself (delay, stall, trickle, a cut mid-frame) are in proxy-faults.test.ts.
 import { createRuntime, type Runtime, type RuntimeOptions } from '@troupe/core';
 import { createNamespace, type NetworkNamespace, removeNamespaces } from '@troupe/testing/internal';
-import { PROTOCOL_VERSION } from '@troupe/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOutcome, doubles, FAST_LIVENESS, signal, underFault } from './support/faults.js';
 import { noNetns, until } from './support/lab.js';
@@ -97,12 +96,8 @@ describe.skipIf(noNetns)(`faults on a remote node${noNetns ? ` (skipped: ${noNet
     await nothingInside();
   });
 
-  // TODO(h-heartbeat): runs once R2's heartbeats are merged (protocol 7, `nodes.heartbeat`):
-  // before them, only a node that holds requests is pinged, so an idle one is never found silent.
-  // Tried on h-netns + h-heartbeat merged by hand (not committed): it failed, no node.lost within
-  // 15 s, even with RemoteNodeProvider passing AcquireOptions.heartbeat on to its NodeContexts
-  // (which h-remote does not yet do): the integration of the two branches is still open.
-  it.skipIf(PROTOCOL_VERSION < 7)(
+  // Only heartbeats find an idle node silent: pings alone go to a node that holds requests.
+  it(
     'an idle node that goes silent is declared lost by heartbeats; the next build runs on the others',
     async () => {
       const nodes = {

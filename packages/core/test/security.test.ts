@@ -239,7 +239,11 @@ describe('strangers around a TCP node do not lock its host out', () => {
       strangers.push(socket);
       gone.push(new Promise((resolve) => socket.once('close', () => resolve())));
       socket.write(
-        Buffer.concat([encodeHandshake(createHandshake({}, false)), header, Buffer.alloc(400 * 1024)]),
+        Buffer.concat([
+          encodeHandshake(createHandshake({ salt: tcpSalt() }, false)),
+          header,
+          Buffer.alloc(400 * 1024),
+        ]),
       );
     }
     await until(

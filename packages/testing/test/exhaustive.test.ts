@@ -81,7 +81,11 @@ describe('bounded exhaustive search', () => {
   // The retry scenario's bug needs a crash, a request's back-off after it, and the user's abort
   // within that back-off, some 40 steps in: a bound doubling from 16 steps spends its budget on
   // the shorter bounds (with 4 faults to place at every step), so it starts at its own.
-  const firstBound: Record<string, number> = { 'retry/backoff-outlives-request': 48 };
+  const firstBound: Record<string, number> = {
+    'retry/backoff-outlives-request': 48,
+    // A partition past the heartbeat timeout, the heal, the reconnect and the rerun: some 50 steps.
+    'partition/apply-lost-incarnation': 64,
+  };
   for (const scenario of builtInScenarios) {
     for (const variant of scenario.variants ?? []) {
       const steps = firstBound[`${scenario.name}/${variant}`] ?? 16;

@@ -62,6 +62,18 @@ export function userSalt(session?: string): Uint8Array {
   return new Uint8Array(salt);
 }
 
+/**
+ * The salt of a handshake over a network (TCP): the same for every user on every machine (per
+ * session where asked). On a pipe, the per-user salt keeps one user's host from another's nodes;
+ * across a network the secret or the client certificate does that, and a per-user salt would only
+ * refuse a host whose user is not the node's (ssh to another account, a pod running as root).
+ */
+export function networkSalt(session?: string): Uint8Array {
+  const hash = createHash('sha256').update('troupe\0tcp');
+  if (session !== undefined) hash.update(`\0session\0${session}`);
+  return new Uint8Array(hash.digest().subarray(0, SALT_LENGTH));
+}
+
 export function createHandshake(options: HandshakeOptions = {}, authenticated = false): Handshake {
   const runtimeVersion = options.runtimeVersion ?? RUNTIME_VERSION;
   parseVersion(runtimeVersion);

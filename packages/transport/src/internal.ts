@@ -19,6 +19,7 @@ export {
   encodeHandshake,
   HANDSHAKE_LENGTH,
   handshakeExtraBytes,
+  networkSalt,
   type Role,
   userSalt,
   verifyHandshake,

@@ -1,19 +1,13 @@
 // The line `troupe node` prints on stdout once it can be connected to, and what a host reads from
 // it: the one format both sides share, with the handshake salt of TCP nodes. The interface list
-// (node:os) is read where the node is; the salt is a hash (node:crypto) of fixed text.
-import { createHash } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
+// (node:os) is read where the node is; the salt is the transport's network salt.
 
-/**
- * The handshake salt of a node on TCP, the same for every user on every machine (per session where
- * asked). On a pipe, the per-user salt keeps one user's host from another's nodes; on TCP the
- * secret or client certificate does that, and a per-user salt would only refuse a host whose user
- * on its own machine is not the node's (ssh to another account, a pod running as root).
- */
+import { networkInterfaces } from 'node:os';
+import { networkSalt } from '@troupe/transport/internal';
+
+/** The handshake salt of a node on TCP: the transport's network salt (what TcpTransport uses unless told otherwise). */
 export function tcpSalt(session?: string): Uint8Array {
-  const hash = createHash('sha256').update('troupe\0tcp');
-  if (session !== undefined) hash.update(`\0session\0${session}`);
-  return new Uint8Array(hash.digest().subarray(0, 16));
+  return networkSalt(session);
 }
 
 /** `{"event":"listening","address":...,"pid":...,"addresses":[...]}`: one JSON line on stdout. */

@@ -84,7 +84,7 @@ export async function launchRemote(
   setup: RemoteSetup,
   credentials: RemoteCredentials,
   entry: RemoteLaunch,
-  { signal, created }: AcquireOptions,
+  { signal, created, heartbeat }: AcquireOptions,
 ): Promise<LaunchedNode> {
   const { clock, options } = setup;
   signal?.throwIfAborted();
@@ -134,6 +134,9 @@ export async function launchRemote(
     location,
     process: launched,
     nodeReuse: false,
+    // Across a network nothing tells a host that its node is gone, nor a node that its host is:
+    // both sides ping, and each drops a peer silent for the timeout (docs/protocol.md).
+    heartbeat: heartbeat ?? {},
     clock,
     ids: setup.ids,
     connect: async (onLink) => {
@@ -246,13 +249,16 @@ export async function dialEndpoint(
   setup: RemoteSetup,
   credentials: RemoteCredentials,
   endpoint: string,
-  { created }: AcquireOptions,
+  { created, heartbeat }: AcquireOptions,
+  incarnation = 1,
 ): Promise<NodeContext> {
   const node = new NodeContext({
     id: setup.ids.next('node'),
     kind: 'remote',
     location: endpoint,
     nodeReuse: true,
+    heartbeat: heartbeat ?? {},
+    incarnation,
     clock: setup.clock,
     ids: setup.ids,
     connect: (onLink) => dial(setup, credentials, [endpoint], handshake(setup.options, true), onLink),

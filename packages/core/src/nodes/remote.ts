@@ -101,6 +101,9 @@ export class RemoteNodeProvider extends EventEmitter<RemoteNodeProviderEvents> i
     return [...this.#nodes];
   }
 
+  /** The last incarnation given to each static endpoint's connection. */
+  readonly #incarnations = new Map<string, number>();
+
   async acquire(count: number, options: AcquireOptions = {}): Promise<NodeContext[]> {
     options.signal?.throwIfAborted();
     this.#credentials ??= this.#readCredentials();
@@ -163,16 +166,22 @@ export class RemoteNodeProvider extends EventEmitter<RemoteNodeProviderEvents> i
   async #start(slot: Slot, credentials: RemoteCredentials, options: AcquireOptions): Promise<NodeContext> {
     let node: NodeContext;
     if (slot.kind === 'endpoint') {
-      node = await dialEndpoint(this.#setup, credentials, slot.location, options);
+      // Each connection to an endpoint is a new incarnation of that node: what an earlier one that
+      // was declared lost still sends is fenced off by the host (docs/protocol.md, Fencing).
+      const incarnation = (this.#incarnations.get(slot.location) ?? 0) + 1;
+      this.#incarnations.set(slot.location, incarnation);
+      node = await dialEndpoint(this.#setup, credentials, slot.location, options, incarnation);
     } else {
       const launched = await launchRemote(this.#setup, credentials, slot.entry, options);
       node = launched.node;
       this.#launched.set(node, launched);
     }
     this.#nodes.add(node);
-    void node.whenClosed.then(() => {
-      // A node lost on its own (its machine went away) frees its place for a replacement.
-      if (node.state === 'failed') void this.#release(node, slot);
+    // A node lost on its own (its machine went away, or silent past the heartbeat timeout) frees
+    // its place for a replacement the moment the host gives up on it, not once its link has
+    // drained: the pool replaces it at once.
+    node.on('shutdown', (body) => {
+      if (body.reason === 'ConnectionFailed') void this.#release(node, slot);
     });
     this.#slotOf.set(node, slot);
     this.emit('node', node, slot.kind === 'endpoint' ? 'reused' : 'launched');

@@ -1,8 +1,9 @@
 // The real TCP transport (node:net, node:tls): one of the modules where transport touches real
 // sockets. The simulator replaces it with its own Transport.
-import { createServer as createNetServer, connect as netConnect, type Server } from 'node:net';
+import { createServer as createNetServer, isIP, connect as netConnect, type Server } from 'node:net';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { InsecureListenError, InvalidOptionError } from '../errors.js';
+import { type HandshakeOptions, networkSalt } from '../handshake.js';
 import type { Link } from '../link.js';
 import { type RandomSource, systemRandom } from '../random.js';
 import { type ConnectOptions, Listener, type ListenOptions, type Transport } from '../transport.js';
@@ -71,8 +72,11 @@ export class TcpTransport implements Transport {
       bound && typeof bound === 'object'
         ? formatTcpAddress(bound.address, bound.port)
         : formatTcpAddress(host, port);
-    const listener = new Listener('tcp', address, { random: this.#random, ...options }, () =>
-      closeServer(server),
+    const listener = new Listener(
+      'tcp',
+      address,
+      { random: this.#random, ...options, handshake: onNetwork(options.handshake) },
+      () => closeServer(server),
     );
     accepting.start(listener);
     return listener;
@@ -84,11 +88,15 @@ export class TcpTransport implements Transport {
     const tlsConnect = tls ? (await import('node:tls')).connect : undefined;
     return connectSocket(
       formatTcpAddress(host, port),
-      { random: this.#random, ...options },
+      { random: this.#random, ...options, handshake: onNetwork(options.handshake) },
       () =>
         tls && tlsConnect
           ? tlsConnect({
-              servername: host === '127.0.0.1' || host === '::1' ? 'localhost' : host,
+              // SNI names a host, never an address (RFC 6066): a certificate for an IP is checked
+              // against its IP SAN without one.
+              ...(isIP(host) === 0
+                ? { servername: host }
+                : (host === '127.0.0.1' || host === '::1') && { servername: 'localhost' }),
               ...tls,
               host,
               port,
@@ -97,4 +105,9 @@ export class TcpTransport implements Transport {
       tls ? 'secureConnect' : 'connect',
     );
   }
+}
+
+/** A handshake over TCP: the network salt unless one was given (`networkSalt`). */
+function onNetwork(handshake: HandshakeOptions | undefined): HandshakeOptions {
+  return { ...handshake, salt: handshake?.salt ?? networkSalt(handshake?.session) };
 }
