@@ -18,6 +18,7 @@ export const areas = [
       'scheduler-retry',
       'queue',
       'queue-mutants',
+      'scheduler-mutants',
       'retry',
       'declared-deps',
       'oracle',
@@ -28,7 +29,7 @@ export const areas = [
     name: 'node context',
     package: 'core',
     files: [/^packages\/core\/src\/nodes\/(context|node-context\.machine)\.ts$/],
-    tests: core(['node-context', 'liveness', 'inproc-thread-nodes', 'oracle']),
+    tests: core(['node-context', 'node-context-mutants', 'liveness', 'inproc-thread-nodes', 'oracle']),
     scenarios: ['build', 'hang', 'reuse', 'shutdown', 'cancel', 'retry'],
   },
   {
