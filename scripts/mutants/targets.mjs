@@ -36,7 +36,14 @@ export const areas = [
     name: 'endpoint',
     package: 'core',
     files: [/^packages\/core\/src\/endpoint\/(endpoint|endpoint\.machine|requests)\.ts$/],
-    tests: core(['endpoint', 'shutdown-after-cancel', 'first-run', 'oracle', 'inproc-thread-nodes']),
+    tests: core([
+      'endpoint',
+      'endpoint-mutants',
+      'shutdown-after-cancel',
+      'first-run',
+      'oracle',
+      'inproc-thread-nodes',
+    ]),
     scenarios: ['build', 'cancel', 'pipeline', 'shutdown', 'reuse', 'restart'],
   },
   {
