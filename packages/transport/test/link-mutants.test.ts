@@ -1,7 +1,7 @@
 // Found by the mutation run (npm run check:mutants): a link that closes for a reason other than its
 // own close must hand the error that closed it to whoever awaits `closed`, in each state, and the
 // first cause must win. Dropping the link machine's `recordError` on a failed connection went
-// unnoticed by every other test.
+// unnoticed by every other test, as did a teardown that left the writer flowing.
 import { Link } from '@troupe/transport';
 import {
   type ByteChannel,
@@ -89,5 +89,16 @@ describe('link: the error that closed it', () => {
     const info = await closing;
     expect(info.reason).toBe('closed');
     expect(info.error?.message).toBe('first');
+  });
+
+  it('a link torn down (destroyed, or its connection failed) leaves its writer aborted', async () => {
+    const destroyed = await openLink();
+    expect(destroyed.link.writerState).toBe('flowing');
+    await destroyed.link.destroy(new Error('given up on it'));
+    expect(destroyed.link.writerState).toBe('aborted');
+    const failed = await openLink();
+    failed.peer.sink.close(new Error('ECONNRESET'));
+    await failed.link.closed;
+    expect(failed.link.writerState).toBe('aborted');
   });
 });
