@@ -19,6 +19,7 @@ export const areas = [
       'queue',
       'queue-mutants',
       'scheduler-mutants',
+      'declared-mutants',
       'retry',
       'declared-deps',
       'oracle',
