@@ -16,7 +16,7 @@
 // as caught), and, if they pass, the model checker explores the area's scenarios (500 schedules
 // each unless --schedules). The original is put back after each.
 //
-//   npm run check:mutants -- [--count 40] [--seed 1] [--files REGEX] [--only REGEX] [--schedules 500]
+//   npm run check:mutants -- [--count 30] [--seed 1] [--files REGEX] [--only REGEX] [--schedules 500]
 //                            [--scratch DIR] [--out DIR] [--list] [--no-build] [--no-baseline]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ import { areaOf, areas } from './mutants/targets.mjs';
 const repo = join(dirname(new URL(import.meta.url).pathname), '..');
 const { values } = parseArgs({
   options: {
-    count: { type: 'string', default: '40' },
+    count: { type: 'string', default: '30' },
     seed: { type: 'string', default: '1' },
     files: { type: 'string' },
     only: { type: 'string' },

@@ -1,6 +1,7 @@
-// Found by the mutation run (npm run check:mutants): a reusable node whose host vanishes must drop
-// the requests that host had staged there; the next host must never see them run. Keeping them
-// went unnoticed by every other test.
+// Written for a survivor of the mutation run (npm run check:mutants): `release()` clearing the
+// staged requests of a host that vanished. The mutant proved equivalent (the endpoint's `active`
+// state resets the build state, staged requests too, in the same step), but what it guards had no
+// test: the next host of a reused node must never see the last host's staged requests run.
 import { PacketType } from '@troupe/core/internal';
 import type { Link } from '@troupe/transport';
 import { afterEach, describe, expect, it } from 'vitest';
