@@ -97,38 +97,33 @@ describe.skipIf(noNetns)(`faults on a remote node${noNetns ? ` (skipped: ${noNet
   });
 
   // Only heartbeats find an idle node silent: pings alone go to a node that holds requests.
-  it(
-    'an idle node that goes silent is declared lost by heartbeats; the next build runs on the others',
-    async () => {
-      const nodes = {
-        kind: 'remote',
-        local: 1,
-        launch: [{ prefix: [...ns.prefix] }],
-        heartbeat: { intervalMs: 200, timeoutMs: 1_000 },
-      };
-      const runtime = createRuntime({ nodes: nodes as RuntimeOptions['nodes'] });
-      const run = record(runtime);
-      const stopped: number[] = [];
-      try {
-        const first = doubles(4, 900, 200, false);
-        expect(await runtime.build(first.map((job) => job.request))).toEqual(
-          first.map((job) => job.expected),
-        );
-        expect(run.completedAt(remote())).toBeGreaterThan(0);
-        stopped.push(...(await ns.pids()));
-        for (const pid of stopped) signal(pid, 'SIGSTOP');
-        await until(() => run.lost.length > 0, 'the silent idle node to be declared lost');
-        expect(run.lost[0]!.location).toBe(remote());
-        for (const pid of stopped) signal(pid, 'SIGCONT');
-        const second = doubles(4, 950, 50, false);
-        expect(await runtime.build(second.map((job) => job.request))).toEqual(
-          second.map((job) => job.expected),
-        );
-      } finally {
-        for (const pid of stopped) signal(pid, 'SIGCONT');
-        await runtime.shutdown();
-      }
-      await nothingInside();
-    },
-  );
+  it('an idle node that goes silent is declared lost by heartbeats; the next build runs on the others', async () => {
+    const nodes = {
+      kind: 'remote',
+      local: 1,
+      launch: [{ prefix: [...ns.prefix] }],
+      heartbeat: { intervalMs: 200, timeoutMs: 1_000 },
+    };
+    const runtime = createRuntime({ nodes: nodes as RuntimeOptions['nodes'] });
+    const run = record(runtime);
+    const stopped: number[] = [];
+    try {
+      const first = doubles(4, 900, 200, false);
+      expect(await runtime.build(first.map((job) => job.request))).toEqual(first.map((job) => job.expected));
+      expect(run.completedAt(remote())).toBeGreaterThan(0);
+      stopped.push(...(await ns.pids()));
+      for (const pid of stopped) signal(pid, 'SIGSTOP');
+      await until(() => run.lost.length > 0, 'the silent idle node to be declared lost');
+      expect(run.lost[0]!.location).toBe(remote());
+      for (const pid of stopped) signal(pid, 'SIGCONT');
+      const second = doubles(4, 950, 50, false);
+      expect(await runtime.build(second.map((job) => job.request))).toEqual(
+        second.map((job) => job.expected),
+      );
+    } finally {
+      for (const pid of stopped) signal(pid, 'SIGCONT');
+      await runtime.shutdown();
+    }
+    await nothingInside();
+  });
 });
