@@ -42,7 +42,7 @@ describe.skipIf(noNetns)(`faults on a remote node${noNetns ? ` (skipped: ${noNet
     expect(outcome.caught!.retries).toBeGreaterThanOrEqual(1);
     expect(outcome.run.lost.map(({ location }) => location)).toContain(remote());
     expect(outcome.run.lost[0]!.error.message).toMatch(
-      /^connection to node \S+ \(pid \d+\) failed, killed by SIGKILL/,
+      /^connection to node \S+ \(pid \d+, on [^)]+\) failed, killed by SIGKILL/,
     );
     await nothingInside();
   });
@@ -68,7 +68,7 @@ describe.skipIf(noNetns)(`faults on a remote node${noNetns ? ` (skipped: ${noNet
     expect(outcome.caught!.retries).toBeGreaterThanOrEqual(1);
     expect(outcome.run.lost[0]!.location).toBe(remote());
     expect(outcome.run.lost[0]!.error.message).toMatch(
-      /^node \S+ \(pid \d+\) did not answer pings for \d+ ms/,
+      /^node \S+ \(pid \d+, on .+\) did not answer heartbeats for \d+ ms; it was declared lost/,
     );
     await nothingInside();
   });
@@ -92,7 +92,9 @@ describe.skipIf(noNetns)(`faults on a remote node${noNetns ? ` (skipped: ${noNet
     const { failed } = checkOutcome(jobs, outcome);
     expect(failed).toBeGreaterThanOrEqual(1);
     expect(outcome.caught!.state).toBe('failed');
-    expect(outcome.caught!.error?.message).toMatch(/^node \S+ \(pid \d+\) did not answer pings for \d+ ms/);
+    expect(outcome.caught!.error?.message).toMatch(
+      /^node \S+ \(pid \d+, on .+\) did not answer heartbeats for \d+ ms; it was declared lost/,
+    );
     await nothingInside();
   });
 

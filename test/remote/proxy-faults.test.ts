@@ -12,7 +12,15 @@ import {
 } from '@troupe/testing/internal';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { slowDouble } from './fixtures/tasks.mjs';
-import { checkOutcome, doubles, FAST_LIVENESS, payloads, signal, underFault } from './support/faults.js';
+import {
+  checkOutcome,
+  doubles,
+  FAST_LIVENESS,
+  liveness,
+  payloads,
+  signal,
+  underFault,
+} from './support/faults.js';
 import { Cleanups, connectHost, noNetns, startNode, until } from './support/lab.js';
 
 const cleanups = new Cleanups();
@@ -30,7 +38,7 @@ describe.skipIf(noNetns)(
     const secret = 'static endpoint secret';
 
     /** A `--reuse` node in the namespace (a static endpoint), a proxy in front, 1 local node beside. */
-    async function behindProxy(liveness: { pingIntervalMs: number; pingTimeoutMs: number }) {
+    async function behindProxy(bounds: ReturnType<typeof liveness>) {
       const node = await startNode(
         ns,
         ['--reuse', '--secret-env', 'NODE_SECRET', '--idle-timeout', '60000'],
@@ -45,7 +53,7 @@ describe.skipIf(noNetns)(
       const proxy = await FaultProxy.start({ target: node.address });
       cleanups.add(() => proxy.close());
       const runtime = createRuntime({
-        nodes: { kind: 'remote', local: 1, endpoints: [proxy.address], secret, ...liveness },
+        nodes: { kind: 'remote', local: 1, endpoints: [proxy.address], secret, ...bounds },
       });
       return { node, proxy, runtime, remote: () => proxy.address };
     }
@@ -67,7 +75,7 @@ describe.skipIf(noNetns)(
     });
 
     it('a stall shorter than the liveness timeout: held, then everything completes, no node lost', async () => {
-      const { proxy, runtime, remote } = await behindProxy({ pingIntervalMs: 200, pingTimeoutMs: 4_000 });
+      const { proxy, runtime, remote } = await behindProxy(liveness(200, 4_000));
       const jobs = doubles(8, 700, 100, false);
       const outcome = await underFault(
         runtime,
@@ -115,7 +123,7 @@ describe.skipIf(noNetns)(
       checkOutcome(jobs, outcome);
       expect(proxy.stats.cuts).toBe(1);
       expect(outcome.run.lost[0]!.error.message).toMatch(
-        /^connection to node \S+ \(pid \d+\) failed: stream ended inside a frame: \d+ of 4000\d\d bytes received/,
+        /^connection to node \S+ \(pid \d+, on [^)]+\) failed: stream ended inside a frame: \d+ of 4000\d\d bytes received/,
       );
       expect(outcome.caught!.retries).toBeGreaterThanOrEqual(1);
       expect(outcome.run.lost.map(({ location }) => location)).toContain(remote());
@@ -141,7 +149,7 @@ describe.skipIf(noNetns)(
       );
       checkOutcome(jobs, outcome);
       expect(outcome.run.lost[0]!.error.message).toMatch(
-        /^node \S+ \(pid \d+\) did not answer pings for \d+ ms/,
+        /^node \S+ \(pid \d+, on .+\) did not answer heartbeats for \d+ ms; it was declared lost/,
       );
       const caught = jobs.findIndex(
         (job) => JSON.stringify(job.request.input) === JSON.stringify(outcome.caught!.spec.input),
@@ -153,6 +161,8 @@ describe.skipIf(noNetns)(
       // The endpoint outlived it all, and serves the next host (dialled directly this time).
       const host = await connectHost(node.address, { handshake: { nodeReuse: true }, secret }, cleanups);
       expect(await host.request(slowDouble.id, { value: 4, ms: 1 })).toEqual({ value: 8, pid: node.pid });
+      // Released as a static endpoint is: it goes back to waiting (the cleanup checks it is there).
+      await host.close({ reuse: true });
     });
   },
 );

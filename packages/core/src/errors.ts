@@ -41,6 +41,13 @@ export interface NodeExit {
   readonly signal: string | null;
 }
 
+/** `node n1`, `node n1 (pid 42)`, `node n1 (pid 42, on ssh build-02 --)`: a node as errors name it. */
+export function describeNode(nodeId: string, pid: number | undefined, location?: string): string {
+  const where = location !== undefined && location !== 'local' ? `on ${location}` : undefined;
+  const details = [pid === undefined ? undefined : `pid ${pid}`, where].filter((part) => part !== undefined);
+  return details.length === 0 ? `node ${nodeId}` : `node ${nodeId} (${details.join(', ')})`;
+}
+
 /**
  * A node's connection failed: the process died, the pipe broke, the peer sent garbage. Work the
  * node held fails with this error; it says which node, and how it ended where that is known.
@@ -52,9 +59,9 @@ export class NodeConnectionFailedError extends TroupeError {
     readonly pid: number | undefined,
     readonly exit: NodeExit | undefined,
     readonly stderrTail: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; location?: string },
   ) {
-    const who = pid === undefined ? `node ${nodeId}` : `node ${nodeId} (pid ${pid})`;
+    const who = describeNode(nodeId, pid, options?.location);
     const how = exit ? (exit.signal ? `, killed by ${exit.signal}` : `, exited with code ${exit.code}`) : '';
     const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
     const tail = stderrTail.trim() ? `\n--- stderr (tail) ---\n${stderrTail.trimEnd()}` : '';
@@ -75,12 +82,17 @@ export class NodeUnresponsiveError extends TroupeError {
     readonly pid: number | undefined,
     /** How long the node had not answered when it was declared lost. */
     readonly silentMs: number,
+    /** Where it ran (`NodeContext.location`); a node across a network is watched by heartbeats. */
+    readonly location?: string,
   ) {
-    const who = pid === undefined ? `node ${nodeId}` : `node ${nodeId} (pid ${pid})`;
+    const who = describeNode(nodeId, pid, location);
     super(
-      `${who} did not answer pings for ${Math.round(silentMs)} ms while it held requests; ` +
-        'it was declared lost and killed (a task that runs synchronously for longer than ' +
-        'nodes.pingTimeoutMs must be split up, or the bound raised)',
+      location !== undefined && location !== 'local'
+        ? `${who} did not answer heartbeats for ${Math.round(silentMs)} ms; it was declared lost ` +
+            '(its machine or the network went away, or it stopped), and its connection closed'
+        : `${who} did not answer pings for ${Math.round(silentMs)} ms while it held requests; ` +
+            'it was declared lost and killed (a task that runs synchronously for longer than ' +
+            'nodes.pingTimeoutMs must be split up, or the bound raised)',
     );
   }
 }

@@ -8,8 +8,13 @@ import { expectedPayload, payload, slowDouble } from '../fixtures/tasks.mjs';
 import { until } from './lab.js';
 import { type RunRecord, record } from './runs.js';
 
+/** The runtime's liveness options for a bound: pings for local nodes, heartbeats for remote ones. */
+export function liveness(intervalMs: number, timeoutMs: number) {
+  return { pingIntervalMs: intervalMs, pingTimeoutMs: timeoutMs, heartbeat: { intervalMs, timeoutMs } };
+}
+
 /** Liveness bounds short enough for a test: a silent node is lost 1 s after its last answer. */
-export const FAST_LIVENESS = { pingIntervalMs: 200, pingTimeoutMs: 1_000 } as const;
+export const FAST_LIVENESS = liveness(200, 1_000);
 
 export interface Job {
   request: { task: string; input: unknown; retry?: { attempts: number; backoffMs: number } };

@@ -295,7 +295,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
   #declareLost(): void {
     // Entered once (the machine's lost state); whatever happened since (a shutdown cut the link),
     // the node is killed.
-    const error = this.#liveness.lose(this.id, this.pid);
+    const error = this.#liveness.lose(this.id, this.pid, this.location);
     try {
       if (this.#options.kill) this.#options.kill();
       else this.process?.killTree();
@@ -442,6 +442,7 @@ export class NodeContext extends SafeEmitter<NodeContextEvents> {
         this.#liveness.lost ??
           new NodeConnectionFailedError(this.id, this.pid, process?.exit(), process?.outputTail(2048) ?? '', {
             cause: info.error ?? new Error(`link ${info.reason}`),
+            location: this.location,
           }),
       );
     this.#toMachine({ type: 'link.closed' });

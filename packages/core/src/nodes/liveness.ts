@@ -96,8 +96,8 @@ export class NodeLiveness {
    * The verdict on a node declared lost: the host's reason, if it gave up on the node itself
    * (`giveUp`), else its silence.
    */
-  lose(nodeId: string, pid: number | undefined): Error {
-    this.#lost ??= new NodeUnresponsiveError(nodeId, pid, this.#silence.sinceHeard());
+  lose(nodeId: string, pid: number | undefined, location?: string): Error {
+    this.#lost ??= new NodeUnresponsiveError(nodeId, pid, this.#silence.sinceHeard(), location);
     return this.#lost;
   }
 
