@@ -62,6 +62,18 @@ export const shellCommands: Readonly<Record<string, Coverage>> = {
     name: 'reads a graph file, and the command prints one JSON line and exits non-zero on failure',
     how: 'dist/main.js (what npm start runs after the build) with --simulate and small graphs; the default 800 projects on 16 thread nodes only in buildGraph, simulated',
   },
+  'npm run check:mutants -- --count 30 --seed 1': {
+    notRun:
+      'a mutation run rebuilds a package and runs tests and the model checker per mutant (about 40 minutes for 30): too slow for CI, as docs/testing.md says',
+  },
+  'npm run check:mutants -- --list --count 30': {
+    notRun:
+      'part of the mutation run (scripts/check-mutants.mjs), which is not in CI; --list only prints the mutants it would make',
+  },
+  "npm run check:mutants -- --only 'queue.ts:67 operator'": {
+    notRun:
+      'part of the mutation run (scripts/check-mutants.mjs), which is not in CI: one mutant, still a rebuild and its tests',
+  },
   'npm ci && npm test': {
     notRun:
       'it is CI itself (.ci/run: npm ci, typecheck, lint, npm test); a test cannot run the suite it is part of',

@@ -54,15 +54,15 @@ async function throughput(ns: NetworkNamespace, count: number, rounds: number) {
 
 /**
  * Milliseconds from the moment a node holding a retryable request goes silent (SIGSTOP) until the
- * request runs again on the other, idle node; against the liveness timeout it is bound by.
+ * request runs again on the other, idle node; against the heartbeat timeout it is bound by.
  */
 async function silenceToRerun(a: NetworkNamespace, b: NetworkNamespace, timeoutMs: number): Promise<number> {
   const runtime = createRuntime({
     nodes: {
       kind: 'remote',
       launch: [{ prefix: [...a.prefix] }, { prefix: [...b.prefix] }],
-      pingIntervalMs: timeoutMs / 10,
-      pingTimeoutMs: timeoutMs,
+      // Remote nodes are watched by heartbeats, both ways, whether or not they hold work.
+      heartbeat: { intervalMs: timeoutMs / 10, timeoutMs },
     },
   });
   const locations = new Map<string, string>();
@@ -146,7 +146,7 @@ async function makespan(
 export async function remoteSuite({ quick }: SuiteOptions): Promise<Row[]> {
   const names = {
     throughput: 'no-op tasks/s, 2 remote nodes across a namespace vs 2 local process nodes',
-    silence: 'silence to rerun elsewhere vs the liveness timeout',
+    silence: 'silence to rerun elsewhere vs the heartbeat timeout',
     makespan: `${quick ? 100 : 800} projects x 5 ms on 2 local + 2 remote nodes, makespan vs lower bound`,
     versusLocal: `${quick ? 100 : 800} projects x 5 ms, makespan on 2 local + 2 remote vs 4 local nodes`,
   };

@@ -14,7 +14,7 @@ import {
   TcpTransport,
   TooManyPendingError,
 } from '@troupe/transport';
-import { createHandshake, encodeHandshake } from '@troupe/transport/internal';
+import { createHandshake, encodeHandshake, networkSalt } from '@troupe/transport/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -60,8 +60,11 @@ async function stranger(address: string): Promise<Socket & { gone: Promise<void>
   return Object.assign(socket, { gone: closed, port: socket.localPort! });
 }
 
-/** The handshake block a listener without flags expects: what lets a stranger past the handshake. */
-const handshakeBlock = encodeHandshake(createHandshake({}, false));
+/**
+ * The handshake block a listener without flags expects: what lets a stranger past the handshake.
+ * A TCP listener's carries the network salt (the same for every user).
+ */
+const handshakeBlock = encodeHandshake(createHandshake({ salt: networkSalt() }, false));
 
 /** A frame header: type, then a little-endian u32 length. */
 function frameHeader(type: number, length: number): Buffer {
