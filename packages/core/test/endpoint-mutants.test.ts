@@ -30,7 +30,12 @@ describe('node endpoint: a host that vanishes with requests staged', () => {
   it('the next host never sees them run', async () => {
     const { endpoint, transport } = await startEndpoint();
     const first = await transport.connect(endpoint.address, {});
-    first.send(PacketType.NodeConfiguration, { nodeId: 'first', hostPid: 1, nodeReuse: true, incarnation: 1 });
+    first.send(PacketType.NodeConfiguration, {
+      nodeId: 'first',
+      hostPid: 1,
+      nodeReuse: true,
+      incarnation: 1,
+    });
     first.send(PacketType.BuildRequest, { id: 'r1', task: `${tasks}#waitForCancel`, input: null });
     first.send(PacketType.BuildRequest, { id: 'r2', task: `${tasks}#echo`, input: 'stale' });
     await until(() => endpoint.running === 1, 'r1 to start');
@@ -40,7 +45,12 @@ describe('node endpoint: a host that vanishes with requests staged', () => {
     const second = await transport.connect(endpoint.address, {});
     cleanups.push(() => second.close());
     const seen = listen(second);
-    second.send(PacketType.NodeConfiguration, { nodeId: 'second', hostPid: 1, nodeReuse: true, incarnation: 1 });
+    second.send(PacketType.NodeConfiguration, {
+      nodeId: 'second',
+      hostPid: 1,
+      nodeReuse: true,
+      incarnation: 1,
+    });
     second.send(PacketType.BuildRequest, { id: 'r3', task: `${tasks}#echo`, input: 'fresh' });
     await until(() => seen.includes('result r3 "fresh"'), 'r3 to end');
     second.send(PacketType.BuildRequest, { id: 'r4', task: `${tasks}#echo`, input: 'next' });
