@@ -1,5 +1,8 @@
 // `troupe node`'s process entry: the one place a node process reads its argv, stdin-side pipe and
 // exit timer; everything it starts (the endpoint) takes its clock and transport as options.
+// Over 400 lines because it is the command line: every flag's check and its one clear error
+// (listen, secrets from env, file or stdin, TLS files, idle caps) sit beside the start they guard;
+// the listening line and the TCP salt are in listening.ts, the endpoint in endpoint.ts.
 import { readFile, stat, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { setPriority } from 'node:os';

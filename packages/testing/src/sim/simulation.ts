@@ -1,3 +1,7 @@
+// Over 400 lines on purpose: the simulated world's one owner of steps. Deliveries, timers, faults
+// (crash, hang, partition and heal), the fault budget, the monitors' hooks and what exhaustive
+// search needs of a step (its process, whether it commutes) all read and change the same pending
+// set in one order; the network's wire reading (network.ts), nodes (nodes.ts) and explorers are not here.
 import { MemoryTransport } from '@troupe/transport';
 import type { Delivery } from '@troupe/transport/internal';
 import { SeededRandom } from '../seeded-random.js';
