@@ -11,8 +11,8 @@ import {
   requestsEndOnce,
   resultsMatchReference,
 } from '../sim/monitors.js';
+import { addEndpointNode } from '../sim/nodes.js';
 import type { Scenario } from '../sim/scenario.js';
-import type { SimulatedNode } from '../sim/simulation.js';
 import { StaticEndpointProvider } from '../sim/static-endpoints.js';
 import { applyLostIncarnations } from './broken.js';
 import { nodesFingerprint } from './build-world.js';
@@ -73,21 +73,9 @@ export const partitionScenario: Scenario = {
           clock,
           identity: { pid: at + 1, threadId: 0 },
         });
-        endpoint.on('state', (state) => sim.note(`  ${name}: endpoint → ${state}`));
         endpoint.on('log', (line) => sim.note(`  ${name}: ${line}`));
         endpoints.set(name, endpoint);
-        const node: SimulatedNode = {
-          name,
-          address: endpoint.address,
-          get alive() {
-            return endpoint.state !== 'exiting';
-          },
-          crash: () => {
-            sim.note(`  ${name}: killed`);
-            void endpoint.kill();
-          },
-        };
-        sim.addNode(node);
+        addEndpointNode(sim, name, endpoint);
         return { name, address: endpoint.address };
       }),
     );

@@ -61,19 +61,7 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       // process that explores or replays the schedule.
       identity: { pid: number, threadId: 0 },
     });
-    endpoint.on('state', (state) => sim.note(`  ${name}: endpoint → ${state}`));
-    const simulated: SimulatedNode = {
-      name,
-      address: endpoint.address,
-      get alive() {
-        return endpoint.state !== 'exiting';
-      },
-      crash: () => {
-        sim.note(`  ${name}: killed`);
-        void endpoint.kill();
-      },
-    };
-    sim.addNode(simulated);
+    const simulated = addEndpointNode(sim, name, endpoint);
     const kill = () => {
       simulated.crash();
       sim.network.discardTo(endpoint.address);
@@ -102,4 +90,25 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
     const exited = await fulfilsWithin(sim.clock, endpoint.exit(), 5_000);
     if (!exited) this.#kills.get(endpoint)?.();
   }
+}
+
+/**
+ * Makes `endpoint` a node of the simulated world under `name`: its state changes noted in the
+ * trace, alive until it exits, crashed by killing it. What every scenario's node is.
+ */
+export function addEndpointNode(sim: Simulation, name: string, endpoint: NodeEndpoint): SimulatedNode {
+  endpoint.on('state', (state) => sim.note(`  ${name}: endpoint → ${state}`));
+  const node: SimulatedNode = {
+    name,
+    address: endpoint.address,
+    get alive() {
+      return endpoint.state !== 'exiting';
+    },
+    crash: () => {
+      sim.note(`  ${name}: killed`);
+      void endpoint.kill();
+    },
+  };
+  sim.addNode(node);
+  return node;
 }
