@@ -120,7 +120,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     } else if (kind === 'remote') {
       providers.set(DEFAULT_POOL, remoteProvider(options.nodes ?? {}, processOptions, this.#clock, random));
     } else if (kind === 'thread') {
-      providers.set(DEFAULT_POOL, new ThreadNodeProvider({ clock: this.#clock, random }));
+      const threads = new ThreadNodeProvider({ clock: this.#clock, random });
+      // Its first worker starts now, while the rest of the runtime and its first build are made.
+      threads.prestart();
+      providers.set(DEFAULT_POOL, threads);
     } else {
       providers.set(DEFAULT_POOL, new InProcessNodeProvider({ clock: this.#clock, random }));
     }
