@@ -52,9 +52,10 @@ export const NODE_USAGE = `usage: troupe node [options]
 /**
  * `troupe node`: the process a launcher starts (or a person, by hand). Prints one JSON line
  * `{"event":"listening","address":...}` on stdout when it can be connected to, then serves hosts
- * until it is told to exit or its idle timeout passes.
+ * until it is told to exit or its idle timeout passes. `listening` is called once the line is out
+ * (the process entry starts loading the door then, while the host connects).
  */
-export async function runNode(argv: string[]): Promise<number> {
+export async function runNode(argv: string[], hooks: { listening?: () => void } = {}): Promise<number> {
   const { values } = parseArgs({
     args: joinDashValues(argv),
     options: {
@@ -261,6 +262,7 @@ export async function runNode(argv: string[]): Promise<number> {
     const line: ListeningLine = { event: 'listening', address: started.address, pid: process.pid };
     if (transport !== pipe) line.addresses = reachableAddresses(started.address);
     process.stdout.write(`${JSON.stringify(line)}\n`);
+    hooks.listening?.();
   }
   await started.exited;
   await restoring;

@@ -1,3 +1,4 @@
+import { preloadDoor } from './door-preload.js';
 import { runNode } from './main.js';
 
 /**
@@ -10,7 +11,8 @@ import { runNode } from './main.js';
 const args = process.argv.slice(2);
 // `… process-node.js node --listen …` as well: a remote node's command is `troupe` followed by `node`,
 // and this entry stands in for `troupe` where the build made it.
-runNode(args[0] === 'node' ? args.slice(1) : args).then(
+// Once it listens, while the host connects and sends its first request (door-preload.ts).
+runNode(args[0] === 'node' ? args.slice(1) : args, { listening: preloadDoor }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -3,6 +3,7 @@
 import { type MessagePort, workerData } from 'node:worker_threads';
 import { type HandshakeOptions, Listener, type Transport } from '@troupe/transport';
 import { messagePortChannel } from '@troupe/transport/internal';
+import { preloadDoor } from './door-preload.js';
 import { NodeEndpoint } from './endpoint.js';
 
 /**
@@ -37,6 +38,8 @@ const endpoint = await NodeEndpoint.start({
   idleTimeoutMs: data.idleTimeoutMs,
   listen: { handshake: data.handshake },
 });
+// While the host answers the handshake and sends its first request.
+void preloadDoor();
 endpoint.on('log', (message) => process.stderr.write(`[troupe thread node ${data.nodeId}] ${message}\n`));
 // A thread node serves exactly one host, over its one port: when that host is gone, so is the node.
 endpoint.on('state', (state) => {

@@ -2,7 +2,7 @@
 // what runs on the thread is endpoint/thread-entry.ts.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker, type WorkerOptions } from 'node:worker_threads';
 import {
   type Clock,
   type HandshakeOptions,
@@ -80,14 +80,20 @@ function startWorker(options: WorkerOptions): Worker {
   }
 }
 
-/** A worker thread seen as a node process: exit code, output tail, and terminate as the kill. */
-function threadProcess(worker: Worker): NodeProcess {
+/**
+ * A worker thread seen as a node process: exit code, output tail, and terminate as the kill.
+ * Its output is read from `readOutput()` on: a reader of the worker's stderr keeps the host's
+ * event loop alive, which a worker started ahead (`prestart`) must not do; the stream keeps what
+ * the worker wrote until then.
+ */
+function threadProcess(worker: Worker): { process: NodeProcess; readOutput: () => void } {
   let exit: NodeExit | undefined;
   const listeners: Array<(exit: NodeExit) => void> = [];
   let tail = '';
-  worker.stderr?.on('data', (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-8192);
-  });
+  const readOutput = () =>
+    worker.stderr?.on('data', (chunk: Buffer) => {
+      tail = (tail + chunk.toString('utf8')).slice(-8192);
+    });
   worker.on('exit', (code) => {
     exit = { code, signal: null };
     for (const listener of listeners.splice(0)) listener(exit);
@@ -95,7 +101,7 @@ function threadProcess(worker: Worker): NodeProcess {
   worker.on('error', (error) => {
     tail = `${tail}${error.stack ?? error.message}\n`.slice(-8192);
   });
-  return {
+  const thread: NodeProcess = {
     pid: process.pid,
     exit: () => exit,
     isAlive: () => exit === undefined,
@@ -108,6 +114,16 @@ function threadProcess(worker: Worker): NodeProcess {
       void worker.terminate();
     },
   };
+  return { process: thread, readOutput };
+}
+
+/** A node's worker, started, with the host's end of its port and its id. */
+interface StartedThread {
+  readonly id: string;
+  readonly worker: Worker;
+  readonly process: NodeProcess;
+  readonly readOutput: () => void;
+  readonly port: MessagePort;
 }
 
 /**
@@ -121,6 +137,11 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
   readonly #ids: IdSource;
   /** When each node being shut down was sent its exit packet: its exit timeout runs from then. */
   readonly #closingSince = new Map<NodeContext, number>();
+  /**
+   * A worker started ahead of the first node (`prestart`), unreferenced until a node takes it: a
+   * runtime that never builds neither waits for it nor is kept alive by it.
+   */
+  #spare: StartedThread | undefined;
 
   constructor(options: ThreadNodeProviderOptions = {}) {
     super();
@@ -130,20 +151,41 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
     this.#ids = createIdSource(options.random ?? systemRandom);
   }
 
-  protected async create(): Promise<{ node: NodeContext; resource: Worker }> {
+  /**
+   * Starts the next node's worker now, before the host's own cold start (its scheduler's first
+   * actors, the first build's): the runtime calls it as it is created, so that on two cores Node's
+   * ~50–100 ms start of a worker and its loading of the bundle overlap the host's work instead
+   * of following it. The next `create` takes it; `shutdown` of all nodes ends it if none did.
+   */
+  prestart(): void {
+    if (this.#spare !== undefined) return;
+    this.#spare = this.#startThread();
+    this.#spare.worker.unref();
+  }
+
+  #startThread(): StartedThread {
     const id = this.#ids.next('node');
     const handshake = this.#options.handshake ?? {};
     const { port1, port2 } = new MessageChannel();
     const data: ThreadNodeData = { port: port2, nodeId: id, idleTimeoutMs: 15 * 60_000, handshake };
     const worker = startWorker({ workerData: data, transferList: [port2], stderr: true });
+    return { id, worker, ...threadProcess(worker), port: port1 };
+  }
+
+  protected async create(): Promise<{ node: NodeContext; resource: Worker }> {
+    const { id, worker, process: thread, readOutput, port } = this.#spare ?? this.#startThread();
+    this.#spare = undefined;
+    worker.ref();
+    readOutput();
+    const handshake = this.#options.handshake ?? {};
     const node = new NodeContext({
       id,
       kind: 'thread',
-      process: threadProcess(worker),
+      process: thread,
       ids: this.#ids,
       clock: this.#clock,
       connect: (onLink) =>
-        openLink(messagePortChannel(port1, `thread ${id}`), {
+        openLink(messagePortChannel(port, `thread ${id}`), {
           handshake,
           onLink,
           clock: this.#clock,
@@ -154,7 +196,13 @@ export class ThreadNodeProvider extends HostedNodeProvider<Worker> {
     return { node, resource: worker };
   }
 
-  override async shutdown(nodes: readonly NodeContext[] = this.nodes): Promise<void> {
+  override async shutdown(nodes?: readonly NodeContext[]): Promise<void> {
+    if (nodes === undefined) {
+      const spare = this.#spare;
+      this.#spare = undefined;
+      if (spare) await spare.worker.terminate();
+    }
+    nodes ??= this.nodes;
     const now = this.#clock.now();
     for (const node of nodes) this.#closingSince.set(node, now);
     await super.shutdown(nodes);

@@ -33,6 +33,20 @@ export function openTelemetry(): OpenTelemetryApi | undefined {
   return found;
 }
 
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/**
+ * Whether a global tracer provider may be registered, known without loading the API: registering
+ * one (`trace.setGlobalTracerProvider`, which every SDK's `register()` calls) puts it under the
+ * API's global key, `Symbol.for('opentelemetry.js.api.1')` for the 1.x the peer range allows. With
+ * nothing there, `hasTracerProvider` would say false, so a runtime need not load the API (a
+ * synchronous CommonJS load, ~20 ms of a runtime's start where it is installed) only to learn that.
+ */
+export function mayHaveTracerProvider(): boolean {
+  const global = (globalThis as Record<symbol, { trace?: unknown } | undefined>)[OTEL_GLOBAL];
+  return global?.trace !== undefined;
+}
+
 /** Whether the user registered a tracer provider (the API's own default records nothing). */
 export function hasTracerProvider(api: OpenTelemetryApi): boolean {
   const provider = api.trace.getTracerProvider();

@@ -39,7 +39,7 @@ import {
   shape,
   withMethods,
 } from '../options.js';
-import { hasTracerProvider, openTelemetry } from '../otel/api.js';
+import { hasTracerProvider, mayHaveTracerProvider, openTelemetry } from '../otel/api.js';
 import type { RequestSpecBody } from '../packets.js';
 import {
   DEFAULT_POOL,
@@ -120,7 +120,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     } else if (kind === 'remote') {
       providers.set(DEFAULT_POOL, remoteProvider(options.nodes ?? {}, processOptions, this.#clock, random));
     } else if (kind === 'thread') {
-      providers.set(DEFAULT_POOL, new ThreadNodeProvider({ clock: this.#clock, random }));
+      const threads = new ThreadNodeProvider({ clock: this.#clock, random });
+      // Its first worker starts now, while the rest of the runtime and its first build are made.
+      threads.prestart();
+      providers.set(DEFAULT_POOL, threads);
     } else {
       providers.set(DEFAULT_POOL, new InProcessNodeProvider({ clock: this.#clock, random }));
     }
@@ -179,7 +182,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.scheduler.on('stall', (report) => this.emit('stall', report));
     this.#trace = traceTarget(options.trace, options.summary);
     if (this.#trace) this.#record(new RuntimeTrace(this.#trace.recorder, this.#clock));
-    const api = options.openTelemetry === false ? undefined : openTelemetry();
+    // The API is loaded only when a tracer provider may be registered: spans need one.
+    const api = options.openTelemetry === false || !mayHaveTracerProvider() ? undefined : openTelemetry();
     if (api && hasTracerProvider(api)) this.#spans(new RuntimeSpans(api, () => this.#builds.asking));
   }
 
