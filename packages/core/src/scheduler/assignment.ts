@@ -44,7 +44,7 @@ export class NodeAssignment {
   readonly #stall: StallWatch;
   readonly #prefetch: number | 'auto';
   /** How long each task's requests held their nodes at a stretch: what `'auto'` stages behind. */
-  readonly #stretches = new TaskStretches();
+  readonly #stretches: TaskStretches | undefined;
   readonly #move: (request: ScheduledRequest, to: RequestState) => void;
   readonly #failUnservable: (request: ScheduledRequest, error: Error) => void;
   readonly #restarted: NodeAssignmentOptions['restarted'];
@@ -61,6 +61,7 @@ export class NodeAssignment {
     this.#clock = options.clock;
     this.#stall = options.stall;
     this.#prefetch = options.prefetch;
+    this.#stretches = options.prefetch === 'auto' ? new TaskStretches() : undefined;
     this.#move = options.move;
     this.#failUnservable = options.failUnservable;
     this.#restarted = options.restarted;
@@ -113,7 +114,7 @@ export class NodeAssignment {
     const slot = this.#pools.slotOf(request);
     const stretch = this.#clock.now() - request.activeSince;
     request.ranMs += stretch;
-    this.#stretches.record(request.spec.task, stretch);
+    this.#stretches?.record(request.spec.task, stretch);
     this.#move(request, to);
     if (slot?.active === request) this.leave(slot);
     this.#stall.progress();
@@ -127,12 +128,17 @@ export class NodeAssignment {
     if (to === 'ready' && request.restartable && this.#host.restart) slot?.pool.restartable.add(request);
   }
 
-  /** `request` completed: its active time calibrates what a unit of cost takes (`#remaining`). */
+  /**
+   * `request` completed: its active time calibrates what a unit of cost takes (`#remaining`), and
+   * its last stretch tells `'auto'` how long its task holds a node.
+   */
   completed(request: ScheduledRequest): void {
-    const stretch = this.#clock.now() - request.activeSince;
-    this.#stretches.record(request.spec.task, stretch);
     const cost = request.spec.cost;
-    if (cost === undefined || !(cost > 0)) return;
+    const costed = cost !== undefined && cost > 0;
+    if (!costed && !this.#stretches) return;
+    const stretch = this.#clock.now() - request.activeSince;
+    this.#stretches?.record(request.spec.task, stretch);
+    if (!costed) return;
     this.#costMs += request.ranMs + stretch;
     this.#costUnits += cost;
   }
@@ -318,7 +324,7 @@ export class NodeAssignment {
   readonly #room = (slot: NodeSlot): number => {
     if (this.#prefetch !== 'auto') return this.#prefetch;
     const active = slot.active!;
-    return this.#stretches.leavesSoon(active.spec.task, this.#clock.now() - active.activeSince) ? 1 : 0;
+    return this.#stretches!.leavesSoon(active.spec.task, this.#clock.now() - active.activeSince) ? 1 : 0;
   };
 
   /** A request sent ahead to a busy node (`sendAhead`). */
