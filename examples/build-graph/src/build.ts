@@ -51,8 +51,8 @@ export interface BuildOptions {
   model?: 'declared' | 'discovered' | 'restartable';
   yield: boolean;
   simulate: boolean;
-  /** Requests sent ahead to each busy node (the runtime's `nodes.prefetch`); default 0. */
-  prefetch?: number;
+  /** Requests sent ahead to each busy node (the runtime's `nodes.prefetch`); default the runtime's. */
+  prefetch?: number | 'auto';
   /**
    * Cores the lower bound may assume (default: `availableParallelism()`); not used under --simulate,
    * where every node is a core of its own.

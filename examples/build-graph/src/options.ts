@@ -26,9 +26,10 @@ export const USAGE = `usage: npm start -- [options]     (examples/build-graph)
   --restartable       with --discover: projects may be started again on a free node instead of
                       waiting for the busy node their run waits on (docs/scheduling.md)
   --no-yield          dispatcher mode: workers wait without yielding their node (deadlocks)
-  --prefetch N        requests mode: requests sent ahead to each busy node (default 0); hides the
-                      round trip between short tasks, but a request sent ahead waits for its node
-                      even when another frees first (docs/architecture.md)
+  --prefetch N|auto   requests mode: requests sent ahead to each busy node (default auto: one,
+                      behind a task known to finish within a few ms); hides the round trip between
+                      short tasks, but a request sent ahead waits for its node even when another
+                      frees first (docs/scheduling.md)
   --simulate          virtual clock, in-process nodes, costs as virtual ms: deterministic and instant
   --trace FILE        the runtime's timeline, Chrome trace-event JSON (open in Perfetto)
   --dashboard [PORT]  serve the run's live view on http://127.0.0.1:PORT (default: a free port), its
@@ -74,11 +75,11 @@ function number(name: string, value: string | undefined, fallback: number): numb
   return parsed;
 }
 
-function count(name: string, value: string | undefined): number | undefined {
+function count(name: string, value: string | undefined, or = ''): number | undefined {
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0)
-    throw new UsageError(`--${name} must be a whole number, 0 or more, not ${value}`);
+    throw new UsageError(`--${name} must be ${or}a whole number, 0 or more, not ${value}`);
   return parsed;
 }
 
@@ -146,7 +147,7 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
     throw new UsageError(
       '--restartable only applies with --discover (a declared project never waits in ctx.build, so there is nothing to restart)',
     );
-  const prefetch = count('prefetch', values.prefetch);
+  const prefetch = values.prefetch === 'auto' ? 'auto' : count('prefetch', values.prefetch, 'auto or ');
   if (prefetch !== undefined && mode !== 'requests')
     throw new UsageError('--prefetch only applies to --mode requests (requests sent ahead to busy nodes)');
   if (values.discover && mode !== 'requests')

@@ -78,11 +78,15 @@ describe('examples/build-graph command line', () => {
     expect(out).not.toContain('built');
   });
 
-  it('--prefetch takes a whole number for requests mode, and is refused elsewhere, saying why', () => {
+  it('--prefetch takes a whole number or auto for requests mode, and is refused elsewhere, saying why', () => {
     expect(options([]).prefetch).toBeUndefined();
     expect(options(['--prefetch', '2']).prefetch).toBe(2);
     expect(options(['--prefetch', '0']).prefetch).toBe(0);
-    expect(() => options(['--prefetch=-1'])).toThrow(/--prefetch must be a whole number/);
+    expect(options(['--prefetch', 'auto']).prefetch).toBe('auto');
+    expect(() => options(['--prefetch', 'always'])).toThrow(
+      /--prefetch must be auto or a whole number, 0 or more, not always/,
+    );
+    expect(() => options(['--prefetch=-1'])).toThrow(/--prefetch must be auto or a whole number/);
     expect(() => options(['--prefetch', '1.5'])).toThrow(UsageError);
     expect(() => options(['--mode', 'dispatcher', '--kind', 'inproc', '--prefetch', '1'])).toThrow(
       /--prefetch only applies to --mode requests/,

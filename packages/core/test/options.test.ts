@@ -94,7 +94,7 @@ const cases: Case[] = [
     what: "prefetch '4'",
     make: runtime({ nodes: { prefetch: '4' } }),
     option: 'nodes.prefetch',
-    says: ['received "4"'],
+    says: ['received "4"', "or 'auto'"],
   },
   {
     what: 'reuse as a string',
@@ -306,7 +306,7 @@ describe('options are checked when a runtime, provider or dispatcher is made', (
         kind: 'multi-threaded',
         taskHosts: 2,
         max: 3,
-        prefetch: 0,
+        prefetch: 'auto',
         process: {
           lowPriority: true,
           session: 's',

@@ -49,10 +49,13 @@ export interface RuntimeOptions {
     /** Bring your own provider (overrides kind). */
     provider?: NodeProvider;
     /**
-     * Requests sent ahead to each busy node once the pool is full (default 0): for many small
-     * tasks, where a round trip per request would cost more than the task. See `SchedulerOptions`.
+     * Requests sent ahead to each busy node once the pool is full: for many small tasks, where a
+     * round trip per request would cost more than the task. See `SchedulerOptions`. Default
+     * `'auto'` (one, behind a request whose task is known to leave its node within a few
+     * milliseconds) for thread, process and remote nodes; 0 for in-process ones, which have no
+     * round trip to hide.
      */
-    prefetch?: number;
+    prefetch?: number | 'auto';
     /**
      * A node that holds requests is pinged this often (default 1000 ms); its endpoint answers on
      * its event loop whatever its tasks do, unless a task runs synchronously all that time.

@@ -138,7 +138,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#builds = new BuildHost({
       scheduler: {
         maxNodes: this.router ? { thread: max, 'task-host': options.nodes?.taskHosts ?? 1 } : max,
-        ...(options.nodes?.prefetch !== undefined && { prefetch: options.nodes.prefetch }),
+        prefetch: options.nodes?.prefetch ?? (kind === 'inproc' ? 0 : 'auto'),
         ...(options.policy && { policy: options.policy }),
         ...(options.stallTimeoutMs !== undefined && { stallTimeoutMs: options.stallTimeoutMs }),
         ...(options.stallErrorMs !== undefined && { stallErrorMs: options.stallErrorMs }),
@@ -430,7 +430,10 @@ const nodesShape: Shape<NodesOptions> = {
   reuse: boolean,
   process: shape(runtimeProcessShape),
   provider: withMethods('a NodeProvider', ['acquire', 'shutdown']),
-  prefetch: integer(0),
+  prefetch: (value, path) => {
+    if (value !== 'auto' && !(typeof value === 'number' && Number.isInteger(value) && value >= 0))
+      throw invalid(path, "a non-negative integer or 'auto'", value);
+  },
   pingIntervalMs: duration(1),
   // Infinity: never declare a node lost for silence (documented); otherwise a timer's range.
   pingTimeoutMs: (value, path) => {

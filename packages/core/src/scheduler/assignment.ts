@@ -7,6 +7,7 @@ import type { NodeSlot, Pools } from './pools.js';
 import { FINISHED, type RequestState, type ScheduledRequest } from './request.js';
 import type { SchedulerRules } from './rules.js';
 import type { StallWatch } from './stall.js';
+import { TaskStretches } from './stretches.js';
 
 export interface NodeAssignmentOptions {
   pools: Pools;
@@ -15,8 +16,11 @@ export interface NodeAssignmentOptions {
   rules: Readonly<SchedulerRules>;
   clock: Clock;
   stall: StallWatch;
-  /** Requests sent ahead to each busy node at most (`SchedulerOptions.prefetch`). */
-  prefetch: number;
+  /**
+   * Requests sent ahead to each busy node at most, or `'auto'`: one, behind a request expected to
+   * leave its node soon (`SchedulerOptions.prefetch`).
+   */
+  prefetch: number | 'auto';
   /** Moves a request's state and announces it (the scheduler's `transition` event). */
   move(request: ScheduledRequest, to: RequestState): void;
   /** `request`, taken from the queue of a pool that cannot have nodes, fails with `error`. */
@@ -38,7 +42,9 @@ export class NodeAssignment {
   readonly #rules: Readonly<SchedulerRules>;
   readonly #clock: Clock;
   readonly #stall: StallWatch;
-  readonly #prefetch: number;
+  readonly #prefetch: number | 'auto';
+  /** How long each task's requests held their nodes at a stretch: what `'auto'` stages behind. */
+  readonly #stretches: TaskStretches | undefined;
   readonly #move: (request: ScheduledRequest, to: RequestState) => void;
   readonly #failUnservable: (request: ScheduledRequest, error: Error) => void;
   readonly #restarted: NodeAssignmentOptions['restarted'];
@@ -55,6 +61,7 @@ export class NodeAssignment {
     this.#clock = options.clock;
     this.#stall = options.stall;
     this.#prefetch = options.prefetch;
+    this.#stretches = options.prefetch === 'auto' ? new TaskStretches() : undefined;
     this.#move = options.move;
     this.#failUnservable = options.failUnservable;
     this.#restarted = options.restarted;
@@ -78,7 +85,7 @@ export class NodeAssignment {
             this.#run(next, slot);
           }
         }
-        if (this.#prefetch > 0) sendAhead(this.#pools, this.#prefetch, this.#stage);
+        if (this.#prefetch !== 0) sendAhead(this.#pools, this.#room, this.#stage);
         considerGrowth(this.#pools, this.#host);
         // A failed request may free a continuation (its waiter) to run: decide again.
       } while (failUnservable(this.#pools, this.#failUnservable));
@@ -105,7 +112,9 @@ export class NodeAssignment {
   /** `request`, active, waits (on other requests, or on the world): its node is free meanwhile. */
   releaseNode(request: ScheduledRequest, to: 'blocked' | 'yielded'): void {
     const slot = this.#pools.slotOf(request);
-    request.ranMs += this.#clock.now() - request.activeSince;
+    const stretch = this.#clock.now() - request.activeSince;
+    request.ranMs += stretch;
+    this.#stretches?.record(request.spec.task, stretch);
     this.#move(request, to);
     if (slot?.active === request) this.leave(slot);
     this.#stall.progress();
@@ -119,11 +128,18 @@ export class NodeAssignment {
     if (to === 'ready' && request.restartable && this.#host.restart) slot?.pool.restartable.add(request);
   }
 
-  /** `request` completed: its active time calibrates what a unit of cost takes (`#remaining`). */
+  /**
+   * `request` completed: its active time calibrates what a unit of cost takes (`#remaining`), and
+   * its last stretch tells `'auto'` how long its task holds a node.
+   */
   completed(request: ScheduledRequest): void {
     const cost = request.spec.cost;
-    if (cost === undefined || !(cost > 0)) return;
-    this.#costMs += request.ranMs + (this.#clock.now() - request.activeSince);
+    const costed = cost !== undefined && cost > 0;
+    if (!costed && !this.#stretches) return;
+    const stretch = this.#clock.now() - request.activeSince;
+    this.#stretches?.record(request.spec.task, stretch);
+    if (!costed) return;
+    this.#costMs += request.ranMs + stretch;
     this.#costUnits += cost;
   }
 
@@ -299,6 +315,17 @@ export class NodeAssignment {
       reportUnhandledError(error);
     }
   }
+
+  /**
+   * How many requests may be staged on `slot`, busy: `prefetch`, or with `'auto'` one if its
+   * active request is expected to leave the node soon (its task's stretches are short) and none
+   * otherwise, so nothing is committed to wait behind a long request or one never seen before.
+   */
+  readonly #room = (slot: NodeSlot): number => {
+    if (this.#prefetch !== 'auto') return this.#prefetch;
+    const active = slot.active!;
+    return this.#stretches!.leavesSoon(active.spec.task, this.#clock.now() - active.activeSince) ? 1 : 0;
+  };
 
   /** A request sent ahead to a busy node (`sendAhead`). */
   readonly #stage = (request: ScheduledRequest, slot: NodeSlot): void => {

@@ -62,14 +62,14 @@ export function failUnservable(
 
 /**
  * Sends waiting requests ahead to busy nodes, one per node per round, while a node has room
- * (`prefetch` staged at most) and no continuation of its own waiting, and only in a pool at its
+ * (`room(slot)` staged at most) and no continuation of its own waiting, and only in a pool at its
  * full size (a node on its way would otherwise find the work already promised elsewhere). Each
  * request is taken from its pool's queue, given the node and put in its queue; then `stage`
  * moves it and sends it.
  */
 export function sendAhead(
   pools: Pools,
-  prefetch: number,
+  room: (slot: NodeSlot) => number,
   stage: (request: ScheduledRequest, slot: NodeSlot) => void,
 ): void {
   for (const pool of pools.values()) {
@@ -79,7 +79,7 @@ export function sendAhead(
     while (staged && pool.waiting.size > 0) {
       staged = false;
       for (const slot of pool.nodes) {
-        if (!slot.active || slot.runnable.size > 0 || slot.staged.length >= prefetch) continue;
+        if (!slot.active || slot.runnable.size > 0 || slot.staged.length >= room(slot)) continue;
         const request = pool.waiting.pop();
         if (!request) break;
         request.node = slot.id;

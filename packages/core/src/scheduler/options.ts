@@ -24,8 +24,13 @@ export interface SchedulerOptions {
    * the active one leaves (finishes, blocks or yields), so many small requests cost no round trip
    * each. A node with staged requests is granted no continuation until they have all started
    * (MSBuild #13531), and a node with a continuation waiting is staged nothing.
+   *
+   * `'auto'`: one request, and only behind an active request expected to leave its node within a
+   * few milliseconds (its task's stretches on nodes so far average no more than
+   * `SHORT_STRETCH_MS`, and it has not run longer): the round trip is hidden where it is a large
+   * part of a task, and nothing is committed to wait behind a long or unknown task.
    */
-  prefetch?: number;
+  prefetch?: number | 'auto';
   clock?: Clock;
   ids?: IdSource;
   /** Rules replacing core's (`SCHEDULER_RULES`): the model checker's broken variants only. */

@@ -85,8 +85,8 @@ export class Scheduler extends SafeEmitter<SchedulerEvents> {
     this.#ids = options.ids ?? createIdSource();
     this.#pools = new Pools(options.maxNodes, (a, b) => this.policy.compare(a, b));
     const prefetch = options.prefetch ?? 0;
-    if (!Number.isInteger(prefetch) || prefetch < 0)
-      throw invalid('prefetch', 'a non-negative integer', options.prefetch);
+    if (prefetch !== 'auto' && (!Number.isInteger(prefetch) || prefetch < 0))
+      throw invalid('prefetch', "a non-negative integer or 'auto'", options.prefetch);
     this.#idPrefix = `${this.#ids.next('req')}.`;
     this.#stall = new StallWatch({
       clock: this.#clock,
