@@ -13,10 +13,28 @@ interface FileStamp {
   readonly sha256: string;
 }
 
+/**
+ * The last stamp taken of each file in this process. Every in-process node (and every world the
+ * model checker builds, two nodes each) stamps the same task files: one with the size and mtime
+ * the file still has is not read and hashed again, by the same rule `changed()` follows (same
+ * size and mtime: no change).
+ */
+const stamps = new Map<string, FileStamp>();
+
 function stamp(path: string): FileStamp | undefined {
   try {
     const { size, mtimeMs } = statSync(path);
-    return { path, size, mtimeMs, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+    const last = stamps.get(path);
+    if (last && last.size === size && last.mtimeMs === mtimeMs) return last;
+    const fresh = {
+      path,
+      size,
+      mtimeMs,
+      sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
+    };
+    // A process imports few task files; the bound is against one that generates them.
+    if (stamps.size < 1_024 || stamps.has(path)) stamps.set(path, fresh);
+    return fresh;
   } catch {
     return undefined;
   }

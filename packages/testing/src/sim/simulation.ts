@@ -126,7 +126,10 @@ export class Simulation {
       faults?: FaultBudget;
       tracing?: boolean;
       sharedState?: boolean;
-      /** Work out `lastStepClean` (for exhaustive search; the other strategies skip the cost). */
+      /**
+       * Work out `lastStepClean` and keep the wire's history for `pendingFingerprint` (for
+       * exhaustive search; the other strategies skip the cost).
+       */
       footprints?: boolean;
     } = {},
   ) {
@@ -146,8 +149,11 @@ export class Simulation {
     };
     if (this.budget.max === 0) this.#faultsStoppedAt = 0;
     this.network.onWritten = (packet) => {
-      const direction = `${packet.connection} ${packet.from}`;
-      this.#history.set(direction, mix(this.#history.get(direction) ?? 0, packetKey(packet)));
+      // The wire's share of the state hash: only exhaustive search (footprints) reads it.
+      if (this.#footprints) {
+        const direction = `${packet.connection} ${packet.from}`;
+        this.#history.set(direction, mix(this.#history.get(direction) ?? 0, packetKey(packet)));
+      }
       if (this.tracing) this.note(`  ${packet.from} → ${packet.to}: ${describePacket(packet)}`);
       for (const monitor of this.monitors) monitor.onPacket?.(packet, 'written', this);
     };
@@ -362,8 +368,12 @@ export class Simulation {
     if (this.#clean && this.processOf(from) !== this.#actor) this.#clean = false;
   }
 
-  /** A fingerprint of what is pending: part of the state hash for exhaustive search. */
+  /**
+   * A fingerprint of what is pending: part of the state hash for exhaustive search. Needs a
+   * simulation made with `footprints` (the wire's history is kept only then).
+   */
   pendingFingerprint(): string {
+    if (!this.#footprints) throw new Error('pendingFingerprint needs a Simulation made with footprints');
     const parts: string[] = [`t${this.clock.now()}`, `f${this.#faults}`, `r${this.random.state}`];
     // Sorted, so that two orders of the same independent steps (which open directions and arm
     // timers in different orders) give the same fingerprint.
