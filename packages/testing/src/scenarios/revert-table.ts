@@ -16,12 +16,15 @@ export const REVERT_TABLE: Readonly<Record<string, readonly string[]>> = {
   'one host per node': ['reuse/accept-second-host'],
   'results match the reference': ['build/lose-results-of-finished-requests'],
   'jobs end once': ['jobs/complete-twice'],
+  'every job one result': ['fence/report-twice'],
   'the result is the holder’s': ['fence/complete-ignores-token'],
   'one worker per job past the fence': ['fence/renew-ignores-token', 'fence/unbounded-cancel'],
   'nothing stays hot': ['build/lost-wakeup'],
   'no result of a lost incarnation applied': ['partition/apply-lost-incarnation'],
   'no progress': ['build/lose-requests-on-connection-failure', 'hang/trust-silent-nodes'],
   'no uncaught exceptions': ['retry/backoff-outlives-request'],
+  'no unhandled errors': ['cancel/apply-late-news'],
+  deadlock: ['lost/lose-requests-on-connection-failure'],
   scenario: ['dispatcher/no-yield'],
 };
 
@@ -34,12 +37,6 @@ export const WITHOUT_VARIANT: Readonly<Record<string, string>> = {
     'the node-side twin of "one active request per node": any host-side bug is seen first by the host-side monitor, when the packet is written',
   'requests end once':
     'its variant (build/lose-requests-on-connection-failure) ends in "no progress" first: the request waiting on the lost one keeps its own node pinged, so the world takes steps up to the step bound',
-  'every job one result':
-    'fence/complete-ignores-token also breaks it, but "the result is the holder’s" sees it first',
-  deadlock:
-    'build/lose-requests-on-connection-failure deadlocks in some schedules, but in the one model.test finds first its other node is still pinged and the world runs into "no progress"',
-  'no unhandled errors':
-    'no variant re-creates a handler throwing with no one to catch it (the cancel scenario’s first bug)',
 };
 
 /** The monitor `scenario/variant` must be caught by, from the table. */
