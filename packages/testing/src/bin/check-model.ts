@@ -17,8 +17,8 @@ const USAGE = `usage: npm run check:model -- [options]
                     between random walk, PCT and bounded exhaustive search (the last third
                     topped up with random walk if the exhaustive search takes fewer)
   --variant-ms MS   time budget to find each broken variant's bug (default 10000)
-  --scenario NAME   only this scenario (build, hang, lost, pipeline, cancel, dispatcher, shutdown, jobs,
-                    fence, reuse, restart, retry, partition; or crash, 3 requests on 2 nodes and one crash, which
+  --scenario NAME   only this scenario (build, hang, pipeline, cancel, dispatcher, shutdown, jobs, fence,
+                    reuse, restart, retry, partition; or crash, 3 requests on 2 nodes and one crash, which
                     bounded exhaustive search verifies to its end given --verify-ms 600000)
   --seed N          first seed (default 1)
   --workers N       worker processes exploring random-walk and PCT schedules side by side

@@ -130,6 +130,25 @@ export function reportTwice(source: JobSource): JobDispatcherSeams {
 }
 
 /**
+ * `unbounded-report`: the dispatcher hands the job's result to `source` (its own), then waits
+ * for an acknowledgement that never comes (lost on a channel with no timeout), so the slot never
+ * finishes: its agent hangs with the job done.
+ */
+export function unboundedReport(source: JobSource): JobDispatcherSeams {
+  return {
+    machine: (machine) =>
+      machine.provide({
+        actors: {
+          report: fromPromise<void, ReportInput>(({ input }) => {
+            void source.complete(input.job, input.completion).catch(() => {});
+            return new Promise<void>(() => {});
+          }),
+        },
+      }),
+  };
+}
+
+/**
  * `complete-ignores-token`: the job server records a completion whatever lease token it presents,
  * so an agent that stalled past its lease (a zombie) can still report the job another agent holds.
  */

@@ -10,7 +10,6 @@ import { dispatcherScenario } from './dispatcher.js';
 import { fenceScenario } from './fence.js';
 import { hangScenario } from './hang.js';
 import { jobsScenario } from './jobs.js';
-import { lostScenario } from './lost.js';
 import { partitionScenario } from './partition.js';
 import { pipelineScenario } from './pipeline.js';
 import { restartScenario } from './restart.js';
@@ -25,7 +24,6 @@ export {
   fenceScenario,
   hangScenario,
   jobsScenario,
-  lostScenario,
   partitionScenario,
   pipelineScenario,
   restartScenario,
@@ -38,7 +36,6 @@ export {
 export const scenarios: readonly Scenario[] = [
   buildScenario,
   hangScenario,
-  lostScenario,
   pipelineScenario,
   cancelScenario,
   dispatcherScenario,

@@ -15,16 +15,17 @@ export const REVERT_TABLE: Readonly<Record<string, readonly string[]>> = {
   ],
   'one host per node': ['reuse/accept-second-host'],
   'results match the reference': ['build/lose-results-of-finished-requests'],
+  'requests end once': ['build/lose-requests-on-connection-failure'],
   'jobs end once': ['jobs/complete-twice'],
   'every job one result': ['fence/report-twice'],
   'the result is the holder’s': ['fence/complete-ignores-token'],
   'one worker per job past the fence': ['fence/renew-ignores-token', 'fence/unbounded-cancel'],
   'nothing stays hot': ['build/lost-wakeup'],
   'no result of a lost incarnation applied': ['partition/apply-lost-incarnation'],
-  'no progress': ['build/lose-requests-on-connection-failure', 'hang/trust-silent-nodes'],
+  'no progress': ['hang/trust-silent-nodes'],
   'no uncaught exceptions': ['retry/backoff-outlives-request'],
   'no unhandled errors': ['cancel/apply-late-news'],
-  deadlock: ['lost/lose-requests-on-connection-failure'],
+  deadlock: ['jobs/unbounded-report'],
   scenario: ['dispatcher/no-yield'],
 };
 
@@ -35,8 +36,6 @@ export const REVERT_TABLE: Readonly<Record<string, readonly string[]>> = {
 export const WITHOUT_VARIANT: Readonly<Record<string, string>> = {
   'one active request on each node':
     'the node-side twin of "one active request per node": any host-side bug is seen first by the host-side monitor, when the packet is written',
-  'requests end once':
-    'its variant (build/lose-requests-on-connection-failure) ends in "no progress" first: the request waiting on the lost one keeps its own node pinged, so the world takes steps up to the step bound',
 };
 
 /** The monitor `scenario/variant` must be caught by, from the table. */

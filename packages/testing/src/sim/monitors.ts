@@ -1,5 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
-import { type JobDispatcher, LeaseLostError, type MemoryJobServer, type Runtime } from '@troupe/core';
+import {
+  type JobDispatcher,
+  LeaseLostError,
+  type MemoryJobServer,
+  type Runtime,
+  type ScheduledRequest,
+} from '@troupe/core';
 import type { WirePacket } from './network.js';
 import type { Monitor, Simulation } from './simulation.js';
 
@@ -180,24 +186,44 @@ export function oneHostPerNode(): Monitor {
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /**
- * Every request a runtime took ends exactly once, and none is left unended when the run ends
- * (a request lost with a failed connection stays unended).
+ * Every request a runtime took ends exactly once, and none is left unended when the run ends.
+ * A request the runtime still counts as running (staged, blocked, yielded...) on a node whose
+ * connection failed can never end: the runtime must fail it or run it again as it hears of the
+ * failure (it then drops the node from its pool, in the same call). One found on a failed node
+ * still in the pool is reported at once, after the step, rather than when the run ends: a world
+ * whose other nodes stay busy (pinged, say) would otherwise run into the step bound first.
  */
 export function requestsEndOnce(sim: Simulation, runtime: Runtime): Monitor {
   const states = new Map<string, string>();
+  /** The requests not yet ended, as the runtime holds them. */
+  const open = new Map<string, ScheduledRequest>();
   runtime.on('request', (request, from, to) => {
     sim.note(`  ${request.id}: ${from} → ${to}`);
     if (TERMINAL.has(from)) sim.violate('requests end once', `${request.id} left ${from} for ${to}`);
     states.set(request.id, to);
+    if (TERMINAL.has(to)) open.delete(request.id);
+    else open.set(request.id, request);
   });
   return {
     name: 'requests end once',
-    atEnd(current) {
-      const open = [...states].filter(([, state]) => !TERMINAL.has(state));
-      if (open.length > 0) {
+    afterStep(current) {
+      for (const node of runtime.nodes) {
+        if (node.failure === undefined) continue;
+        const stranded = [...open.values()].filter((request) => request.node === node.id);
+        if (stranded.length === 0) continue;
         current.violate(
           this.name,
-          `request(s) never ended: ${open.map(([id, state]) => `${id} (${state})`).join(', ')}`,
+          `${stranded.map((r) => `${r.id} (${r.state})`).join(', ')} can never end: ${node.id}'s connection failed (${node.failure.message}), yet ${node.id} is still in the runtime's pool, holding ${stranded.length === 1 ? 'it' : 'them'}`,
+        );
+        return;
+      }
+    },
+    atEnd(current) {
+      const unended = [...states].filter(([, state]) => !TERMINAL.has(state));
+      if (unended.length > 0) {
+        current.violate(
+          this.name,
+          `request(s) never ended: ${unended.map(([id, state]) => `${id} (${state})`).join(', ')}`,
         );
       }
     },
