@@ -80,6 +80,13 @@ export const trustSilentNodes: NodeContextSeams = {
 /** `send-after-exit`: packets are still written after the exit packet, and the link is left open. */
 export const sendAfterExitPacket: NodeContextSeams = { writesAfterExitPacket: true };
 
+/**
+ * `answer-cancel-early`: a node answers the Cancel of a request it runs (or that waits parked in
+ * `ctx.build` or `ctx.yield`) at once, as cancelled, and moves on to its next staged request,
+ * though the task runs on until it notices: the node-side twin of `release-node-on-cancel`.
+ */
+export const answerCancelEarly: NodeEndpointSeams = { answersCancelAtOnce: true };
+
 /** `accept-second-host`: a node endpoint takes a second host while it serves one. */
 export const acceptSecondHost: NodeEndpointSeams = {
   machine: (machine) => machine.provide({ guards: { acceptsSecondHost: () => true } }),

@@ -111,12 +111,25 @@ export function oneActiveRequestPerNode(): Monitor {
 
 /**
  * A node runs at most one active request, as the node itself lives it: requests reach it in
- * order, one runs, the staged ones wait, and a Cancel stops the active one only when its task
- * ends (its BuildResult). A continuation (BuildUnblocked, ReacquireGranted) that reaches a node
- * while another request is active or staged there would run beside it.
+ * order, one runs, the staged ones wait. A continuation (BuildUnblocked, ReacquireGranted) that
+ * reaches a node while another request is active or staged there would run beside it. Only the
+ * active request blocks or yields there; it ends (BuildResult) while active, or while parked
+ * (blocked or yielded: a Cancel wakes its task to end), and a staged one ends only by the node's
+ * answer to its Cancel. A request the node answers for that was none of these (answered already,
+ * or never given) ran unseen, beside whatever the node was running.
  */
 export function oneActiveRequestOnNode(): Monitor {
   const { on, forget } = nodeViews();
+  /** Per connection: the requests that blocked or yielded there and have not continued or ended. */
+  const parked = new Map<string, Set<string>>();
+  const parkedOn = (connection: string) => {
+    let set = parked.get(connection);
+    if (!set) {
+      set = new Set();
+      parked.set(connection, set);
+    }
+    return set;
+  };
   return {
     name: 'one active request on each node',
     onPacket(packet, phase, sim) {
@@ -136,10 +149,8 @@ export function oneActiveRequestOnNode(): Monitor {
             `${packet.to} resumed ${b.requestId} (${packet.name}) while ${node.active ?? node.staged[0]} was still ${node.active ? 'running' : 'staged'} there`,
           );
         }
+        parkedOn(packet.connection).delete(b.requestId);
         node.active = b.requestId;
-      } else if (phase === 'delivered' && packet.name === 'Cancel' && typeof b.id === 'string') {
-        const index = node.staged.indexOf(b.id);
-        if (index >= 0) node.staged.splice(index, 1);
       } else if (phase === 'written') {
         const id =
           packet.name === 'BuildResult'
@@ -147,10 +158,26 @@ export function oneActiveRequestOnNode(): Monitor {
             : packet.name === 'BuildBlocked' || packet.name === 'Yield'
               ? b.requestId
               : undefined;
-        if (typeof id === 'string' && node.active === id) node.active = node.staged.shift();
+        if (typeof id !== 'string') return;
+        const staged = node.staged.indexOf(id);
+        const waiting = parkedOn(packet.connection);
+        if (node.active === id) {
+          node.active = node.staged.shift();
+          if (packet.name !== 'BuildResult') waiting.add(id);
+        } else if (packet.name === 'BuildResult' && (staged >= 0 || waiting.has(id))) {
+          if (staged >= 0) node.staged.splice(staged, 1);
+          waiting.delete(id);
+        } else
+          sim.violate(
+            this.name,
+            `${packet.from} sent ${packet.name} for ${id}, which was ${staged >= 0 ? 'staged, not started' : waiting.has(id) ? 'blocked or yielded' : 'neither active, staged nor waiting'} there: the node ran a request it had not been given to run (active there: ${node.active ?? 'none'})`,
+          );
       }
     },
-    onClose: forget,
+    onClose(connection) {
+      forget(connection);
+      parked.delete(connection);
+    },
   };
 }
 
