@@ -59,6 +59,8 @@ export interface NodeEndpointOptions {
 export interface NodeEndpointSeams {
   /** Replaces the endpoint's machine, e.g. by one that takes a second host. */
   machine?: MachineSeam<typeof nodeEndpointMachine>;
+  /** Answers a Cancel of a running request at once, before its task ends (`answer-cancel-early`). */
+  answersCancelAtOnce?: boolean;
 }
 
 export interface NodeEndpointEvents {
@@ -137,6 +139,7 @@ export class NodeEndpoint extends SafeEmitter<NodeEndpointEvents> {
       children: this.#children,
       childGraceMs: this.#childGraceMs,
       now: () => (options.clock ?? systemClock).now(),
+      answersCancelAtOnce: options[internalSeams]?.answersCancelAtOnce,
     });
     this.#job = new WorkerJob({
       tasks: this.#tasks,

@@ -78,6 +78,8 @@ export interface TaskRequestsOptions {
   childGraceMs: number;
   /** Milliseconds, from the endpoint's clock: how long a task keeps the thread (`#keepsThread`). */
   now(): number;
+  /** The endpoint's `answersCancelAtOnce` seam (the model checker's `answer-cancel-early`). */
+  answersCancelAtOnce?: boolean | undefined;
 }
 
 /**
@@ -99,6 +101,7 @@ export class TaskRequests {
   readonly #children: TaskChildren | undefined;
   readonly #childGraceMs: number;
   readonly #now: () => number;
+  readonly #answersCancelAtOnce: boolean;
   /** Each task's last synchronous run here, in ms (`HOLDS_THREAD_MS`). */
   readonly #heldMs = new Map<string, number>();
   readonly #running = new Map<string, RunningRequest>();
@@ -120,6 +123,7 @@ export class TaskRequests {
     this.#children = options.children;
     this.#childGraceMs = options.childGraceMs;
     this.#now = options.now;
+    this.#answersCancelAtOnce = options.answersCancelAtOnce ?? false;
   }
 
   /** Requests currently running. */
@@ -142,7 +146,18 @@ export class TaskRequests {
       this.#staged.splice(staged, 1);
       const error = { message: reason, name: 'RequestCancelledError' };
       if (link.state === 'open') link.send(PacketType.BuildResult, { id, ok: false, error });
-    } else this.#abort(id, reason);
+    } else {
+      this.#abort(id, reason);
+      // Never in core: a broken variant's node answers before the task has ended, and moves on.
+      if (this.#answersCancelAtOnce && this.#running.has(id) && link.state === 'open') {
+        link.send(PacketType.BuildResult, {
+          id,
+          ok: false,
+          error: { message: reason, name: 'RequestCancelledError' },
+        });
+        this.#left(link, id);
+      }
+    }
   }
 
   /** A `BuildUnblocked`: the request is active again, and its `ctx.build` gets `results`. */

@@ -35,6 +35,8 @@ export interface BuildHostOptions {
    * what a lost incarnation still sends is handled as if it were live. Core fences it.
    */
   appliesLostIncarnations: boolean;
+  /** The runtime's `appliesLateNews` seam (the model checker's `apply-late-news`). Core ignores late news. */
+  appliesLateNews?: boolean | undefined;
   /** What the runtime is told, as its own events. */
   reports: {
     node(node: NodeContext): void;
@@ -272,6 +274,7 @@ export class BuildHost implements SchedulerHost {
     if (!request || request.node !== node.id) return;
     if (request.state === 'executing') action(request);
     else {
+      if (this.#options.appliesLateNews) action(request);
       this.#graceOver(id);
       this.scheduler.nodeLeft(node.id, id);
     }

@@ -135,6 +135,12 @@ export interface RuntimeSeams {
    * were live, instead of dropping it (the model checker's `apply-lost-incarnation`).
    */
   appliesLostIncarnations?: boolean;
+  /**
+   * Handles a result, block or yield about a request the host already ended (cancelled while its
+   * node still ran it) as if the request were live, instead of as the news that its node is free
+   * (the model checker's `apply-late-news`).
+   */
+  appliesLateNews?: boolean;
 }
 
 export interface RuntimeEvents {

@@ -159,6 +159,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       clock: this.#clock,
       nodeLost: options[internalSeams]?.nodeLost,
       appliesLostIncarnations: options[internalSeams]?.appliesLostIncarnations ?? false,
+      appliesLateNews: options[internalSeams]?.appliesLateNews,
       reports: {
         node: (node) => this.emit('node', node),
         nodeLost: (node, error, pool) => {

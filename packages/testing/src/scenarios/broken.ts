@@ -1,16 +1,18 @@
 // The broken variants' bugs: each re-creates one real class of bug in the real code path it would
 // live in, through the seams core opens to its internal door (`@troupe/core/internal`). A variant
 // hands them to the instances of its own world only: nothing is switched for the process.
-import type { JobSource } from '@troupe/core';
+import type { JobCompletion, JobRequest, JobSource } from '@troupe/core';
 import {
   FINISHED,
   type JobDispatcherSeams,
+  type JobSlotEffects,
   type MemoryJobServerSeams,
   type NodeContextSeams,
   type NodeEndpointSeams,
   type RuntimeSeams,
   type SchedulerRules,
 } from '@troupe/core/internal';
+import type { EffectsKey } from '@troupe/transport/internal';
 import { fromPromise } from 'xstate';
 
 /** `grant-reacquire-while-busy`: a yielded request takes its node back at once, whoever is active there. */
@@ -62,6 +64,14 @@ export const keepRequestsOfLostNodes: RuntimeSeams['nodeLost'] = () => {};
  */
 export const applyLostIncarnations: RuntimeSeams = { appliesLostIncarnations: true };
 
+/**
+ * `apply-late-news`: a result, block or yield about a request the host already cancelled (its
+ * node still ran it, and answered before it read the Cancel) is handled as the live request's,
+ * and the scheduler throws on a request that is not running: the cancel scenario's first bug,
+ * a packet handler throwing with no one to catch it.
+ */
+export const applyLateNews: RuntimeSeams = { appliesLateNews: true };
+
 /** `trust-silent-nodes`: a node that holds work is pinged but never declared lost, however long it is silent. */
 export const trustSilentNodes: NodeContextSeams = {
   machine: (machine) => machine.provide({ guards: { silentTooLong: () => false } }),
@@ -69,6 +79,13 @@ export const trustSilentNodes: NodeContextSeams = {
 
 /** `send-after-exit`: packets are still written after the exit packet, and the link is left open. */
 export const sendAfterExitPacket: NodeContextSeams = { writesAfterExitPacket: true };
+
+/**
+ * `answer-cancel-early`: a node answers the Cancel of a request it runs (or that waits parked in
+ * `ctx.build` or `ctx.yield`) at once, as cancelled, and moves on to its next staged request,
+ * though the task runs on until it notices: the node-side twin of `release-node-on-cancel`.
+ */
+export const answerCancelEarly: NodeEndpointSeams = { answersCancelAtOnce: true };
 
 /** `accept-second-host`: a node endpoint takes a second host while it serves one. */
 export const acceptSecondHost: NodeEndpointSeams = {
@@ -88,6 +105,51 @@ export function completeJobTwice(source: JobSource): JobDispatcherSeams {
             if (context.job)
               void source.complete(context.job, context.completion ?? { result: 'Canceled' }).catch(() => {});
           },
+        },
+      }),
+  };
+}
+
+/** What a slot's `report` step is given. */
+type ReportInput = {
+  effects: EffectsKey<JobSlotEffects> | undefined;
+  job: JobRequest;
+  completion: JobCompletion;
+};
+
+/**
+ * `report-twice`: the dispatcher reports a job's result, and once the server has answered sends
+ * it again (an at-least-once retry that takes the answer for lost), so the server is handed two
+ * results for one job. `source` is the dispatcher's own.
+ */
+export function reportTwice(source: JobSource): JobDispatcherSeams {
+  return {
+    machine: (machine) =>
+      machine.provide({
+        actors: {
+          report: fromPromise<void, ReportInput>(async ({ input }) => {
+            await source.complete(input.job, input.completion);
+            await source.complete(input.job, input.completion).catch(() => {});
+          }),
+        },
+      }),
+  };
+}
+
+/**
+ * `unbounded-report`: the dispatcher hands the job's result to `source` (its own), then waits
+ * for an acknowledgement that never comes (lost on a channel with no timeout), so the slot never
+ * finishes: its agent hangs with the job done.
+ */
+export function unboundedReport(source: JobSource): JobDispatcherSeams {
+  return {
+    machine: (machine) =>
+      machine.provide({
+        actors: {
+          report: fromPromise<void, ReportInput>(({ input }) => {
+            void source.complete(input.job, input.completion).catch(() => {});
+            return new Promise<void>(() => {});
+          }),
         },
       }),
   };

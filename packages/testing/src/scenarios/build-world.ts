@@ -2,7 +2,12 @@
 // of requests on it under the request monitors and the result oracle.
 import { isDeepStrictEqual } from 'node:util';
 import { createRuntime, type RequestLike, type Runtime } from '@troupe/core';
-import { internalSeams, type NodeContextSeams, type RuntimeSeams } from '@troupe/core/internal';
+import {
+  internalSeams,
+  type NodeContextSeams,
+  type NodeEndpointSeams,
+  type RuntimeSeams,
+} from '@troupe/core/internal';
 import { describeWaits, hotStates } from '../sim/liveness.js';
 import {
   nothingAfterExitPacket,
@@ -35,14 +40,19 @@ interface WorldOptions {
   ping?: { pingIntervalMs?: number; pingTimeoutMs?: number };
   /** A variant's bug, in the runtime... */
   runtime?: RuntimeSeams | undefined;
-  /** ...or in the host side of each node. */
+  /** ...or in the host side of each node... */
   nodes?: NodeContextSeams | undefined;
+  /** ...or in each node itself. */
+  endpoints?: NodeEndpointSeams | undefined;
 }
 
 /** A runtime on `nodes` simulated nodes of `sim`, with a variant's bug where it has one. */
 export function runtimeIn(sim: Simulation, nodes: number, options: WorldOptions = {}) {
   world.clock = sim.clock;
-  const provider = new SimulatedNodeProvider(sim, options.nodes && { [internalSeams]: options.nodes });
+  const provider = new SimulatedNodeProvider(sim, {
+    ...(options.nodes && { [internalSeams]: options.nodes }),
+    ...(options.endpoints && { endpoints: options.endpoints }),
+  });
   const runtime = createRuntime({
     nodes: { provider, max: nodes, prefetch: options.prefetch ?? 0, ...options.ping },
     clock: sim.clock,

@@ -1,7 +1,7 @@
 // The cancel scenario: a user aborts one of two builds that share a node.
-
+import type { RuntimeSeams } from '@troupe/core/internal';
 import type { Scenario } from '../sim/scenario.js';
-import { releaseNodeOnCancel } from './broken.js';
+import { applyLateNews, releaseNodeOnCancel } from './broken.js';
 import { runtimeIn, userAborts, watchRequestsClosely } from './build-world.js';
 import { compute, join, waiter } from './tasks.js';
 
@@ -9,17 +9,20 @@ import { compute, join, waiter } from './tasks.js';
  * A user aborts a build at a moment the explorer picks: requests running, blocked, yielded,
  * staged or waiting are all cancelled, on their nodes too, while the nodes may still be sending
  * about them. Must hold: every request ends once, nothing is thrown with no one to catch it.
+ * `release-node-on-cancel` frees a node while its cancelled task runs on; `apply-late-news`
+ * handles what a node still sends about a cancelled request as the live request's.
  */
 export const cancelScenario: Scenario = {
   name: 'cancel',
   module: import.meta.url,
   strictErrors: true,
-  variants: ['release-node-on-cancel'],
+  variants: ['release-node-on-cancel', 'apply-late-news'],
   setup(sim, variant) {
-    const { runtime } = runtimeIn(sim, 1, {
-      prefetch: 1,
-      runtime: variant === 'release-node-on-cancel' ? { scheduler: releaseNodeOnCancel } : undefined,
-    });
+    const broken: Record<string, RuntimeSeams> = {
+      'release-node-on-cancel': { scheduler: releaseNodeOnCancel },
+      'apply-late-news': applyLateNews,
+    };
+    const { runtime } = runtimeIn(sim, 1, { prefetch: 1, runtime: broken[variant] });
     watchRequestsClosely(sim, runtime);
     const signal = userAborts(sim, runtime, 'user aborts the build');
     return {

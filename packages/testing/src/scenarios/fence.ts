@@ -5,7 +5,7 @@ import { InProcessJobWorkers, internalSeams, type JobDispatcherSeams } from '@tr
 import { jobsHaveOneResult, oneWorkerPerJobPastTheFence, resultsFromTheHolder } from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { Simulation } from '../sim/simulation.js';
-import { completeIgnoringToken, renewIgnoringToken, unboundedCancel } from './broken.js';
+import { completeIgnoringToken, renewIgnoringToken, reportTwice, unboundedCancel } from './broken.js';
 import { timedJob, world } from './tasks.js';
 
 const LEASE_MS = 20;
@@ -107,13 +107,14 @@ function agent(sim: Simulation, source: JobSource, clock: Clock, seams?: JobDisp
  * newest token, and a superseded agent neither keeps its lease alive nor its worker running once
  * it hears of the fence. Two variants break the fence in the server: `complete-ignores-token`
  * records a zombie's result, `renew-ignores-token` renews a zombie's lease; `unbounded-cancel`
- * gives agent-a a dispatcher whose cancel never reaches the worker and is never timed out.
+ * gives agent-a a dispatcher whose cancel never reaches the worker and is never timed out;
+ * `report-twice` gives both agents dispatchers that send a job's result again once it was taken.
  */
 export const fenceScenario: Scenario = {
   name: 'fence',
   module: import.meta.url,
   faults: { max: 1 },
-  variants: ['complete-ignores-token', 'renew-ignores-token', 'unbounded-cancel'],
+  variants: ['complete-ignores-token', 'renew-ignores-token', 'unbounded-cancel', 'report-twice'],
   setup(sim, variant) {
     world.clock = sim.clock;
     const seams =
@@ -128,13 +129,23 @@ export const fenceScenario: Scenario = {
       ...(seams && { [internalSeams]: seams }),
     });
     const stall = new Stall();
+    const sourceOfA = stall.source(server);
     const a = agent(
       sim,
-      stall.source(server),
+      sourceOfA,
       stall.clock(sim.clock.for('agent-a')),
-      variant === 'unbounded-cancel' ? unboundedCancel : undefined,
+      variant === 'unbounded-cancel'
+        ? unboundedCancel
+        : variant === 'report-twice'
+          ? reportTwice(sourceOfA)
+          : undefined,
     );
-    const b = agent(sim, server, sim.clock.for('agent-b'));
+    const b = agent(
+      sim,
+      server,
+      sim.clock.for('agent-b'),
+      variant === 'report-twice' ? reportTwice(server) : undefined,
+    );
     const agents = [
       { name: 'agent-a', dispatcher: a },
       { name: 'agent-b', dispatcher: b },

@@ -3,18 +3,20 @@ import { JobDispatcher, MemoryJobServer } from '@troupe/core';
 import { InProcessJobWorkers, internalSeams } from '@troupe/core/internal';
 import { jobsEndOnce } from '../sim/monitors.js';
 import type { Scenario } from '../sim/scenario.js';
-import { completeJobTwice } from './broken.js';
+import { completeJobTwice, unboundedReport } from './broken.js';
 import { timedJob, world } from './tasks.js';
 
 /**
  * One job in an in-process worker under a lease, cancelled by a user at a moment the explorer
- * picks, racing with its own end; the lease may be lost (a fault). Must hold: one result.
+ * picks, racing with its own end; the lease may be lost (a fault). Must hold: one result, and
+ * the dispatcher's run ends. `complete-twice` reports a cancelled job's result twice;
+ * `unbounded-report` waits for ever on the acknowledgement of its report.
  */
 export const jobsScenario: Scenario = {
   name: 'jobs',
   module: import.meta.url,
   faults: { max: 1 },
-  variants: ['complete-twice'],
+  variants: ['complete-twice', 'unbounded-report'],
   setup(sim, variant) {
     world.clock = sim.clock;
     const server = new MemoryJobServer({ clock: sim.clock, leaseMs: 20 });
@@ -27,6 +29,7 @@ export const jobsScenario: Scenario = {
       killTimeoutMs: 10,
       lease: { renewIntervalMs: 5, retryStartMs: 2, retryMaxMs: 5 },
       ...(variant === 'complete-twice' && { [internalSeams]: completeJobTwice(server) }),
+      ...(variant === 'unbounded-report' && { [internalSeams]: unboundedReport(server) }),
     });
     const ended = new Set<string>();
     dispatcherOfJobs.on('completed', (event) => ended.add(event.job.id));

@@ -1,6 +1,6 @@
 // The restart scenario: restartable continuations restarted on free nodes, racing node loss and a cancel.
 import type { Scenario } from '../sim/scenario.js';
-import { restartBesideFirstRun } from './broken.js';
+import { answerCancelEarly, restartBesideFirstRun } from './broken.js';
 import {
   FAULTS_UNTIL,
   nodesFingerprint,
@@ -17,17 +17,19 @@ import { compute, restartJoin, world } from './tasks.js';
  * any moment. Must hold: every request ends once, one active request per node (as the host and
  * as the node see it), results match the reference, nothing after the exit packet, and no join
  * goes on past its ctx.build twice (a dropped run never resumes). The `restart-beside-first-run`
- * variant starts the new run but lets the first go on too.
+ * variant starts the new run but lets the first go on too; `answer-cancel-early` gives nodes that
+ * answer a cancel (the user's abort) at once and move on, while the cancelled task runs on.
  */
 export const restartScenario: Scenario = {
   name: 'restart',
   module: import.meta.url,
   faults: { max: 1, crash: true, until: FAULTS_UNTIL },
-  variants: ['restart-beside-first-run'],
+  variants: ['restart-beside-first-run', 'answer-cancel-early'],
   setup(sim, variant) {
     world.resumed = new Map();
     const { runtime } = runtimeIn(sim, 2, {
       runtime: variant === 'restart-beside-first-run' ? { scheduler: restartBesideFirstRun } : undefined,
+      endpoints: variant === 'answer-cancel-early' ? answerCancelEarly : undefined,
     });
     watchRequestsClosely(sim, runtime);
     const signal = userAborts(sim, runtime, 'user aborts a build');

@@ -1,5 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
-import { type JobDispatcher, LeaseLostError, type MemoryJobServer, type Runtime } from '@troupe/core';
+import {
+  type JobDispatcher,
+  LeaseLostError,
+  type MemoryJobServer,
+  type Runtime,
+  type ScheduledRequest,
+} from '@troupe/core';
 import type { WirePacket } from './network.js';
 import type { Monitor, Simulation } from './simulation.js';
 
@@ -105,12 +111,25 @@ export function oneActiveRequestPerNode(): Monitor {
 
 /**
  * A node runs at most one active request, as the node itself lives it: requests reach it in
- * order, one runs, the staged ones wait, and a Cancel stops the active one only when its task
- * ends (its BuildResult). A continuation (BuildUnblocked, ReacquireGranted) that reaches a node
- * while another request is active or staged there would run beside it.
+ * order, one runs, the staged ones wait. A continuation (BuildUnblocked, ReacquireGranted) that
+ * reaches a node while another request is active or staged there would run beside it. Only the
+ * active request blocks or yields there; it ends (BuildResult) while active, or while parked
+ * (blocked or yielded: a Cancel wakes its task to end), and a staged one ends only by the node's
+ * answer to its Cancel. A request the node answers for that was none of these (answered already,
+ * or never given) ran unseen, beside whatever the node was running.
  */
 export function oneActiveRequestOnNode(): Monitor {
   const { on, forget } = nodeViews();
+  /** Per connection: the requests that blocked or yielded there and have not continued or ended. */
+  const parked = new Map<string, Set<string>>();
+  const parkedOn = (connection: string) => {
+    let set = parked.get(connection);
+    if (!set) {
+      set = new Set();
+      parked.set(connection, set);
+    }
+    return set;
+  };
   return {
     name: 'one active request on each node',
     onPacket(packet, phase, sim) {
@@ -130,10 +149,8 @@ export function oneActiveRequestOnNode(): Monitor {
             `${packet.to} resumed ${b.requestId} (${packet.name}) while ${node.active ?? node.staged[0]} was still ${node.active ? 'running' : 'staged'} there`,
           );
         }
+        parkedOn(packet.connection).delete(b.requestId);
         node.active = b.requestId;
-      } else if (phase === 'delivered' && packet.name === 'Cancel' && typeof b.id === 'string') {
-        const index = node.staged.indexOf(b.id);
-        if (index >= 0) node.staged.splice(index, 1);
       } else if (phase === 'written') {
         const id =
           packet.name === 'BuildResult'
@@ -141,10 +158,26 @@ export function oneActiveRequestOnNode(): Monitor {
             : packet.name === 'BuildBlocked' || packet.name === 'Yield'
               ? b.requestId
               : undefined;
-        if (typeof id === 'string' && node.active === id) node.active = node.staged.shift();
+        if (typeof id !== 'string') return;
+        const staged = node.staged.indexOf(id);
+        const waiting = parkedOn(packet.connection);
+        if (node.active === id) {
+          node.active = node.staged.shift();
+          if (packet.name !== 'BuildResult') waiting.add(id);
+        } else if (packet.name === 'BuildResult' && (staged >= 0 || waiting.has(id))) {
+          if (staged >= 0) node.staged.splice(staged, 1);
+          waiting.delete(id);
+        } else
+          sim.violate(
+            this.name,
+            `${packet.from} sent ${packet.name} for ${id}, which was ${staged >= 0 ? 'staged, not started' : waiting.has(id) ? 'blocked or yielded' : 'neither active, staged nor waiting'} there: the node ran a request it had not been given to run (active there: ${node.active ?? 'none'})`,
+          );
       }
     },
-    onClose: forget,
+    onClose(connection) {
+      forget(connection);
+      parked.delete(connection);
+    },
   };
 }
 
@@ -180,24 +213,44 @@ export function oneHostPerNode(): Monitor {
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /**
- * Every request a runtime took ends exactly once, and none is left unended when the run ends
- * (a request lost with a failed connection stays unended).
+ * Every request a runtime took ends exactly once, and none is left unended when the run ends.
+ * A request the runtime still counts as running (staged, blocked, yielded...) on a node whose
+ * connection failed can never end: the runtime must fail it or run it again as it hears of the
+ * failure (it then drops the node from its pool, in the same call). One found on a failed node
+ * still in the pool is reported at once, after the step, rather than when the run ends: a world
+ * whose other nodes stay busy (pinged, say) would otherwise run into the step bound first.
  */
 export function requestsEndOnce(sim: Simulation, runtime: Runtime): Monitor {
   const states = new Map<string, string>();
+  /** The requests not yet ended, as the runtime holds them. */
+  const open = new Map<string, ScheduledRequest>();
   runtime.on('request', (request, from, to) => {
     sim.note(`  ${request.id}: ${from} → ${to}`);
     if (TERMINAL.has(from)) sim.violate('requests end once', `${request.id} left ${from} for ${to}`);
     states.set(request.id, to);
+    if (TERMINAL.has(to)) open.delete(request.id);
+    else open.set(request.id, request);
   });
   return {
     name: 'requests end once',
-    atEnd(current) {
-      const open = [...states].filter(([, state]) => !TERMINAL.has(state));
-      if (open.length > 0) {
+    afterStep(current) {
+      for (const node of runtime.nodes) {
+        if (node.failure === undefined) continue;
+        const stranded = [...open.values()].filter((request) => request.node === node.id);
+        if (stranded.length === 0) continue;
         current.violate(
           this.name,
-          `request(s) never ended: ${open.map(([id, state]) => `${id} (${state})`).join(', ')}`,
+          `${stranded.map((r) => `${r.id} (${r.state})`).join(', ')} can never end: ${node.id}'s connection failed (${node.failure.message}), yet ${node.id} is still in the runtime's pool, holding ${stranded.length === 1 ? 'it' : 'them'}`,
+        );
+        return;
+      }
+    },
+    atEnd(current) {
+      const unended = [...states].filter(([, state]) => !TERMINAL.has(state));
+      if (unended.length > 0) {
+        current.violate(
+          this.name,
+          `request(s) never ended: ${unended.map(([id, state]) => `${id} (${state})`).join(', ')}`,
         );
       }
     },

@@ -6,6 +6,7 @@ import {
   internalSeams,
   type NodeContextSeams,
   NodeEndpoint,
+  type NodeEndpointSeams,
 } from '@troupe/core/internal';
 import type { HandshakeOptions } from '@troupe/transport';
 import { fulfilsWithin } from '@troupe/transport/internal';
@@ -24,13 +25,22 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
   readonly #handshake: HandshakeOptions;
   readonly #prefix: string;
   readonly #contextSeams: NodeContextSeams | undefined;
+  readonly #endpointSeams: NodeEndpointSeams | undefined;
   #started = 0;
   readonly #kills = new Map<NodeEndpoint, () => void>();
 
-  /** `[internalSeams]`: what each node's host side (its `NodeContext`) gets; a broken variant's bug. */
+  /**
+   * `[internalSeams]`: what each node's host side (its `NodeContext`) gets; `endpoints`: what
+   * each node itself (its `NodeEndpoint`) gets. A broken variant's bug.
+   */
   constructor(
     sim: Simulation,
-    options: { handshake?: HandshakeOptions; prefix?: string; [internalSeams]?: NodeContextSeams } = {},
+    options: {
+      handshake?: HandshakeOptions;
+      prefix?: string;
+      [internalSeams]?: NodeContextSeams;
+      endpoints?: NodeEndpointSeams;
+    } = {},
   ) {
     super();
     this.#sim = sim;
@@ -38,6 +48,7 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
     this.#handshake = options.handshake ?? {};
     this.#prefix = options.prefix ?? 'node';
     this.#contextSeams = options[internalSeams];
+    this.#endpointSeams = options.endpoints;
   }
 
   endpointOf(node: NodeContext): NodeEndpoint | undefined {
@@ -60,6 +71,7 @@ export class SimulatedNodeProvider extends HostedNodeProvider<NodeEndpoint> {
       // Not the real pid: a trace (and a violation's message) must read the same in every
       // process that explores or replays the schedule.
       identity: { pid: number, threadId: 0 },
+      ...(this.#endpointSeams && { [internalSeams]: this.#endpointSeams }),
     });
     const simulated = addEndpointNode(sim, name, endpoint);
     const kill = () => {
