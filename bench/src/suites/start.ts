@@ -10,7 +10,8 @@ import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
  * Time to a first result (issue 13): a user's script creates a runtime and builds one trivial
  * task from a module of its own that imports @troupe/core (for defineTask), on one fresh node.
  * Measured from `createRuntime` to the result, in a fresh process each time, against `node -e 0`
- * started in the same run. `start` runs the workspace's packages; `start-packed` (only by name,
+ * started in the same run, and against the floor: a bare worker_thread or process that imports the
+ * same task module and runs it, with no runtime (floor.mjs). `start` runs the workspace's packages; `start-packed` (only by name,
  * `--suite start-packed`: it packs and installs, some seconds) installs the packed tarballs into
  * an empty project outside the monorepo first, as a user would have them.
  */
@@ -30,12 +31,25 @@ function nodeE0(): Promise<number> {
   });
 }
 
-/** What `host.mjs` in `directory` prints: ms from createRuntime to the first result. */
-async function firstResult(directory: string, kind: 'thread' | 'process'): Promise<number> {
-  const { stdout } = await run(process.execPath, [join(directory, 'host.mjs'), kind], { cwd: directory });
+/** What `script` in `directory` prints: ms to the first result. */
+async function printedMs(directory: string, script: string, kind: 'thread' | 'process'): Promise<number> {
+  const { stdout } = await run(process.execPath, [join(directory, script), kind], { cwd: directory });
   const ms = Number(stdout.trim().split('\n').at(-1));
-  if (!Number.isFinite(ms)) throw new Error(`host.mjs printed ${JSON.stringify(stdout)}`);
+  if (!Number.isFinite(ms)) throw new Error(`${script} printed ${JSON.stringify(stdout)}`);
   return ms;
+}
+
+/** What `host.mjs` in `directory` prints: ms from createRuntime to the first result. */
+function firstResult(directory: string, kind: 'thread' | 'process'): Promise<number> {
+  return printedMs(directory, 'host.mjs', kind);
+}
+
+/**
+ * The floor (`floor.mjs`): ms from starting a bare worker_thread or `node` process that imports
+ * the same task module (so @troupe/core too), runs it and hands back its result, no runtime.
+ */
+function bareResult(directory: string, kind: 'thread' | 'process'): Promise<number> {
+  return printedMs(directory, 'floor.mjs', kind);
 }
 
 async function measure(suite: string, directory: string, what: string, quick: boolean): Promise<Row[]> {
@@ -44,8 +58,20 @@ async function measure(suite: string, directory: string, what: string, quick: bo
   await nodeE0();
   await firstResult(directory, 'thread');
   await firstResult(directory, 'process');
+  await bareResult(directory, 'thread');
+  await bareResult(directory, 'process');
   const thread = await alternate(rounds, nodeE0, () => firstResult(directory, 'thread'));
   const processNode = await alternate(rounds, nodeE0, () => firstResult(directory, 'process'));
+  const threadFloor = await alternate(
+    rounds,
+    () => bareResult(directory, 'thread'),
+    () => firstResult(directory, 'thread'),
+  );
+  const processFloor = await alternate(
+    rounds,
+    () => bareResult(directory, 'process'),
+    () => firstResult(directory, 'process'),
+  );
   return [
     row(
       suite,
@@ -60,6 +86,18 @@ async function measure(suite: string, directory: string, what: string, quick: bo
       'ms',
       processNode,
       '<= 1.5',
+    ),
+    row(
+      suite,
+      'the thread row vs a bare worker_thread that imports the same task module (the floor here)',
+      'ms',
+      threadFloor,
+    ),
+    row(
+      suite,
+      'the process row vs a bare `node` process that imports the same task module (the floor here)',
+      'ms',
+      processFloor,
     ),
   ];
 }
@@ -94,7 +132,8 @@ async function packedProject(directory: string): Promise<string> {
   } catch {
     await install('--prefer-offline');
   }
-  for (const name of ['host.mjs', 'task.mjs']) await copyFile(new URL(name, scripts), join(project, name));
+  for (const name of ['host.mjs', 'task.mjs', 'floor.mjs', 'floor-node.mjs'])
+    await copyFile(new URL(name, scripts), join(project, name));
   return project;
 }
 
