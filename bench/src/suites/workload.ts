@@ -2,9 +2,9 @@
 // tools people use today and by troupe, on the same repo in the same run, in alternating rounds.
 // Every tool's messages must equal `eslint .`'s, or the suite fails: a fast wrong answer is no row.
 
-import { rm } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { shutdownAll } from '@troupe/core';
 import { readRepo } from '@troupe/example-lint-monorepo';
@@ -151,6 +151,8 @@ export async function compareTools(options: WorkloadOptions): Promise<Comparison
     // reused nodes wait hours for a host: whatever is left is ended here, not left behind.
     await endProcesses([...nodePids]);
     await rm(scratch, { recursive: true, force: true });
+    // The shared parent too, once no other comparison's scratch is in it.
+    await rmdir(dirname(scratch)).catch(() => undefined);
   }
 }
 
