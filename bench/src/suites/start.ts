@@ -11,9 +11,10 @@ import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
  * task from a module of its own that imports @troupe/core (for defineTask), on one fresh node.
  * Measured from `createRuntime` to the result, in a fresh process each time, against `node -e 0`
  * started in the same run, and against the floor: a bare worker_thread or process that imports the
- * same task module and runs it, with no runtime (floor.mjs). `start` runs the workspace's packages; `start-packed` (only by name,
- * `--suite start-packed`: it packs and installs, some seconds) installs the packed tarballs into
- * an empty project outside the monorepo first, as a user would have them.
+ * same task module and runs it, with no runtime (floor.mjs). `start` runs the workspace's
+ * packages; `start-packed` (only by name, `--suite start-packed`: it packs and installs, some
+ * seconds) installs the packed tarballs into an empty project outside the monorepo first, as a
+ * user would have them.
  */
 
 const run = promisify(execFile);

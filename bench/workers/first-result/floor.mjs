@@ -4,6 +4,7 @@
 // runs the task and hands its result back (a message, or a line on stdout). Prints the
 // milliseconds from starting the node to having the result, as host.mjs does.
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 const kind = process.argv[2];
@@ -20,7 +21,7 @@ const result = await new Promise((resolve, reject) => {
     return;
   }
   if (kind !== 'process') throw new Error(`usage: floor.mjs thread|process, not ${kind}`);
-  const child = spawn(process.execPath, [entry.pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(entry)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk) => {
