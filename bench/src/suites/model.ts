@@ -2,6 +2,7 @@ import { InProcessNodeProvider } from '@troupe/core';
 import { ExplorerPool, explore, randomWalk } from '@troupe/testing';
 import { buildScenario } from '@troupe/testing/internal';
 import { alternate, type Row, row, type SuiteOptions } from '../measure.js';
+import { XStateFloor } from '../xstate-floor.js';
 
 type Explorer = Pick<ExplorerPool, 'explore'>;
 
@@ -37,6 +38,7 @@ export async function modelSuite({ quick }: SuiteOptions): Promise<Row[]> {
   const oneThread: Explorer = { explore };
   // As `npm run check:model` explores: a worker process per core.
   const pool = new ExplorerPool({ workers: 2 });
+  let floor: XStateFloor | undefined;
   try {
     // Warm-up: the JIT, and the task module every simulated node imports.
     await schedulesPerSecond(oneThread, quick ? 20 : 300, 1);
@@ -59,17 +61,34 @@ export async function modelSuite({ quick }: SuiteOptions): Promise<Row[]> {
         return schedulesPerSecond(oneThread, count / 2, seed);
       },
     );
+    // The floor: the XState work of the same scenario's schedules alone, on as many workers.
+    floor = await XStateFloor.start({ workers: 2, schedules: quick ? 40 : 1_000, seed: 500_000 });
+    await floor.rate();
+    const xstate = await alternate(
+      rounds,
+      () => (floor as XStateFloor).rate(),
+      () => {
+        seed += count;
+        return schedulesPerSecond(pool, count, seed);
+      },
+    );
     return [
       row(
         'model',
         'schedules/s exploring the 2-node build scenario, 2 worker processes (as check:model), vs native 2-node pool start+stop/s',
         '/s',
         parallel,
-        'troupe >= 1000 /s',
+        'troupe >= 1500 /s',
       ),
       row('model', 'the same on one thread (explore)', '/s', single),
+      row(
+        'model',
+        "the 2-worker row vs XState alone: each schedule's actors created and sent the same events, nothing else, 2 workers (the floor here)",
+        '/s',
+        xstate,
+      ),
     ];
   } finally {
-    await pool.close();
+    await Promise.all([pool.close(), floor?.close()]);
   }
 }
