@@ -78,7 +78,7 @@ export function formatTraceSummary(summary: TraceSummary): string {
       ['  waiting outside (yield)', `${time(lost.yieldedMs)} / ${time(lost.critical.yieldedMs)}`],
       [
         '  node start-up',
-        `${time(lost.startupMs)} over all nodes; the first node was ready after ${time(lost.firstNodeMs)}`,
+        `${time(lost.startupMs)} over all nodes; the first node was ready ${time(lost.firstNodeMs)} after the first request`,
       ],
       [
         '  stalled',

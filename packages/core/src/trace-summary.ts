@@ -300,8 +300,8 @@ function runAt(runsOn: Map<string, Run[]>, point: TraceEvent): Run | undefined {
 /**
  * Walks back from the last request to end. Inside a request, time goes to its step until it was
  * waiting on requests (pending, or blocked before a run): the path then goes to the one of those
- * that ended last, at its end. At a request's own start, if it was asked for by one that blocked
- * on it (`ctx.build`), the path goes on in the asker, before its block.
+ * that ended last, at its end. At a request's own start, if it was asked for by a task that then
+ * blocked on it (`ctx.build`), the path goes on in the asker, at the ask (`askerOf`).
  */
 function criticalPath(all: RequestLine[], byId: Map<string, RequestLine>): CriticalStep[] {
   const steps: CriticalStep[] = [];
@@ -346,9 +346,7 @@ function criticalPath(all: RequestLine[], byId: Map<string, RequestLine>): Criti
       else step.blockedMs += time;
     }
     if (!next) {
-      const asker = line.waiters.find((other) =>
-        other.states.some((state) => state.name === 'blocked' && state.start <= begin && begin <= state.end),
-      );
+      const asker = askerOf(line, begin);
       if (asker) next = { line: asker, at: begin, asked: true };
     }
     step.startMs = ms(begin);
@@ -360,13 +358,45 @@ function criticalPath(all: RequestLine[], byId: Map<string, RequestLine>): Criti
   return steps.reverse();
 }
 
-/** Of the requests that flowed into the run after `wait`, the one that ended last by its end. */
+/**
+ * The request whose task asked for `line` (`ctx.build`), submitted at `begin`: one that waited on
+ * it and was running or already blocked then. A task's ask is submitted while it still runs, and
+ * its own request shows as blocked a moment later (once its node has said so, in real time), so of
+ * several such waiters the asker is the one whose block came soonest after `begin`.
+ */
+function askerOf(line: RequestLine, begin: number): RequestLine | undefined {
+  let asker: RequestLine | undefined;
+  let soonest = Number.POSITIVE_INFINITY;
+  for (const other of line.waiters) {
+    const at = other.states.findIndex(
+      (state) =>
+        (state.name === 'executing' || state.name === 'blocked') &&
+        state.start <= begin &&
+        begin <= state.end,
+    );
+    if (at < 0) continue;
+    const block = other.states.slice(at).find((state) => state.name === 'blocked');
+    if (!block) continue;
+    const after = Math.max(0, block.start - begin);
+    if (after < soonest) {
+      soonest = after;
+      asker = other;
+    }
+  }
+  return asker;
+}
+
+/**
+ * Of the requests that flowed into the run after `wait`, the one that ended last by its end, among
+ * those that ended during the wait: one that had ended before it began (a task that asked for a
+ * finished request blocks for no time) held nothing up, and the path stays in this request.
+ */
 function lastEnded(line: RequestLine, wait: Span, byId: Map<string, RequestLine>): RequestLine | undefined {
   const run = line.runs.findIndex((candidate) => candidate.start >= wait.end);
   let last: RequestLine | undefined;
   for (const id of line.into.get(run) ?? []) {
     const other = byId.get(id);
-    if (other?.end === undefined || other.end > wait.end) continue;
+    if (other?.end === undefined || other.end > wait.end || other.end < wait.start) continue;
     if (!last || other.end > last.end!) last = other;
   }
   return last;

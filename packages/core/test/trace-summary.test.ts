@@ -147,6 +147,80 @@ describe('the summary of a run', () => {
     ]);
   });
 
+  it('follows a request back into the task that asked for it, though the ask came a moment before the block', () => {
+    // In real time a task's ctx.build submits the request it asks for while the task still runs
+    // (here at 5.0), and its own request shows as blocked a little later (5.2), once the node
+    // has said so: the path still goes on in the asker, before its block.
+    const recorder = new TraceRecorder();
+    const requests = recorder.process('requests');
+    const runs = recorder.process('node-a').thread('requests');
+    const app = requests.thread('bundle "app" · r.app');
+    app.span('executing', 0, 5.2);
+    app.span('blocked', 5.2, 9.2);
+    app.span('executing', 9.2, 10);
+    app.instant('completed', 10);
+    const lib = requests.thread('compile "lib" · r.lib');
+    lib.span('waiting', 5, 5.5);
+    lib.span('executing', 5.5, 9);
+    lib.instant('completed', 9);
+    runs.span('bundle "app"', 0, 5.2, { request: 'r.app' }, 'request');
+    runs.span('compile "lib"', 5.5, 9, { request: 'r.lib' }, 'request');
+    runs.span('bundle "app"', 9.2, 10, { request: 'r.app' }, 'request');
+    recorder.flow('r.lib', runs, 8.9, runs, 9.3);
+    const step = (request: string, startMs: number, endMs: number, executingMs: number, queuedMs = 0) => ({
+      request,
+      label: expect.any(String),
+      startMs,
+      endMs,
+      executingMs,
+      queuedMs,
+      blockedMs: 0,
+      yieldedMs: 0,
+    });
+    expect(summarizeTrace(recorder.toJSON()).criticalPath).toEqual([
+      step('r.app', 0, 5, 5),
+      step('r.lib', 5, 9, 3.5, 0.5),
+      step('r.app', 9.2, 10, expect.closeTo(0.8, 9)),
+    ]);
+  });
+
+  it('a request asked for after it had finished held nothing up: the path stays in the asker', () => {
+    // lib ran 1-3 on another node; app asked for it at 5 and blocked for no time. What decided
+    // app's end was its own run and its waits for a node, not lib (the path once jumped to lib,
+    // leaving 3-5 out).
+    const recorder = new TraceRecorder();
+    const requests = recorder.process('requests');
+    const a = recorder.process('node-a').thread('requests');
+    const b = recorder.process('node-b').thread('requests');
+    const app = requests.thread('bundle "app" · r.app');
+    app.span('waiting', 0, 1);
+    app.span('executing', 1, 5);
+    app.span('blocked', 5, 5);
+    app.span('ready', 5, 5.5);
+    app.span('executing', 5.5, 6);
+    app.instant('completed', 6);
+    const lib = requests.thread('compile "lib" · r.lib');
+    lib.span('waiting', 0, 1);
+    lib.span('executing', 1, 3);
+    lib.instant('completed', 3);
+    a.span('bundle "app"', 1, 5, { request: 'r.app' }, 'request');
+    b.span('compile "lib"', 1, 3, { request: 'r.lib' }, 'request');
+    a.span('bundle "app"', 5.5, 6, { request: 'r.app' }, 'request');
+    recorder.flow('r.lib', b, 2.9, a, 5.6);
+    expect(summarizeTrace(recorder.toJSON()).criticalPath).toEqual([
+      {
+        request: 'r.app',
+        label: 'bundle "app"',
+        startMs: 0,
+        endMs: 6,
+        executingMs: 4.5,
+        queuedMs: 1.5,
+        blockedMs: 0,
+        yieldedMs: 0,
+      },
+    ]);
+  });
+
   it('is printed at shutdown with the summary option, and by troupe trace summary from the file', async () => {
     const printed: Array<{ text: string; summary: TraceSummary }> = [];
     const recorder = new TraceRecorder();
