@@ -279,8 +279,11 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
   };
   const lost: string[] = [];
   runtime.on('node.lost', (_node, error) => lost.push(error.message.split('\n')[0]!));
-  /** Projects whose request failed: held by a lost node, failed by their task, or by a dependency. */
-  const failures = { onLostNode: 0, byDependency: 0, byTask: 0 };
+  /**
+   * Projects whose request failed: held by a lost node, given to a node that could not start,
+   * failed by their task, or by a dependency.
+   */
+  const failures = { onLostNode: 0, noNode: 0, byDependency: 0, byTask: 0 };
   // The tasks find what this build shares with them (its virtual clock, its dispatcher's queue)
   // by the run id in their input; closed once the runtime has shut down.
   const world: RunWorld = virtual ? { clock: virtual } : {};
@@ -297,6 +300,8 @@ export async function buildGraph(options: BuildOptions): Promise<Summary> {
         const error = request.error as { code?: string; remoteCode?: string } | undefined;
         if (error?.code === 'TROUPE_NODE_CONNECTION_FAILED' || error?.code === 'TROUPE_NODE_UNRESPONSIVE')
           failures.onLostNode++;
+        else if (error?.code === 'TROUPE_NODE_LAUNCH_FAILED' || error?.code === 'TROUPE_REMOTE_NODE_FAILED')
+          failures.noNode++;
         else if (
           error?.code === 'TROUPE_DEPENDENCY_FAILED' ||
           error?.remoteCode === 'TROUPE_DEPENDENCY_FAILED'
@@ -432,7 +437,7 @@ function describeFailure(
   total: number,
   failed: number,
   lost: string[],
-  failures: { onLostNode: number; byDependency: number; byTask: number },
+  failures: { onLostNode: number; noNode: number; byDependency: number; byTask: number },
   error: Error | undefined,
 ): string {
   const parts: string[] = [];
@@ -440,6 +445,7 @@ function describeFailure(
   if (failed > 0) {
     const why = [
       failures.onLostNode > 0 && `${failures.onLostNode} held by a lost node`,
+      failures.noNode > 0 && `${failures.noNode} because no node could start`,
       failures.byTask > 0 && `${failures.byTask} failed in their task`,
       failures.byDependency > 0 && `${failures.byDependency} because a dependency failed`,
     ].filter(Boolean);

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { formatTraceSummary, summarizeTrace } from '@troupe/core';
 import { type BuildOptions, buildGraph } from './build.js';
 import { parseCommand, USAGE } from './options.js';
@@ -37,6 +38,16 @@ function dashboardToken(): { token?: string } {
   return token ? { token } : {};
 }
 
+/**
+ * Where a file named on the command line is. `npm start` runs this example in its own folder, so
+ * there a relative name is taken from the directory npm was started in (npm's INIT_CWD), where the
+ * user typed it; run with `node` directly, from the working directory.
+ */
+function userPath(file: string): string {
+  const typedIn = process.env.npm_lifecycle_event === 'start' ? process.env.INIT_CWD : undefined;
+  return resolve(typedIn ?? process.cwd(), file);
+}
+
 async function main(): Promise<number> {
   const command = parseCommand(process.argv.slice(2));
   if (command.help) {
@@ -49,6 +60,7 @@ async function main(): Promise<number> {
   let lastShown = -1;
   const options: BuildOptions = {
     ...command.options,
+    ...(typeof command.options.graph === 'string' && { graph: userPath(command.options.graph) }),
     signal: interrupt.signal,
     ...(command.dashboard && {
       dashboard: { ...command.dashboard, ...dashboardToken() },
@@ -89,7 +101,7 @@ async function main(): Promise<number> {
   }
   const summary = await buildGraph(options);
   if (command.trace) {
-    writeFileSync(command.trace, JSON.stringify(summary.trace));
+    writeFileSync(userPath(command.trace), JSON.stringify(summary.trace));
   }
   const { trace: _trace, ...result } = summary;
   if (json) console.log(JSON.stringify(result));

@@ -139,6 +139,10 @@ export function parseCommand(args: readonly string[], cores = availableParalleli
       throw new UsageError('--remote needs --mode requests (the dispatcher shares its queue in memory)');
     if (values.reuse) throw new UsageError('--reuse applies to local process nodes without --remote');
   }
+  if (values.reuse && (simulate || kind !== 'process'))
+    throw new UsageError(
+      `--reuse leaves process nodes idle for the next run: it needs --kind process${simulate ? ', not --simulate' : ''}`,
+    );
   if (mode === 'dispatcher' && kind !== 'inproc' && !simulate)
     throw new UsageError(
       '--mode dispatcher shares its queue in memory and needs --kind inproc (or --simulate); use --mode requests',

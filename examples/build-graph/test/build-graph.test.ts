@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TraceFileContents } from '@troupe/core';
 import { internalSeams } from '@troupe/core/internal';
@@ -100,6 +100,31 @@ describe('examples/build-graph under --simulate', () => {
       expect(summary.mismatched).toEqual([]);
       expect(summary.verified).toBe(true);
     }
+  });
+
+  it('more thread nodes than cores: the work waits for a core, so the build does not beat the lower bound', async () => {
+    // Twice as many nodes as cores, projects with no dependencies, long enough that the nodes'
+    // staggered starts do not hide it: the bound is the work over the cores. Work that ended on a
+    // wall-clock deadline finished a project in its time on every node at once and came in at
+    // 0.59–0.68 of the bound on 2 cores; work that is CPU took 1.1 of it. The margin is wide, and a
+    // busier machine only makes the build slower.
+    const cores = availableParallelism();
+    const nodes = 2 * cores;
+    const graph = Array.from({ length: 4 * nodes }, (_, i) => ({ id: `p${i}`, cost: 100, deps: [] }));
+    const summary = await buildGraph({
+      ...base,
+      projects: graph.length,
+      graph,
+      nodes,
+      kind: 'thread',
+      simulate: false,
+      mode: 'requests',
+    });
+    expect(summary.error).toBeUndefined();
+    expect(summary.verified).toBe(true);
+    expect(summary.parallelism).toBe(cores);
+    expect(summary.lowerBoundMs).toBe((graph.length * 100) / cores);
+    expect(summary.ratioExcludingStartup).toBeGreaterThan(0.9);
   });
 
   it('checks every output against a sequential evaluation, and says which projects differ', async () => {
@@ -235,6 +260,15 @@ describe('examples/build-graph under --simulate', () => {
       ]);
       expect(stuck.code).toBe(1);
       expect(JSON.parse(stuck.out.trim()).error).toMatch(/no progress/);
+      // A node that never starts (its launch prefix, `false`, exits at once): the projects it was
+      // given failed for want of a node, not in their task, and the error says so.
+      const unstarted = await run(['--graph', graph, '--nodes', '0', '--remote', 'false', '--json']);
+      expect(unstarted.code).toBe(1);
+      const failed = JSON.parse(unstarted.out.trim()) as { built: number; failed: number; error: string };
+      expect([failed.built, failed.failed]).toEqual([0, 3]);
+      expect(failed.error).toMatch(
+        /^3 of 3 projects not built \(2 because no node could start, 1 because a dependency failed\); .*remote node .* \(false\): the launcher exited/,
+      );
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

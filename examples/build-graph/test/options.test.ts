@@ -109,6 +109,16 @@ describe('examples/build-graph command line', () => {
     expect(options(['--mode', 'dispatcher', '--kind', 'inproc']).mode).toBe('dispatcher');
   });
 
+  it('--reuse needs process nodes, and is refused on others before anything starts, saying why', () => {
+    expect(() => parseCommand(['--reuse'])).toThrow(
+      /--reuse leaves process nodes idle for the next run: it needs --kind process$/,
+    );
+    expect(() => parseCommand(['--reuse', '--kind', 'process', '--simulate'])).toThrow(
+      /needs --kind process, not --simulate/,
+    );
+    expect(options(['--reuse', '--kind', 'process']).reuse).toBe(true);
+  });
+
   it('bad values and unknown options are usage errors', () => {
     expect(() => parseCommand(['--nodes', '0'])).toThrow(/--nodes must be a positive number, not 0/);
     expect(() => parseCommand(['--kind', 'fibre'])).toThrow(/--kind must be one of inproc, thread, process/);
