@@ -13,6 +13,47 @@ const USAGE = `usage: npm run job-agent -- [options]     (examples/job-agent)
   --dashboard [PORT]  serve the run's live view on 127.0.0.1 (address to stderr; docs/dashboard.md);
                    --dashboard-host H binds H instead, with TROUPE_DASHBOARD_TOKEN as its token`;
 
+/** A command line that makes no sense: its message and exit code 2, no stack trace. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/**
+ * The command line as parseArgs reads it: `--dashboard` may stand without its port (port 0, a
+ * free one), and `--database` without its URL (TROUPE_DATABASE_URL), as `--database ''`.
+ */
+function normalized(args: readonly string[]): string[] {
+  return args.flatMap((arg, index) => {
+    const following = args[index + 1];
+    if (arg === '--dashboard' && !/^\d+$/.test(following ?? '')) return [arg, '0'];
+    if (arg === '--database' && (following === undefined || following.startsWith('--'))) return [arg, ''];
+    return [arg];
+  });
+}
+
+function parse(args: readonly string[]) {
+  try {
+    return parseArgs({
+      args: normalized(args),
+      options: {
+        dashboard: { type: 'string' },
+        'dashboard-host': { type: 'string' },
+        slots: { type: 'string' },
+        database: { type: 'string' },
+        agents: { type: 'string' },
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    // parseArgs's own words (an unknown option, a missing value) are the user's to read, not a stack.
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      throw new UsageError((error as Error).message);
+    throw error;
+  }
+}
+
 function describe(report: JobReport): string {
   const exit =
     report.signal != null
@@ -26,37 +67,22 @@ function describe(report: JobReport): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    // `--dashboard` may stand without its port: port 0, a free one.
-    args: process.argv
-      .slice(2)
-      .flatMap((arg, index, args) =>
-        arg === '--dashboard' && !/^\d+$/.test(args[index + 1] ?? '') ? [arg, '0'] : [arg],
-      ),
-    options: {
-      dashboard: { type: 'string' },
-      'dashboard-host': { type: 'string' },
-      slots: { type: 'string' },
-      database: { type: 'string' },
-      agents: { type: 'string' },
-      json: { type: 'boolean' },
-      verbose: { type: 'boolean' },
-      help: { type: 'boolean' },
-    },
-  });
+  const { values } = parse(process.argv.slice(2));
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   const slots = values.slots === undefined ? 3 : Number(values.slots);
   if (!Number.isInteger(slots) || slots < 1)
-    throw new Error(`--slots must be a positive integer, not ${values.slots}`);
+    throw new UsageError(`--slots must be a positive integer, not ${values.slots}`);
   const agents = values.agents === undefined ? 2 : Number(values.agents);
   if (!Number.isInteger(agents) || agents < 1)
-    throw new Error(`--agents must be a positive integer, not ${values.agents}`);
+    throw new UsageError(`--agents must be a positive integer, not ${values.agents}`);
   const database = values.database === '' ? process.env.TROUPE_DATABASE_URL : values.database;
-  if (values.database === '' && !database) throw new Error('--database "" needs TROUPE_DATABASE_URL');
-  if (values.agents !== undefined && database === undefined) throw new Error('--agents needs --database');
+  if (values.database === '' && !database)
+    throw new UsageError('--database without a URL needs TROUPE_DATABASE_URL');
+  if (values.agents !== undefined && database === undefined)
+    throw new UsageError('--agents needs --database');
   const json = values.json ?? false;
   const progress = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
   const onJob = (report: JobReport) => {
@@ -78,7 +104,7 @@ async function main(): Promise<number> {
           onDashboard: (url: string) => process.stderr.write(`live view: ${url}\n`),
         };
   if (dashboard && database !== undefined)
-    throw new Error('--dashboard is for memory mode (one agent in this process)');
+    throw new UsageError('--dashboard is for memory mode (one agent in this process)');
   // Database mode prints each job once the table has its one result (all at the end).
   const run: AgentRun =
     database === undefined
@@ -105,9 +131,13 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(
-      `job-agent: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    if (error instanceof UsageError) {
+      process.stderr.write(`job-agent: ${error.message} (--help for usage)\n`);
+    } else {
+      process.stderr.write(
+        `job-agent: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+    }
     process.exitCode = 2;
   },
 );

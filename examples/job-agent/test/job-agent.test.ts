@@ -39,6 +39,24 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<Ran> {
 }
 
 describe('examples/job-agent', () => {
+  it('a command line that makes no sense: its reason in one line, exit code 2, no stack trace', async () => {
+    const env = { ...process.env, TROUPE_DATABASE_URL: '' };
+    for (const [args, reason] of [
+      [['--bogus'], "Unknown option '--bogus'"],
+      [['--slots', '0'], '--slots must be a positive integer, not 0'],
+      // --database alone takes TROUPE_DATABASE_URL, as --help says; here there is none.
+      [['--database'], '--database without a URL needs TROUPE_DATABASE_URL'],
+      [['--database', '--json'], '--database without a URL needs TROUPE_DATABASE_URL'],
+      [['--agents', '2'], '--agents needs --database'],
+    ] as const) {
+      const result = await run([...args], env);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`job-agent: ${reason}`);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stdout).toBe('');
+    }
+  });
+
   it('--json: one line per job with its result, and no worker process remains', async () => {
     directory = await mkdtemp(join(tmpdir(), 'troupe-agent-'));
     const result = await run(['--json'], { ...process.env, TROUPE_SOCKET_DIR: directory });
