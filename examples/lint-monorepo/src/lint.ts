@@ -46,7 +46,10 @@ export interface LintSummary {
   warnings: number;
   /** The nodes' processes, as the packages' reports name them. */
   pids: number[];
-  /** Packages linted by an ESLint instance that had already served a package (on its node). */
+  /**
+   * Packages linted by an ESLint instance that had already served a package (on its node); not
+   * those whose results came from the cache, which were not linted at all.
+   */
   warmPackages: number;
   /** Packages whose results came from the cache. */
   cachedPackages: number;
@@ -133,7 +136,7 @@ export async function lintMonorepo(options: LintOptions): Promise<LintSummary> {
     errors: reports.reduce((sum, report) => sum + report.errors, 0),
     warnings: reports.reduce((sum, report) => sum + report.warnings, 0),
     pids: [...new Set(reports.map((report) => report.pid))].sort((a, b) => a - b),
-    warmPackages: reports.filter((report) => report.warm).length,
+    warmPackages: reports.filter((report) => report.warm && !report.cached).length,
     cachedPackages: reports.filter((report) => report.cached).length,
     nodeMaxRssKB: peaks(reports),
     ms: performance.now() - started,

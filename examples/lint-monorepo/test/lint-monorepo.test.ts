@@ -155,6 +155,8 @@ describe('examples/lint-monorepo', () => {
       expect(files(second)).toEqual(files(first));
       // Nothing changed: every package's results come from the cache the first run filled.
       expect([first.cachedPackages, second.cachedPackages]).toEqual([0, SMALL.packages]);
+      // ...so none was linted, warm or not (the count once said every package was both).
+      expect(second.warmPackages).toBe(0);
       // The second run found the first run's nodes idle, with ESLint and TypeScript still loaded.
       const reusedWarm = second.packages.filter((pkg) => first.pids.includes(pkg.pid) && pkg.warm);
       expect(reusedWarm.length).toBeGreaterThan(0);

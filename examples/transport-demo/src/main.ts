@@ -13,15 +13,18 @@ const PONG = 2;
 const BLOB = 3;
 const DONE = 4;
 
-/** The node side: answers pings, acknowledges blobs by size and a done with the count seen. */
+/** The node side: answers pings, acknowledges blobs by size and a done with the packets seen before it. */
 function serve(listener: Listener): void {
   listener.on('link', (link) => {
     let seen = 0;
     link.on('packet', (type, body) => {
+      if (type === DONE) {
+        link.send(DONE, seen);
+        return;
+      }
       seen++;
       if (type === PING) link.send(PONG, body);
       else if (type === BLOB) link.send(BLOB, (body as Uint8Array).length);
-      else if (type === DONE) link.send(DONE, seen);
     });
   });
   listener.on('rejected', (error) => console.log(`  listener turned a connection away: ${error.message}`));

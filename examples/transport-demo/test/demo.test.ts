@@ -13,7 +13,7 @@ describe('examples/transport-demo', () => {
       out += chunk.toString();
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(out).toContain('the node saw 10001');
+    expect(out).toContain('the node saw 10000');
     expect(out).toContain('an 8 MiB packet arrived whole: true');
     expect(out).toMatch(/refused \(TROUPE_HANDSHAKE_MISMATCH, component: runtime version\)/);
     expect(out.trim().endsWith('done')).toBe(true);
