@@ -126,9 +126,20 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/**
+ * Once the run has its exit code, the process ends even if a database connection outlived its
+ * close (node-postgres keeps the socket of a connection that failed mid-authentication, a server
+ * asking for a password when none was given, until the server gives up, a minute later). An
+ * unreferenced timer: with nothing left open, the process exits at once.
+ */
+function exitSoon(): void {
+  setTimeout(() => process.exit(), 1_000).unref();
+}
+
 main().then(
   (code) => {
     process.exitCode = code;
+    exitSoon();
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
@@ -139,5 +150,6 @@ main().then(
       );
     }
     process.exitCode = 2;
+    exitSoon();
   },
 );

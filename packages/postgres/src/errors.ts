@@ -34,8 +34,8 @@ export class QueueNotMigratedError extends TroupeError {
     cause: unknown,
   ) {
     super(
-      `the job queue's schema ${schema} is not in this database: run migrate(url) first, ` +
-        'or open the source with migrate: true',
+      `the job queue's schema ${schema} is not in this database: run migrate(url) (troupe jobs migrate) ` +
+        'first, or open the source with migrate: true',
       { cause },
     );
   }

@@ -111,6 +111,34 @@ describe('troupe jobs', () => {
     const migrated = await run(['jobs', 'migrate', '--database', withPassword]);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stderr).toMatch(/password in --database is visible .* PGPASSWORD or ~\/\.pgpass/);
+    // The same for a password given as a query parameter...
+    const inQuery = await run([
+      'jobs',
+      'migrate',
+      '--database',
+      `${url}${url.includes('?') ? '&' : '?'}password=secret`,
+    ]);
+    expect(inQuery.code, inQuery.stderr).toBe(0);
+    expect(inQuery.stderr).toMatch(/password in --database is visible/);
+    // ...and in a URL whose host is left empty for a socket directory (which `new URL` refuses);
+    // no server listens there, so the command fails after the warning.
+    const socketDir = await run([
+      'jobs',
+      'migrate',
+      '--database',
+      'postgres://me:secret@/jobs?host=/nonexistent-troupe-dir',
+    ]);
+    expect(socketDir.code).toBe(1);
+    expect(socketDir.stderr).toMatch(/password in --database is visible/);
+    // No password, no warning.
+    const plain = await run([
+      'jobs',
+      'migrate',
+      '--database',
+      'postgres://me@/jobs?host=/nonexistent-troupe-dir',
+    ]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).not.toMatch(/password in --database/);
   });
 
   it('troupe runs troupe-<cmd> from PATH with its exit code, and names the package when jobs is absent', async () => {

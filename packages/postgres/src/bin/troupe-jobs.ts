@@ -49,6 +49,9 @@ const COMMANDS = {
 
 type Values = Record<string, string | boolean | undefined>;
 
+/** What `list --state` takes: a job's states (`PostgresJob['state']`). */
+const STATES: readonly string[] = ['queued', 'leased', 'completed', 'dead'] satisfies PostgresJob['state'][];
+
 function parse(argv: string[]): { command: keyof typeof COMMANDS; values: Values; positionals: string[] } {
   const [command, ...rest] = argv;
   if (command === undefined || !Object.hasOwn(COMMANDS, command)) {
@@ -88,12 +91,17 @@ function databaseUrl(values: Values): string {
   return url;
 }
 
+/**
+ * Whether a connection string carries a password: in its user part (`postgres://me:pw@...`, the
+ * host left empty for a socket directory too, which `new URL` refuses), as a `password=` query
+ * parameter, or as a `password=` keyword of the key=value form.
+ */
 function hasPassword(url: string): boolean {
-  try {
-    return new URL(url).password !== '';
-  } catch {
-    return /(^|\s)password=/.test(url);
+  if (/^[a-z][a-z\d+.-]*:\/\/[^/?#@]*:[^/?#@]*@/i.test(url)) {
+    const userinfo = url.slice(url.indexOf('//') + 2, url.indexOf('@'));
+    if (userinfo.slice(userinfo.indexOf(':') + 1) !== '') return true;
   }
+  return /([?&]|^|\s)password=[^&\s]/i.test(url);
 }
 
 function json(text: string | boolean | undefined, option: string): unknown {
@@ -181,6 +189,8 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'list': {
         const state = values.state as string | undefined;
+        if (state !== undefined && !STATES.includes(state))
+          throw new UsageError(`--state must be one of ${STATES.join(', ')}, not ${JSON.stringify(state)}`);
         const jobs = (await source.list()).filter((job) => state === undefined || job.state === state);
         for (const job of jobs) process.stdout.write(`${values.json ? JSON.stringify(job) : row(job)}\n`);
         return 0;
@@ -204,9 +214,26 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Once the command has its exit code, the process ends even if a connection outlived its close:
+ * node-postgres leaves the socket of a connection that failed mid-authentication (a server that
+ * asks for a password when none was given) open until the server's own authentication timeout,
+ * a minute by default. An unreferenced timer: a process with nothing left open exits at once.
+ */
+function exitSoon(): void {
+  setTimeout(() => process.exit(), 1_000).unref();
+}
+
+// A reader that stopped reading (`troupe jobs list | head`) is not an error of ours.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    exitSoon();
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
@@ -217,9 +244,16 @@ main(process.argv.slice(2)).then(
     // A refusal of the queue (unknown job, schema not migrated, a database that does not answer)
     // is its message; anything else, its stack.
     const coded = typeof (error as { code?: unknown })?.code === 'string';
-    const text =
-      error instanceof Error ? (coded ? error.message : (error.stack ?? error.message)) : String(error);
+    const noPassword = error instanceof Error && /client password must be a string/.test(error.message);
+    const text = noPassword
+      ? 'the server asks for a password and none was given: set PGPASSWORD or add it to ~/.pgpass'
+      : error instanceof Error
+        ? coded
+          ? error.message
+          : (error.stack ?? error.message)
+        : String(error);
     process.stderr.write(`troupe jobs: ${text}\n`);
     process.exitCode = 1;
+    exitSoon();
   },
 );
