@@ -43,7 +43,7 @@ export const shellCommands: Readonly<Record<string, Coverage>> = {
     name: 'builds on 1 local and 2 remote nodes to the sequential evaluation, and --json says who built what',
     how: "dist/main.js with --remote 'env --' and a shell prefix on this machine instead of ssh to two others (test/remote runs ssh into a network namespace)",
   },
-  "npm start -- --nodes 0 --remote 'kubectl exec -i builder-0 -- npx troupe'": {
+  "npm start -- --nodes 0 --remote 'kubectl exec -i builder-0 --'": {
     notRun:
       'it needs a Kubernetes cluster; the same launch path runs in examples/build-graph/test/remote.test.ts with a local prefix',
   },
