@@ -71,8 +71,19 @@ const faulty: JobSource = {
   watch: (listener) => source.watch(listener),
 };
 
+/**
+ * The agent's environment without the queue's credentials: a job's worker process needs none of
+ * the database's (the agent talks to the queue for it), and a job should not be able to read them.
+ */
+function jobEnvironment(): NodeJS.ProcessEnv {
+  const { PGPASSWORD: _password, TROUPE_DATABASE_URL: _url, ...rest } = process.env;
+  return rest;
+}
+
 const workers: JobWorkerFactory =
-  values.workers === 'in-process' ? new InProcessJobWorkers() : new ProcessJobWorkers();
+  values.workers === 'in-process'
+    ? new InProcessJobWorkers()
+    : new ProcessJobWorkers({ env: jobEnvironment() });
 const dispatcher = new JobDispatcher({
   source: faulty,
   workers,

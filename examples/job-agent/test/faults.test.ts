@@ -114,6 +114,23 @@ function expectEveryResult(rows: Row[], count: number): void {
 }
 
 describe('agents sharing a PostgreSQL queue, under faults', () => {
+  it("a job's worker does not get the queue's credentials (PGPASSWORD, TROUPE_DATABASE_URL)", async () => {
+    const q = await queue('credentials');
+    const fixture = new URL('./fixtures/credentials.mjs', import.meta.url).href;
+    await q.source.add({ id: 'credentials', job: `${fixture}#credentials`, message: null, maxAttempts: 1 });
+    // The agent has both (trust authentication ignores the password); its job must see neither.
+    const saved = process.env.PGPASSWORD;
+    process.env.PGPASSWORD = 'not-for-jobs';
+    try {
+      startAgent('agent', { url: q.url, schema: q.schema, socketDir });
+    } finally {
+      if (saved === undefined) delete process.env.PGPASSWORD;
+      else process.env.PGPASSWORD = saved;
+    }
+    await until('the job is done', async () => (await q.completed()) === 1);
+    expect((await q.rows()).map((row) => [row.id, row.result])).toEqual([['credentials', 'Succeeded']]);
+  });
+
   it('3 agents x 2 slots, 500 jobs, agents SIGKILLed and restarted at random: one result each, none lost', async () => {
     const q = await queue('storm');
     const random = new SeededRandom(15);
